@@ -1,0 +1,406 @@
+package actors_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/actors"
+)
+
+func usernames(fr frame) []string {
+	var names []string
+	for _, v := range fr["usernames"].([]any) {
+		names = append(names, v.(string))
+	}
+	return names
+}
+
+func TestGuestNameAndJoinReplyOrder(t *testing.T) {
+	f := newFixture(t, actors.Config{})
+	a := f.connect()
+	if name := a.s.Username(); !strings.HasPrefix(name, "guest-") {
+		t.Fatalf("guest name: got %q, want guest-<digits>", name)
+	}
+	a.do(actors.Request{Type: "JoinRoom", Room: "General", Ref: "r1"})
+	ack := a.expect("Ack")
+	if ack.str("ref") != "r1" || ack.str("room") != "general" {
+		t.Fatalf("ack: got %v, want ref r1 room general", ack)
+	}
+	h := a.expect("History")
+	if h.str("ref") != "r1" || len(h["messages"].([]any)) != 0 || h["truncated"] != false {
+		t.Fatalf("history: got %v, want empty for ref r1", h)
+	}
+	m := a.expect("Members")
+	if got, want := usernames(m), []string{a.s.Username()}; !slices.Equal(got, want) {
+		t.Fatalf("members: got %v, want %v", got, want)
+	}
+	j := a.expect("UserJoined")
+	if j.str("username") != a.s.Username() || j.str("room") != "general" {
+		t.Fatalf("user joined: got %v", j)
+	}
+	a.quiet()
+}
+
+func TestMessagesFanOutInOrderWithServerSetNames(t *testing.T) {
+	f := newFixture(t, actors.Config{Limits: actors.Limits{RatePerSec: 1000, RateBurst: 1000}})
+	a, b, c := f.connect(), f.connect(), f.connect()
+	a.rename("alice")
+	b.rename("bob")
+	c.rename("carol")
+	a.join("tech")
+	b.join("tech")
+	a.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == "bob" })
+	// carol stays out of the room: she must see nothing of it.
+
+	const n = 50
+	for i := range n {
+		a.do(actors.Request{Type: "SendMessage", Content: fmt.Sprintf("m%d", i), Username: "mallory"})
+	}
+	for _, cl := range []*client{a, b} {
+		last := ""
+		for i := range n {
+			m := cl.waitFor("Message", nil)
+			if got, want := m.str("content"), fmt.Sprintf("m%d", i); got != want {
+				t.Fatalf("%s message %d: got %q, want %q", cl.s.Username(), i, got, want)
+			}
+			if m.str("username") != "alice" || m.str("room") != "tech" {
+				t.Fatalf("message: got %v, want username alice room tech", m)
+			}
+			if id := m.str("id"); id <= last {
+				t.Fatalf("ids: got %q after %q, want strictly increasing", id, last)
+			} else {
+				last = id
+			}
+			if _, err := time.Parse("2006-01-02T15:04:05.000Z", m.str("timestamp")); err != nil {
+				t.Fatalf("timestamp %q: %v", m.str("timestamp"), err)
+			}
+		}
+	}
+	c.quiet()
+}
+
+func TestSendRequiresRoomAndValidContent(t *testing.T) {
+	f := newFixture(t, actors.Config{})
+	a := f.connect()
+	cases := []struct {
+		req  actors.Request
+		code string
+	}{
+		{actors.Request{Type: "SendMessage", Content: "hi", Ref: "1"}, "not_in_room"},
+		{actors.Request{Type: "SendMessage", Content: "hi", Room: "tech", Ref: "2"}, "not_in_room"},
+		{actors.Request{Type: "Nope", Ref: "3"}, "unknown_type"},
+		{actors.Request{Ref: "4"}, "bad_request"},
+		{actors.Request{Type: "SetUsername", Username: "no spaces", Ref: "5"}, "invalid_username"},
+		{actors.Request{Type: "SetUsername", Username: strings.Repeat("x", 33), Ref: "6"}, "invalid_username"},
+		{actors.Request{Type: "JoinRoom", Room: "bad room!", Ref: "7"}, "invalid_room"},
+		{actors.Request{Type: "JoinRoom", Room: strings.Repeat("r", 65), Ref: "8"}, "invalid_room"},
+		{actors.Request{Type: "PrivateMessage", To: "nobody", Content: "x", Ref: "9"}, "no_such_user"},
+		{actors.Request{Type: "History", Room: "general", Ref: "10"}, "not_in_room"},
+		{actors.Request{Type: "LeaveRoom", Room: "general", Ref: "11"}, "not_in_room"},
+		{actors.Request{Type: "JoinRoom", Room: "general", Since: "not-an-id", Ref: "12"}, "bad_request"},
+	}
+	for _, tc := range cases {
+		a.do(tc.req)
+		e := a.expect("Error")
+		if e.str("code") != tc.code || e.str("ref") != tc.req.Ref {
+			t.Errorf("%+v: got %v, want code %s ref %s", tc.req, e, tc.code, tc.req.Ref)
+		}
+	}
+	a.join("general")
+	for _, tc := range []struct {
+		content, code string
+	}{
+		{"", "empty_message"},
+		{" \n\t ", "empty_message"},
+		{strings.Repeat("é", 4001), "too_large"},
+	} {
+		a.do(actors.Request{Type: "SendMessage", Content: tc.content, Ref: "c"})
+		if e := a.expect("Error"); e.str("code") != tc.code {
+			t.Errorf("content %.10q: got %v, want %s", tc.content, e, tc.code)
+		}
+	}
+	a.do(actors.Request{Type: "SendMessage", Content: strings.Repeat("é", 4000), Ref: "ok"})
+	a.expect("Message")
+	a.do(actors.Request{Type: "SendMessage", Content: "x", Ref: strings.Repeat("r", 65)})
+	if e := a.expect("Error"); e.str("code") != "bad_request" {
+		t.Errorf("long ref: got %v, want bad_request", e)
+	}
+}
+
+func TestAckOnlyWithRefAndAfterCommit(t *testing.T) {
+	f := newFixture(t, actors.Config{})
+	a := f.connect()
+	a.join("random")
+	a.do(actors.Request{Type: "SendMessage", Content: "no ref"})
+	a.expect("Message")
+	a.do(actors.Request{Type: "SendMessage", Content: "with ref", Ref: "s1"})
+	m := a.expect("Message")
+	ack := a.expect("Ack")
+	if ack.str("ref") != "s1" || ack.str("id") != m.str("id") || ack.str("timestamp") != m.str("timestamp") {
+		t.Fatalf("ack: got %v, want ref s1 id %s", ack, m.str("id"))
+	}
+	// Acked means stored: the store has it now.
+	msgs, _, err := f.store.History(f.ctx, actors.HistoryQuery{Room: "random", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2 || msgs[1].ID != m.str("id") || msgs[1].Content != "with ref" {
+		t.Fatalf("stored: got %+v, want the two messages", msgs)
+	}
+	a.quiet()
+}
+
+func TestRenameIsAnnouncedAndNamesAreCaseInsensitive(t *testing.T) {
+	f := newFixture(t, actors.Config{})
+	a, b := f.connect(), f.connect()
+	a.rename("Alice")
+	a.join("general")
+	b.join("general")
+	a.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == b.s.Username() })
+
+	b.do(actors.Request{Type: "SetUsername", Username: "ALICE", Ref: "t"})
+	if e := b.expect("Error"); e.str("code") != "username_taken" {
+		t.Fatalf("taken: got %v, want username_taken", e)
+	}
+	a.do(actors.Request{Type: "SetUsername", Username: "alicia", Ref: "r"})
+	for _, cl := range []*client{a, b} {
+		sys := cl.expect("SystemMessage")
+		if sys.str("content") != "Alice is now known as alicia" || sys.str("room") != "general" {
+			t.Fatalf("rename: got %v", sys)
+		}
+		if got := usernames(cl.expect("Members")); !slices.Contains(got, "alicia") || slices.Contains(got, "Alice") {
+			t.Fatalf("members after rename: got %v", got)
+		}
+	}
+	a.expect("Ack")
+	// The old name is free again.
+	b.rename("alice")
+}
+
+func TestPrivateMessageReachesOnlyRecipient(t *testing.T) {
+	f := newFixture(t, actors.Config{})
+	a, b, c, d := f.connect(), f.connect(), f.connect(), f.connect()
+	a.rename("alice")
+	b.rename("bob")
+	c.rename("carol")
+	for _, cl := range []*client{a, b, c, d} {
+		cl.join("general")
+	}
+	for _, cl := range []*client{a, b, c} { // skip the later joiners' UserJoined
+		for _, other := range []*client{b, c, d} {
+			if other != cl && slices.Index([]*client{a, b, c, d}, other) > slices.Index([]*client{a, b, c, d}, cl) {
+				cl.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == other.s.Username() })
+			}
+		}
+	}
+	a.do(actors.Request{Type: "PrivateMessage", To: "BOB", Content: "secret", Ref: "p", Username: "carol"})
+	for _, cl := range []*client{b, a} {
+		pm := cl.expect("PrivateMessage")
+		if pm.str("from") != "alice" || pm.str("to") != "bob" || pm.str("content") != "secret" || pm.str("id") == "" {
+			t.Fatalf("%s pm: got %v", cl.s.Username(), pm)
+		}
+	}
+	if ack := a.expect("Ack"); ack.str("ref") != "p" {
+		t.Fatalf("pm ack: got %v", ack)
+	}
+	c.quiet()
+	d.quiet()
+	// Private messages are stored, but never served as history.
+	a.do(actors.Request{Type: "History", Room: "general", Ref: "h"})
+	if h := a.expect("History"); len(h["messages"].([]any)) != 0 {
+		t.Fatalf("history: got %v, want no private messages", h)
+	}
+}
+
+func TestLeaveAndDisconnectAnnounceUserLeft(t *testing.T) {
+	f := newFixture(t, actors.Config{})
+	a, b := f.connect(), f.connect()
+	a.join("tech")
+	b.join("tech")
+	a.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == b.s.Username() })
+	b.do(actors.Request{Type: "LeaveRoom", Room: "tech", Ref: "l"})
+	if ack := b.expect("Ack"); ack.str("room") != "tech" {
+		t.Fatalf("leave ack: got %v", ack)
+	}
+	if left := a.expect("UserLeft"); left.str("username") != b.s.Username() {
+		t.Fatalf("user left: got %v", left)
+	}
+	b.do(actors.Request{Type: "SendMessage", Content: "x", Room: "tech"})
+	if e := b.expect("Error"); e.str("code") != "not_in_room" {
+		t.Fatalf("send after leave: got %v", e)
+	}
+	b.join("tech")
+	a.waitFor("UserJoined", nil)
+	name := b.s.Username()
+	b.s.Close()
+	if left := a.expect("UserLeft"); left.str("username") != name {
+		t.Fatalf("disconnect: got %v, want UserLeft %s", left, name)
+	}
+	if got := f.hub.Sessions(); got != 1 {
+		t.Fatalf("sessions: got %d, want 1", got)
+	}
+	// The name is free again.
+	c := f.connect()
+	c.rename(name)
+}
+
+func TestSlowConsumerIsCutOffOthersGetEverything(t *testing.T) {
+	f := newFixture(t, actors.Config{
+		Outbox: actors.OutboxLimits{Frames: 64, Bytes: 1 << 20},
+		Limits: actors.Limits{RatePerSec: 1e6, RateBurst: 1000},
+	})
+	sender, fast, slow := f.connect(), f.connect(), f.connect()
+	for _, cl := range []*client{sender, fast, slow} {
+		cl.join("general")
+	}
+	// slow never reads again; fast and sender read everything.
+	const n = 200
+	slowLeft := false
+	for i := range n {
+		sender.do(actors.Request{Type: "SendMessage", Content: fmt.Sprint(i)})
+		for _, cl := range []*client{sender, fast} {
+			m := cl.next()
+			for ; m.str("type") != "Message"; m = cl.next() {
+				if m.str("type") == "UserLeft" && m.str("username") == slow.s.Username() {
+					slowLeft = true
+				}
+			}
+			if m.str("content") != fmt.Sprint(i) {
+				t.Fatalf("%s: got %v, want message %d", cl.s.Username(), m, i)
+			}
+		}
+	}
+	select {
+	case <-slow.s.Outbox().Done():
+	case <-time.After(waitLimit):
+		t.Fatal("slow consumer: outbox not closed")
+	}
+	if code, _ := slow.s.Outbox().CloseStatus(); code != actors.ClosePolicy {
+		t.Fatalf("slow close code: got %d, want 1008", code)
+	}
+	if frames, _ := slow.s.Outbox().Len(); frames > 64 {
+		t.Fatalf("slow outbox: got %d frames, want at most 64", frames)
+	}
+	if !slowLeft {
+		t.Fatal("the others did not see the slow consumer leave")
+	}
+}
+
+func TestRateLimitThenAbuseCloses(t *testing.T) {
+	f := newFixture(t, actors.Config{Limits: actors.Limits{RatePerSec: 20, RateBurst: 40, AbuseBudget: 10}})
+	a := f.connect()
+	for range 40 {
+		a.do(actors.Request{Type: "ListRooms"})
+		a.expect("RoomList")
+	}
+	a.do(actors.Request{Type: "ListRooms"})
+	if e := a.expect("Error"); e.str("code") != "rate_limited" {
+		t.Fatalf("41st request: got %v, want rate_limited", e)
+	}
+	f.clock.Advance(time.Second) // 20 more tokens
+	for range 20 {
+		a.do(actors.Request{Type: "ListRooms"})
+		a.expect("RoomList")
+	}
+	// The second of rest refilled the abuse budget (10, at 10/s): ten more
+	// refusals spend it, the eleventh closes the connection.
+	for range 11 {
+		a.do(actors.Request{Type: "ListRooms"})
+	}
+	select {
+	case <-a.s.Outbox().Done():
+	case <-time.After(waitLimit):
+		t.Fatal("abuser not closed")
+	}
+	if code, _ := a.s.Outbox().CloseStatus(); code != actors.ClosePolicy {
+		t.Fatalf("abuse close code: got %d, want 1008", code)
+	}
+}
+
+func TestRoomListAndIdleRoomsRetire(t *testing.T) {
+	f := newFixture(t, actors.Config{RoomIdle: time.Minute})
+	a := f.connect()
+	a.join("zeta")
+	a.do(actors.Request{Type: "ListRooms", Ref: "l"})
+	list := a.expect("RoomList")
+	var names []string
+	for _, r := range list["rooms"].([]any) {
+		m := r.(map[string]any)
+		names = append(names, m["name"].(string))
+		if m["name"] == "zeta" && m["members"] != 1.0 {
+			t.Fatalf("zeta members: got %v, want 1", m["members"])
+		}
+	}
+	if want := []string{"general", "random", "tech", "zeta"}; !slices.Equal(names, want) {
+		t.Fatalf("rooms: got %v, want %v", names, want)
+	}
+	a.do(actors.Request{Type: "LeaveRoom", Room: "zeta", Ref: "l"})
+	a.expect("Ack")
+	before := f.hub.Metrics().Rooms
+	f.clock.Advance(2 * time.Minute)
+	deadline := time.Now().Add(waitLimit)
+	for f.hub.Metrics().Rooms != before-1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("running rooms: got %d, want %d after idle", f.hub.Metrics().Rooms, before-1)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The room is still known, and joining it starts it again with its history.
+	a.join("zeta")
+}
+
+func TestHistoryPagesAndSince(t *testing.T) {
+	f := newFixture(t, actors.Config{Limits: actors.Limits{RatePerSec: 1e6, RateBurst: 1000}})
+	a := f.connect()
+	a.join("general")
+	var ids []string
+	for i := range 120 {
+		a.do(actors.Request{Type: "SendMessage", Content: fmt.Sprint(i)})
+		ids = append(ids, a.expect("Message").str("id"))
+	}
+	b := f.connect()
+	h := b.join("general")
+	msgs := h["messages"].([]any)
+	if len(msgs) != 50 || h["truncated"] != true || msgs[49].(map[string]any)["id"] != ids[119] {
+		t.Fatalf("join history: got %d messages truncated=%v, want the last 50", len(msgs), h["truncated"])
+	}
+	b.do(actors.Request{Type: "History", Room: "general", Before: ids[70], Limit: 500, Ref: "h"})
+	p := b.expect("History")
+	pm := p["messages"].([]any)
+	if len(pm) != 70 || p["truncated"] != false || pm[0].(map[string]any)["id"] != ids[0] {
+		t.Fatalf("page: got %d messages truncated=%v, want 70 (limit capped at 200)", len(pm), p["truncated"])
+	}
+	c := f.connect()
+	c.do(actors.Request{Type: "JoinRoom", Room: "general", Since: ids[99], Ref: "s"})
+	c.expect("Ack")
+	s := c.expect("History")
+	sm := s["messages"].([]any)
+	if len(sm) != 20 || sm[0].(map[string]any)["id"] != ids[100] || s["truncated"] != false {
+		t.Fatalf("since: got %d messages, want the 20 after ids[99]", len(sm))
+	}
+}
+
+func TestRestartKeepsHistoryAndIDsKeepGrowing(t *testing.T) {
+	f := newFixture(t, actors.Config{})
+	a := f.connect()
+	a.join("tech")
+	a.do(actors.Request{Type: "SendMessage", Content: "before restart", Ref: "1"})
+	first := a.expect("Message").str("id")
+	a.expect("Ack")
+	f.close()
+	f.clock.Advance(-time.Hour) // a clock that went backwards must not reorder ids
+	f.open(actors.Config{})
+	b := f.connect()
+	h := b.join("tech")
+	msgs := h["messages"].([]any)
+	if len(msgs) != 1 || msgs[0].(map[string]any)["id"] != first {
+		t.Fatalf("after restart: got %v, want the message %s", msgs, first)
+	}
+	b.do(actors.Request{Type: "SendMessage", Content: "after"})
+	if id := b.expect("Message").str("id"); id <= first {
+		t.Fatalf("id after restart: got %s, want > %s", id, first)
+	}
+}

@@ -1,0 +1,14 @@
+// Package actors is parley's chat core: a lock-free, sharded actor system.
+//
+// Each room is a Room actor: one goroutine that owns the room's member set and
+// is fed by its own bounded inbox. Each connection is a Session: its commands
+// run on the connection's reader goroutine, and everything sent to it goes
+// through its bounded Outbox, drained by the connection's writer goroutine.
+// The Hub registers sessions (by id and by case-folded name) and running rooms
+// in concurrent sharded maps; there is no global lock around chat state.
+//
+// Persistence is reached through the Store interface declared here and
+// satisfied by package persistence. The transport decodes frames into
+// Requests, hands them to Session.Handle, and writes what the Outbox yields; it
+// holds no chat logic. docs/architecture.md has the whole concurrency design.
+package actors

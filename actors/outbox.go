@@ -1,0 +1,146 @@
+package actors
+
+import "sync"
+
+// Verdict is what Outbox.Push reports. Push never blocks.
+type Verdict uint8
+
+const (
+	// Queued: the frame will be written.
+	Queued Verdict = iota
+	// Overflow: the queue was full (frames or bytes). The outbox has closed
+	// itself with 1008; the session will be dropped and its user will leave
+	// its rooms. Nothing else slows down.
+	Overflow
+	// Closed: the outbox was already closed; the frame was discarded.
+	Closed
+)
+
+// OutboxLimits bound a session's queue of frames waiting to be written.
+type OutboxLimits struct {
+	Frames int // frames queued at most
+	Bytes  int // bytes queued at most
+}
+
+// DefaultOutboxLimits hold about a second of a busy room for a client on a
+// slow link; a client further behind than that is cut off, not buffered.
+var DefaultOutboxLimits = OutboxLimits{Frames: 4096, Bytes: 1 << 20}
+
+// Outbox is a session's bounded queue of encoded frames. Any goroutine may
+// Push (rooms, other sessions' private messages, the store's acks, the session
+// itself); exactly one writer, the transport's write loop, takes frames out.
+// It holds its own small mutex for O(1) work, never across I/O.
+type Outbox struct {
+	limits OutboxLimits
+
+	mu        sync.Mutex // guards the fields below
+	frames    [][]byte   // queued, oldest first
+	spare     [][]byte   // the writer's last batch, handed back for reuse
+	bytes     int
+	closed    bool
+	closeCode CloseCode
+	closeText string
+
+	// wake has capacity 1: written (without blocking) by Push when the queue
+	// goes from empty to non-empty; read by the writer. Never closed.
+	wake chan struct{}
+	// done is closed by Close (once); read by the writer and the session.
+	done chan struct{}
+}
+
+// NewOutbox returns an empty open outbox.
+func NewOutbox(l OutboxLimits) *Outbox {
+	if l.Frames <= 0 {
+		l.Frames = DefaultOutboxLimits.Frames
+	}
+	if l.Bytes <= 0 {
+		l.Bytes = DefaultOutboxLimits.Bytes
+	}
+	return &Outbox{limits: l, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// Push queues frame. frame must not be modified afterwards: the same bytes go
+// to every recipient of a broadcast.
+func (o *Outbox) Push(frame []byte) Verdict {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return Closed
+	}
+	if len(o.frames)+1 > o.limits.Frames || o.bytes+len(frame) > o.limits.Bytes {
+		o.closeLocked(ClosePolicy, "slow consumer: outbound queue full")
+		o.mu.Unlock()
+		return Overflow
+	}
+	wasEmpty := len(o.frames) == 0
+	if o.frames == nil && o.spare != nil {
+		o.frames, o.spare = o.spare, nil
+	}
+	o.frames = append(o.frames, frame)
+	o.bytes += len(frame)
+	o.mu.Unlock()
+	if wasEmpty {
+		select {
+		case o.wake <- struct{}{}:
+		default: // already signalled
+		}
+	}
+	return Queued
+}
+
+// Take moves every queued frame out, oldest first, and hands back the slice
+// of the previous Take (its frames written) for reuse. Only the writer calls it.
+func (o *Outbox) Take(prev [][]byte) [][]byte {
+	clear(prev) // drop references so written frames can be collected
+	prev = prev[:0]
+	o.mu.Lock()
+	out := o.frames
+	o.frames = nil
+	o.bytes = 0
+	// Keep the old batch's array for the next pushes unless it grew large:
+	// a connection that once had a burst should not hold that memory idle.
+	if cap(prev) > 0 && cap(prev) <= 64 {
+		o.spare = prev
+	}
+	o.mu.Unlock()
+	return out
+}
+
+// Wake is signalled when frames are waiting. Only the writer reads it.
+func (o *Outbox) Wake() <-chan struct{} { return o.wake }
+
+// Done is closed when the outbox is closed.
+func (o *Outbox) Done() <-chan struct{} { return o.done }
+
+// Close closes the outbox with a close code for the connection. The first
+// call wins; later ones do nothing. Frames already queued are still taken by
+// the writer, which then closes the connection with the code.
+func (o *Outbox) Close(code CloseCode, reason string) {
+	o.mu.Lock()
+	o.closeLocked(code, reason)
+	o.mu.Unlock()
+}
+
+func (o *Outbox) closeLocked(code CloseCode, reason string) {
+	if o.closed {
+		return
+	}
+	o.closed = true
+	o.closeCode = code
+	o.closeText = reason
+	close(o.done)
+}
+
+// CloseStatus reports the code and reason the outbox was closed with.
+func (o *Outbox) CloseStatus() (CloseCode, string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.closeCode, o.closeText
+}
+
+// Len reports the frames and bytes waiting.
+func (o *Outbox) Len() (frames, bytes int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.frames), o.bytes
+}

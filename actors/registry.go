@@ -1,0 +1,333 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/puzpuzpuz/xsync/v3"
+)
+
+// Broker is the seam where a message bus would sit between room actors on
+// different nodes: a room publishes every message it accepts through it. A
+// single node needs none (Config.Broker nil); the multi-node engine will
+// implement it and feed remote messages back into the room.
+type Broker interface {
+	// Publish hands an encoded Message frame of room to other nodes. It must
+	// not block: it runs on the room's goroutine.
+	Publish(room string, frame []byte)
+}
+
+// Config configures a Hub. Zero values take defaults.
+type Config struct {
+	Store  Store  // required
+	Broker Broker // optional
+	Clock  Clock
+	Logger *slog.Logger
+
+	Limits Limits
+	Outbox OutboxLimits
+
+	RoomInbox      int           // messages a room's inbox holds (default 1024)
+	RoomInboxBytes int64         // bytes of posts a room's inbox holds (default 4 MiB)
+	RoomIdle       time.Duration // an empty room's actor stops after this (default 1 min)
+	DefaultRooms   []string      // always exist (default general, random, tech)
+
+	HistoryPage  int // messages in History by default (50)
+	HistoryMax   int // messages a History request may ask for (200)
+	SinceMax     int // messages a JoinRoom with since returns at most (1000)
+	HistoryBytes int // bytes of one History frame at most (512 KiB)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Limits = c.Limits.withDefaults()
+	if c.Outbox.Frames <= 0 {
+		c.Outbox.Frames = DefaultOutboxLimits.Frames
+	}
+	if c.Outbox.Bytes <= 0 {
+		c.Outbox.Bytes = DefaultOutboxLimits.Bytes
+	}
+	if c.RoomInbox <= 0 {
+		c.RoomInbox = 1024
+	}
+	if c.RoomInboxBytes <= 0 {
+		c.RoomInboxBytes = 4 << 20
+	}
+	if c.RoomIdle <= 0 {
+		c.RoomIdle = time.Minute
+	}
+	if c.DefaultRooms == nil {
+		c.DefaultRooms = []string{"general", "random", "tech"}
+	}
+	if c.HistoryPage <= 0 {
+		c.HistoryPage = 50
+	}
+	if c.HistoryMax <= 0 {
+		c.HistoryMax = 200
+	}
+	if c.SinceMax <= 0 {
+		c.SinceMax = 1000
+	}
+	if c.HistoryBytes <= 0 {
+		c.HistoryBytes = 512 << 10
+	}
+	// A History frame must fit in an outbox, or sending it would cut the
+	// session off.
+	c.HistoryBytes = min(c.HistoryBytes, c.Outbox.Bytes/2)
+	return c
+}
+
+// nameOwner is the value of the names map: who holds a name, as displayed.
+type nameOwner struct {
+	s    *Session
+	name string
+}
+
+// Metrics are the Hub's counters, read by the metrics endpoint.
+type Metrics struct {
+	messagesIn  atomic.Int64 // room messages accepted
+	privateIn   atomic.Int64 // private messages accepted
+	deliveries  atomic.Int64 // frames fanned out to room members
+	busy        atomic.Int64 // sends refused with server_busy
+	slow        atomic.Int64 // sessions cut off as slow consumers
+	rateLimited atomic.Int64 // requests refused with rate_limited
+}
+
+// MetricsSnapshot is a copy of the Hub's counters.
+type MetricsSnapshot struct {
+	Sessions, Rooms                                            int
+	MessagesIn, PrivateIn, Deliveries, Busy, Slow, RateLimited int64
+}
+
+// Hub is the registry: sessions by id and by case-folded name, running room
+// actors and known rooms, each in a concurrent sharded map. There is no global
+// lock: each map shards its own.
+type Hub struct {
+	cfg    Config
+	store  Store
+	broker Broker
+	log    *slog.Logger
+
+	ctx    context.Context    // parent of every room actor; cancelled by Shutdown
+	cancel context.CancelFunc // called by Shutdown
+	roomWG sync.WaitGroup     // one per running room actor
+
+	nextID   atomic.Uint64
+	sessions *xsync.MapOf[uint64, *Session]
+	names    *xsync.MapOf[string, nameOwner] // key: case-folded name
+	rooms    *xsync.MapOf[string, *Room]     // running room actors
+	catalog  *xsync.MapOf[string, time.Time] // every known room and its creation time
+	metrics  Metrics
+}
+
+// NewHub loads the known rooms from the store, records the default rooms
+// and starts their actors.
+func NewHub(ctx context.Context, cfg Config) (*Hub, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("new hub: no store")
+	}
+	cfg = cfg.withDefaults()
+	h := &Hub{
+		cfg:      cfg,
+		store:    cfg.Store,
+		broker:   cfg.Broker,
+		log:      cfg.Logger,
+		sessions: xsync.NewMapOf[uint64, *Session](),
+		names:    xsync.NewMapOf[string, nameOwner](),
+		rooms:    xsync.NewMapOf[string, *Room](),
+		catalog:  xsync.NewMapOf[string, time.Time](),
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	recs, err := h.store.Rooms(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load rooms: %w", err)
+	}
+	for _, rec := range recs {
+		h.catalog.Store(rec.Name, rec.CreatedAt)
+	}
+	for _, name := range cfg.DefaultRooms {
+		if _, err := h.ensureRoom(ctx, name); err != nil {
+			return nil, err
+		}
+		if _, err := h.room(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// ensureRoom records room in the catalog and the store if it is new. It
+// reports CodeInvalidRoom's message as an error when the room cap is reached.
+func (h *Hub) ensureRoom(ctx context.Context, name string) (created bool, err error) {
+	if _, ok := h.catalog.Load(name); ok {
+		return false, nil
+	}
+	if h.catalog.Size() >= h.cfg.Limits.MaxRooms && !slices.Contains(h.cfg.DefaultRooms, name) {
+		return false, errRoomCap
+	}
+	now := h.cfg.Clock.Now().UTC().Truncate(time.Millisecond)
+	if err := h.store.CreateRoom(ctx, name, now); err != nil {
+		return false, fmt.Errorf("create room %q: %w", name, err)
+	}
+	_, loaded := h.catalog.LoadOrStore(name, now)
+	return !loaded, nil
+}
+
+var errRoomCap = errors.New("the server has as many rooms as it keeps")
+
+// room returns the running actor of a known room, starting it if needed.
+// The store is asked for the room's last id outside the map's Compute (no
+// I/O inside it), and the goroutine is started after the map settled on
+// which actor won.
+func (h *Hub) room(ctx context.Context, name string) (*Room, error) {
+	if r, ok := h.rooms.Load(name); ok {
+		return r, nil
+	}
+	lastID, err := h.store.LastID(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("room %q last id: %w", name, err)
+	}
+	fresh := newRoom(h, name, lastID, slices.Contains(h.cfg.DefaultRooms, name))
+	r, loaded := h.rooms.LoadOrStore(name, fresh)
+	if !loaded {
+		h.roomWG.Add(1)
+		// Runs in its own goroutine; exits when the Hub shuts down or the
+		// room retires (empty and idle).
+		go func() {
+			defer h.roomWG.Done()
+			r.run(h.ctx)
+		}()
+	}
+	return r, nil
+}
+
+// retireRoom removes r from the running rooms if it is still the one
+// registered. Called by r's own goroutine when it has been empty and idle;
+// a join that raced with it sees r.stopped and looks the room up again.
+func (h *Hub) retireRoom(r *Room) bool {
+	retired := false
+	h.rooms.Compute(r.name, func(old *Room, loaded bool) (*Room, bool) {
+		if loaded && old == r {
+			retired = true
+			return nil, true
+		}
+		return old, !loaded
+	})
+	return retired
+}
+
+// Connect registers a new session with a guest name and queues its Welcome.
+func (h *Hub) Connect(remote string) *Session {
+	s := newSession(h, h.nextID.Add(1), remote)
+	h.sessions.Store(s.id, s)
+	for i := 0; ; i++ {
+		var name string
+		if i < 8 {
+			name = "guest-" + strconv.Itoa(10000+rand.IntN(90000))
+		} else {
+			name = "guest-" + strconv.FormatUint(s.id, 10) // unique among guests: ids never repeat
+		}
+		if _, taken := h.names.LoadOrStore(name, nameOwner{s: s, name: name}); !taken {
+			s.name, s.key = name, name
+			break
+		}
+	}
+	s.out.Push(encodeWelcome(s.name))
+	return s
+}
+
+// CloseAll asks every session's connection to close with code (Shutdown
+// uses 1001). It does not wait; sessions leave their rooms as they go.
+func (h *Hub) CloseAll(code CloseCode, reason string) {
+	h.sessions.Range(func(_ uint64, s *Session) bool {
+		s.out.Close(code, reason)
+		return true
+	})
+}
+
+// Sessions returns how many sessions are connected.
+func (h *Hub) Sessions() int { return h.sessions.Size() }
+
+// Shutdown stops every room actor after it has drained its inbox into the
+// store, and waits for them or ctx. Close the sessions first (CloseAll, and
+// wait for the transport) so that no new posts arrive.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.cancel()
+	done := make(chan struct{})
+	go func() { // exits when every room actor has returned
+		h.roomWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop rooms: %w", ctx.Err())
+	}
+}
+
+// Metrics returns a snapshot of the Hub's counters.
+func (h *Hub) Metrics() MetricsSnapshot {
+	return MetricsSnapshot{
+		Sessions:    h.sessions.Size(),
+		Rooms:       h.rooms.Size(),
+		MessagesIn:  h.metrics.messagesIn.Load(),
+		PrivateIn:   h.metrics.privateIn.Load(),
+		Deliveries:  h.metrics.deliveries.Load(),
+		Busy:        h.metrics.busy.Load(),
+		Slow:        h.metrics.slow.Load(),
+		RateLimited: h.metrics.rateLimited.Load(),
+	}
+}
+
+// roomList lists every known room with its member count, sorted by name.
+func (h *Hub) roomList() []RoomInfo {
+	list := make([]RoomInfo, 0, h.catalog.Size())
+	h.catalog.Range(func(name string, _ time.Time) bool {
+		n := 0
+		if r, ok := h.rooms.Load(name); ok {
+			n = r.Members()
+		}
+		list = append(list, RoomInfo{Name: name, Members: n})
+		return true
+	})
+	slices.SortFunc(list, func(a, b RoomInfo) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return list
+}
+
+// QueueDepths sums what waits in every session's outbox and every room's
+// inbox. It walks the maps, so call it per metrics scrape, not per message.
+func (h *Hub) QueueDepths() (outboxFrames, outboxBytes, roomInbox int) {
+	h.sessions.Range(func(_ uint64, s *Session) bool {
+		f, b := s.out.Len()
+		outboxFrames += f
+		outboxBytes += b
+		return true
+	})
+	h.rooms.Range(func(_ string, r *Room) bool {
+		roomInbox += len(r.inbox)
+		return true
+	})
+	return outboxFrames, outboxBytes, roomInbox
+}

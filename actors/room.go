@@ -1,0 +1,353 @@
+package actors
+
+import (
+	"context"
+	"slices"
+	"sync/atomic"
+	"time"
+)
+
+// roomMsgKind tells what a roomMsg asks of the room.
+type roomMsgKind uint8
+
+const (
+	// msgPost is data: a chat message. Sessions enqueue it without blocking
+	// and it is refused (server_busy) when the inbox is full.
+	msgPost roomMsgKind = iota
+	// The control messages below are never dropped: sessions send them
+	// blocking, then wait for the reply.
+	msgJoin   // add (or resync) a member; reply with the last id and the members
+	msgReady  // the member's join reply is out: release the frames held for it
+	msgLeave  // remove a member (LeaveRoom or disconnect)
+	msgRename // a member changed its name
+)
+
+// roomMsg is one item of a room's inbox.
+type roomMsg struct {
+	kind  roomMsgKind
+	from  *Session
+	name  string         // msgJoin, msgRename: the member's display name
+	ref   string         // msgPost: the request's ref, for the Ack
+	post  *StoredMessage // msgPost: content and nonce set by the session; the room sets the rest
+	size  int64          // msgPost: bytes counted against the inbox byte budget
+	reply chan roomReply // control: capacity 1; written once by run; read by the sender
+}
+
+// roomReply answers a control message.
+type roomReply struct {
+	lastID  string   // msgJoin: the id of the last message the member will not get live
+	members []string // msgJoin: member names, sorted
+}
+
+// member is a room's view of one session in it.
+type member struct {
+	name string
+	out  *Outbox
+	// While syncing, the member's join reply (Ack, History, Members) is being
+	// sent by its session, and frames for it are held here, bounded by its
+	// outbox limits, so that History always comes before live traffic.
+	syncing      bool
+	held         [][]byte
+	heldBytes    int
+	heldOverflow bool
+}
+
+// Room is a room actor: one goroutine (run) that owns the room's member set,
+// fed by a bounded inbox. It assigns each message its id and timestamp, hands
+// it to the Store, and fans the encoded frame out to the members' outboxes
+// without ever blocking on one of them.
+type Room struct {
+	name       string
+	hub        *Hub
+	persistent bool // a default room: never stopped for being idle
+
+	// inbox is written by sessions (posts without blocking, control blocking)
+	// and read by run. It is never closed: stopped tells senders that run is gone.
+	inbox      chan *roomMsg
+	inboxBytes atomic.Int64 // bytes of posts waiting in inbox; added by post, subtracted by run
+	// stopped is closed by run when it returns.
+	stopped chan struct{}
+	// memberCount is written by run and read by RoomList.
+	memberCount atomic.Int32
+
+	// Owned by run.
+	members map[*Session]*member
+	ids     *idSource
+	lastID  string
+	dropped []*Session // members whose outbox overflowed during a fan-out
+	idle    Timer      // running while the room is empty; nil otherwise
+}
+
+func newRoom(h *Hub, name, lastID string, persistent bool) *Room {
+	return &Room{
+		name:       name,
+		hub:        h,
+		persistent: persistent,
+		inbox:      make(chan *roomMsg, h.cfg.RoomInbox),
+		stopped:    make(chan struct{}),
+		members:    make(map[*Session]*member),
+		ids:        newIDSource(lastID),
+		lastID:     lastID,
+	}
+}
+
+// Name returns the room's name.
+func (r *Room) Name() string { return r.name }
+
+// Members returns how many sessions are in the room.
+func (r *Room) Members() int { return int(r.memberCount.Load()) }
+
+// run is the room's goroutine. The Hub starts it when the room is first
+// needed; it exits when ctx is done or when the room has been empty for the
+// idle timeout (default rooms excepted), and closes stopped on its way out.
+func (r *Room) run(ctx context.Context) {
+	defer close(r.stopped)
+	if !r.persistent {
+		r.startIdle()
+	}
+	for {
+		var idleC <-chan time.Time
+		if r.idle != nil {
+			idleC = r.idle.C()
+		}
+		select {
+		case m := <-r.inbox:
+			r.handle(m)
+		case <-idleC:
+			r.idle = nil
+			if len(r.members) == 0 && r.hub.retireRoom(r) {
+				return
+			}
+		case <-ctx.Done():
+			// Drain what is already queued, so that posts accepted before
+			// shutdown reach the store and waiting sessions get their replies.
+			for {
+				select {
+				case m := <-r.inbox:
+					r.handle(m)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (r *Room) handle(m *roomMsg) {
+	switch m.kind {
+	case msgPost:
+		r.inboxBytes.Add(-m.size)
+		r.handlePost(m)
+	case msgJoin:
+		r.handleJoin(m)
+	case msgReady:
+		r.handleReady(m)
+	case msgLeave:
+		r.handleLeave(m)
+	case msgRename:
+		r.handleRename(m)
+	}
+	r.reap()
+	r.memberCount.Store(int32(len(r.members)))
+	if len(r.members) == 0 && r.idle == nil && !r.persistent {
+		r.startIdle()
+	}
+}
+
+func (r *Room) startIdle() { r.idle = r.hub.cfg.Clock.NewTimer(r.hub.cfg.RoomIdle) }
+
+func (r *Room) stopIdle() {
+	if r.idle != nil {
+		r.idle.Stop()
+		r.idle = nil
+	}
+}
+
+func (r *Room) handlePost(m *roomMsg) {
+	mem := r.members[m.from]
+	if mem == nil {
+		m.from.out.Push(EncodeError(m.ref, CodeNotInRoom, "you are not in room "+r.name))
+		return
+	}
+	now := r.hub.cfg.Clock.Now().UTC().Truncate(time.Millisecond)
+	rec := m.post
+	rec.ID = r.ids.next(now)
+	rec.Room = r.name
+	rec.Username = mem.name
+	rec.Timestamp = now
+	// Encode before handing rec to the store, which owns it from then on.
+	frame := encodeMessage(rec)
+	sender, ref, id := m.from, m.ref, rec.ID
+	ok := r.hub.store.Append(rec, func(err error) { sender.stored(ref, id, now, err) })
+	if !ok {
+		// Nothing was stored, so nothing is delivered: the sender may retry.
+		r.hub.metrics.busy.Add(1)
+		sender.out.Push(EncodeError(ref, CodeServerBusy, "server busy: message not sent, try again"))
+		return
+	}
+	r.lastID = id
+	r.hub.metrics.messagesIn.Add(1)
+	r.broadcast(frame)
+	if r.hub.broker != nil {
+		r.hub.broker.Publish(r.name, frame)
+	}
+}
+
+func (r *Room) handleJoin(m *roomMsg) {
+	mem := r.members[m.from]
+	if mem == nil {
+		r.stopIdle()
+		joined := encodePresence("UserJoined", m.name, r.name)
+		r.broadcast(joined)
+		mem = &member{name: m.name, out: m.from.out, syncing: true}
+		r.members[m.from] = mem
+		r.deliver(m.from, mem, joined) // held until the joiner's History is out
+	} else {
+		mem.syncing = true // a re-join resends History: hold live frames again
+	}
+	m.reply <- roomReply{lastID: r.lastID, members: r.names()}
+}
+
+func (r *Room) handleReady(m *roomMsg) {
+	if mem := r.members[m.from]; mem != nil && mem.syncing {
+		mem.syncing = false
+		held := mem.held
+		mem.held, mem.heldBytes = nil, 0
+		if mem.heldOverflow {
+			mem.out.Close(ClosePolicy, "slow consumer: outbound queue full")
+			r.dropped = append(r.dropped, m.from)
+		} else {
+			for _, f := range held {
+				if !r.deliver(m.from, mem, f) {
+					break
+				}
+			}
+		}
+	}
+	m.reply <- roomReply{}
+}
+
+func (r *Room) handleLeave(m *roomMsg) {
+	if _, ok := r.members[m.from]; ok {
+		r.remove(m.from)
+	}
+	m.reply <- roomReply{}
+}
+
+func (r *Room) handleRename(m *roomMsg) {
+	if mem := r.members[m.from]; mem != nil && mem.name != m.name {
+		old := mem.name
+		mem.name = m.name
+		r.broadcast(encodeSystem(r.name, old+" is now known as "+m.name))
+		r.broadcast(encodeMembers(r.name, r.names()))
+	}
+	m.reply <- roomReply{}
+}
+
+// remove takes a member out and tells the others.
+func (r *Room) remove(s *Session) {
+	mem := r.members[s]
+	delete(r.members, s)
+	r.broadcast(encodePresence("UserLeft", mem.name, r.name))
+}
+
+// broadcast hands the same frame to every member without blocking. Members
+// whose outbox overflowed are collected in r.dropped for reap.
+func (r *Room) broadcast(frame []byte) {
+	for s, mem := range r.members {
+		r.deliver(s, mem, frame)
+	}
+	r.hub.metrics.deliveries.Add(int64(len(r.members)))
+}
+
+// deliver queues frame for one member, or holds it while the member syncs.
+// It reports false, and records the member in r.dropped, if the member's
+// queue overflowed.
+func (r *Room) deliver(s *Session, mem *member, frame []byte) bool {
+	if mem.syncing {
+		if mem.heldOverflow {
+			return false
+		}
+		lim := mem.out.limits
+		if len(mem.held)+1 > lim.Frames || mem.heldBytes+len(frame) > lim.Bytes {
+			mem.heldOverflow = true
+			mem.held, mem.heldBytes = nil, 0
+			return false
+		}
+		mem.held = append(mem.held, frame)
+		mem.heldBytes += len(frame)
+		return true
+	}
+	if mem.out.Push(frame) == Overflow {
+		r.dropped = append(r.dropped, s)
+		r.hub.metrics.slow.Add(1)
+		return false
+	}
+	return true
+}
+
+// reap removes the members whose outbox overflowed. Their sessions are being
+// closed with 1008; removing them here keeps the room from queueing for a
+// dead consumer until its session's leave arrives.
+func (r *Room) reap() {
+	for len(r.dropped) > 0 {
+		s := r.dropped[len(r.dropped)-1]
+		r.dropped = r.dropped[:len(r.dropped)-1]
+		if _, ok := r.members[s]; ok {
+			r.remove(s) // may append to r.dropped
+		}
+	}
+}
+
+func (r *Room) names() []string {
+	names := make([]string, 0, len(r.members))
+	for _, mem := range r.members {
+		names = append(names, mem.name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// post enqueues a chat message without blocking. It reports false when the
+// inbox is full (in messages or bytes) or the room has stopped.
+func (r *Room) post(m *roomMsg) bool {
+	if r.inboxBytes.Add(m.size) > r.hub.cfg.RoomInboxBytes {
+		r.inboxBytes.Add(-m.size)
+		return false
+	}
+	select {
+	case r.inbox <- m:
+		return true
+	default:
+		r.inboxBytes.Add(-m.size)
+		return false
+	}
+}
+
+// control sends a control message and waits for the reply. Control messages
+// are never dropped: the send blocks while the inbox is full. ok is false
+// only if the room stopped before handling it (a joiner looks the room up
+// again) or ctx ended. A room with members never retires, so for a member a
+// false reply only means shutdown.
+func (r *Room) control(ctx context.Context, m *roomMsg) (roomReply, bool) {
+	m.reply = make(chan roomReply, 1)
+	select {
+	case r.inbox <- m:
+	case <-r.stopped:
+		return roomReply{}, false
+	case <-ctx.Done():
+		return roomReply{}, false
+	}
+	select {
+	case rep := <-m.reply:
+		return rep, true
+	case <-r.stopped:
+		// run may have replied just before stopping.
+		select {
+		case rep := <-m.reply:
+			return rep, true
+		default:
+			return roomReply{}, false
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package actors
+
+import (
+	"context"
+	"time"
+)
+
+// StoredMessage is one chat message as the Store keeps it. Room messages have
+// Room set and Private false; private messages have Recipient set, Room empty
+// and Private true.
+type StoredMessage struct {
+	ID        string // ULID, sortable as a string in delivery order within a room
+	Room      string
+	Username  string // the sender, as the server knew it when the message was sent
+	Recipient string // private messages only
+	Content   string
+	Timestamp time.Time // UTC, millisecond precision
+	Private   bool
+	Nonce     string // optional, chosen by the client to make resends idempotent
+}
+
+// RoomRecord is a room as the Store keeps it.
+type RoomRecord struct {
+	Name      string
+	CreatedAt time.Time
+}
+
+// HistoryQuery selects a page of one room's public messages. Bounds are
+// message ids and exclusive, except Through which is inclusive; an empty
+// bound is no bound.
+type HistoryQuery struct {
+	Room    string
+	After   string // only messages with id > After
+	Before  string // only messages with id < Before
+	Through string // only messages with id <= Through
+	Limit   int    // at most this many, the newest of the range
+}
+
+// Store is what the actors need from persistence. It is declared here, by its
+// consumer; package persistence satisfies it.
+type Store interface {
+	// Append queues m for the next batch without blocking. It reports false,
+	// and never calls done, when the queue is full (in messages or bytes) or the
+	// store is closed. Otherwise done is called exactly once, on the store's
+	// own goroutine, after the transaction holding m committed (nil) or failed;
+	// done must not block. The store owns m from the call on.
+	Append(m *StoredMessage, done func(error)) bool
+
+	// Sync returns once everything appended before the call has been committed
+	// or has failed.
+	Sync(ctx context.Context) error
+
+	// CreateRoom records a room; recording one that exists is not an error.
+	CreateRoom(ctx context.Context, name string, createdAt time.Time) error
+
+	// Rooms lists every recorded room.
+	Rooms(ctx context.Context) ([]RoomRecord, error)
+
+	// History returns the newest q.Limit public messages of q.Room within the
+	// bounds, oldest first, and whether older ones within the bounds were left out.
+	History(ctx context.Context, q HistoryQuery) (msgs []StoredMessage, more bool, err error)
+
+	// LastID returns the greatest message id stored for room, or "" if none.
+	LastID(ctx context.Context, room string) (string, error)
+
+	// FindNonce returns the id and timestamp of the message that sender already
+	// stored with nonce in room (or, for private messages, to recipient), if any.
+	// ok is false when there is none.
+	FindNonce(ctx context.Context, key NonceKey) (id string, ts time.Time, ok bool, err error)
+}
+
+// NonceKey names one idempotent send: the same client nonce from the same
+// sender to the same room (or private recipient).
+type NonceKey struct {
+	Room      string // empty for private messages
+	Recipient string // private messages only, case-folded
+	Username  string // sender, case-folded
+	Nonce     string
+}

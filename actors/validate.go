@@ -1,0 +1,123 @@
+package actors
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits are the bounds a client must stay within. Zero values take the
+// defaults from DefaultLimits.
+type Limits struct {
+	UsernameMax int     // characters of [A-Za-z0-9_-]
+	RoomMax     int     // characters of [a-z0-9_-]
+	ContentMax  int     // characters (runes) of a message
+	RefMax      int     // bytes of a request's ref and a message's nonce
+	RatePerSec  float64 // requests per second per connection, sustained
+	RateBurst   int     // requests a connection may send at once
+	// AbuseBudget is how many rate-limited requests a connection may send,
+	// refilled at half of RatePerSec, before it is closed with 1008.
+	AbuseBudget     int
+	RoomsPerSession int // rooms one connection may be in at once
+	MaxRooms        int // rooms the server keeps at most
+}
+
+// DefaultLimits are the limits parley runs with unless flags say otherwise.
+var DefaultLimits = Limits{
+	UsernameMax:     32,
+	RoomMax:         64,
+	ContentMax:      4000,
+	RefMax:          64,
+	RatePerSec:      20,
+	RateBurst:       40,
+	AbuseBudget:     100,
+	RoomsPerSession: 100,
+	MaxRooms:        10000,
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if l.UsernameMax > 0 {
+		d.UsernameMax = l.UsernameMax
+	}
+	if l.RoomMax > 0 {
+		d.RoomMax = l.RoomMax
+	}
+	if l.ContentMax > 0 {
+		d.ContentMax = l.ContentMax
+	}
+	if l.RefMax > 0 {
+		d.RefMax = l.RefMax
+	}
+	if l.RatePerSec > 0 {
+		d.RatePerSec = l.RatePerSec
+	}
+	if l.RateBurst > 0 {
+		d.RateBurst = l.RateBurst
+	}
+	if l.AbuseBudget > 0 {
+		d.AbuseBudget = l.AbuseBudget
+	}
+	if l.RoomsPerSession > 0 {
+		d.RoomsPerSession = l.RoomsPerSession
+	}
+	if l.MaxRooms > 0 {
+		d.MaxRooms = l.MaxRooms
+	}
+	return d
+}
+
+// NormalizeUsername checks a requested username and returns it as displayed
+// (unchanged: names keep their case) and its case-folded key, under which
+// names are unique. ok is false if the name is empty, too long or holds a
+// character outside [A-Za-z0-9_-].
+func NormalizeUsername(name string, max int) (display, key string, ok bool) {
+	if len(name) == 0 || len(name) > max {
+		return "", "", false
+	}
+	for i := 0; i < len(name); i++ {
+		if !nameByte(name[i]) {
+			return "", "", false
+		}
+	}
+	return name, strings.ToLower(name), true
+}
+
+// NormalizeRoom checks a room name and returns it lower-cased: room names
+// are case-insensitive and shown in lower case. ok is false if the name is
+// empty, too long or holds a character outside [A-Za-z0-9_-].
+func NormalizeRoom(name string, max int) (string, bool) {
+	if len(name) == 0 || len(name) > max {
+		return "", false
+	}
+	for i := 0; i < len(name); i++ {
+		if !nameByte(name[i]) {
+			return "", false
+		}
+	}
+	return strings.ToLower(name), true
+}
+
+func nameByte(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+		return true
+	}
+	return false
+}
+
+// CheckContent reports why a message body is unacceptable: CodeEmptyMessage
+// for an empty or blank one, CodeTooLarge for one over max characters,
+// CodeBadRequest for invalid UTF-8; "" if it is fine.
+func CheckContent(s string, max int) ErrorCode {
+	if !utf8.ValidString(s) {
+		return CodeBadRequest
+	}
+	if utf8.RuneCountInString(s) > max {
+		return CodeTooLarge
+	}
+	if strings.TrimFunc(s, unicode.IsSpace) == "" {
+		return CodeEmptyMessage
+	}
+	return ""
+}

@@ -1,0 +1,196 @@
+// Command parley is a real-time chat server: WebSocket chat rooms, private
+// messages and SQLite persistence on a sharded actor core. main only reads
+// flags, wires the packages together and handles signals.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"parley/actors"
+	"parley/client"
+	"parley/persistence"
+	"parley/transport"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "parley:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	addr, adminAddr, db, logLevel, logFormat, origins, synchronous string
+	limits                                                         actors.Limits
+	outbox                                                         actors.OutboxLimits
+	readLimit                                                      int64
+	maxConns, maxConnsPerIP                                        int
+	shutdownTimeout                                                time.Duration
+}
+
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: parley [flags]\n\nEvery flag can also be set by the environment variable PARLEY_<FLAG>\n(upper case, '-' as '_'), e.g. PARLEY_DB=/var/lib/parley/chat.db; LOG_LEVEL\nworks too. A flag on the command line wins.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	d := actors.DefaultLimits
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:9001", "`address` to serve the web client and WebSocket on")
+	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:9002", "`address` for /metrics, /healthz and /debug/pprof; empty turns it off (keep it private)")
+	fs.StringVar(&c.db, "db", "chat.db", "SQLite database `file` (created if missing)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log `format`: text or json")
+	fs.StringVar(&c.origins, "allowed-origins", "", "comma-separated `origins` allowed to connect besides the page's own, e.g. https://chat.example.com or *.example.com")
+	fs.StringVar(&c.synchronous, "sqlite-synchronous", "FULL", "SQLite synchronous `mode`: FULL or NORMAL")
+	fs.IntVar(&c.limits.UsernameMax, "max-username", d.UsernameMax, "longest username in characters")
+	fs.IntVar(&c.limits.RoomMax, "max-room-name", d.RoomMax, "longest room name in characters")
+	fs.IntVar(&c.limits.ContentMax, "max-message", d.ContentMax, "longest message in characters")
+	fs.Float64Var(&c.limits.RatePerSec, "rate", d.RatePerSec, "requests per second one connection may send, sustained")
+	fs.IntVar(&c.limits.RateBurst, "burst", d.RateBurst, "requests one connection may send at once")
+	fs.IntVar(&c.limits.RoomsPerSession, "max-rooms-per-conn", d.RoomsPerSession, "rooms one connection may be in")
+	fs.IntVar(&c.limits.MaxRooms, "max-rooms", d.MaxRooms, "rooms the server keeps at most")
+	fs.IntVar(&c.outbox.Frames, "outbox-frames", actors.DefaultOutboxLimits.Frames, "frames queued for one connection before it is cut off as slow")
+	fs.IntVar(&c.outbox.Bytes, "outbox-bytes", actors.DefaultOutboxLimits.Bytes, "bytes queued for one connection before it is cut off as slow")
+	fs.Int64Var(&c.readLimit, "max-frame", 16<<10, "largest client frame in bytes; larger ones close the connection with 1009")
+	fs.IntVar(&c.maxConns, "max-conns", 19000, "connections at once")
+	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", 1000, "connections at once from one IP address")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "time to drain on SIGINT/SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		env := "PARLEY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := os.LookupEnv(env)
+		if !ok && f.Name == "log-level" {
+			v, ok = os.LookupEnv("LOG_LEVEL")
+		}
+		if ok {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: %w", env, v, err)
+			}
+		}
+	})
+	return c, envErr
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+func run() error {
+	c, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	store, err := persistence.Open(ctx, c.db, persistence.Options{Synchronous: c.synchronous, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	hub, err := actors.NewHub(ctx, actors.Config{Store: store, Logger: log, Limits: c.limits, Outbox: c.outbox})
+	if err != nil {
+		return err
+	}
+	var origins []string
+	for _, o := range strings.Split(c.origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	tsrv := transport.New(transport.Options{
+		Hub:            hub,
+		Static:         client.Files,
+		Logger:         log,
+		AllowedOrigins: origins,
+		ReadLimit:      c.readLimit,
+		MaxConns:       c.maxConns,
+		MaxConnsPerIP:  c.maxConnsPerIP,
+	})
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	httpSrv := &http.Server{Handler: tsrv, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }() // exits when httpSrv is shut down
+	hbCtx, stopHeartbeat := context.WithCancel(context.Background())
+	defer stopHeartbeat()
+	go tsrv.Heartbeat(hbCtx) // exits when hbCtx is cancelled
+	if c.adminAddr != "" {
+		aln, err := net.Listen("tcp", c.adminAddr)
+		if err != nil {
+			return fmt.Errorf("admin listen: %w", err)
+		}
+		adminSrv := &http.Server{Handler: tsrv.AdminHandler(store.Collectors()...), ReadHeaderTimeout: 10 * time.Second}
+		go adminSrv.Serve(aln) // exits when adminSrv is closed
+		defer adminSrv.Close()
+		log.Info("admin listening", "url", "http://"+aln.Addr().String()+"/metrics")
+	}
+	log.Info("parley listening", "url", "http://"+ln.Addr().String()+"/", "db", c.db)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("shutting down", "timeout", c.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	// The order matters: stop accepting, close the connections with 1001
+	// (their sessions leave their rooms), let the rooms drain into the store,
+	// then the store commits what it holds and closes the database.
+	_ = httpSrv.Shutdown(sctx)
+	if err := tsrv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	if err := hub.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	if err := store.Close(); err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

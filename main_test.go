@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"parley/actors"
+	"parley/persistence"
+)
+
+// These tests run the real binary: they build it once, start it on a random
+// loopback port with a database in t.TempDir, and talk to it over WebSocket.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "parley-main-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "parley")
+	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build parley:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const waitLimit = 10 * time.Second
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startBinary starts parley and waits until it logs that it listens. Its
+// log goes to t.Logf through exec's own copying goroutine, which Wait (at
+// the latest in the cleanup) waits for, so nothing logs after the test.
+func startBinary(t *testing.T, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(binary, append([]string{"-addr", addr, "-admin-addr", ""}, args...)...)
+	logw := &logWriter{t: t, ready: make(chan struct{})}
+	cmd.Stderr = logw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	select {
+	case <-logw.ready:
+	case <-time.After(waitLimit):
+		t.Fatal("parley did not start listening")
+	}
+	return cmd, "ws://" + addr + "/"
+}
+
+// logWriter forwards the server's log lines to t.Logf and closes ready at
+// the line that says the server listens.
+type logWriter struct {
+	t       *testing.T
+	mu      sync.Mutex
+	partial []byte
+	ready   chan struct{}
+	once    sync.Once
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(w.partial[:i])
+		w.partial = w.partial[i+1:]
+		w.t.Logf("parley: %s", line)
+		if strings.Contains(line, "parley listening") {
+			w.once.Do(func() { close(w.ready) })
+		}
+	}
+}
+
+func TestBadDatabasePathFailsClearly(t *testing.T) {
+	for name, path := range map[string]string{
+		"missing directory": filepath.Join(t.TempDir(), "no", "such", "dir", "chat.db"),
+		"a directory":       t.TempDir(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, err := exec.Command(binary, "-addr", "127.0.0.1:0", "-admin-addr", "", "-db", path).CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("exit: got %v, want status 1", err)
+			}
+			if !strings.Contains(string(out), "parley: open database") || !strings.Contains(string(out), path) {
+				t.Fatalf("output: got %q, want an error naming the database path", out)
+			}
+		})
+	}
+}
+
+func TestHelpListsEveryFlag(t *testing.T) {
+	out, err := exec.Command(binary, "-h").CombinedOutput()
+	if err != nil {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, flag := range []string{"-addr", "-db", "-log-level", "-log-format", "-admin-addr", "-allowed-origins",
+		"-rate", "-burst", "-max-frame", "-max-message", "-max-username", "-max-conns", "-max-conns-per-ip"} {
+		if !strings.Contains(string(out), flag+" ") {
+			t.Errorf("-h output lacks %s", flag)
+		}
+	}
+}
+
+// TestSigtermDrains sends messages from several clients, stops the server
+// with SIGTERM while they are still sending, and checks that it exits 0
+// within 5 s, that every client saw close 1001, and that every acknowledged
+// message is in the database.
+func TestSigtermDrains(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "chat.db")
+	cmd, url := startBinary(t, "-db", db, "-rate", "10000", "-burst", "10000")
+
+	const clients = 4
+	type result struct {
+		acked []string
+		code  websocket.StatusCode
+		err   error
+	}
+	results := make(chan result, clients)
+	joined := make(chan struct{}, clients)
+	for i := range clients {
+		go func() { // exits when its connection closes
+			r := result{code: -1}
+			defer func() { results <- r }()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
+			defer cancel()
+			c, _, err := websocket.Dial(ctx, url, nil)
+			if err != nil {
+				r.err = err
+				joined <- struct{}{}
+				return
+			}
+			defer c.CloseNow()
+			send := func(v map[string]any) error {
+				b, _ := json.Marshal(v)
+				return c.Write(ctx, websocket.MessageText, b)
+			}
+			if r.err = send(map[string]any{"type": "JoinRoom", "room": "general"}); r.err != nil {
+				joined <- struct{}{}
+				return
+			}
+			joined <- struct{}{}
+			go func() { // the sender; stops at the first failed write
+				for j := 0; ; j++ {
+					if send(map[string]any{"type": "SendMessage", "content": fmt.Sprintf("c%d-%d", i, j), "ref": fmt.Sprint(j)}) != nil {
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}()
+			for {
+				_, b, err := c.Read(ctx)
+				if err != nil {
+					r.code = websocket.CloseStatus(err)
+					return
+				}
+				var m map[string]any
+				if json.Unmarshal(b, &m) == nil && m["type"] == "Ack" && m["id"] != nil {
+					r.acked = append(r.acked, m["id"].(string))
+				}
+			}
+		}()
+	}
+	for range clients {
+		<-joined
+	}
+	time.Sleep(300 * time.Millisecond) // let traffic flow: this is load, not synchronisation
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: got %v, want status 0", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("parley did not exit")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("shutdown took %v, want at most 5s", d)
+	}
+	var acked []string
+	for range clients {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("client: %v", r.err)
+		}
+		if r.code != websocket.StatusGoingAway {
+			t.Errorf("close code: got %d, want 1001", r.code)
+		}
+		acked = append(acked, r.acked...)
+	}
+	if len(acked) == 0 {
+		t.Fatal("no message was acknowledged before the shutdown")
+	}
+	store, err := persistence.Open(context.Background(), db, persistence.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	stored, _, err := store.History(context.Background(), actors.HistoryQuery{Room: "general", Limit: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, m := range stored {
+		have[m.ID] = true
+	}
+	lost := 0
+	for _, id := range acked {
+		if !have[id] {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("acknowledged %d, lost %d after SIGTERM", len(acked), lost)
+	}
+	t.Logf("acknowledged %d messages, all stored (%d stored in all)", len(acked), len(stored))
+}

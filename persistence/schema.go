@@ -1,0 +1,113 @@
+package persistence
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// TimestampLayout is how timestamps are stored: RFC 3339 in UTC with exactly
+// three fraction digits, e.g. 2024-01-01T12:00:00.123Z. The fixed width makes
+// the strings sort in time order, which the seed's
+// "ORDER BY timestamp DESC" relies on.
+const TimestampLayout = "2006-01-02T15:04:05.000Z"
+
+// formatTimestamp renders t as stored. Fraction digits beyond milliseconds are
+// truncated, not rounded, so a stored time never lies in the future of t.
+func formatTimestamp(t time.Time) string {
+	return t.UTC().Format(TimestampLayout)
+}
+
+func parseTimestamp(s string) (time.Time, error) {
+	t, err := time.ParseInLocation(TimestampLayout, s, time.UTC)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse timestamp %q: %w", s, err)
+	}
+	return t, nil
+}
+
+// migrations[i] takes the schema from version i to version i+1, where the
+// version is PRAGMA user_version (0 for a new, empty database). They run in
+// order, all pending ones in one transaction with the version bump, so a
+// database is always at exactly one version. Append new migrations at the
+// end; never edit one that has shipped.
+var migrations = []string{
+	// Version 1.
+	//
+	// messages keeps the seed's six columns, by the seed's names and in the
+	// seed's order, so SELECT * shows what the seed showed; recipient and
+	// nonce follow. Room messages have recipient NULL; private messages have
+	// room = '' and is_private = 1 and are never served back (no PM history
+	// until accounts exist).
+	//
+	// messages_nonce makes resends idempotent. Because NULLs are distinct in a
+	// UNIQUE index, recipient enters it as IFNULL(recipient, ''): the column
+	// itself stays NULL for room messages, as the seed's readers would expect,
+	// and FindNonce must compare the same expression to use the index.
+	// Usernames are ASCII [A-Za-z0-9_-], so NOCASE is exactly parley's
+	// case-insensitive name rule.
+	`
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    room TEXT NOT NULL,
+    username TEXT NOT NULL,
+    content TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    is_private BOOLEAN NOT NULL,
+    recipient TEXT,
+    nonce TEXT
+);
+CREATE INDEX messages_room_id ON messages (room, id);
+CREATE UNIQUE INDEX messages_nonce ON messages (
+    room,
+    IFNULL(recipient, '') COLLATE NOCASE,
+    username COLLATE NOCASE,
+    nonce
+) WHERE nonce IS NOT NULL;
+CREATE TABLE rooms (
+    name TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL
+);
+`,
+}
+
+// migrate brings the database on conn to version len(migrations). It always
+// takes the write lock (the connection's transactions are BEGIN IMMEDIATE) and
+// writes, even when nothing is pending, so that a database that cannot be
+// written (read-only file, locked by another process beyond the busy timeout)
+// fails Open rather than the first batch.
+func migrate(ctx context.Context, conn *sqlx.Conn) (err error) {
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback() // the error that made us roll back is the one to report
+		}
+	}()
+	var version int
+	if err := tx.GetContext(ctx, &version, "PRAGMA user_version"); err != nil {
+		return fmt.Errorf("read user_version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this build knows (%d)", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v+1, err)
+		}
+	}
+	// Written even when unchanged: BEGIN IMMEDIATE alone succeeds on a
+	// read-only file, and this write is what proves the database writable.
+	// PRAGMA takes no bound parameters; the value is our own integer.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+		return fmt.Errorf("set user_version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"parley/actors"
+)
+
+// decodeRequest decodes one client frame: a single JSON object. Field names
+// match exactly (encoding/json would also take "Type" or "CONTENT" for
+// "type" and "content", letting a client smuggle a second value past a
+// proxy or log that reads the real one); unknown fields are skipped. On
+// error the request holds the fields read so far, so the reply can carry
+// the request's ref.
+func decodeRequest(b []byte) (actors.Request, error) {
+	var req actors.Request
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return req, errors.New("frame is not a JSON object")
+	}
+	var firstErr error
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return req, errors.New("frame is not a JSON object")
+		}
+		key, _ := tok.(string)
+		var dst *string
+		switch key {
+		case "type":
+			dst = &req.Type
+		case "ref":
+			dst = &req.Ref
+		case "username":
+			dst = &req.Username
+		case "room":
+			dst = &req.Room
+		case "content":
+			dst = &req.Content
+		case "to":
+			dst = &req.To
+		case "since":
+			dst = &req.Since
+		case "before":
+			dst = &req.Before
+		case "nonce":
+			dst = &req.Nonce
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return req, errors.New("frame is not a JSON object")
+		}
+		var ferr error
+		switch {
+		case dst != nil:
+			ferr = decodeString(raw, dst)
+		case key == "limit":
+			ferr = decodeInt(raw, &req.Limit)
+		}
+		if ferr != nil && firstErr == nil {
+			firstErr = fmt.Errorf("field %s %w", key, ferr)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return req, errors.New("frame is not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return req, errors.New("frame holds more than one JSON value")
+	}
+	return req, firstErr
+}
+
+var errWrongType = errors.New("has the wrong type")
+
+// decodeString sets *dst from a JSON string; null leaves it empty.
+func decodeString(raw json.RawMessage, dst *string) error {
+	if string(raw) == "null" {
+		return nil
+	}
+	if len(raw) == 0 || raw[0] != '"' {
+		return errWrongType
+	}
+	return json.Unmarshal(raw, dst)
+}
+
+// decodeInt sets *dst from a JSON integer; null leaves it zero.
+func decodeInt(raw json.RawMessage, dst *int) error {
+	if string(raw) == "null" {
+		return nil
+	}
+	n, err := strconv.Atoi(string(raw))
+	if err != nil {
+		return errors.New("is not a whole number")
+	}
+	*dst = n
+	return nil
+}

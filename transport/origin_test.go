@@ -1,0 +1,152 @@
+package transport_test
+
+import (
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/coder/websocket"
+
+	"parley/transport"
+)
+
+// TestOrigin: cross-origin upgrades are refused with 403 unless allowed by
+// transport.Options.AllowedOrigins; the page's own origin and clients that
+// send no Origin are accepted. Each case is a real upgrade.
+func TestOrigin(t *testing.T) {
+	s := startServer(t, serverConfig{transport: transport.Options{
+		AllowedOrigins: []string{"https://chat.parley.example", "*.trusted.example", "http://localhost:*"},
+	}})
+	own := "http://" + s.host()
+	for _, tc := range []struct {
+		name, origin string
+		ok           bool
+	}{
+		{"no Origin", "", true},
+		{"the page's own origin", own, true},
+		{"the page's own origin, upper case", strings.ToUpper(own), true},
+		{"allowed by an exact pattern", "https://chat.parley.example", true},
+		{"allowed by a host pattern", "https://eu.trusted.example", true},
+		{"allowed by a host pattern, http", "http://a.b.trusted.example", true},
+		{"allowed by a port pattern", "http://localhost:5173", true},
+		{"another site", "https://evil.example", false},
+		{"a suffix of another site", "http://parley.example.evil.example", false},
+		{"pattern host as a prefix", "https://chat.parley.example.evil.example", false},
+		{"pattern with the wrong scheme", "http://chat.parley.example", false},
+		{"host pattern's parent", "https://trusted.example", false},
+		{"host pattern as a suffix without a dot", "https://eviltrusted.example", false},
+		{"null", "null", false},
+		{"scheme mismatch", "https://" + s.host(), false},
+		{"own host, other port", "http://127.0.0.1:1", false},
+		{"own origin with a path", own + "/x", false},
+		{"own origin with user info", "http://user@" + s.host(), false},
+		{"not a web scheme", "file://" + s.host(), false},
+		{"garbage", "%%%", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.origin != "" {
+				h.Set("Origin", tc.origin)
+			}
+			w, resp, err := tryDial(t, s.url+"/ws", &websocket.DialOptions{HTTPHeader: h})
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("Origin %q: got %v (status %v), want the upgrade accepted", tc.origin, err, statusOf(resp))
+			case tc.ok:
+				w.join("general") // the connection works
+			case err == nil:
+				t.Fatalf("Origin %q: upgrade accepted, want 403", tc.origin)
+			case statusOf(resp) != http.StatusForbidden:
+				t.Fatalf("Origin %q: got %v (status %v), want 403", tc.origin, err, statusOf(resp))
+			}
+		})
+	}
+}
+
+var inlineHandlerRE = regexp.MustCompile(`\son[a-z]+\s*=`)
+
+func statusOf(resp *http.Response) int {
+	if resp == nil {
+		return 0
+	}
+	return resp.StatusCode
+}
+
+// TestPage: GET / serves the web client with a strict CSP, nosniff and no
+// framing; the assets come with their content types; anything else is 404.
+func TestPage(t *testing.T) {
+	s := startServer(t, serverConfig{})
+	base := s.httpURL()
+
+	resp := httpGet(t, base+"/", nil)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(strings.ToLower(string(body)), "<html") {
+		t.Fatalf("GET /: got %d %q (%d bytes), want 200 text/html with the page", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+	}
+	if !strings.Contains(string(body), "app.js") || !strings.Contains(string(body), "style.css") {
+		t.Errorf("GET /: the page does not load app.js and style.css")
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'self'", "script-src 'self'", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP: got %q, want it to contain %q", csp, want)
+		}
+	}
+	for _, bad := range []string{"unsafe-inline", "unsafe-eval", "*"} {
+		if strings.Contains(csp, bad) {
+			t.Errorf("CSP: got %q, want no %q", csp, bad)
+		}
+	}
+	if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("X-Content-Type-Options: got %q, want nosniff", got)
+	}
+	if got := resp.Header.Get("X-Frame-Options"); got != "DENY" {
+		t.Errorf("X-Frame-Options: got %q, want DENY", got)
+	}
+	// The CSP forbids inline script and style: the page must not need them.
+	page := strings.ToLower(string(body))
+	for _, tag := range strings.Split(page, "<script")[1:] {
+		if end := strings.IndexByte(tag, '>'); end < 0 || !strings.Contains(tag[:end], "src=") {
+			t.Errorf("GET /: inline <script%s, which the CSP blocks", tag[:min(len(tag), 40)])
+		}
+	}
+	if m := inlineHandlerRE.FindString(page); m != "" {
+		t.Errorf("GET /: inline event handler %q, which the CSP blocks", m)
+	}
+	if strings.Contains(page, "<style") || strings.Contains(page, " style=") {
+		t.Errorf("GET /: inline style, which the CSP blocks")
+	}
+
+	for path, ctype := range map[string]string{"/app.js": "text/javascript", "/style.css": "text/css"} {
+		resp := httpGet(t, base+path, nil)
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), ctype) || len(b) == 0 {
+			t.Errorf("GET %s: got %d %q (%d bytes), want 200 %s", path, resp.StatusCode, resp.Header.Get("Content-Type"), len(b), ctype)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("GET %s: no X-Content-Type-Options: nosniff", path)
+		}
+		if path == "/app.js" {
+			for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"} {
+				if strings.Contains(string(b), sink) {
+					t.Errorf("app.js uses %s: user text must never go through HTML parsing", sink)
+				}
+			}
+		}
+	}
+	for _, path := range []string{"/nope", "/index.html/x", "/client.go", "/../go.mod"} {
+		if resp := httpGet(t, base+path, nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: got %d, want 404", path, resp.StatusCode)
+		}
+	}
+	// A plain GET of /ws is not an upgrade: refused, not served the page.
+	if resp := httpGet(t, base+"/ws", nil); resp.StatusCode/100 != 4 {
+		t.Errorf("GET /ws without upgrade: got %d, want a 4xx", resp.StatusCode)
+	}
+}

@@ -1,0 +1,257 @@
+// Package transport translates WebSocket frames (github.com/coder/websocket)
+// into actor requests and the actors' outbound frames back into WebSocket
+// messages. It holds no chat logic: it checks what only the edge can check
+// (origin, connection caps, frame size and encoding), decodes JSON, and
+// turns errors into close codes.
+package transport
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/puzpuzpuz/xsync/v3"
+
+	"parley/actors"
+)
+
+// BatchSubprotocol is the WebSocket subprotocol in which one server frame
+// may carry several JSON messages separated by "\n" (docs/protocol.md).
+// Clients that ask for no subprotocol get one JSON object per frame.
+const BatchSubprotocol = "parley.batch.v1"
+
+// Options configure a Server. Zero values take the defaults in brackets.
+type Options struct {
+	Hub    *actors.Hub // required
+	Static fs.FS       // the web client; nil serves none
+	Logger *slog.Logger
+
+	AllowedOrigins []string      // extra origins allowed to upgrade (see originAllowed)
+	ReadLimit      int64         // bytes of one client frame [16 KiB]
+	PingInterval   time.Duration // between pings of one connection [25s]
+	PingTimeout    time.Duration // to answer a ping [10s]
+	WriteTimeout   time.Duration // for one batch of writes [10s]
+	MaxConns       int           // connections at once [19000]
+	MaxConnsPerIP  int           // connections at once from one IP address [1000]
+	MaxBatchBytes  int           // bytes of one batched frame [64 KiB]
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ReadLimit <= 0 {
+		o.ReadLimit = 16 << 10
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = 10 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 19000
+	}
+	if o.MaxConnsPerIP <= 0 {
+		o.MaxConnsPerIP = 1000
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 64 << 10
+	}
+	return o
+}
+
+// Server serves the web client and WebSocket connections.
+type Server struct {
+	opts Options
+	hub  *actors.Hub
+	log  *slog.Logger
+	mux  *http.ServeMux
+
+	closing atomic.Bool    // set by Shutdown: new upgrades get 503
+	connWG  sync.WaitGroup // one per connection handler
+	total   atomic.Int64   // connections open
+	refused atomic.Int64   // upgrades refused by the caps
+	perIP   *xsync.MapOf[string, int]
+	conns   *xsync.MapOf[uint64, *conn] // for the heartbeat
+}
+
+// New returns a Server for opts.
+func New(opts Options) *Server {
+	opts = opts.withDefaults()
+	s := &Server{
+		opts:  opts,
+		hub:   opts.Hub,
+		log:   opts.Logger,
+		mux:   http.NewServeMux(),
+		perIP: xsync.NewMapOf[string, int](),
+		conns: xsync.NewMapOf[uint64, *conn](),
+	}
+	s.mux.HandleFunc("GET /ws", s.serveWS)
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if isUpgrade(r) {
+			s.serveWS(w, r)
+			return
+		}
+		s.serveFile(w, r, "index.html")
+	})
+	s.mux.HandleFunc("GET /app.js", func(w http.ResponseWriter, r *http.Request) { s.serveFile(w, r, "app.js") })
+	s.mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, r *http.Request) { s.serveFile(w, r, "style.css") })
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// pageCSP lets the page load only its own script, style and socket; no
+// inline script or style, and no framing (clickjacking).
+const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
+	"img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, name string) {
+	if s.opts.Static == nil {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-cache")
+	http.ServeFileFS(w, r, s.opts.Static, name)
+}
+
+// admit counts a new connection against the caps; release undoes it.
+func (s *Server) admit(ip string) bool {
+	if s.total.Add(1) > int64(s.opts.MaxConns) {
+		s.total.Add(-1)
+		return false
+	}
+	ok := true
+	s.perIP.Compute(ip, func(n int, _ bool) (int, bool) {
+		if n >= s.opts.MaxConnsPerIP {
+			ok = false
+			return n, n == 0
+		}
+		return n + 1, false
+	})
+	if !ok {
+		s.total.Add(-1)
+	}
+	return ok
+}
+
+func (s *Server) release(ip string) {
+	s.perIP.Compute(ip, func(n int, _ bool) (int, bool) { return n - 1, n <= 1 })
+	s.total.Add(-1)
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if s.closing.Load() {
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if !originAllowed(r, s.opts.AllowedOrigins) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	if !s.admit(ip) {
+		s.refused.Add(1)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.release(ip)
+	s.connWG.Add(1)
+	defer s.connWG.Done()
+
+	hw := &hijackWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // originAllowed above is stricter than the library's check
+		Subprotocols:       []string{BatchSubprotocol},
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		s.log.Debug("websocket accept", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	ws.SetReadLimit(s.opts.ReadLimit)
+	c := &conn{
+		srv:     s,
+		ws:      ws,
+		netConn: hw.conn,
+		batch:   ws.Subprotocol() == BatchSubprotocol,
+		sess:    s.hub.Connect(r.RemoteAddr),
+	}
+	c.serve()
+}
+
+// Shutdown refuses new connections, asks every open one to close with 1001
+// and waits, until ctx is done, for their handlers to return. The caller
+// shuts the http.Server down first (it does not close hijacked connections).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.hub.CloseAll(actors.CloseGoingAway, "server shutting down")
+	done := make(chan struct{})
+	go func() { // exits when every connection handler has returned
+		s.connWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		// Close what is left without the handshake.
+		s.conns.Range(func(_ uint64, c *conn) bool {
+			c.ws.CloseNow()
+			return true
+		})
+		return fmt.Errorf("close connections: %w", ctx.Err())
+	}
+}
+
+// Heartbeat pings every connection once per PingInterval and closes those
+// that do not answer within PingTimeout: dead peers are dropped and their
+// users leave their rooms. It spreads the pings over the interval in 16
+// slots so that 19,000 connections never ping at once, and needs no timer per
+// connection. Run it in its own goroutine; it returns when ctx is done.
+func (s *Server) Heartbeat(ctx context.Context) {
+	const slots = 16
+	t := time.NewTicker(s.opts.PingInterval / slots)
+	defer t.Stop()
+	for slot := uint64(0); ; slot = (slot + 1) % slots {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.conns.Range(func(id uint64, c *conn) bool {
+			if id%slots == slot && c.pinging.CompareAndSwap(false, true) {
+				// Lives until the pong or PingTimeout; a timeout closes the
+				// connection (coder/websocket closes on context expiry).
+				go c.ping(s.opts.PingTimeout)
+			}
+			return true
+		})
+	}
+}

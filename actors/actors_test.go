@@ -404,3 +404,70 @@ func TestRestartKeepsHistoryAndIDsKeepGrowing(t *testing.T) {
 		t.Fatalf("id after restart: got %s, want > %s", id, first)
 	}
 }
+
+func TestNonceMakesResendsIdempotent(t *testing.T) {
+	f := newFixture(t, actors.Config{})
+	a, b := f.connect(), f.connect()
+	a.rename("alice")
+	b.rename("bob")
+	a.join("general")
+	b.join("general")
+	a.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == "bob" })
+
+	// Twice at once: the second finds the first on its way to the store.
+	a.do(actors.Request{Type: "SendMessage", Content: "hello", Nonce: "n1", Ref: "1"})
+	a.do(actors.Request{Type: "SendMessage", Content: "hello", Nonce: "n1", Ref: "2"})
+	m := b.expect("Message")
+	if m.str("nonce") != "n1" {
+		t.Fatalf("message: got %v, want nonce n1 echoed", m)
+	}
+	a.expect("Message")
+	acks := map[string]string{}
+	for range 2 {
+		ack := a.expect("Ack")
+		acks[ack.str("ref")] = ack.str("id")
+	}
+	if acks["1"] != m.str("id") || acks["2"] != m.str("id") {
+		t.Fatalf("acks: got %v, want both with id %s", acks, m.str("id"))
+	}
+	// Once committed, a resend is found in the store.
+	a.do(actors.Request{Type: "SendMessage", Content: "hello", Nonce: "n1", Ref: "3"})
+	if ack := a.expect("Ack"); ack.str("id") != m.str("id") || ack.str("ref") != "3" {
+		t.Fatalf("resend ack: got %v, want id %s", ack, m.str("id"))
+	}
+	// The same nonce from someone else, or in another room, is another message.
+	b.do(actors.Request{Type: "SendMessage", Content: "mine", Nonce: "n1", Ref: "4"})
+	if got := b.expect("Message"); got.str("username") != "bob" || got.str("id") == m.str("id") {
+		t.Fatalf("bob's message: got %v, want a new one", got)
+	}
+	b.expect("Ack")
+	a.waitFor("Message", nil)
+
+	// Private messages too, after a restart.
+	a.do(actors.Request{Type: "PrivateMessage", To: "bob", Content: "psst", Nonce: "p1", Ref: "5"})
+	a.do(actors.Request{Type: "PrivateMessage", To: "bob", Content: "psst", Nonce: "p1", Ref: "6"})
+	pm := b.expect("PrivateMessage")
+	a.expect("PrivateMessage")
+	for range 2 {
+		if ack := a.expect("Ack"); ack.str("id") != pm.str("id") {
+			t.Fatalf("pm ack: got %v, want id %s", ack, pm.str("id"))
+		}
+	}
+	b.quiet()
+	f.close()
+	f.open(actors.Config{})
+	a, b = f.connect(), f.connect()
+	a.rename("alice")
+	b.rename("bob")
+	a.join("general")
+	a.do(actors.Request{Type: "SendMessage", Content: "hello", Nonce: "n1", Ref: "7"})
+	if ack := a.expect("Ack"); ack.str("id") != m.str("id") {
+		t.Fatalf("resend after restart: got %v, want id %s", ack, m.str("id"))
+	}
+	a.do(actors.Request{Type: "PrivateMessage", To: "BOB", Content: "psst", Nonce: "p1", Ref: "8"})
+	if ack := a.expect("Ack"); ack.str("id") != pm.str("id") {
+		t.Fatalf("pm resend after restart: got %v, want id %s", ack, pm.str("id"))
+	}
+	a.quiet()
+	b.quiet()
+}

@@ -75,6 +75,7 @@ type Room struct {
 	ids     *idSource
 	lastID  string
 	dropped []*Session // members whose outbox overflowed during a fan-out
+	nonces  nonceCache // recent messages sent with a nonce, by sender and nonce
 	idle    Timer      // running while the room is empty; nil otherwise
 }
 
@@ -169,6 +170,13 @@ func (r *Room) handlePost(m *roomMsg) {
 		m.from.out.Push(EncodeError(m.ref, CodeNotInRoom, "you are not in room "+r.name))
 		return
 	}
+	var nonceKey string
+	if m.post.Nonce != "" {
+		nonceKey = foldName(mem.name) + "\x00" + m.post.Nonce
+		if e := r.nonces.get(nonceKey); e != nil && e.dedupe(m.from, m.ref) {
+			return // a resend: answered with the first message's id
+		}
+	}
 	now := r.hub.cfg.Clock.Now().UTC().Truncate(time.Millisecond)
 	rec := m.post
 	rec.ID = r.ids.next(now)
@@ -178,8 +186,21 @@ func (r *Room) handlePost(m *roomMsg) {
 	// Encode before handing rec to the store, which owns it from then on.
 	frame := encodeMessage(rec)
 	sender, ref, id := m.from, m.ref, rec.ID
-	ok := r.hub.store.Append(rec, func(err error) { sender.stored(ref, id, now, err) })
-	if !ok {
+	var done func(error)
+	if nonceKey == "" {
+		done = func(err error) { sender.stored(ref, id, now, err) }
+	} else {
+		entry := &nonceEntry{id: id, ts: now}
+		r.nonces.put(nonceKey, entry)
+		done = func(err error) {
+			sender.stored(ref, id, now, err)
+			entry.settle(err)
+		}
+	}
+	if !r.hub.store.Append(rec, done) {
+		if nonceKey != "" {
+			r.nonces.put(nonceKey, &nonceEntry{state: nonceFailed}) // nothing was stored
+		}
 		// Nothing was stored, so nothing is delivered: the sender may retry.
 		r.hub.metrics.busy.Add(1)
 		sender.out.Push(EncodeError(ref, CodeServerBusy, "server busy: message not sent, try again"))

@@ -24,6 +24,7 @@ type Session struct {
 	rooms     map[string]*Room
 	current   string // the room SendMessage without a room goes to; "" if none
 	ids       *idSource
+	pmNonces  nonceCache  // recent private messages sent with a nonce, by recipient and nonce
 	bucket    tokenBucket // requests allowed
 	abuse     tokenBucket // rate-limited requests tolerated before 1008
 	closed    bool
@@ -289,7 +290,7 @@ func (s *Session) sendMessage(req Request) {
 		}
 		return
 	}
-	if !s.checkSend(req) {
+	if !s.checkSend(req) || s.resent(req, NonceKey{Room: name, Username: s.key, Nonce: req.Nonce}) {
 		return
 	}
 	m := &roomMsg{
@@ -335,8 +336,15 @@ func (s *Session) privateMessage(req Request) {
 		s.fail(req.Ref, CodeNoSuchUser, "no user "+quoteShort(req.To)+" is connected")
 		return
 	}
-	if !s.checkSend(req) {
+	if !s.checkSend(req) || s.resent(req, NonceKey{Recipient: foldName(to.name), Username: s.key, Nonce: req.Nonce}) {
 		return
+	}
+	var nonceKey string
+	if req.Nonce != "" {
+		nonceKey = foldName(to.name) + "\x00" + req.Nonce
+		if e := s.pmNonces.get(nonceKey); e != nil && e.dedupe(s, req.Ref) {
+			return // a resend still on its way to the store
+		}
 	}
 	now := s.hub.cfg.Clock.Now().UTC().Truncate(time.Millisecond)
 	rec := &StoredMessage{
@@ -350,7 +358,19 @@ func (s *Session) privateMessage(req Request) {
 	}
 	frame := encodePrivate(rec)
 	ref, id := req.Ref, rec.ID
-	if !s.hub.store.Append(rec, func(err error) { s.stored(ref, id, now, err) }) {
+	done := func(err error) { s.stored(ref, id, now, err) }
+	if nonceKey != "" {
+		entry := &nonceEntry{id: id, ts: now}
+		s.pmNonces.put(nonceKey, entry)
+		done = func(err error) {
+			s.stored(ref, id, now, err)
+			entry.settle(err)
+		}
+	}
+	if !s.hub.store.Append(rec, done) {
+		if nonceKey != "" {
+			s.pmNonces.put(nonceKey, &nonceEntry{state: nonceFailed})
+		}
 		s.hub.metrics.busy.Add(1)
 		s.fail(ref, CodeServerBusy, "server busy: message not sent, try again")
 		return
@@ -360,6 +380,25 @@ func (s *Session) privateMessage(req Request) {
 	if to.s != s {
 		s.out.Push(frame) // the sender's echo
 	}
+}
+
+// resent answers a send whose nonce the store already holds from this
+// sender, with the first message's id, and reports whether it did. A store
+// error is logged and the send goes ahead: the unique index on nonces still
+// keeps a duplicate out of the database.
+func (s *Session) resent(req Request, key NonceKey) bool {
+	if req.Nonce == "" {
+		return false
+	}
+	id, ts, ok, err := s.hub.store.FindNonce(context.Background(), key)
+	if err != nil {
+		s.hub.log.Warn("find nonce", "err", err)
+		return false
+	}
+	if ok && req.Ref != "" {
+		s.out.Push(encodeAckMessage(req.Ref, id, ts))
+	}
+	return ok
 }
 
 // stored is the store's callback for a message this session sent. It runs on

@@ -80,8 +80,12 @@ func NormalizeUsername(name string, max int) (display, key string, ok bool) {
 			return "", "", false
 		}
 	}
-	return name, strings.ToLower(name), true
+	return name, foldName(name), true
 }
+
+// foldName is the key under which names are unique: names are ASCII, so
+// lower case is the whole folding.
+func foldName(name string) string { return strings.ToLower(name) }
 
 // NormalizeRoom checks a room name and returns it lower-cased: room names
 // are case-insensitive and shown in lower case. ok is false if the name is

@@ -28,8 +28,13 @@ var DefaultOutboxLimits = OutboxLimits{Frames: 4096, Bytes: 1 << 20}
 
 // Outbox is a session's bounded queue of encoded frames. Any goroutine may
 // Push (rooms, other sessions' private messages, the store's acks, the session
-// itself); exactly one writer, the transport's write loop, takes frames out.
+// itself); one writer at a time, the transport's write loop, takes frames out.
 // It holds its own small mutex for O(1) work, never across I/O.
+//
+// The writer runs only while there is work: Push (or Close) starts one
+// through the function given to Attach when none is running, and the writer
+// Parks, and exits, once it has been idle for a while. An idle connection so
+// costs no writer goroutine.
 type Outbox struct {
 	limits OutboxLimits
 
@@ -40,6 +45,8 @@ type Outbox struct {
 	closed    bool
 	closeCode CloseCode
 	closeText string
+	writing   bool   // a writer is running (started, not yet parked)
+	start     func() // starts a writer; set by Attach
 
 	// wake has capacity 1: written (without blocking) by Push when the queue
 	// goes from empty to non-empty; read by the writer. Never closed.
@@ -69,7 +76,11 @@ func (o *Outbox) Push(frame []byte) Verdict {
 	}
 	if len(o.frames)+1 > o.limits.Frames || o.bytes+len(frame) > o.limits.Bytes {
 		o.closeLocked(ClosePolicy, "slow consumer: outbound queue full")
+		start := o.claimWriterLocked()
 		o.mu.Unlock()
+		if start != nil {
+			start()
+		}
 		return Overflow
 	}
 	wasEmpty := len(o.frames) == 0
@@ -78,7 +89,11 @@ func (o *Outbox) Push(frame []byte) Verdict {
 	}
 	o.frames = append(o.frames, frame)
 	o.bytes += len(frame)
+	start := o.claimWriterLocked()
 	o.mu.Unlock()
+	if start != nil {
+		start()
+	}
 	if wasEmpty {
 		select {
 		case o.wake <- struct{}{}:
@@ -86,6 +101,44 @@ func (o *Outbox) Push(frame []byte) Verdict {
 		}
 	}
 	return Queued
+}
+
+// claimWriterLocked returns the start function if a writer must be started
+// (none is running), marking it as running.
+func (o *Outbox) claimWriterLocked() func() {
+	if o.writing || o.start == nil {
+		return nil
+	}
+	o.writing = true
+	return o.start
+}
+
+// Attach sets the function that starts a writer (in a new goroutine) and
+// starts one if frames are already queued or the outbox is closed.
+func (o *Outbox) Attach(start func()) {
+	o.mu.Lock()
+	o.start = start
+	var run func()
+	if len(o.frames) > 0 || o.closed {
+		run = o.claimWriterLocked()
+	}
+	o.mu.Unlock()
+	if run != nil {
+		run()
+	}
+}
+
+// Park is called by an idle writer. If nothing is queued and the outbox is
+// open, the writer is marked stopped and Park reports true: the writer must
+// exit, and the next Push starts a new one. Otherwise the writer goes on.
+func (o *Outbox) Park() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.frames) > 0 || o.closed {
+		return false
+	}
+	o.writing = false
+	return true
 }
 
 // Take moves every queued frame out, oldest first, and hands back the slice
@@ -118,7 +171,11 @@ func (o *Outbox) Done() <-chan struct{} { return o.done }
 func (o *Outbox) Close(code CloseCode, reason string) {
 	o.mu.Lock()
 	o.closeLocked(code, reason)
+	start := o.claimWriterLocked() // someone must close the connection
 	o.mu.Unlock()
+	if start != nil {
+		start()
+	}
 }
 
 func (o *Outbox) closeLocked(code CloseCode, reason string) {

@@ -352,7 +352,7 @@ func TestDeadPeerDropped(t *testing.T) {
 			// The watcher, which answers pings, is still connected, and the
 			// dead peer's name is free.
 			w := s.dial()
-			w.setName(name)
+			w.takeName(name)
 		})
 	}
 }

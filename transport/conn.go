@@ -26,6 +26,7 @@ type conn struct {
 	sess    *actors.Session
 	pinging atomic.Bool // a ping is in flight; set by Heartbeat, cleared by ping
 	ctx     context.Context
+	closed  chan struct{} // closed by the writer that closes the connection; awaited by serve
 }
 
 // readBufs recycles frame buffers: a frame is read whole, decoded, and its
@@ -33,26 +34,25 @@ type conn struct {
 var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // serve runs the connection until it ends and then tears the session down.
+// It is the connection's reader.
 func (c *conn) serve() {
 	// One context for the connection's life: a context per read or write
 	// would cost allocations; write timeouts use deadlines instead.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c.ctx = ctx
+	c.closed = make(chan struct{})
 	c.srv.conns.Store(c.sess.ID(), c)
 	defer c.srv.conns.Delete(c.sess.ID())
 
-	writerDone := make(chan struct{})
-	// Runs in its own goroutine; exits when the session's outbox is closed
-	// or a write fails.
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
+	// Writers run only while there is something to write: each runs in its
+	// own goroutine and exits when it has been idle for writerLinger, or after
+	// closing the connection once the outbox is closed.
+	c.sess.Outbox().Attach(func() { go c.writeLoop() })
 
 	c.readLoop(ctx)
 	c.sess.Close() // leave rooms, free the name, close the outbox
-	<-writerDone   // the writer finishes its close handshake
+	<-c.closed     // the last writer finished the close handshake
 	c.ws.CloseNow()
 }
 
@@ -119,12 +119,21 @@ func (c *conn) readError(err error) {
 	}
 }
 
+// writerLinger is how long an idle writer waits for more before it exits.
+// Long enough that a busy connection keeps its writer, short enough that an
+// idle one does not hold a goroutine.
+const writerLinger = 2 * time.Second
+
 // writeLoop drains the session's outbox into the connection: every frame
-// queued since the last wake-up is written in one go.
+// queued since the last wake-up is written in one go. One runs at a time
+// (the outbox starts it); it exits when parked after writerLinger idle, or
+// after closing the connection.
 func (c *conn) writeLoop() {
 	out := c.sess.Outbox()
 	var frames [][]byte
 	var batch []byte
+	idle := time.NewTimer(writerLinger)
+	defer idle.Stop()
 	for {
 		select {
 		case <-out.Wake():
@@ -133,8 +142,14 @@ func (c *conn) writeLoop() {
 			if batch, err = c.write(frames, batch); err != nil {
 				out.Close(actors.CloseGoingAway, "write failed")
 				c.ws.CloseNow()
+				// The outbox is closed; go on to close the connection.
+			}
+			idle.Reset(writerLinger)
+		case <-idle.C:
+			if out.Park() {
 				return
 			}
+			idle.Reset(writerLinger)
 		case <-out.Done():
 			code, reason := out.CloseStatus()
 			if code != actors.ClosePolicy { // a slow consumer gets nothing more
@@ -143,9 +158,10 @@ func (c *conn) writeLoop() {
 			}
 			if code == actors.CloseTooBig {
 				c.ws.CloseNow() // the library already sent 1009
-				return
+			} else {
+				_ = c.ws.Close(websocket.StatusCode(code), reason)
 			}
-			_ = c.ws.Close(websocket.StatusCode(code), reason)
+			close(c.closed)
 			return
 		}
 	}

@@ -805,8 +805,8 @@ func TestDisconnectAnnouncements(t *testing.T) {
 
 	// Both names are free again.
 	d, e := s.dial(), s.dial()
-	d.setName("BOB")
-	e.setName("carol")
+	d.takeName("BOB") // names are case-insensitive: bob's is free
+	e.takeName("carol")
 	d.joinSkip("general")
 	a.waitJoined("BOB", "general")
 	a.send(map[string]any{"type": "ListRooms", "ref": "l"})

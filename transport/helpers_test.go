@@ -145,12 +145,13 @@ func (w *wsClient) until(stop func(msg) bool) []msg {
 }
 
 // reply waits for the direct reply carrying ref (Ack, Error, RoomList or
-// History), skipping other traffic, and checks that it has type typ.
+// History), skipping other traffic, and checks that it has type typ (if
+// typ is not empty).
 func (w *wsClient) reply(ref, typ string) msg {
 	w.t.Helper()
 	got := w.until(func(m msg) bool { return m.str("ref") == ref })
 	m := got[len(got)-1]
-	if m.str("type") != typ {
+	if typ != "" && m.str("type") != typ {
 		w.t.Fatalf("%s: reply to %q: got %v, want type %s", w.name, ref, m, typ)
 	}
 	return m
@@ -251,11 +252,16 @@ func storedIDs(ms []actors.StoredMessage) []string {
 	return out
 }
 
-// storedHistory reads every stored message of room from an open store.
+// storedHistory reads every stored message of room from an open store,
+// once what was handed to the store so far is committed (rooms deliver a
+// message before its commit).
 func storedHistory(t *testing.T, st *persistence.Writer, room string) []actors.StoredMessage {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
+	if err := st.Sync(ctx); err != nil {
+		t.Fatalf("sync store: %v", err)
+	}
 	msgs, more, err := st.History(ctx, actors.HistoryQuery{Room: room, Limit: 1 << 20})
 	if err != nil {
 		t.Fatalf("history of %s: %v", room, err)
@@ -334,4 +340,26 @@ func (w *wsClient) joinSkip(room string) msg {
 	w.expect("Members")
 	w.waitJoined(w.name, strings.ToLower(room))
 	return h
+}
+
+// takeName sets the client's username to one that a departing session is
+// releasing. The server frees a name just after announcing its holder's
+// UserLeft (so that no client sees the new holder join before the old one
+// leaves), and sends nothing when it does: retry, bounded, on username_taken.
+func (w *wsClient) takeName(name string) {
+	w.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for i := 0; ; i++ {
+		ref := fmt.Sprint("take-", i)
+		w.send(map[string]any{"type": "SetUsername", "username": name, "ref": ref})
+		m := w.reply(ref, "")
+		if m.str("type") == "Ack" && m.str("username") == name {
+			w.name = name
+			return
+		}
+		if m.str("code") != "username_taken" || time.Now().After(deadline) {
+			w.t.Fatalf("%s: SetUsername %s: got %v, want an Ack within %v", w.name, name, m, waitLimit)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

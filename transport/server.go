@@ -181,10 +181,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return
 	}
-	defer s.release(ip)
-	s.connWG.Add(1)
-	defer s.connWG.Done()
-
 	hw := &hijackWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // originAllowed above is stricter than the library's check
@@ -192,6 +188,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
+		s.release(ip)
 		s.log.Debug("websocket accept", "remote", r.RemoteAddr, "err", err)
 		return
 	}
@@ -203,14 +200,22 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		batch:   ws.Subprotocol() == BatchSubprotocol,
 		sess:    s.hub.Connect(r.RemoteAddr),
 	}
-	c.serve()
+	s.connWG.Add(1)
+	// The reader runs in its own goroutine, so that this handler returns and
+	// net/http lets go of what it kept for the request (its 4 KiB read
+	// buffer, the handler's grown stack). It exits when the connection ends.
+	go func() {
+		defer s.connWG.Done()
+		defer s.release(ip)
+		c.serve()
+	}()
 }
 
 // Shutdown refuses new connections, asks every open one to close with 1001
 // and waits, until ctx is done, for their handlers to return. The caller
 // shuts the http.Server down first (it does not close hijacked connections).
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closing.Store(true)
+	s.closing.Store(true) // read by serveWS: no connWG.Add after Wait has begun
 	s.hub.CloseAll(actors.CloseGoingAway, "server shutting down")
 	done := make(chan struct{})
 	go func() { // exits when every connection handler has returned

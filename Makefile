@@ -2,7 +2,14 @@
 GO ?= go
 BIN ?= bin/parley
 
-.PHONY: run build test bench fmt lint
+.PHONY: run build test bench fmt lint fuzz chaos soak
+
+# Fuzz targets, as package:Target. `make test` runs each for FUZZTIME_CI;
+# `make fuzz` for FUZZTIME.
+FUZZ_TARGETS = ./actors:FuzzNormalizeUsername ./actors:FuzzNormalizeRoom ./actors:FuzzAppendJSONString \
+	./actors:FuzzRoomActor ./transport:FuzzDispatch
+FUZZTIME ?= 2m
+FUZZTIME_CI ?= 3s
 
 ## run: start the server on http://127.0.0.1:9001/ with ./chat.db
 run:
@@ -12,10 +19,19 @@ run:
 build:
 	$(GO) build -o $(BIN) .
 
-## test: vet and every test under the race detector
+## test: vet, every test under the race detector, and each fuzz target briefly
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_CI)
+
+## fuzz: run each fuzz target for FUZZTIME (default 2m); crashers land in testdata/fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 ## bench: build and start a server, run the default load scenario, print the table
 bench:

@@ -173,3 +173,5 @@ func (c *client) rename(name string) {
 		c.t.Fatalf("rename ack: got %v, want username %s", ack, name)
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -1,0 +1,83 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"unicode/utf8"
+
+	"parley/actors"
+	"parley/persistence"
+)
+
+// FuzzDispatch feeds arbitrary frames through the decoder and a real
+// session (a real store under it), as the read loop does. Nothing may
+// panic, every frame the session queues must be one valid JSON object, and a
+// decoded request must carry exactly the fields of the frame.
+func FuzzDispatch(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"JoinRoom","room":"general","ref":"1"}`,
+		`{"type":"SendMessage","content":"hi","ref":"2","nonce":"n"}`,
+		`{"type":"PrivateMessage","to":"bob","content":"x"}`,
+		`{"type":"History","room":"general","before":"01ARZ3NDEKTSV4RRFFQ69G5FAV","limit":5}`,
+		`{"type":"SetUsername","username":"al"}`,
+		`{"type":"ListRooms","Type":"x","TYPE":"y"}`,
+		`{"type":1}`, `{"limit":"x"}`, `{"limit":1e3}`, `[]`, `{}`, `null`, `{"a":{"b":[1,2,{}]}}`,
+		`{"type":"LeaveRoom","room":"general"} {}`, `{"type":"JoinRoom","room":"general","since":"zz"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	ctx := context.Background()
+	store, err := persistence.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"), persistence.Options{Synchronous: "OFF"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	hub, err := actors.NewHub(ctx, actors.Config{
+		Store:  store,
+		Limits: actors.Limits{RatePerSec: 1e9, RateBurst: 1 << 20, MaxRooms: 1 << 30},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() {
+		hub.CloseAll(actors.CloseGoingAway, "")
+		_ = hub.Shutdown(ctx)
+		_ = store.Close()
+	})
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if !utf8.Valid(frame) {
+			return // the read loop closes with 1007 before decoding
+		}
+		req, err := decodeRequest(frame)
+		if err == nil {
+			// What the decoder read must be what encoding/json reads from the
+			// exact field names, when the frame has no case-variant duplicates.
+			var exact map[string]json.RawMessage
+			if json.Unmarshal(frame, &exact) == nil {
+				if raw, ok := exact["type"]; ok && string(raw) != "null" {
+					var typ string
+					if json.Unmarshal(raw, &typ) == nil && typ != req.Type {
+						t.Fatalf("type: got %q, want %q", req.Type, typ)
+					}
+				}
+			}
+		}
+		s := hub.Connect("fuzz")
+		if err != nil {
+			s.HandleMalformed(req.Ref, err.Error())
+		} else {
+			s.Handle(ctx, req)
+		}
+		s.Close()
+		for _, b := range s.Outbox().Take(nil) {
+			var v map[string]any
+			if err := json.Unmarshal(b, &v); err != nil {
+				t.Fatalf("queued frame %q is not a JSON object: %v", b, err)
+			}
+			if _, ok := v["type"].(string); !ok {
+				t.Fatalf("queued frame %q has no type", b)
+			}
+		}
+	})
+}

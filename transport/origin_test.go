@@ -140,7 +140,8 @@ func TestPage(t *testing.T) {
 			}
 		}
 	}
-	for _, path := range []string{"/nope", "/index.html/x", "/client.go", "/../go.mod"} {
+	// Nothing else, and none of the operator's endpoints (their own listener).
+	for _, path := range []string{"/nope", "/index.html/x", "/client.go", "/../go.mod", "/metrics", "/healthz", "/debug/pprof/"} {
 		if resp := httpGet(t, base+path, nil); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: got %d, want 404", path, resp.StatusCode)
 		}

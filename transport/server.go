@@ -79,8 +79,11 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 
-	closing atomic.Bool    // set by Shutdown: new upgrades get 503
-	connWG  sync.WaitGroup // one per connection handler
+	// mu makes "not closing, so count this connection" atomic against
+	// Shutdown, so that no connWG.Add races connWG.Wait.
+	mu      sync.Mutex
+	closing atomic.Bool    // set by Shutdown under mu: new upgrades get 503
+	connWG  sync.WaitGroup // one per connection reader
 	total   atomic.Int64   // connections open
 	refused atomic.Int64   // upgrades refused by the caps
 	perIP   *xsync.MapOf[string, int]
@@ -181,6 +184,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return
 	}
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		s.release(ip)
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.connWG.Add(1)
+	s.mu.Unlock()
 	hw := &hijackWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // originAllowed above is stricter than the library's check
@@ -188,6 +200,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
+		s.connWG.Done()
 		s.release(ip)
 		s.log.Debug("websocket accept", "remote", r.RemoteAddr, "err", err)
 		return
@@ -200,7 +213,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		batch:   ws.Subprotocol() == BatchSubprotocol,
 		sess:    s.hub.Connect(r.RemoteAddr),
 	}
-	s.connWG.Add(1)
+	if s.closing.Load() { // Shutdown's CloseAll may have run before Connect
+		c.sess.Outbox().Close(actors.CloseGoingAway, "server shutting down")
+	}
 	// The reader runs in its own goroutine, so that this handler returns and
 	// net/http lets go of what it kept for the request (its 4 KiB read
 	// buffer, the handler's grown stack). It exits when the connection ends.
@@ -211,26 +226,45 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// Shutdown refuses new connections, asks every open one to close with 1001
-// and waits, until ctx is done, for their handlers to return. The caller
-// shuts the http.Server down first (it does not close hijacked connections).
+// Shutdown refuses new connections, asks every open one to close with 1001,
+// and waits for their handlers to return. A client that does not answer the
+// close handshake gets a short grace (a third of what is left of ctx, at
+// most a second), then its socket is closed, so that one silent client
+// cannot eat the time the rooms and the store need to drain after this.
+// The caller shuts the http.Server down first (it does not close hijacked
+// connections).
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closing.Store(true) // read by serveWS: no connWG.Add after Wait has begun
+	s.mu.Lock()
+	s.closing.Store(true) // no new connection is counted after this
+	s.mu.Unlock()
 	s.hub.CloseAll(actors.CloseGoingAway, "server shutting down")
 	done := make(chan struct{})
 	go func() { // exits when every connection handler has returned
 		s.connWG.Wait()
 		close(done)
 	}()
+	grace := time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		grace = min(grace, time.Until(dl)/3)
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	// Stragglers: close the sockets themselves (the library's CloseNow does
+	// nothing once its close handshake has begun).
+	s.conns.Range(func(_ uint64, c *conn) bool {
+		_ = c.netConn.Conn.Close()
+		return true
+	})
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		// Close what is left without the handshake.
-		s.conns.Range(func(_ uint64, c *conn) bool {
-			c.ws.CloseNow()
-			return true
-		})
 		return fmt.Errorf("close connections: %w", ctx.Err())
 	}
 }

@@ -40,22 +40,33 @@ func smallRcvbuf(t *testing.T, size int) *websocket.DialOptions {
 
 // TestSlowReader: a member with a tiny socket receive buffer stops reading
 // while 20 others receive a steady stream. Its outbox (small here) overflows
-// and it is closed with 1008 (seen once it reads again); the others are not
-// slowed and receive every message, in order.
+// in bytes and it is closed with 1008 (seen once it reads again); the others
+// are not slowed and receive every message, in order.
 func TestSlowReader(t *testing.T) {
+	slowReader(t, 20, 3500, actors.OutboxLimits{Frames: 1 << 20, Bytes: 64 << 10}, 4000)
+}
+
+// TestSlowReaderFrameBound: the same with small messages, where the outbox
+// overflows in frames before bytes (fewer readers: it takes many messages).
+func TestSlowReaderFrameBound(t *testing.T) {
+	slowReader(t, 3, 100, actors.OutboxLimits{Frames: 64, Bytes: 16 << 20}, 40000)
+}
+
+func slowReader(t *testing.T, fast, bodySize int, limits actors.OutboxLimits, maxMsgs int) {
 	const (
-		fast    = 20
-		room    = "stream"
-		window  = 8    // messages the sender may be ahead of the slowest fast reader
-		tail    = 50   // messages sent after the slow one is dropped
-		maxMsgs = 4000 // give up if it is never dropped
+		room   = "stream"
+		window = 8  // messages the sender may be ahead of the slowest fast reader
+		tail   = 50 // messages sent after the slow one is dropped
 	)
-	body := strings.Repeat("x", 3500)
+	body := strings.Repeat("x", bodySize)
 	s := startServer(t, serverConfig{
-		hub: actors.Config{Limits: noRateLimit, Outbox: actors.OutboxLimits{Frames: 64, Bytes: 64 << 10}},
-		// The slow member's writer blocks on the full socket for the whole
-		// stream; the write timeout would otherwise close it without 1008.
-		transport: transport.Options{WriteTimeout: 3 * waitLimit},
+		hub: actors.Config{Limits: noRateLimit, Outbox: limits},
+		// The slow member's writer blocks on its full socket for the whole
+		// stream, and a close frame cannot overtake the data queued before
+		// it: the write timeout, or the heartbeat (the slow member answers no
+		// pings), would close it without 1008 before it reads again. Keep
+		// both out of the way; TestDeadPeerDropped covers the heartbeat.
+		transport: transport.Options{WriteTimeout: 4 * waitLimit, PingInterval: time.Hour},
 	})
 	slow := dialOpts(t, s.url+"/ws", smallRcvbuf(t, 1024))
 	slow.setName("slow")

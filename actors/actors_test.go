@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"parley/actors"
+	"parley/persistence"
 )
 
 func usernames(fr frame) []string {
@@ -470,4 +472,56 @@ func TestNonceMakesResendsIdempotent(t *testing.T) {
 	}
 	a.quiet()
 	b.quiet()
+}
+
+// refusingStore is the real store with its queue made "full" on demand: a
+// fault injector, not a stand-in.
+type refusingStore struct {
+	actors.Store
+	refuse atomic.Bool
+}
+
+func (s *refusingStore) Append(m *actors.StoredMessage, done func(error)) bool {
+	if s.refuse.Load() {
+		return false
+	}
+	return s.Store.Append(m, done)
+}
+
+func TestFullStoreQueueMeansServerBusyAndNothingDelivered(t *testing.T) {
+	f := newFixture(t, actors.Config{})
+	f.close()
+	store, err := persistence.Open(f.ctx, f.path, persistence.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &refusingStore{Store: store}
+	hub, err := actors.NewHub(f.ctx, actors.Config{Store: rs, Clock: f.clock})
+	if err != nil {
+		store.Close()
+		t.Fatal(err)
+	}
+	f.hub, f.store = hub, store // the fixture's cleanup closes them
+	a, b := f.connect(), f.connect()
+	a.rename("alice")
+	b.rename("bob")
+	a.join("general")
+	b.join("general")
+	a.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == "bob" })
+
+	rs.refuse.Store(true)
+	a.do(actors.Request{Type: "SendMessage", Content: "lost?", Ref: "1"})
+	if e := a.expect("Error"); e.str("code") != "server_busy" || e.str("ref") != "1" {
+		t.Fatalf("room send: got %v, want server_busy with ref 1", e)
+	}
+	a.do(actors.Request{Type: "PrivateMessage", To: "bob", Content: "lost?", Ref: "2"})
+	if e := a.expect("Error"); e.str("code") != "server_busy" || e.str("ref") != "2" {
+		t.Fatalf("private send: got %v, want server_busy with ref 2", e)
+	}
+	b.quiet()
+	rs.refuse.Store(false)
+	a.do(actors.Request{Type: "SendMessage", Content: "now", Ref: "3"})
+	if m := b.expect("Message"); m.str("content") != "now" {
+		t.Fatalf("after recovery: got %v", m)
+	}
 }

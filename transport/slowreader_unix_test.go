@@ -22,9 +22,20 @@ import (
 
 // smallRcvbuf returns DialOptions whose TCP socket has a receive buffer of
 // about size bytes, set before connect so that the advertised window stays
-// small (NATS's slow-consumer test does the same with 128 bytes).
-func smallRcvbuf(t *testing.T, size int) *websocket.DialOptions {
+// small (NATS's slow-consumer test does the same with 128 bytes), and a
+// function that enlarges the buffer again. A receive buffer smaller than one
+// segment makes Linux stop sending window updates: the peer then learns of
+// free space only from zero-window probes, whose backoff grows to seconds,
+// so a client that starts reading again must also open its window.
+func smallRcvbuf(t *testing.T, size int) (*websocket.DialOptions, func()) {
+	var (
+		mu  sync.Mutex
+		raw syscall.RawConn
+	)
 	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		mu.Lock()
+		raw = rc
+		mu.Unlock()
 		var serr error
 		if err := rc.Control(func(fd uintptr) {
 			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
@@ -35,7 +46,17 @@ func smallRcvbuf(t *testing.T, size int) *websocket.DialOptions {
 	}}
 	tr := &http.Transport{DialContext: d.DialContext}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}}
+	enlarge := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if raw == nil {
+			t.Fatal("slow client: no socket to enlarge")
+		}
+		_ = raw.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1<<20)
+		})
+	}
+	return &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}}, enlarge
 }
 
 // TestSlowReader: a member with a tiny socket receive buffer stops reading
@@ -68,7 +89,8 @@ func slowReader(t *testing.T, fast, bodySize int, limits actors.OutboxLimits, ma
 		// both out of the way; TestDeadPeerDropped covers the heartbeat.
 		transport: transport.Options{WriteTimeout: 4 * waitLimit, PingInterval: time.Hour},
 	})
-	slow := dialOpts(t, s.url+"/ws", smallRcvbuf(t, 1024))
+	slowOpts, openWindow := smallRcvbuf(t, 1024)
+	slow := dialOpts(t, s.url+"/ws", slowOpts)
 	slow.setName("slow")
 	slow.join(room)
 	readers := make([]*wsClient, fast) // readers[0] is also the sender
@@ -170,6 +192,7 @@ func slowReader(t *testing.T, fast, bodySize int, limits actors.OutboxLimits, ma
 	}
 	t.Logf("slow member dropped after ~%d messages (%d KiB); %d sent to %d readers in %v",
 		droppedAt, droppedAt*(len(body)+100)>>10, sent, fast, elapsedSince(start))
+	openWindow()
 	if got := slow.closeStatus(); got != websocket.StatusPolicyViolation {
 		t.Errorf("slow member: got close %v, want %v", got, websocket.StatusPolicyViolation)
 	}

@@ -174,12 +174,15 @@ func (c *conn) write(frames [][]byte, batch []byte) ([]byte, error) {
 	if len(frames) == 0 {
 		return batch, nil
 	}
+	// The deadline bounds this batch only: left set, it would fail the next
+	// ping written long after (a regression test guards this).
 	_ = c.netConn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
 	c.netConn.cork()
 	batch, err := c.writeFrames(frames, batch)
 	if ferr := c.netConn.flush(); err == nil {
 		err = ferr
 	}
+	_ = c.netConn.SetWriteDeadline(time.Time{})
 	return batch, err
 }
 

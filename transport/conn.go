@@ -25,7 +25,7 @@ type conn struct {
 	batch   bool      // BatchSubprotocol negotiated
 	sess    *actors.Session
 	pinging atomic.Bool // a ping is in flight; set by Heartbeat, cleared by ping
-	ctx     context.Context
+	ctx     context.Context // never done; see serve
 	closed  chan struct{} // closed by the writer that closes the connection; awaited by serve
 }
 
@@ -36,11 +36,11 @@ var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // serve runs the connection until it ends and then tears the session down.
 // It is the connection's reader.
 func (c *conn) serve() {
-	// One context for the connection's life: a context per read or write
-	// would cost allocations; write timeouts use deadlines instead.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c.ctx = ctx
+	// Reads and writes get a context that is never done: with one that can
+	// be, coder/websocket arms a context.AfterFunc on every call (an
+	// allocation each). Reads end when the connection closes; writes are
+	// bounded by deadlines on the socket. Only pings carry a timeout.
+	c.ctx = context.Background()
 	c.closed = make(chan struct{})
 	c.srv.conns.Store(c.sess.ID(), c)
 	defer c.srv.conns.Delete(c.sess.ID())
@@ -50,7 +50,7 @@ func (c *conn) serve() {
 	// closing the connection once the outbox is closed.
 	c.sess.Outbox().Attach(func() { go c.writeLoop() })
 
-	c.readLoop(ctx)
+	c.readLoop(c.ctx)
 	c.sess.Close() // leave rooms, free the name, close the outbox
 	<-c.closed     // the last writer finished the close handshake
 	c.ws.CloseNow()
@@ -223,7 +223,7 @@ func (c *conn) ping(timeout time.Duration) {
 	defer c.pinging.Store(false)
 	ctx, cancel := context.WithTimeout(c.ctx, timeout)
 	defer cancel()
-	if err := c.ws.Ping(ctx); err != nil && c.ctx.Err() == nil {
+	if err := c.ws.Ping(ctx); err != nil {
 		// A dead peer would not answer a close handshake either: drop it.
 		c.srv.log.Debug("ping", "session", c.sess.ID(), "err", err)
 		c.ws.CloseNow()

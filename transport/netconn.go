@@ -108,11 +108,17 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	// The 101 response is already written and flushed by net/http. Bytes the
-	// client sent after its request are in brw.Reader: keep them in front.
+	// client sent right after its request (a pipelined first frame) are in
+	// brw.Reader. They must sit in the new reader's buffer, not behind it:
+	// coder/websocket re-wraps the reader with only what is buffered, so
+	// anything else would be lost and the stream would desynchronise.
 	var r *bufio.Reader
 	if n := brw.Reader.Buffered(); n > 0 {
 		early, _ := brw.Reader.Peek(n)
-		r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc), readBufferSize)
+		r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc), max(readBufferSize, n))
+		if _, err := r.Peek(n); err != nil {
+			return nil, nil, err
+		}
 	} else {
 		r = bufio.NewReaderSize(nc, readBufferSize)
 	}

@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= bin/parley
 
-.PHONY: run build test bench fmt lint fuzz chaos soak
+.PHONY: run build test bench fmt lint fuzz chaos soak screenshots
 
 # Fuzz targets, as package:Target. `make test` runs each for FUZZTIME_CI;
 # `make fuzz` for FUZZTIME.
@@ -36,6 +36,10 @@ fuzz:
 ## bench: build and start a server, run the default load scenario, print the table
 bench:
 	$(GO) run ./bench $(ARGS)
+
+## screenshots: regenerate docs/img/*.png with the browser tests' headless Chromium
+screenshots:
+	PARLEY_SCREENSHOTS=$(CURDIR)/docs/img PARLEY_BROWSER_TESTS=1 $(GO) test -count=1 -run TestBrowserScreenshots ./client/
 
 ## fmt: format the code
 fmt:

@@ -1,0 +1,101 @@
+package client_test
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// A realistic conversation (a few people, a link, a DM, unread badges) looks
+// right in light and dark, at desktop and phone width. With
+// PARLEY_SCREENSHOTS=DIR the test also writes what its browser sees:
+//
+//	PARLEY_SCREENSHOTS=$PWD/docs/img go test -run Screenshot ./client/
+func TestBrowserScreenshots(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, "", "")
+	alex := dialUser(t, s.addr, "alex")
+	priya := dialUser(t, s.addr, "priya")
+	jonas := dialUser(t, s.addr, "jonas")
+	for _, u := range []*wsUser{alex, priya, jonas} {
+		u.join("general")
+	}
+	alex.join("random")
+	alex.say("general", "Morning all! Standup in ten minutes, I'll share the board.")
+	priya.say("general", "I pushed the reconnect fix: pending messages are resent with the same nonce now, so nothing shows up twice.")
+	priya.say("general", "Review here: https://example.com/parley/pull/42")
+	jonas.say("general", "Nice. Does it survive a server restart in the middle of a send?")
+	alex.say("general", "Tried it twice with the browser tests: the message arrived exactly once on both screens.")
+
+	maya := newPage(t, s.url(), "maya")
+	maya.login("maya")
+	maya.wait(`document.querySelectorAll('#message-list .message').length === 5`)
+	// An earlier private chat with priya, already read.
+	maya.click(`#member-list li[data-user="priya"] button`)
+	maya.sendOK("Thanks for the fix! I'll review it after lunch.")
+	priya.pm("maya", "Thank you! No rush.")
+	maya.wait(shows("Thank you! No rush."))
+	// Join #random, then back to #general.
+	maya.sendOK("/join random")
+	maya.wait(`parley.state().currentRoom === 'random'`)
+	maya.click(`#room-list li[data-room="general"] .room-open`)
+	maya.wait(`parley.state().currentRoom === 'general'`)
+	maya.sendOK("Great work, everyone. Let's ship it this afternoon.")
+	maya.wait(shows("Great work, everyone. Let's ship it this afternoon."))
+	jonas.say("general", "Sounds good.\nI'll write the release notes.")
+	// Unread: two in #random, one from jonas in a new DM.
+	alex.say("random", "Anyone up for lunch at 12:30?")
+	alex.say("random", "The new place on the corner does good noodles.")
+	jonas.pm("maya", "Got a minute to pair on the scroll bug later?")
+	maya.wait(`document.querySelector('#room-list li[data-room="random"] .unread-badge')?.textContent === '2' &&
+		document.querySelector('#dm-list li[data-user="jonas"] .unread-badge')?.textContent === '1' && ` +
+		shows("Sounds good.\nI'll write the release notes."))
+	maya.checkOrder()
+	// Focus elsewhere than the composer, so no caret blinks into the pictures.
+	eval[bool](maya, `(document.activeElement.blur(), true)`)
+
+	bg := `getComputedStyle(document.body).backgroundColor`
+	// inView is a JS expression: which of sidebar, member panel and message list are on screen.
+	inView := `JSON.stringify(['sidebar', 'member-panel', 'message-list'].map((id) => {
+		const e = document.getElementById(id), r = e.getBoundingClientRect();
+		return r.right > 0 && r.left < innerWidth && r.width > 0 && getComputedStyle(e).visibility === 'visible';
+	}))`
+	settled := `document.getAnimations().every((a) => a.playState !== 'running')`
+	atBottom := `(() => { const l = document.querySelector('#message-list'); return l.scrollHeight - l.scrollTop - l.clientHeight < 2; })()`
+	var light string
+	for _, shot := range []struct {
+		size, scheme string
+		w, h         int64
+		mobile       bool
+		inView       string // sidebar, members, messages
+	}{
+		{"desktop", "light", 1280, 800, false, "[true,true,true]"},
+		{"desktop", "dark", 1280, 800, false, "[true,true,true]"},
+		{"phone", "light", 390, 844, true, "[false,false,true]"},
+		// The dark phone picture shows the rooms drawer with its unread badges.
+		{"phone", "dark", 390, 844, true, "[true,false,true]"},
+	} {
+		maya.viewport(shot.w, shot.h, shot.mobile)
+		maya.colorScheme(shot.scheme)
+		maya.wait(`matchMedia('(prefers-color-scheme: ` + shot.scheme + `)').matches && innerWidth === ` + strconv.FormatInt(shot.w, 10))
+		if shot.size == "phone" && shot.scheme == "dark" {
+			maya.click("#sidebar-toggle")
+		}
+		// Laid out for the width: no sideways scrolling; the side panels in
+		// view on a desktop, drawers off screen on a phone; the newest message
+		// at the bottom of the view.
+		maya.wait(settled + ` && document.documentElement.scrollWidth <= innerWidth && ` + inView + ` === '` + shot.inView + `' && ` + atBottom)
+		got := eval[string](maya, bg)
+		if shot.scheme == "light" {
+			light = got
+		} else if got == light {
+			t.Errorf("%s: dark mode has the light background %s", shot.size, got)
+		}
+		maya.screenshot("chat-" + shot.scheme + "-" + shot.size + ".png")
+	}
+	// The drawer closes with Escape and gives the focus back.
+	maya.do(chromedp.KeyEvent(kb.Escape))
+	maya.wait(settled + ` && ` + inView + ` === '[false,false,true]' && document.activeElement === document.querySelector('#message-input')`)
+}

@@ -37,6 +37,15 @@ fuzz:
 bench:
 	$(GO) run ./bench $(ARGS)
 
+## chaos: kill -9 the server 50 times under acknowledged load; no acked message may be lost
+chaos:
+	PARLEY_CHAOS_CYCLES=50 $(GO) test -race -count=1 -run TestKill9LosesNoAckedMessage -v -timeout 30m .
+
+## soak: a -race server under mixed load for SOAK (default 10m), then 10,000 connect/abort cycles
+SOAK ?= 10m
+soak:
+	PARLEY_SOAK=$(SOAK) PARLEY_LEAK_CYCLES=10000 $(GO) test -race -count=1 -run 'TestSoak|TestLeakConnectAbort' -v -timeout 0 .
+
 ## screenshots: regenerate docs/img/*.png with the browser tests' headless Chromium
 screenshots:
 	PARLEY_SCREENSHOTS=$(CURDIR)/docs/img PARLEY_BROWSER_TESTS=1 $(GO) test -count=1 -run TestBrowserScreenshots ./client/

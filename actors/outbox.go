@@ -138,6 +138,7 @@ func (o *Outbox) Park() bool {
 		return false
 	}
 	o.writing = false
+	o.spare = nil // an idle connection keeps no batch array
 	return true
 }
 

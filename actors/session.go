@@ -22,7 +22,7 @@ type Session struct {
 	// Owned by the reader goroutine (Handle, HandleMalformed, Close).
 	name, key string // display name and its case-folded key in hub.names
 	rooms     map[string]*Room
-	current   string // the room SendMessage without a room goes to; "" if none
+	current   string      // the room SendMessage without a room goes to; "" if none
 	ids       *idSource   // private message ids; made on the first one
 	pmNonces  nonceCache  // recent private messages sent with a nonce, by recipient and nonce
 	bucket    tokenBucket // requests allowed
@@ -56,24 +56,7 @@ func (s *Session) Username() string { return s.name }
 
 // Handle runs one request. It never blocks on another client: the waits it
 // has are on this session's own rooms' replies and on the store.
-//
-// Requests that wait on rooms or read the store run on a short-lived
-// goroutine while the caller waits: the stack they grow (SQL, cgo) is freed
-// with it, and the connection's reader, which lives as long as the
-// connection, keeps a small stack. An idle connection costs a few KiB less
-// for it.
-func (s *Session) Handle(ctx context.Context, req Request) {
-	if (req.Type == TypeSendMessage || req.Type == TypePrivateMessage) && req.Nonce == "" {
-		s.handle(ctx, req) // the hot path: no I/O, no wait
-		return
-	}
-	done := make(chan struct{})
-	go func() { // exits when the request is handled; Handle waits for it
-		defer close(done)
-		s.handle(ctx, req)
-	}()
-	<-done
-}
+func (s *Session) Handle(ctx context.Context, req Request) { s.handle(ctx, req) }
 
 func (s *Session) handle(ctx context.Context, req Request) {
 	if s.closed || !s.allow(req.Ref) {

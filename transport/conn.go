@@ -24,9 +24,9 @@ type conn struct {
 	netConn *corkConn // the hijacked connection: write deadlines and corking
 	batch   bool      // BatchSubprotocol negotiated
 	sess    *actors.Session
-	pinging atomic.Bool // a ping is in flight; set by Heartbeat, cleared by ping
+	pinging atomic.Bool     // a ping is in flight; set by Heartbeat, cleared by ping
 	ctx     context.Context // never done; see serve
-	closed  chan struct{} // closed by the writer that closes the connection; awaited by serve
+	closed  chan struct{}   // closed by the writer that closes the connection; awaited by serve
 }
 
 // readBufs recycles frame buffers: a frame is read whole, decoded, and its
@@ -82,19 +82,35 @@ func (c *conn) readLoop(ctx context.Context) {
 			out.Close(actors.CloseInvalidData, "text frame is not valid UTF-8")
 			return
 		}
-		req, derr := decodeRequest(buf.Bytes())
-		readBufs.Put(resetBuf(buf))
-		if derr != nil {
-			c.sess.HandleMalformed(req.Ref, derr.Error())
-		} else {
-			c.sess.Handle(ctx, req)
-		}
+		// Decoding and handling run on a short-lived goroutine while the
+		// reader waits. The reader lives as long as the connection, and a
+		// stack grown by one deep call (JSON decoding, the actors, SQL) is
+		// kept until a GC finds it mostly unused: the reader's own calls stay
+		// shallow, which keeps an idle connection small.
+		done := make(chan struct{})
+		go func() { // exits when the frame is handled; the reader waits for it
+			defer close(done)
+			c.handleFrame(ctx, buf)
+		}()
+		<-done
 		select {
 		case <-out.Done():
 			return // rate-limit abuse, overflow or shutdown: stop reading
 		default:
 		}
 	}
+}
+
+// handleFrame decodes one frame and hands it to the session, then returns
+// its buffer to the pool.
+func (c *conn) handleFrame(ctx context.Context, buf *bytes.Buffer) {
+	req, err := decodeRequest(buf.Bytes())
+	readBufs.Put(resetBuf(buf))
+	if err != nil {
+		c.sess.HandleMalformed(req.Ref, err.Error())
+		return
+	}
+	c.sess.Handle(ctx, req)
 }
 
 // resetBuf empties a buffer for the pool, dropping ones grown by a large

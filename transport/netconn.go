@@ -15,7 +15,7 @@ import (
 // calls. Frames larger than the read buffer are read straight into the
 // reader's frame buffer.
 const (
-	readBufferSize  = 1024
+	readBufferSize  = 512
 	writeBufferSize = 256
 	// corkLimit bounds what one connection gathers before writing it out.
 	corkLimit = 256 << 10

@@ -56,7 +56,7 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 	}{
 		{"messages", []string{
 			// The seed's six, by its names, in its order.
-			"id TEXT notnull=true pk=1" /* WITHOUT ROWID: a primary key is NOT NULL, as the seed meant */,
+			"id TEXT notnull=true pk=1", /* WITHOUT ROWID: a primary key is NOT NULL, as the seed meant */
 			"room TEXT notnull=true pk=0",
 			"username TEXT notnull=true pk=0",
 			"content TEXT notnull=true pk=0",

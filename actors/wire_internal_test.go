@@ -57,3 +57,25 @@ func TestEncodeMessageRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEncodeMessage is the per-message encoding cost, paid once per
+// broadcast whatever the room's size; encoding/json is the comparison.
+func BenchmarkEncodeMessage(b *testing.B) {
+	m := &StoredMessage{ID: "01ARZ3NDEKTSV4RRFFQ69G5FAV", Room: "general", Username: "alice",
+		Content: "Morning all! Standup in ten minutes, I'll share the board <here> & there.", Timestamp: time.Now()}
+	b.Run("hand", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			_ = encodeMessage(m)
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		type wire struct {
+			Type, ID, Room, Username, Content, Timestamp string
+		}
+		b.ReportAllocs()
+		for range b.N {
+			_, _ = json.Marshal(wire{"Message", m.ID, m.Room, m.Username, m.Content, FormatTimestamp(m.Timestamp)})
+		}
+	})
+}

@@ -1,0 +1,82 @@
+package actors_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/actors"
+	"parley/persistence"
+)
+
+// BenchmarkBroadcast measures a room message from post to every member's
+// outbox: id, encoding once, the store's Append, and the fan-out. Its
+// allocations per message must not grow with the room's size (the same
+// encoded bytes go to every member). The store is the real SQLite writer
+// (synchronous=OFF, so that fsync does not pace the room); every 32
+// messages the benchmark waits for them in every outbox and takes them out,
+// as writers would.
+func BenchmarkBroadcast(b *testing.B) {
+	for _, members := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
+			ctx := context.Background()
+			store, err := persistence.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), persistence.Options{Synchronous: "OFF"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer store.Close()
+			hub, err := actors.NewHub(ctx, actors.Config{
+				Store:  store,
+				Limits: actors.Limits{RatePerSec: 1e12, RateBurst: 1 << 30},
+				Outbox: actors.OutboxLimits{Frames: 1 << 16, Bytes: 1 << 28},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				hub.CloseAll(actors.CloseGoingAway, "")
+				sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				_ = hub.Shutdown(sctx)
+			}()
+			sessions := make([]*actors.Session, members)
+			for i := range sessions {
+				sessions[i] = hub.Connect("bench")
+				sessions[i].Handle(ctx, actors.Request{Type: "JoinRoom", Room: "bench"})
+			}
+			var bufs [][]byte
+			const batch = 32
+			drain := func(want int) {
+				for _, s := range sessions {
+					for n, _ := s.Outbox().Len(); n < want; n, _ = s.Outbox().Len() {
+						runtime.Gosched() // the room is still fanning out
+					}
+					bufs = s.Outbox().Take(bufs)
+				}
+			}
+			drain(0) // the join replies: joins are synchronous, all queued by now
+			content := strings.Repeat("x", 128)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				sessions[i%members].Handle(ctx, actors.Request{Type: "SendMessage", Room: "bench", Content: content})
+				if i%batch == batch-1 {
+					drain(batch)
+					if i%4096 == 4095 {
+						_ = store.Sync(ctx) // keep the store's queue short
+					}
+				}
+			}
+			drain(b.N % batch)
+			b.StopTimer()
+			if m := hub.Metrics(); m.Busy > 0 {
+				b.Fatalf("%d sends refused as busy: the measurement is off", m.Busy)
+			}
+			b.ReportMetric(float64(b.N*members)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}

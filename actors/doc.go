@@ -2,7 +2,7 @@
 //
 // Each room is a Room actor: one goroutine that owns the room's member set and
 // is fed by its own bounded inbox. Each connection is a Session: its commands
-// run on the connection's reader goroutine, and everything sent to it goes
+// run one at a time, in the order the connection read them, and everything sent to it goes
 // through its bounded Outbox, drained by the connection's writer goroutine.
 // The Hub registers sessions (by id and by case-folded name) and running rooms
 // in concurrent sharded maps; there is no global lock around chat state.

@@ -3,7 +3,7 @@ package actors
 import "time"
 
 // tokenBucket is a classic token bucket on an injected clock. It is owned by
-// one session's reader goroutine and not safe for concurrent use.
+// one session (its requests run one at a time) and not safe for concurrent use.
 type tokenBucket struct {
 	rate   float64 // tokens added per second
 	burst  float64 // capacity

@@ -9,17 +9,18 @@ import (
 	"time"
 )
 
-// Session is one connection's actor. Its commands (Handle) run on the
-// connection's reader goroutine, one at a time, so the fields below the
-// line are owned by that goroutine and need no lock. Everything sent to the
-// client goes through out, drained by the connection's writer goroutine.
+// Session is one connection's actor. Its commands (Handle) run one at a
+// time: the transport hands each frame to a short-lived goroutine and waits
+// for it before reading the next, so the fields below the line are owned by
+// whichever goroutine runs the current command and need no lock. Everything
+// sent to the client goes through out, drained by the connection's writer.
 type Session struct {
 	id     uint64
 	hub    *Hub
 	remote string
 	out    *Outbox // pushed by anyone; drained by the transport's writer
 
-	// Owned by the reader goroutine (Handle, HandleMalformed, Close).
+	// Owned by the current command (Handle, HandleMalformed, Close): one at a time.
 	name, key string // display name and its case-folded key in hub.names
 	rooms     map[string]*Room
 	current   string      // the room SendMessage without a room goes to; "" if none
@@ -459,8 +460,8 @@ func (s *Session) sortedRooms() []*Room {
 }
 
 // Close ends the session: it leaves every room (the others see UserLeft),
-// frees its name and unregisters. The transport calls it once, from the
-// reader goroutine, when the connection is gone.
+// frees its name and unregisters. The transport calls it once, after the
+// last command, when the connection is gone.
 func (s *Session) Close() {
 	if s.closed {
 		return

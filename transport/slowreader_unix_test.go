@@ -60,11 +60,11 @@ func smallRcvbuf(t *testing.T, size int) (*websocket.DialOptions, func()) {
 }
 
 // TestSlowReader: a member with a tiny socket receive buffer stops reading
-// while 20 others receive a steady stream. Its outbox (small here) overflows
+// while 50 others receive a steady stream. Its outbox (small here) overflows
 // in bytes and it is closed with 1008 (seen once it reads again); the others
 // are not slowed and receive every message, in order.
 func TestSlowReader(t *testing.T) {
-	slowReader(t, 20, 3500, actors.OutboxLimits{Frames: 1 << 20, Bytes: 64 << 10}, 4000)
+	slowReader(t, 50, 3500, actors.OutboxLimits{Frames: 1 << 20, Bytes: 64 << 10}, 4000)
 }
 
 // TestSlowReaderFrameBound: the same with small messages, where the outbox

@@ -1,6 +1,7 @@
 package actors_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -478,17 +479,22 @@ func TestNonceMakesResendsIdempotent(t *testing.T) {
 // fault injector, not a stand-in.
 type refusingStore struct {
 	actors.Store
-	refuse atomic.Bool
+	refuse     atomic.Bool // Append says the queue is full
+	failCommit atomic.Bool // Append accepts, then the "commit" fails (disk full)
 }
 
 func (s *refusingStore) Append(m *actors.StoredMessage, done func(error)) bool {
 	if s.refuse.Load() {
 		return false
 	}
+	if s.failCommit.Load() {
+		go done(errors.New("disk full")) // as the store's goroutine would, later
+		return true
+	}
 	return s.Store.Append(m, done)
 }
 
-func TestFullStoreQueueMeansServerBusyAndNothingDelivered(t *testing.T) {
+func TestStoreFaultsMeanServerBusyNeverAck(t *testing.T) {
 	f := newFixture(t, actors.Config{})
 	f.close()
 	store, err := persistence.Open(f.ctx, f.path, persistence.Options{})
@@ -519,9 +525,23 @@ func TestFullStoreQueueMeansServerBusyAndNothingDelivered(t *testing.T) {
 		t.Fatalf("private send: got %v, want server_busy with ref 2", e)
 	}
 	b.quiet()
+	// A commit that fails: the message went out live, but the sender gets
+	// server_busy for it, never an Ack.
 	rs.refuse.Store(false)
-	a.do(actors.Request{Type: "SendMessage", Content: "now", Ref: "3"})
+	rs.failCommit.Store(true)
+	a.do(actors.Request{Type: "SendMessage", Content: "unstored", Ref: "3"})
+	a.expect("Message")
+	if e := a.expect("Error"); e.str("code") != "server_busy" || e.str("ref") != "3" {
+		t.Fatalf("failed commit: got %v, want server_busy with ref 3", e)
+	}
+	b.expect("Message")
+	rs.failCommit.Store(false)
+	a.do(actors.Request{Type: "SendMessage", Content: "now", Ref: "4"})
 	if m := b.expect("Message"); m.str("content") != "now" {
 		t.Fatalf("after recovery: got %v", m)
+	}
+	a.expect("Message")
+	if ack := a.expect("Ack"); ack.str("ref") != "4" {
+		t.Fatalf("after recovery: got %v, want the Ack of ref 4", ack)
 	}
 }

@@ -52,14 +52,13 @@ func (s *Session) ID() uint64 { return s.id }
 // drains.
 func (s *Session) Outbox() *Outbox { return s.out }
 
-// Username returns the session's current name. Reader goroutine only.
+// Username returns the session's current name. Only from the current
+// command's goroutine (or once the session is idle, as tests do).
 func (s *Session) Username() string { return s.name }
 
 // Handle runs one request. It never blocks on another client: the waits it
 // has are on this session's own rooms' replies and on the store.
-func (s *Session) Handle(ctx context.Context, req Request) { s.handle(ctx, req) }
-
-func (s *Session) handle(ctx context.Context, req Request) {
+func (s *Session) Handle(ctx context.Context, req Request) {
 	if s.closed || !s.allow(req.Ref) {
 		return
 	}

@@ -134,13 +134,17 @@ func (r *Room) run(ctx context.Context) {
 	}
 }
 
+// handle runs one inbox message. A control message's reply is sent last,
+// after the turn's bookkeeping (reaping, the member count, the idle timer),
+// so that whoever waits on it sees the room as the turn left it.
 func (r *Room) handle(m *roomMsg) {
+	var rep roomReply
 	switch m.kind {
 	case msgPost:
 		r.inboxBytes.Add(-m.size)
 		r.handlePost(m)
 	case msgJoin:
-		r.handleJoin(m)
+		rep = r.handleJoin(m)
 	case msgReady:
 		r.handleReady(m)
 	case msgLeave:
@@ -152,6 +156,9 @@ func (r *Room) handle(m *roomMsg) {
 	r.memberCount.Store(int32(len(r.members)))
 	if len(r.members) == 0 && r.idle == nil && !r.persistent {
 		r.startIdle()
+	}
+	if m.reply != nil {
+		m.reply <- rep
 	}
 }
 
@@ -214,7 +221,7 @@ func (r *Room) handlePost(m *roomMsg) {
 	}
 }
 
-func (r *Room) handleJoin(m *roomMsg) {
+func (r *Room) handleJoin(m *roomMsg) roomReply {
 	mem := r.members[m.from]
 	if mem == nil {
 		r.stopIdle()
@@ -226,7 +233,7 @@ func (r *Room) handleJoin(m *roomMsg) {
 	} else {
 		mem.syncing = true // a re-join resends History: hold live frames again
 	}
-	m.reply <- roomReply{lastID: r.lastID, members: r.names()}
+	return roomReply{lastID: r.lastID, members: r.names()}
 }
 
 func (r *Room) handleReady(m *roomMsg) {
@@ -245,14 +252,12 @@ func (r *Room) handleReady(m *roomMsg) {
 			}
 		}
 	}
-	m.reply <- roomReply{}
 }
 
 func (r *Room) handleLeave(m *roomMsg) {
 	if _, ok := r.members[m.from]; ok {
 		r.remove(m.from)
 	}
-	m.reply <- roomReply{}
 }
 
 func (r *Room) handleRename(m *roomMsg) {
@@ -262,7 +267,6 @@ func (r *Room) handleRename(m *roomMsg) {
 		r.broadcast(encodeSystem(r.name, old+" is now known as "+m.name))
 		r.broadcast(encodeMembers(r.name, r.names()))
 	}
-	m.reply <- roomReply{}
 }
 
 // remove takes a member out and tells the others.

@@ -100,7 +100,10 @@ func slowReader(t *testing.T, fast, bodySize int, limits actors.OutboxLimits, ma
 	}
 	sender := readers[0]
 
-	ctx, cancel := context.WithTimeout(context.Background(), 4*waitLimit)
+	// The whole stream may take a while on a loaded machine (50 readers under
+	// -race); what must not happen is a stall: no reader progress for
+	// waitLimit fails the test (below).
+	ctx, cancel := context.WithTimeout(context.Background(), 18*waitLimit)
 	defer cancel()
 	var (
 		progress = make([]atomic.Int64, fast) // messages each reader has received
@@ -166,8 +169,10 @@ func slowReader(t *testing.T, fast, bodySize int, limits actors.OutboxLimits, ma
 			case <-tick:
 			case <-failed:
 				t.Fatalf("a reader failed: %v", <-errs)
+			case <-time.After(waitLimit):
+				t.Fatalf("readers stalled at %d of %d: no progress for %v", minProgress(), sent, waitLimit)
 			case <-ctx.Done():
-				t.Fatalf("readers stalled at %d of %d", minProgress(), sent)
+				t.Fatalf("readers at %d of %d when the test's time ran out", minProgress(), sent)
 			}
 		}
 		if droppedAt < 0 {

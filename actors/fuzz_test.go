@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -71,6 +72,7 @@ func FuzzRoomActor(f *testing.F) {
 	f.Add([]byte{0x00, 0x04, 0x08, 0x02, 0x06, 0x0a, 0x0d, 0x02, 0x01, 0x0a})
 	f.Add([]byte{0x20, 0x24, 0x22, 0x2b, 0x26, 0x27, 0x21, 0x22})
 
+	baseline := runtime.NumGoroutine()
 	ctx := context.Background()
 	store, err := persistence.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"), persistence.Options{Synchronous: "OFF"})
 	if err != nil {
@@ -90,6 +92,16 @@ func FuzzRoomActor(f *testing.F) {
 		hub.CloseAll(actors.CloseGoingAway, "")
 		_ = hub.Shutdown(ctx)
 		_ = store.Close()
+		// No goroutine left behind: every room actor and the store's writer
+		// are gone once the hub and the store are shut down.
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > baseline+2 {
+			if time.Now().After(deadline) {
+				f.Errorf("goroutines: got %d after shutdown, want at most %d", runtime.NumGoroutine(), baseline+2)
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	})
 	run := 0
 

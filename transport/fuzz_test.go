@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"parley/actors"
@@ -28,6 +30,7 @@ func FuzzDispatch(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	baseline := runtime.NumGoroutine()
 	ctx := context.Background()
 	store, err := persistence.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"), persistence.Options{Synchronous: "OFF"})
 	if err != nil {
@@ -44,6 +47,16 @@ func FuzzDispatch(f *testing.F) {
 		hub.CloseAll(actors.CloseGoingAway, "")
 		_ = hub.Shutdown(ctx)
 		_ = store.Close()
+		// No goroutine left behind: every room actor and the store's writer
+		// are gone once the hub and the store are shut down.
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > baseline+2 {
+			if time.Now().After(deadline) {
+				f.Errorf("goroutines: got %d after shutdown, want at most %d", runtime.NumGoroutine(), baseline+2)
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	})
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if !utf8.Valid(frame) {

@@ -193,7 +193,7 @@ func (m *member) Ack(ref uint32, now int64) {
 	p, seq, _ := splitRef(ref)
 	m.mu.Lock()
 	if ph := m.ph; ph != nil && m.snd != nil && p == ph.id&refMaxPhase {
-		ph.recordAck(ph.sched(seq), now)
+		ph.recordAck(ph.sched(m.snd.gid, seq), now)
 	}
 	m.mu.Unlock()
 }
@@ -222,6 +222,7 @@ type phase struct {
 	id       int
 	rate     float64 // messages/s per sender
 	interval float64 // ns between two sends of one sender
+	senders  int     // senders in all rooms; their schedules are spread over one interval
 	start    int64   // scheduled time of sequence 0
 	winStart int64   // measurement window: after the warm-up
 	winEnd   int64   // end of the schedule
@@ -260,8 +261,8 @@ func recordMicros(h *hdrhistogram.Histogram, ns int64) {
 	_ = h.RecordValue(us)
 }
 
-func newPhase(id int, rate float64, start int64, warmup, duration, grace time.Duration) *phase {
-	ph := &phase{id: id, rate: rate, interval: 1e9 / rate, start: start, errors: map[string]int64{}}
+func newPhase(id int, rate float64, senders int, start int64, warmup, duration, grace time.Duration) *phase {
+	ph := &phase{id: id, rate: rate, interval: 1e9 / rate, senders: max(senders, 1), start: start, errors: map[string]int64{}}
 	ph.winStart = start + int64(warmup)
 	ph.winEnd = ph.winStart + int64(duration)
 	ph.total = int(math.Ceil(float64(ph.winEnd-start) / ph.interval))
@@ -276,7 +277,13 @@ func newPhase(id int, rate float64, start int64, warmup, duration, grace time.Du
 	return ph
 }
 
-func (ph *phase) sched(seq int) int64 { return ph.start + int64(float64(seq)*ph.interval) }
+// sched is when sender gid sends its message seq. Senders are spread evenly
+// over one interval, as independent clients are: all senders firing at the
+// same instant would measure the server's reaction to a synchronised burst
+// (every room's fan-out at once), not to the offered rate.
+func (ph *phase) sched(gid, seq int) int64 {
+	return ph.start + int64((float64(seq)+float64(gid)/float64(ph.senders))*ph.interval)
+}
 
 func (ph *phase) inWindow(t int64) bool { return t >= ph.winStart && t < ph.winEnd }
 
@@ -332,13 +339,13 @@ func (s *sender) run(ph *phase, size, maxBatch int) {
 	refs := make([]uint32, 0, maxBatch)
 	ends := make([]int, 0, maxBatch)
 	for seq := 0; seq < ph.total; {
-		t := ph.sched(seq)
+		t := ph.sched(s.gid, seq)
 		sleepUntil(t)
 		now := nowNano()
 		s.maxLag = max(s.maxLag, now-t)
 		buf, ends, refs = buf[:0], ends[:0], refs[:0]
-		for seq < ph.total && len(ends) < maxBatch && ph.sched(seq) <= now {
-			buf = appendContent(buf, msgID{phase: ph.id, sender: s.gid, seq: seq, sent: ph.sched(seq)}, size)
+		for seq < ph.total && len(ends) < maxBatch && ph.sched(s.gid, seq) <= now {
+			buf = appendContent(buf, msgID{phase: ph.id, sender: s.gid, seq: seq, sent: ph.sched(s.gid, seq)}, size)
 			ends = append(ends, len(buf))
 			refs = append(refs, dataRef(ph.id, seq))
 			seq++
@@ -458,7 +465,7 @@ func latencyCurve(h *hdrhistogram.Histogram) []curvePoint {
 // runPhase runs one phase at rate (messages/s per sender) and accounts for it.
 func (l *load) runPhase(id int, rate float64, warmup, duration time.Duration, prog *progress) phaseResult {
 	cfg := l.cfg
-	ph := newPhase(id, rate, nowNano()+int64(100*time.Millisecond), warmup, duration, cfg.Grace)
+	ph := newPhase(id, rate, cfg.Rooms*cfg.Senders, nowNano()+int64(100*time.Millisecond), warmup, duration, cfg.Grace)
 	// Reset and attach.
 	for _, m := range l.members {
 		m.mu.Lock()

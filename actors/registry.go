@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -170,7 +171,7 @@ func NewHub(ctx context.Context, cfg Config) (*Hub, error) {
 }
 
 // ensureRoom records room in the catalog and the store if it is new. It
-// reports CodeInvalidRoom's message as an error when the room cap is reached.
+// returns errRoomCap when the server keeps as many rooms as it may.
 func (h *Hub) ensureRoom(ctx context.Context, name string) (created bool, err error) {
 	if _, ok := h.catalog.Load(name); ok {
 		return false, nil
@@ -304,15 +305,7 @@ func (h *Hub) roomList() []RoomInfo {
 		list = append(list, RoomInfo{Name: name, Members: n})
 		return true
 	})
-	slices.SortFunc(list, func(a, b RoomInfo) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(list, func(a, b RoomInfo) int { return strings.Compare(a.Name, b.Name) })
 	return list
 }
 

@@ -63,7 +63,7 @@ func (s *Session) Handle(ctx context.Context, req Request) {
 		return
 	}
 	if len(req.Ref) > s.hub.cfg.Limits.RefMax {
-		s.fail("", CodeBadRequest, "ref is longer than "+strconv.Itoa(s.hub.cfg.Limits.RefMax)+" bytes")
+		s.fail(req.Ref, CodeBadRequest, "ref is longer than "+strconv.Itoa(s.hub.cfg.Limits.RefMax)+" bytes")
 		return
 	}
 	switch req.Type {
@@ -92,9 +92,6 @@ func (s *Session) Handle(ctx context.Context, req Request) {
 // ref it could read, if any. It counts against the rate limit like any
 // request.
 func (s *Session) HandleMalformed(ref, reason string) {
-	if len(ref) > s.hub.cfg.Limits.RefMax {
-		ref = ""
-	}
 	if s.closed || !s.allow(ref) {
 		return
 	}
@@ -114,14 +111,16 @@ func (s *Session) allow(ref string) bool {
 		s.out.Close(ClosePolicy, "rate limit exceeded")
 		return false
 	}
-	if len(ref) > s.hub.cfg.Limits.RefMax {
-		ref = ""
-	}
 	s.fail(ref, CodeRateLimited, "too many requests: slow down")
 	return false
 }
 
+// fail queues an Error. A ref over the limit is not echoed: it was never a
+// valid ref, whichever check caught the request.
 func (s *Session) fail(ref string, code ErrorCode, msg string) {
+	if len(ref) > s.hub.cfg.Limits.RefMax {
+		ref = ""
+	}
 	s.out.Push(EncodeError(ref, code, msg))
 }
 

@@ -48,6 +48,7 @@ func (s *Server) collectors() []prometheus.Collector {
 	}
 	return []prometheus.Collector{
 		gauge("connections", "Open WebSocket connections.", func() float64 { return float64(s.total.Load()) }),
+		gauge("connection_readers", "Connections with a reader goroutine (the others are parked in the poller).", func() float64 { return float64(s.readers.Load()) }),
 		counter("connections_refused_total", "Upgrades refused by the connection caps.", func() float64 { return float64(s.refused.Load()) }),
 		gauge("sessions", "Registered sessions.", func() float64 { return float64(m().Sessions) }),
 		gauge("rooms_running", "Room actors running.", func() float64 { return float64(m().Rooms) }),

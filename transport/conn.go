@@ -16,89 +16,162 @@ import (
 	"parley/actors"
 )
 
-// conn joins one WebSocket connection to its session actor. The handler's
-// goroutine is the reader (readLoop); writeLoop runs in its own goroutine.
+// conn joins one WebSocket connection to its session actor.
+//
+// Reading: a reader goroutine runs only while frames are arriving. When the
+// socket is empty at a message boundary it parks the connection in the
+// server's poller and exits; the poller starts a new one when bytes arrive
+// (kick). An idle connection therefore has no goroutine at all. Without a
+// poller (not Linux, or epoll failed) one reader runs for the whole life of
+// the connection and simply waits in its reads.
+//
+// Writing: writeLoop runs in its own goroutine while there is something to
+// write (the outbox starts it).
 type conn struct {
 	srv     *Server
 	ws      *websocket.Conn
-	netConn *corkConn // the hijacked connection: write deadlines and corking
+	netConn *corkConn // the hijacked connection: write deadlines, corking, non-blocking reads
 	batch   bool      // BatchSubprotocol negotiated
 	sess    *actors.Session
+	ip      string          // counted in srv.perIP until finish
 	pinging atomic.Bool     // a ping is in flight; set by Heartbeat, cleared by ping
-	ctx     context.Context // never done; see serve
-	closed  chan struct{}   // closed by the writer that closes the connection; awaited by serve
+	ctx     context.Context // never done; see start
+	closed  chan struct{}   // closed by the writer that closes the connection; awaited by finish
+
+	// reader is readerRunning while a reader goroutine owns the read side,
+	// readerParked while the connection waits in the poller. Only a CAS
+	// from parked to running starts a reader, so there is never more than
+	// one; a reader that tears the connection down never parks it again.
+	reader     atomic.Int32
+	registered bool // in the poller's epoll set; touched only by the running reader
 }
+
+const (
+	readerRunning int32 = iota
+	readerParked
+)
 
 // readBufs recycles frame buffers: a frame is read whole, decoded, and its
 // buffer returned, so an idle connection holds none.
 var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// serve runs the connection until it ends and then tears the session down.
-// It is the connection's reader.
-func (c *conn) serve() {
+// start runs the connection: it registers it, lets the outbox start writers,
+// and starts the first reader, which reads what the client sent with its
+// upgrade and parks the connection when there is nothing more.
+func (c *conn) start() {
 	// Reads and writes get a context that is never done: with one that can
 	// be, coder/websocket arms a context.AfterFunc on every call (an
 	// allocation each). Reads end when the connection closes; writes are
 	// bounded by deadlines on the socket. Only pings carry a timeout.
 	c.ctx = context.Background()
 	c.closed = make(chan struct{})
+	c.netConn.parking.Store(c.srv.poller() != nil)
+	c.netConn.onClose = c.kick
 	c.srv.conns.Store(c.sess.ID(), c)
-	defer c.srv.conns.Delete(c.sess.ID())
 
 	// Writers run only while there is something to write: each runs in its
 	// own goroutine and exits when it has been idle for writerLinger, or after
 	// closing the connection once the outbox is closed.
 	c.sess.Outbox().Attach(func() { go c.writeLoop() })
 
-	c.readLoop(c.ctx)
-	c.sess.Close() // leave rooms, free the name, close the outbox
-	<-c.closed     // the last writer finished the close handshake
-	c.ws.CloseNow()
+	c.reader.Store(readerRunning)
+	c.srv.readers.Add(1)
+	go c.read() // exits when it parks the connection, or after tearing it down
 }
 
-// readLoop reads frames until the connection fails or the session closes.
-func (c *conn) readLoop(ctx context.Context) {
+// kick starts a reader if the connection is parked. The poller calls it when
+// bytes (or a hang-up) arrive, and corkConn.Close when the socket is closed.
+func (c *conn) kick() {
+	if c.reader.CompareAndSwap(readerParked, readerRunning) {
+		c.srv.readers.Add(1)
+		go c.read() // exits when it parks the connection, or after tearing it down
+	}
+}
+
+// read reads and handles frames until none is waiting, then parks the
+// connection; or until the connection fails or the session closes, then
+// tears it down. It runs in its own goroutine, one at a time (c.reader).
+func (c *conn) read() {
+	defer c.srv.readers.Add(-1)
 	out := c.sess.Outbox()
 	for {
-		typ, r, err := c.ws.Reader(ctx)
+		typ, r, err := c.ws.Reader(c.ctx)
+		if errors.Is(err, errWouldBlock) {
+			if c.park() {
+				return
+			}
+			continue // the poller could not take it: read on, waiting
+		}
 		if err != nil {
 			c.readError(err)
+			c.finish()
 			return
 		}
 		buf := readBufs.Get().(*bytes.Buffer)
 		_, err = buf.ReadFrom(r)
-		if err != nil {
+		switch {
+		case err != nil:
 			readBufs.Put(resetBuf(buf))
 			c.readError(err)
+			c.finish()
 			return
-		}
-		if typ != websocket.MessageText {
+		case typ != websocket.MessageText:
 			readBufs.Put(resetBuf(buf))
 			out.Close(actors.CloseUnsupported, "binary frames are not supported")
+			c.finish()
 			return
-		}
-		if !utf8.Valid(buf.Bytes()) {
+		case !utf8.Valid(buf.Bytes()):
 			readBufs.Put(resetBuf(buf))
 			out.Close(actors.CloseInvalidData, "text frame is not valid UTF-8")
+			c.finish()
 			return
 		}
-		// Decoding and handling run on a short-lived goroutine while the
-		// reader waits. The reader lives as long as the connection, and a
-		// stack grown by one deep call (JSON decoding, the actors, SQL) is
-		// kept until a GC finds it mostly unused: the reader's own calls stay
-		// shallow, which keeps an idle connection small.
-		done := make(chan struct{})
-		go func() { // exits when the frame is handled; the reader waits for it
-			defer close(done)
-			c.handleFrame(ctx, buf)
-		}()
-		<-done
+		c.handleFrame(c.ctx, buf)
 		select {
 		case <-out.Done():
-			return // rate-limit abuse, overflow or shutdown: stop reading
+			c.finish() // rate-limit abuse, overflow or shutdown: stop reading
+			return
 		default:
 		}
 	}
+}
+
+// park hands the connection to the poller and reports whether it did; the
+// calling reader must then exit. When it did not (the socket is closed, or
+// the poller failed), the caller keeps reading: a closed socket shows up as
+// a read error, and a poller failure turns parking off for good.
+func (c *conn) park() bool {
+	// Everything the reader writes must come before the Store: a reader
+	// started by the poller may run as soon as arm is done. (On failure
+	// registered no longer matters: the connection never parks again.)
+	add := !c.registered
+	c.registered = true
+	c.reader.Store(readerParked)
+	err := c.srv.poller().arm(c.netConn.raw, c.sess.ID(), add)
+	if err == nil {
+		return true
+	}
+	if !errors.Is(err, net.ErrClosed) {
+		if !errors.Is(err, errPollerStopped) {
+			c.srv.log.Warn("poller: reading this connection with a goroutine of its own", "session", c.sess.ID(), "err", err)
+		}
+		c.netConn.parking.Store(false)
+	}
+	// Take the read side back, unless kick (from Close) already did and
+	// started another reader.
+	return !c.reader.CompareAndSwap(readerParked, readerRunning)
+}
+
+// finish tears the connection down once reading is over: the session leaves
+// its rooms and closes its outbox, the writer ends the close handshake, and
+// the server forgets the connection.
+func (c *conn) finish() {
+	c.sess.Close() // leave rooms, free the name, close the outbox
+	<-c.closed     // the last writer finished the close handshake
+	c.ws.CloseNow()
+	c.srv.conns.Delete(c.sess.ID())
+	c.srv.release(c.ip)
+	c.srv.connWG.Done()
 }
 
 // handleFrame decodes one frame and hands it to the session, then returns
@@ -175,6 +248,9 @@ func (c *conn) writeLoop() {
 			if code == actors.CloseTooBig {
 				c.ws.CloseNow() // the library already sent 1009
 			} else {
+				// The handshake reads the peer's close frame itself, and
+				// must wait for it rather than find the socket empty.
+				c.netConn.closing.Store(true)
 				_ = c.ws.Close(websocket.StatusCode(code), reason)
 			}
 			close(c.closed)

@@ -3,10 +3,13 @@ package transport
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"syscall"
 )
 
 // The buffers coder/websocket reads and writes through. net/http hands a
@@ -21,20 +24,98 @@ const (
 	corkLimit = 256 << 10
 )
 
-// corkConn is the hijacked connection as coder/websocket sees it. Between
-// cork and flush (the writer draining its outbox) writes are gathered in one
-// buffer and leave in a single write system call at flush: coder/websocket
-// flushes after every message, which would otherwise cost one system call per
-// message. Outside that window writes go straight through (pings, the close
-// handshake). The buffer is borrowed from a pool only while corked, so an idle
-// connection holds none.
+// corkConn is the hijacked connection as coder/websocket sees it.
+//
+// Writes: between cork and flush (the writer draining its outbox) writes are
+// gathered in one buffer and leave in a single write system call at flush:
+// coder/websocket flushes after every message, which would otherwise cost one
+// system call per message. Outside that window writes go straight through
+// (pings, the close handshake). The buffer is borrowed from a pool only while
+// corked, so an idle connection holds none.
+//
+// Reads: with parking on (the server has a poller), a read that finds the
+// socket empty where a new message would begin returns errWouldBlock instead
+// of waiting, so that the reader goroutine can give the connection back to
+// the poller and exit: an idle connection then has no goroutine and no stack.
+// Everywhere else (in the middle of a frame, between fragments, during the
+// close handshake) reads wait as usual.
 type corkConn struct {
 	net.Conn
 
-	mu     sync.Mutex // guards the fields below; held across the network write, like coder's own write lock
+	mu     sync.Mutex // guards the write fields below; held across the network write, like coder's own write lock
 	corked bool
 	buf    *bytes.Buffer // non-nil while corked
 	err    error         // the first write error; sticky
+
+	// Read side: used only by whoever holds coder/websocket's read lock,
+	// which serialises them (the reader goroutine, or the writer during
+	// the close handshake).
+	raw   syscall.RawConn // the socket, for a read that does not wait; nil: reads always wait
+	early []byte          // bytes the client sent right behind its upgrade request, read first
+	scan  frameScan
+
+	parking atomic.Bool // errWouldBlock allowed; cleared for good when the poller cannot take the connection
+
+	closing atomic.Bool // the close handshake began: every read waits
+	onClose func()      // called after the socket is closed, to wake a parked reader; set before the first read
+}
+
+// errWouldBlock is what a read returns when a new message could begin but
+// nothing has arrived: coder/websocket passes it up from Reader without
+// touching the connection's state, and the reader parks the connection.
+var errWouldBlock = errors.New("no message waiting")
+
+// Read reads from the socket, scanning what it returns (frameScan).
+func (c *corkConn) Read(p []byte) (int, error) {
+	if len(c.early) > 0 {
+		n := copy(p, c.early)
+		c.early = c.early[n:]
+		if len(c.early) == 0 {
+			c.early = nil
+		}
+		c.scan.feed(p[:n])
+		return n, nil
+	}
+	if c.raw != nil && c.parking.Load() && c.scan.atBoundary() && !c.closing.Load() {
+		return c.readNow(p)
+	}
+	n, err := c.Conn.Read(p)
+	c.scan.feed(p[:n])
+	return n, err
+}
+
+// readNow makes one read system call on the non-blocking socket and does
+// not wait: nothing there is errWouldBlock.
+func (c *corkConn) readNow(p []byte) (int, error) {
+	var n int
+	var err error
+	if rerr := c.raw.Read(func(fd uintptr) bool {
+		n, err = syscall.Read(int(fd), p)
+		return true // one attempt: never wait for readiness here
+	}); rerr != nil {
+		return 0, rerr // closed
+	}
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+		return 0, errWouldBlock // if something did arrive, the poller says so at once
+	case err != nil:
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	case n == 0:
+		return 0, io.EOF
+	}
+	c.scan.feed(p[:n])
+	return n, nil
+}
+
+// Close closes the socket and wakes a parked reader, which then finds the
+// connection closed and tears it down: a socket closed while parked is no
+// longer in the poller, so no event would ever come for it.
+func (c *corkConn) Close() error {
+	err := c.Conn.Close()
+	if c.onClose != nil {
+		c.onClose()
+	}
+	return err
 }
 
 var corkBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -109,20 +190,19 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	// The 101 response is already written and flushed by net/http. Bytes the
 	// client sent right after its request (a pipelined first frame) are in
-	// brw.Reader. They must sit in the new reader's buffer, not behind it:
-	// coder/websocket re-wraps the reader with only what is buffered, so
-	// anything else would be lost and the stream would desynchronise.
-	var r *bufio.Reader
+	// brw.Reader; corkConn hands them out first, so that they are scanned
+	// like the rest. (coder/websocket moves whatever it finds buffered in
+	// the reader given here into a reader of its own in front of the
+	// connection, where the scan would not see it.)
+	h.conn = &corkConn{Conn: nc}
 	if n := brw.Reader.Buffered(); n > 0 {
 		early, _ := brw.Reader.Peek(n)
-		r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc), max(readBufferSize, n))
-		if _, err := r.Peek(n); err != nil {
-			return nil, nil, err
-		}
-	} else {
-		r = bufio.NewReaderSize(nc, readBufferSize)
+		h.conn.early = bytes.Clone(early)
 	}
-	h.conn = &corkConn{Conn: nc}
+	if sc, ok := nc.(syscall.Conn); ok {
+		h.conn.raw, _ = sc.SyscallConn() // nil on error: reads always wait
+	}
+	r := bufio.NewReaderSize(h.conn, readBufferSize)
 	return h.conn, bufio.NewReadWriter(r, bufio.NewWriterSize(h.conn, writeBufferSize)), nil
 }
 

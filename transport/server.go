@@ -83,11 +83,45 @@ type Server struct {
 	// Shutdown, so that no connWG.Add races connWG.Wait.
 	mu      sync.Mutex
 	closing atomic.Bool    // set by Shutdown under mu: new upgrades get 503
-	connWG  sync.WaitGroup // one per connection reader
+	connWG  sync.WaitGroup // one per connection, from upgrade to finish
 	total   atomic.Int64   // connections open
+	readers atomic.Int64   // reader goroutines running: connections not parked in the poller
 	refused atomic.Int64   // upgrades refused by the caps
 	perIP   *xsync.MapOf[string, int]
-	conns   *xsync.MapOf[uint64, *conn] // for the heartbeat
+	conns   *xsync.MapOf[uint64, *conn] // for the heartbeat and the poller
+
+	pollOnce sync.Once
+	poll     *poller // nil when there is none; see poller()
+}
+
+// poller returns the server's poller, starting it on first use, or nil when
+// this system has none (connections then keep one reader goroutine each).
+func (s *Server) poller() *poller {
+	s.pollOnce.Do(func() {
+		p, err := newPoller(s.kick)
+		if err != nil {
+			s.log.Warn("no poller: every connection keeps a reader goroutine", "err", err)
+			return
+		}
+		s.poll = p
+	})
+	return s.poll
+}
+
+// kick wakes the reader of connection id: the poller saw bytes arrive.
+func (s *Server) kick(id uint64) {
+	if c, ok := s.conns.Load(id); ok {
+		c.kick()
+	}
+}
+
+// stopPoller stops the poller, if one was started. Connections still parked
+// then are only woken by their sockets closing.
+func (s *Server) stopPoller() {
+	s.pollOnce.Do(func() {}) // none may start after this
+	if s.poll != nil {
+		s.poll.stop()
+	}
 }
 
 // New returns a Server for opts.
@@ -212,18 +246,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		netConn: hw.conn,
 		batch:   ws.Subprotocol() == BatchSubprotocol,
 		sess:    s.hub.Connect(r.RemoteAddr),
+		ip:      ip,
 	}
 	if s.closing.Load() { // Shutdown's CloseAll may have run before Connect
 		c.sess.Outbox().Close(actors.CloseGoingAway, "server shutting down")
 	}
-	// The reader runs in its own goroutine, so that this handler returns and
-	// net/http lets go of what it kept for the request (its 4 KiB read
-	// buffer, the handler's grown stack). It exits when the connection ends.
-	go func() {
-		defer s.connWG.Done()
-		defer s.release(ip)
-		c.serve()
-	}()
+	// The handler returns now and net/http lets go of what it kept for the
+	// request (its 4 KiB read buffer, the handler's grown stack); readers
+	// run in goroutines of their own, and finish releases the counts.
+	c.start()
 }
 
 // Shutdown refuses new connections, asks every open one to close with 1001,
@@ -234,6 +265,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 // The caller shuts the http.Server down first (it does not close hijacked
 // connections).
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.stopPoller()
 	s.mu.Lock()
 	s.closing.Store(true) // no new connection is counted after this
 	s.mu.Unlock()
@@ -258,7 +290,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Stragglers: close the sockets themselves (the library's CloseNow does
 	// nothing once its close handshake has begun).
 	s.conns.Range(func(_ uint64, c *conn) bool {
-		_ = c.netConn.Conn.Close()
+		_ = c.netConn.Close() // wakes a parked reader, which tears it down
 		return true
 	})
 	select {

@@ -123,7 +123,7 @@ Flags:
 	fs.IntVar(&o.idle.Concurrency, "idle-concurrency", 256, "idle: `connections` being set up at once")
 	fs.DurationVar(&o.idle.Settle, "settle", 2*time.Second, "idle: wait at least this `long` before reading the server's RSS")
 
-	fs.IntVar(&o.persist.Messages, "messages", 1000000, "persist: `messages` pushed through the persistence actor")
+	fs.IntVar(&o.persist.Messages, "messages", 1000000, "persist: `messages` pushed through the persistence actor (the process runs on the union of -server-cpus and -client-cpus)")
 	fs.IntVar(&o.persist.Autocommit, "autocommit-messages", 20000, "persist: `messages` inserted one autocommit INSERT each, for the comparison (0: skip)")
 	fs.StringVar(&o.persist.Synchronous, "synchronous", "FULL", "persist: SQLite synchronous `mode` of both databases")
 
@@ -178,6 +178,15 @@ func run() error {
 	}
 	if o.compare != "" {
 		return runCompare(o)
+	}
+	if o.scenario == "persist" {
+		// The persistence actor runs beside the rooms in the server, not
+		// beside a generator: the persist scenario takes every cpu the
+		// server and the generator would have had.
+		o.clientCPUs, err = unionCPUs(o.serverCPUs, o.clientCPUs)
+		if err != nil {
+			return err
+		}
 	}
 	if o.clientCPUs != "" {
 		if err := pinSelf(o.clientCPUs); err != nil {

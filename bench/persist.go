@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,6 +23,24 @@ import (
 	"parley/actors"
 	"parley/persistence"
 )
+
+// unionCPUs joins two taskset lists. Either empty (no pinning) makes the
+// union empty too.
+func unionCPUs(a, b string) (string, error) {
+	if a == "" || b == "" {
+		return "", nil
+	}
+	var all []int
+	for _, list := range []string{a, b} {
+		cpus, err := parseCPUList(list)
+		if err != nil {
+			return "", fmt.Errorf("cpu list %q: %w", list, err)
+		}
+		all = append(all, cpus...)
+	}
+	slices.Sort(all)
+	return joinCPUs(slices.Compact(all)), nil
+}
 
 type persistConfig struct {
 	Messages    int
@@ -39,6 +58,9 @@ type persistResult struct {
 	FullRetries     int64   `json:"queue_full_retries"`
 	Batches         uint64  `json:"batches"`
 	AvgBatch        float64 `json:"avg_batch"`
+	Syncs           uint64  `json:"wal_syncs"`    // the acker's fdatasyncs (synchronous=FULL); one covers one or more batches
+	Checkpoints     uint64  `json:"checkpoints"`  // background checkpoints
+	WALRestarts     uint64  `json:"wal_restarts"` // of those, the ones that restarted the WAL (past its limit)
 	ClientCPU       float64 `json:"cpu_pct"`
 
 	AutocommitMessages int     `json:"autocommit_messages"`
@@ -117,6 +139,7 @@ func runPersist(ctx context.Context, cfg persistConfig, prog *progress) (*persis
 	r.CommittedPerSec = float64(n-failed.Load()) / el.Seconds()
 	r.Failed = failed.Load()
 	r.Batches = st.Batches
+	r.Syncs, r.Checkpoints, r.WALRestarts = st.Syncs, st.Checkpoints, st.WALRestarts
 	if st.Batches > 0 {
 		r.AvgBatch = float64(st.Rows) / float64(st.Batches)
 	}

@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -38,18 +39,48 @@ var ErrDuplicate = errors.New("duplicate message")
 // Options tunes a Writer. The zero value, and any zero field, asks for the
 // default.
 type Options struct {
-	QueueMessages int           // messages accepted but not yet written; default 8192
+	QueueMessages int           // messages accepted but not yet acknowledged; default 8192
 	QueueBytes    int64         // bytes of those messages (see messageSize); default 16 MiB
 	BatchMax      int           // items per transaction at most; default 512
 	BatchDelay    time.Duration // after the first item, wait at most this long for more; default 2ms
 	BusyTimeout   time.Duration // how long SQLite waits for a lock held elsewhere; default 5s
-	Synchronous   string        // PRAGMA synchronous: OFF, NORMAL, FULL or EXTRA; default FULL
-	Logger        *slog.Logger  // default slog.Default()
+
+	// Synchronous is what an acknowledgement promises; default FULL.
+	//
+	// FULL: the message survives power loss. The writer commits with
+	// SQLite's synchronous=NORMAL and another goroutine fdatasyncs the WAL
+	// after each commit (one sync covering every batch committed
+	// meanwhile) before acknowledging: as durable as SQLite's FULL (see
+	// durable.go), without an fsync on the writer's goroutine.
+	//
+	// NORMAL: acknowledged at commit, without that sync. It survives a
+	// crash of the process, but power loss can take the last commits
+	// (never corrupting the database).
+	//
+	// OFF: SQLite syncs nothing, not even at checkpoints: for tests and
+	// benchmarks only; power loss can corrupt the database.
+	//
+	// EXTRA is refused: in WAL mode it adds nothing over FULL.
+	Synchronous string
+
+	CheckpointInterval time.Duration // least time between two background checkpoints; default 5ms
+	WALLimit           int64         // WAL bytes past which a checkpoint restarts it, briefly holding the writer up; default 64 MiB
+
+	Logger *slog.Logger // default slog.Default()
+
+	// syncFile makes the WAL durable; tests replace it to count or fail
+	// syncs. Default fdatasync.
+	syncFile func(*os.File) error
 }
 
-// synchronousLevels maps PRAGMA synchronous names to the number the pragma
-// reads back, which Open checks.
-var synchronousLevels = map[string]int{"OFF": 0, "NORMAL": 1, "FULL": 2, "EXTRA": 3}
+// connSynchronous is the PRAGMA synchronous that the writer's and the
+// checkpointer's connections run with for each Options.Synchronous, as the
+// pragma reads it back (Open checks). FULL's per-commit sync is the acker's,
+// not SQLite's.
+var connSynchronous = map[string]struct {
+	name  string
+	level int
+}{"OFF": {"OFF", 0}, "NORMAL": {"NORMAL", 1}, "FULL": {"NORMAL", 1}}
 
 func (o Options) withDefaults() (Options, error) {
 	if o.QueueMessages <= 0 {
@@ -70,9 +101,18 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Synchronous == "" {
 		o.Synchronous = "FULL"
 	}
+	if _, ok := connSynchronous[strings.ToUpper(o.Synchronous)]; !ok {
+		return o, fmt.Errorf("invalid synchronous mode %q (want FULL, NORMAL or OFF)", o.Synchronous)
+	}
 	o.Synchronous = strings.ToUpper(o.Synchronous)
-	if _, ok := synchronousLevels[o.Synchronous]; !ok {
-		return o, fmt.Errorf("invalid synchronous mode %q (want OFF, NORMAL, FULL or EXTRA)", o.Synchronous)
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = 5 * time.Millisecond
+	}
+	if o.WALLimit <= 0 {
+		o.WALLimit = 64 << 20
+	}
+	if o.syncFile == nil {
+		o.syncFile = fdatasync
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -135,11 +175,14 @@ type item struct {
 
 // Writer is the persistence actor. It satisfies actors.Store. All writes are
 // made by its one goroutine, started by Open; reads go to a separate pool.
-// Its methods are safe for concurrent use.
+// Two helpers run beside it: the acker, which makes commits durable and calls
+// the done callbacks, and the checkpointer (see durable.go). Its methods are
+// safe for concurrent use.
 type Writer struct {
-	opts Options
-	log  *slog.Logger
-	path string // as given to Open, for messages
+	opts    Options
+	log     *slog.Logger
+	path    string // as given to Open, for messages
+	durable bool   // Options.Synchronous is FULL: the acker syncs the WAL before acknowledging
 
 	// mu guards closed. Senders hold it for reading around their send, so
 	// once Close holds it for writing no send is in flight and none can
@@ -148,25 +191,59 @@ type Writer struct {
 	mu     sync.RWMutex
 	closed bool
 
+	// items holds QueueMessages messages at most (pending bounds them)
+	// plus controlSlots for Sync and CreateRoom, whose senders wait.
 	items   chan item     // written by Append/Sync/CreateRoom under mu.RLock; read by run; never closed
 	closing chan struct{} // closed by Close once no sender can send; read by run, which then drains and exits
 	exited  chan struct{} // closed by run when it returns; read by Close
 
-	queued atomic.Int64 // bytes charged by accepted messages not yet written or failed
+	acks        chan *batchBuf // written by run, in queue order, each batch once it is written or failed; read by the acker; closed by run when it exits
+	spare       chan *batchBuf // buffers back from the acker (non-blocking send) to run (non-blocking receive); never closed
+	ackerExited chan struct{}  // closed by the acker when it returns; read by Close
+	ckptKick    chan struct{}  // capacity 1; written (never blocking) by run after a commit and by the acker after a failed sync; read by the checkpointer; never closed
+	ckptStop    chan struct{}  // closed by Close after run and the acker exited; read by the checkpointer
+	ckptExited  chan struct{}  // closed by the checkpointer when it returns; read by Close
+
+	pending atomic.Int64 // messages accepted and not yet acknowledged or failed
+	queued  atomic.Int64 // bytes charged by those messages
+
+	// walMu is held by run around each transaction and by the
+	// checkpointer around a RESTART checkpoint, which needs the write lock:
+	// waiting here, in a fair Go mutex, the checkpointer gets its turn
+	// between two batches instead of losing SQLite's busy-handler race to
+	// the writer for the whole busy timeout.
+	walMu sync.Mutex
+
+	// A sync failure leaves the WAL untrusted until a RESTART checkpoint
+	// begun after it succeeds (see durable.go): the acker counts failures,
+	// the checkpointer stores the count its checkpoint made up for.
+	syncFailures, recovered atomic.Uint64
 
 	wdb   *sqlx.DB   // the write pool, held to one connection
 	wconn *sqlx.Conn // that connection: used by Open, then by run alone, then by Close once run has exited
 	rdb   *sqlx.DB   // read-only pool for History, Rooms, LastID, FindNonce
+	cdb   *sql.DB    // the checkpointer's pool, held to one connection
+	cconn *sql.Conn  // that connection: used by the checkpointer alone, then by Close once it has exited
+	wal   *os.File   // the -wal file: synced by the acker, its size read by the checkpointer; closed by Close once both exited
 
-	// Prepared once on wconn; used by run only.
-	insert                    [len(chunkSizes)]*sql.Stmt // insert[i] inserts chunkSizes[i] rows
-	insertRoom                *sql.Stmt
-	begin, commit, rollbackSt *sql.Stmt
+	frameBytes int64 // size of one WAL frame: a page and its 24-byte header
+
+	lastStamp atomic.Pointer[stamp] // the last timestamp Append formatted; see timestamp
+
+	// Prepared once on wconn's driver connection, reached through
+	// sqlx.Conn.Raw and used only inside Raw: database/sql would box,
+	// check and convert the 8 arguments of every row on each call. Used by
+	// run only (and closed by Close once run has exited).
+	insert                    [len(chunkSizes)]rawStmt // insert[i] inserts chunkSizes[i] rows
+	insertRoom                rawStmt
+	begin, commit, rollbackSt rawStmt
 
 	// Scratch reused from batch to batch; run only.
-	args   []any
-	rowErr []error
+	args   []driver.NamedValue // Ordinal set once; Value cleared after each statement
 	msgIdx []int
+	// The last room, username and timestamp as interface values: boxing a
+	// string allocates, and consecutive rows mostly share these.
+	room, user, ts boxed
 
 	closeOnce sync.Once
 	closeErr  error
@@ -174,8 +251,28 @@ type Writer struct {
 	stats counters
 }
 
+// rawStmt is a statement prepared on the driver's connection.
+type rawStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
+	driver.StmtQueryContext
+}
+
+// restartBusyTimeout bounds how long a RESTART checkpoint waits for readers,
+// holding the writer up meanwhile.
+const restartBusyTimeout = 100 * time.Millisecond
+
+// controlSlots is the room in the queue for Sync and CreateRoom beyond
+// QueueMessages: their senders wait when it is taken.
+const controlSlots = 64
+
+// ackQueue is how many written batches may wait for the acker: enough for
+// the writer to go on while a sync runs, few enough to bound what waits.
+const ackQueue = 8
+
 type counters struct {
 	batches, rows, failedBatches, failedRows, rejected atomic.Uint64
+	syncs, failedSyncs, checkpoints, walRestarts       atomic.Uint64
 	lastBatchSize, lastCommitNanos                     atomic.Int64
 }
 
@@ -183,14 +280,18 @@ type counters struct {
 // atomic loads), so it can be read on every metrics scrape.
 type Stats struct {
 	Batches       uint64        // transactions committed
-	Rows          uint64        // messages committed
+	Rows          uint64        // messages committed and acknowledged as stored
 	FailedBatches uint64        // transactions that failed; every item in them got the error
 	FailedRows    uint64        // messages whose done got an error
 	Rejected      uint64        // Appends refused: queue full (messages or bytes) or closed
+	Syncs         uint64        // fdatasyncs of the WAL by the acker (FULL only; one may cover several batches)
+	FailedSyncs   uint64        // of those, the ones that failed
+	Checkpoints   uint64        // checkpoints run by the checkpointer
+	WALRestarts   uint64        // of those, RESTART checkpoints (WAL past WALLimit, or recovery after a failed sync)
 	LastBatchSize int           // items in the last batch written, committed or not
 	LastCommit    time.Duration // time spent writing the last batch, BEGIN to COMMIT
-	QueueDepth    int           // items waiting in the queue now
-	QueueBytes    int64         // bytes charged by accepted messages not yet written or failed
+	QueueDepth    int           // messages accepted and not yet acknowledged or failed
+	QueueBytes    int64         // bytes charged by those messages
 }
 
 // Stats returns the writer's counters.
@@ -201,9 +302,13 @@ func (w *Writer) Stats() Stats {
 		FailedBatches: w.stats.failedBatches.Load(),
 		FailedRows:    w.stats.failedRows.Load(),
 		Rejected:      w.stats.rejected.Load(),
+		Syncs:         w.stats.syncs.Load(),
+		FailedSyncs:   w.stats.failedSyncs.Load(),
+		Checkpoints:   w.stats.checkpoints.Load(),
+		WALRestarts:   w.stats.walRestarts.Load(),
 		LastBatchSize: int(w.stats.lastBatchSize.Load()),
 		LastCommit:    time.Duration(w.stats.lastCommitNanos.Load()),
-		QueueDepth:    len(w.items),
+		QueueDepth:    int(w.pending.Load()),
 		QueueBytes:    w.queued.Load(),
 	}
 }
@@ -257,15 +362,24 @@ func open(ctx context.Context, path string, opts Options) (_ *Writer, err error)
 	}
 
 	w := &Writer{
-		opts:    opts,
-		log:     opts.Logger,
-		path:    path,
-		items:   make(chan item, opts.QueueMessages),
-		closing: make(chan struct{}),
-		exited:  make(chan struct{}),
-		args:    make([]any, chunkSizes[0]*messageColumns),
-		rowErr:  make([]error, 0, opts.BatchMax),
-		msgIdx:  make([]int, 0, opts.BatchMax),
+		opts:        opts,
+		log:         opts.Logger,
+		path:        path,
+		durable:     opts.Synchronous == "FULL",
+		items:       make(chan item, opts.QueueMessages+controlSlots),
+		closing:     make(chan struct{}),
+		exited:      make(chan struct{}),
+		acks:        make(chan *batchBuf, ackQueue),
+		spare:       make(chan *batchBuf, ackQueue+2),
+		ackerExited: make(chan struct{}),
+		ckptKick:    make(chan struct{}, 1),
+		ckptStop:    make(chan struct{}),
+		ckptExited:  make(chan struct{}),
+		args:        make([]driver.NamedValue, chunkSizes[0]*messageColumns),
+		msgIdx:      make([]int, 0, opts.BatchMax),
+	}
+	for i := range w.args {
+		w.args[i].Ordinal = i + 1
 	}
 	defer func() {
 		if err != nil {
@@ -277,13 +391,14 @@ func open(ctx context.Context, path string, opts Options) (_ *Writer, err error)
 	}()
 
 	busyMillis := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
-	// go-sqlite3 turns on neither WAL nor synchronous=FULL by itself (and
-	// with WAL it picks NORMAL unless told otherwise), so ask for both.
+	connSync := connSynchronous[opts.Synchronous]
+	// go-sqlite3 does not turn WAL on by itself, so ask for it, and say
+	// which synchronous level rather than rely on its default.
 	// _txlock=immediate makes BeginTx take the write lock at BEGIN, where
 	// the busy timeout applies, rather than fail on the first write.
 	w.wdb, err = sqlx.Open("sqlite3", sqliteURI(abs, url.Values{
 		"_journal_mode": {"WAL"},
-		"_synchronous":  {opts.Synchronous},
+		"_synchronous":  {connSync.name},
 		"_busy_timeout": {busyMillis},
 		"_txlock":       {"immediate"},
 	}))
@@ -308,14 +423,47 @@ func open(ctx context.Context, path string, opts Options) (_ *Writer, err error)
 	if err := w.wconn.GetContext(ctx, &level, "PRAGMA synchronous"); err != nil {
 		return nil, fmt.Errorf("set synchronous: %w", err)
 	}
-	if want := synchronousLevels[opts.Synchronous]; level != want {
-		return nil, fmt.Errorf("set synchronous: got %d, want %d (%s)", level, want, opts.Synchronous)
+	if level != connSync.level {
+		return nil, fmt.Errorf("set synchronous: got %d, want %d (%s)", level, connSync.level, connSync.name)
 	}
+	// The checkpointer checkpoints; the writer's commits must not (see
+	// durable.go). When a checkpoint lets the writer start the WAL over, it
+	// also cuts the file back to WALLimit, should it have grown past it.
+	if _, err := w.wconn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d", opts.WALLimit)); err != nil {
+		return nil, fmt.Errorf("set wal pragmas: %w", err)
+	}
+	var pageSize int64
+	if err := w.wconn.GetContext(ctx, &pageSize, "PRAGMA page_size"); err != nil {
+		return nil, fmt.Errorf("read page size: %w", err)
+	}
+	w.frameBytes = pageSize + 24
 	if err := migrate(ctx, w.wconn); err != nil {
 		return nil, fmt.Errorf("migrate schema: %w", err)
 	}
 	if err := w.prepare(ctx); err != nil {
 		return nil, fmt.Errorf("prepare statements: %w", err)
+	}
+	// The migration's commit created the -wal file (if there was none),
+	// and it stays until the last connection closes, at Close.
+	if w.wal, err = openWAL(abs + "-wal"); err != nil {
+		return nil, err
+	}
+
+	// The checkpointer's connection. It syncs the WAL before copying it and
+	// the database file after: never OFF unless everything is. Its busy
+	// timeout is short because a RESTART checkpoint holds the writer up
+	// while it waits for readers: one that pins the WAL (a long read
+	// elsewhere) costs a short stall and a retry, not seconds of writes.
+	w.cdb, err = sql.Open("sqlite3", sqliteURI(abs, url.Values{
+		"_synchronous":  {connSync.name},
+		"_busy_timeout": {strconv.FormatInt(min(opts.BusyTimeout, restartBusyTimeout).Milliseconds(), 10)},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("open checkpoint connection: %w", err)
+	}
+	w.cdb.SetMaxOpenConns(1)
+	if w.cconn, err = w.cdb.Conn(ctx); err != nil {
+		return nil, fmt.Errorf("open checkpoint connection: %w", err)
 	}
 
 	// The read pool opens the file read-only: reads can never write, and
@@ -334,8 +482,16 @@ func open(ctx context.Context, path string, opts Options) (_ *Writer, err error)
 
 	// The writer's goroutine: the only user of wconn and its statements
 	// from here on. It runs until Close closes w.closing, then drains the
-	// queue and closes w.exited.
+	// queue, closes w.acks and closes w.exited.
 	go w.run()
+	// The acker: syncs the WAL and calls the done callbacks of what run
+	// hands it. It drains w.acks until run closes it, then closes
+	// w.ackerExited.
+	go w.ackLoop()
+	// The checkpointer: the only user of cconn from here on. It runs until
+	// Close closes w.ckptStop (after the two above exited), then closes
+	// w.ckptExited.
+	go w.checkpointLoop()
 	return w, nil
 }
 
@@ -347,39 +503,59 @@ func sqliteURI(absPath string, params url.Values) string {
 	return "file:" + (&url.URL{Path: absPath}).EscapedPath() + "?" + params.Encode()
 }
 
+// prepare prepares the writer's statements on the driver's connection.
+// Transactions are driven by hand on the one connection, not through sql.Tx,
+// so the statements are used directly, without re-binding them to a
+// transaction for every batch.
 func (w *Writer) prepare(ctx context.Context) error {
-	var err error
-	for i, n := range chunkSizes {
-		if w.insert[i], err = w.wconn.PrepareContext(ctx, insertMessagesSQL(n)); err != nil {
-			return fmt.Errorf("insert %d messages: %w", n, err)
+	return w.wconn.Raw(func(dc any) error {
+		conn, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("driver connection %T cannot prepare with a context", dc)
 		}
-	}
-	if w.insertRoom, err = w.wconn.PrepareContext(ctx, "INSERT OR IGNORE INTO rooms (name, created_at) VALUES (?, ?)"); err != nil {
-		return fmt.Errorf("insert room: %w", err)
-	}
-	// Transactions are driven by hand on the one connection, not through
-	// sql.Tx, so the statements above are used directly, without
-	// re-binding them to a transaction for every batch.
-	if w.begin, err = w.wconn.PrepareContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if w.commit, err = w.wconn.PrepareContext(ctx, "COMMIT"); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	if w.rollbackSt, err = w.wconn.PrepareContext(ctx, "ROLLBACK"); err != nil {
-		return fmt.Errorf("rollback: %w", err)
-	}
-	return nil
+		prep := func(dst *rawStmt, query string) error {
+			st, err := conn.PrepareContext(ctx, query)
+			if err != nil {
+				return err
+			}
+			rs, ok := st.(rawStmt)
+			if !ok {
+				_ = st.Close()
+				return fmt.Errorf("driver statement %T cannot execute with a context", st)
+			}
+			*dst = rs
+			return nil
+		}
+		for i, n := range chunkSizes {
+			if err := prep(&w.insert[i], insertMessagesSQL(n)); err != nil {
+				return fmt.Errorf("insert %d messages: %w", n, err)
+			}
+		}
+		if err := prep(&w.insertRoom, "INSERT OR IGNORE INTO rooms (name, created_at) VALUES (?, ?)"); err != nil {
+			return fmt.Errorf("insert room: %w", err)
+		}
+		if err := prep(&w.begin, "BEGIN IMMEDIATE"); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		if err := prep(&w.commit, "COMMIT"); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		if err := prep(&w.rollbackSt, "ROLLBACK"); err != nil {
+			return fmt.Errorf("rollback: %w", err)
+		}
+		return nil
+	})
 }
 
 // Append queues m to be written with the next batch, without blocking. It
 // reports false, and never calls done, when the queue is full in messages or
 // in bytes, or the writer is closing; nothing of m is then kept. Otherwise
-// done (if not nil) is called exactly once, on the writer's goroutine, after
-// the transaction holding m committed (nil) or failed (the error; it wraps
-// ErrDuplicate for a duplicate id or nonce). done must not block, nor call
-// Sync, CreateRoom or Close, which wait for the writer's goroutine. The
-// writer owns m from the call on. A nil m is refused.
+// done (if not nil) is called exactly once, on the writer's acker goroutine,
+// in the order of the queue: after the transaction holding m committed and
+// (with Synchronous FULL) the WAL was synced (nil), or once either failed
+// (the error; it wraps ErrDuplicate for a duplicate id or nonce). done must
+// not block, nor call Sync, CreateRoom or Close, which wait for the acker.
+// The writer owns m from the call on. A nil m is refused.
 //
 // A message is stored as given, except that a private message must have an
 // empty Room and a Recipient, and a room message a Room and no Recipient;
@@ -396,19 +572,26 @@ func (w *Writer) Append(m *actors.StoredMessage, done func(error)) bool {
 		return false
 	}
 	ok := false
+	// Both charges are taken back unless m is queued: nothing half-happens.
 	if !w.closed {
-		if w.queued.Add(size) <= w.opts.QueueBytes {
-			// The timestamp is formatted here, on the sender's goroutine,
-			// to take that work off the writer's, which is the bottleneck.
-			it := item{kind: kindMessage, msg: m, ts: formatTimestamp(m.Timestamp), done: done, size: size}
-			select {
-			case w.items <- it:
-				ok = true
-			default: // full in messages
+		if w.pending.Add(1) <= int64(w.opts.QueueMessages) {
+			if w.queued.Add(size) <= w.opts.QueueBytes {
+				// The timestamp is formatted here, on the sender's
+				// goroutine, to take that work off the writer's, which
+				// is the bottleneck.
+				it := item{kind: kindMessage, msg: m, ts: w.timestamp(m.Timestamp), done: done, size: size}
+				select {
+				case w.items <- it:
+					ok = true
+				default: // cannot happen while pending bounds the messages; never block a room
+				}
+			}
+			if !ok {
+				w.queued.Add(-size)
 			}
 		}
 		if !ok {
-			w.queued.Add(-size) // take the charge back: nothing half-happens
+			w.pending.Add(-1)
 		}
 	}
 	w.mu.RUnlock()
@@ -416,6 +599,27 @@ func (w *Writer) Append(m *actors.StoredMessage, done func(error)) bool {
 		w.stats.rejected.Add(1)
 	}
 	return ok
+}
+
+// stamp is a timestamp as stored, with the millisecond it renders.
+type stamp struct {
+	sec    int64
+	milli  int
+	string string
+}
+
+// timestamp is formatTimestamp(t), remembering the last result: messages
+// come in at many per millisecond, and formatting is most of what Append
+// costs. Concurrent Appends may replace each other's entry; any entry is
+// right for its own millisecond.
+func (w *Writer) timestamp(t time.Time) string {
+	sec, milli := t.Unix(), t.Nanosecond()/int(time.Millisecond)
+	if c := w.lastStamp.Load(); c != nil && c.sec == sec && c.milli == milli {
+		return c.string
+	}
+	s := formatTimestamp(t)
+	w.lastStamp.Store(&stamp{sec: sec, milli: milli, string: s})
+	return s
 }
 
 // send queues it, waiting for room in the queue as long as ctx allows.
@@ -478,7 +682,8 @@ func (w *Writer) CreateRoom(ctx context.Context, name string, createdAt time.Tim
 }
 
 // Close stops accepting items, writes what is queued, calls every pending
-// done, checkpoints the WAL and closes the database. It is safe to call while
+// done, stops the acker and the checkpointer, checkpoints the WAL and closes
+// the database. It is safe to call while
 // other goroutines Append (they get false from the moment Close begins), and
 // more than once: later calls wait for the first and return its result.
 //
@@ -491,7 +696,10 @@ func (w *Writer) Close() error {
 		w.closed = true
 		w.mu.Unlock()
 		close(w.closing)
-		<-w.exited
+		<-w.exited      // run wrote or failed everything, and closed w.acks
+		<-w.ackerExited // every done has been called
+		close(w.ckptStop)
+		<-w.ckptExited
 		w.closeErr = w.closeDBs(true)
 		if w.closeErr != nil {
 			w.closeErr = fmt.Errorf("close database %q: %w", w.path, w.closeErr)
@@ -500,14 +708,30 @@ func (w *Writer) Close() error {
 	return w.closeErr
 }
 
-// closeDBs closes the read pool first, so that the checkpoint is not held
-// back by readers and the writer's connection is the last to close, which
-// lets SQLite remove the WAL file.
+// closeDBs closes the read pool and the checkpointer's connection first, so
+// that the checkpoint is not held back by readers and the writer's connection
+// is the last to close, which lets SQLite remove the WAL file. It runs once
+// no goroutine of the writer is left (or none was started).
 func (w *Writer) closeDBs(checkpoint bool) error {
 	var errs []error
 	if w.rdb != nil {
 		if err := w.rdb.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close read pool: %w", err))
+		}
+	}
+	if w.cconn != nil {
+		if err := w.cconn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close checkpoint connection: %w", err))
+		}
+	}
+	if w.cdb != nil {
+		if err := w.cdb.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close checkpoint pool: %w", err))
+		}
+	}
+	if w.wal != nil {
+		if err := w.wal.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close wal: %w", err))
 		}
 	}
 	if w.wconn != nil {
@@ -516,11 +740,14 @@ func (w *Writer) closeDBs(checkpoint bool) error {
 				errs = append(errs, fmt.Errorf("checkpoint: %w", err))
 			}
 		}
-		for _, st := range append(w.insert[:], w.insertRoom, w.begin, w.commit, w.rollbackSt) {
-			if st != nil {
-				_ = st.Close() // closing the connection below finalizes them anyway
+		_ = w.wconn.Raw(func(any) error {
+			for _, st := range append(w.insert[:], w.insertRoom, w.begin, w.commit, w.rollbackSt) {
+				if st != nil {
+					_ = st.Close() // closing the connection below finalizes them anyway
+				}
 			}
-		}
+			return nil
+		})
 		if err := w.wconn.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close write connection: %w", err))
 		}
@@ -537,12 +764,14 @@ func (w *Writer) closeDBs(checkpoint bool) error {
 // whatever else is already waiting, up to BatchMax): the first item of a
 // batch starts the BatchDelay timer, and the batch is written
 // when it is full, when the timer fires, or at once for a Sync or CreateRoom
-// (their callers are waiting). After a failed batch the queue is left alone
+// (their callers are waiting). Each batch, written or failed, is handed to
+// the acker, in order. After a failed batch the queue is left alone
 // for a backoff, so that a persistent fault does not become a busy loop;
 // meanwhile the queue fills and Append reports it full.
 func (w *Writer) run() {
 	defer close(w.exited)
-	batch := make([]item, 0, w.opts.BatchMax)
+	defer close(w.acks) // after the last batch: the acker acknowledges it, then exits
+	b := w.newBuf()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var (
@@ -554,15 +783,15 @@ func (w *Writer) run() {
 	for {
 		select {
 		case it := <-items:
-			batch = append(batch, it)
+			b.items = append(b.items, it)
 			// Take what is already waiting without going back to the
 			// select: plain receives cost less, and cannot block, as run
 			// is the only receiver.
-			for it.kind == kindMessage && len(batch) < w.opts.BatchMax && len(w.items) > 0 {
+			for it.kind == kindMessage && len(b.items) < w.opts.BatchMax && len(w.items) > 0 {
 				it = <-w.items
-				batch = append(batch, it)
+				b.items = append(b.items, it)
 			}
-			if it.kind == kindMessage && len(batch) < w.opts.BatchMax {
+			if it.kind == kindMessage && len(b.items) < w.opts.BatchMax {
 				if wait == nil {
 					timer.Reset(w.opts.BatchDelay)
 					wait = timer.C
@@ -578,12 +807,12 @@ func (w *Writer) run() {
 			}
 		case <-w.closing:
 			timer.Stop()
-			w.drain(batch)
+			w.drain(b)
 			return
 		}
 		timer.Stop()
 		wait = nil
-		if err := w.flush(batch); err != nil {
+		if err := w.flush(b); err != nil {
 			backoff = min(max(2*backoff, minBackoff), maxBackoff)
 			backingOff = true
 			items = nil
@@ -592,110 +821,76 @@ func (w *Writer) run() {
 		} else {
 			backoff = 0
 		}
-		clear(batch) // drop references to written messages
-		batch = batch[:0]
+		b = w.newBuf() // b now belongs to the acker
 	}
 }
 
-// drain writes batch and everything still queued, in batches, once Close has
+// drain writes b and everything still queued, in batches, once Close has
 // made sure that nothing more can be queued.
-func (w *Writer) drain(batch []item) {
+func (w *Writer) drain(b *batchBuf) {
 	var failed error
 	for {
 		// Only run receives, and no one can send any more, so len is exact.
-		for len(batch) < w.opts.BatchMax && len(w.items) > 0 {
-			batch = append(batch, <-w.items)
+		for len(b.items) < w.opts.BatchMax && len(w.items) > 0 {
+			b.items = append(b.items, <-w.items)
 		}
-		if len(batch) == 0 {
+		if len(b.items) == 0 {
 			return
 		}
 		if failed != nil {
-			w.fail(batch, fmt.Errorf("not written: writer closed after a failed batch: %w", failed))
+			w.fail(b, fmt.Errorf("not written: writer closed after a failed batch: %w", failed))
 		} else {
-			failed = w.flush(batch)
+			failed = w.flush(b)
 		}
-		clear(batch)
-		batch = batch[:0]
+		b = w.newBuf()
 	}
 }
 
-// fail calls every done in batch with err, without writing.
-func (w *Writer) fail(batch []item, err error) {
-	var bytes int64
-	var rows uint64
-	for _, it := range batch {
-		bytes += it.size
-		if it.kind == kindMessage {
-			rows++
-		}
+// fail hands b to the acker with err for every item, without writing.
+func (w *Writer) fail(b *batchBuf, err error) {
+	b.errs = b.errs[:0]
+	for range b.items {
+		b.errs = append(b.errs, err)
 	}
-	w.queued.Add(-bytes)
-	w.stats.failedRows.Add(rows)
-	for _, it := range batch {
-		if it.done != nil {
-			it.done(barrierOr(it, err))
-		}
-	}
+	w.acks <- b
 }
 
-func barrierOr(it item, err error) error {
-	if it.kind == kindBarrier {
-		return nil // a barrier only marks a place in the queue; it cannot fail
-	}
-	return err
-}
-
-// flush writes batch in one transaction, then calls every done: nil for what
-// was committed, the batch's error if the transaction failed, a row's own
-// error if only that row was refused. It returns the batch's error.
-func (w *Writer) flush(batch []item) error {
+// flush writes b in one transaction and hands it to the acker, which will
+// call every done: nil for what was committed (once the WAL is synced, with
+// FULL), the batch's error if the transaction failed, a row's own error if
+// only that row was refused. It returns the batch's error.
+func (w *Writer) flush(b *batchBuf) error {
 	start := time.Now()
-	w.rowErr = slices.Grow(w.rowErr[:0], len(batch))[:len(batch)]
-	clear(w.rowErr)
-	tx, err := w.write(batch, w.rowErr)
+	b.errs = slices.Grow(b.errs[:0], len(b.items))[:len(b.items)]
+	clear(b.errs)
+	tx, err := w.write(b.items, b.errs)
 	elapsed := time.Since(start)
 
-	var bytes int64
-	var rows, failedRows uint64
-	for i, it := range batch {
-		bytes += it.size
-		if it.kind != kindMessage {
-			continue
-		}
-		if err != nil || w.rowErr[i] != nil {
-			failedRows++
-		} else {
-			rows++
-		}
-	}
-	// Give the budget back before acknowledging, so a done that appends
-	// again finds the room.
-	w.queued.Add(-bytes)
-	w.stats.rows.Add(rows)
-	w.stats.failedRows.Add(failedRows)
 	if tx { // a batch of barriers (and invalid messages) is no transaction
-		w.stats.lastBatchSize.Store(int64(len(batch)))
+		w.stats.lastBatchSize.Store(int64(len(b.items)))
 		w.stats.lastCommitNanos.Store(int64(elapsed))
 		if err != nil {
 			w.stats.failedBatches.Add(1)
 		} else {
 			w.stats.batches.Add(1)
+			w.kickCheckpointer()
 		}
 	}
 	if err != nil {
+		msgs := 0
+		for i, it := range b.items {
+			if it.kind == kindMessage {
+				msgs++
+			}
+			b.errs[i] = err
+		}
 		w.log.Error("persistence: batch failed; its messages are not acknowledged",
-			"path", w.path, "items", len(batch), "messages", rows+failedRows, "elapsed", elapsed, "err", err)
+			"path", w.path, "items", len(b.items), "messages", msgs, "elapsed", elapsed, "err", err)
 	}
-	for i, it := range batch {
-		if it.done == nil {
-			continue
-		}
-		e := err
-		if e == nil {
-			e = w.rowErr[i]
-		}
-		it.done(barrierOr(it, e))
-	}
+	b.sync = tx && err == nil && w.durable
+	// Waits while the acker is ackQueue batches behind: the writer must
+	// not outrun the syncs by more than that.
+	w.acks <- b
 	return err
 }
 
@@ -728,28 +923,44 @@ func (w *Writer) write(batch []item, rowErr []error) (tx bool, err error) {
 	if writes == 0 {
 		return false, nil // barriers and invalid messages only: nothing to commit
 	}
+	// A RESTART checkpoint waits here for the end of this transaction,
+	// and this transaction for the end of that checkpoint.
+	w.walMu.Lock()
+	defer w.walMu.Unlock()
+	// The driver's connection is used only inside Raw, which holds it.
+	if rerr := w.wconn.Raw(func(any) error {
+		err = w.writeTx(batch, msgs, rowErr)
+		return nil
+	}); rerr != nil {
+		return true, fmt.Errorf("write connection: %w", rerr)
+	}
+	return true, err
+}
 
+// writeTx is write's transaction, inside wconn.Raw.
+func (w *Writer) writeTx(batch []item, msgs []int, rowErr []error) (err error) {
 	// The writer's statements run with context.Background on purpose:
 	// go-sqlite3 starts a watcher goroutine per statement for a context
 	// that can be cancelled, and a batch, once begun, should end.
 	bg := context.Background()
-	if _, err := w.begin.ExecContext(bg); err != nil {
-		return true, fmt.Errorf("begin: %w", err)
+	if _, err := w.begin.ExecContext(bg, nil); err != nil {
+		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			// Some failures (an I/O error at COMMIT) roll back by
 			// themselves, in which case ROLLBACK says there is no
 			// transaction; the first error is the one to report.
-			_, _ = w.rollbackSt.ExecContext(bg)
+			_, _ = w.rollbackSt.ExecContext(bg, nil)
 		}
 	}()
 	for i, it := range batch {
 		if it.kind != kindRoom {
 			continue
 		}
-		if _, err := w.insertRoom.ExecContext(bg, it.room.Name, it.ts); err != nil {
-			return true, fmt.Errorf("insert room %q: %w", batch[i].room.Name, err)
+		args := []driver.NamedValue{{Ordinal: 1, Value: it.room.Name}, {Ordinal: 2, Value: it.ts}}
+		if _, err := w.insertRoom.ExecContext(bg, args); err != nil {
+			return fmt.Errorf("insert room %q: %w", batch[i].room.Name, err)
 		}
 	}
 	for rest := msgs; len(rest) > 0; {
@@ -760,7 +971,7 @@ func (w *Writer) write(batch []item, rowErr []error) (tx bool, err error) {
 		n := chunkSizes[ci]
 		if err := w.insertChunk(ci, batch, rest[:n]); err != nil {
 			if !isConstraint(err) {
-				return true, fmt.Errorf("insert %d messages: %w", n, err)
+				return fmt.Errorf("insert %d messages: %w", n, err)
 			}
 			// A constraint aborts only the statement, not the
 			// transaction: retry this chunk's rows one by one so that
@@ -772,16 +983,16 @@ func (w *Writer) write(batch []item, rowErr []error) (tx bool, err error) {
 				case isConstraint(err):
 					rowErr[idx] = rowError(batch[idx].msg, err)
 				default:
-					return true, fmt.Errorf("insert message %s: %w", batch[idx].msg.ID, err)
+					return fmt.Errorf("insert message %s: %w", batch[idx].msg.ID, err)
 				}
 			}
 		}
 		rest = rest[n:]
 	}
-	if _, err := w.commit.ExecContext(bg); err != nil {
-		return true, fmt.Errorf("commit: %w", err)
+	if _, err := w.commit.ExecContext(bg, nil); err != nil {
+		return fmt.Errorf("commit: %w", err)
 	}
-	return true, nil
+	return nil
 }
 
 // insertChunk inserts the messages batch[idx...] with insert[ci], which takes
@@ -791,31 +1002,42 @@ func (w *Writer) insertChunk(ci int, batch []item, idx []int) error {
 	for j, bi := range idx {
 		m := batch[bi].msg
 		a := args[j*messageColumns : (j+1)*messageColumns]
-		a[0] = m.ID
-		a[1] = m.Room
-		a[2] = m.Username
-		a[3] = m.Content
-		a[4] = batch[bi].ts
-		a[5] = m.Private
-		a[6] = nullIfEmpty(m.Recipient)
-		a[7] = nullIfEmpty(m.Nonce)
+		a[0].Value = m.ID
+		a[1].Value = w.room.box(m.Room)
+		a[2].Value = w.user.box(m.Username)
+		a[3].Value = m.Content
+		a[4].Value = w.ts.box(batch[bi].ts)
+		a[5].Value = m.Private
+		a[6].Value = nullIfEmpty(m.Recipient)
+		a[7].Value = nullIfEmpty(m.Nonce)
 	}
 	// Query, not Exec: go-sqlite3 binds and steps a query in one cgo call,
 	// where Exec makes one per argument (8 per row), and the writer's
-	// goroutine is the bottleneck. An INSERT returns no rows; Next steps it
-	// to the end if the driver has not already, Err reports its failure.
-	rows, err := w.insert[ci].QueryContext(context.Background(), args...)
-	clear(args) // do not keep the batch's strings alive until the next one
+	// goroutine is the bottleneck. The query runs its first (and, for an
+	// INSERT, only) step before it returns, reporting the INSERT's failure.
+	rows, err := w.insert[ci].QueryContext(context.Background(), args)
+	for i := range args {
+		args[i].Value = nil // do not keep the batch's strings alive until the next one
+	}
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
+	return rows.Close()
+}
+
+// boxed is a string and the same string as an interface value.
+type boxed struct {
+	s string
+	v any
+}
+
+// box returns s as an interface value, the one it made last time if s is
+// the same string.
+func (b *boxed) box(s string) any {
+	if b.v == nil || s != b.s {
+		b.s, b.v = s, s
 	}
-	err = rows.Err()
-	if cerr := rows.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return b.v
 }
 
 func nullIfEmpty(s string) any {

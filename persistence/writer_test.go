@@ -131,15 +131,21 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 
 func TestWriterPragmas(t *testing.T) {
 	ctx := testCtx(t)
+	// FULL's per-commit sync is the acker's (durable.go): the connections
+	// themselves commit at NORMAL, and the writer's never checkpoints.
 	for _, tc := range []struct {
-		sync string
-		want int
-	}{{"", 2}, {"FULL", 2}, {"normal", 1}} {
+		sync    string
+		want    int
+		durable bool
+	}{{"", 1, true}, {"FULL", 1, true}, {"normal", 1, false}, {"off", 0, false}} {
 		t.Run("synchronous="+tc.sync, func(t *testing.T) {
 			w := openTest(t, tempDB(t), Options{Synchronous: tc.sync})
+			if w.durable != tc.durable {
+				t.Errorf("durable = %v, want %v", w.durable, tc.durable)
+			}
 			// The writer's own connection: the one that commits.
 			var mode string
-			var level, busy int
+			var level, busy, autockpt int
 			if err := w.wconn.GetContext(ctx, &mode, "PRAGMA journal_mode"); err != nil {
 				t.Fatal(err)
 			}
@@ -149,8 +155,20 @@ func TestWriterPragmas(t *testing.T) {
 			if err := w.wconn.GetContext(ctx, &busy, "PRAGMA busy_timeout"); err != nil {
 				t.Fatal(err)
 			}
-			if mode != "wal" || level != tc.want || busy != 5000 {
-				t.Errorf("writer connection: journal_mode=%s synchronous=%d busy_timeout=%d, want wal %d 5000", mode, level, busy, tc.want)
+			if err := w.wconn.GetContext(ctx, &autockpt, "PRAGMA wal_autocheckpoint"); err != nil {
+				t.Fatal(err)
+			}
+			if mode != "wal" || level != tc.want || busy != 5000 || autockpt != 0 {
+				t.Errorf("writer connection: journal_mode=%s synchronous=%d busy_timeout=%d wal_autocheckpoint=%d, want wal %d 5000 0",
+					mode, level, busy, autockpt, tc.want)
+			}
+			// The checkpointer's: never OFF unless everything is, as its
+			// checkpoints must sync the WAL and the database file.
+			if err := w.cconn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil {
+				t.Fatal(err)
+			}
+			if level != tc.want {
+				t.Errorf("checkpoint connection: synchronous=%d, want %d", level, tc.want)
 			}
 		})
 	}
@@ -783,6 +801,7 @@ func TestOpenErrors(t *testing.T) {
 		{"parent is a file", filepath.Join(aFile, "chat.db"), Options{}, "not a directory", nil},
 		{"not a database", notDB, Options{}, "file is not a database", nil},
 		{"bad synchronous", filepath.Join(dir, "ok.db"), Options{Synchronous: "SOMETIMES"}, `invalid synchronous mode "SOMETIMES"`, nil},
+		{"synchronous EXTRA", filepath.Join(dir, "ok.db"), Options{Synchronous: "extra"}, `invalid synchronous mode "extra" (want FULL, NORMAL or OFF)`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Logger = quietLogger()

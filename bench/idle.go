@@ -22,6 +22,7 @@ type idleConfig struct {
 	Rooms       int
 	Concurrency int
 	Settle      time.Duration // at least this long before reading RSS
+	Hold        time.Duration // then keep the connections this long, reading RSS every second, for its peak
 }
 
 type idleResult struct {
@@ -39,6 +40,9 @@ type idleResult struct {
 	RSSBeforeMB   float64 `json:"rss_before_mb"`
 	RSSAfterMB    float64 `json:"rss_after_mb"`
 	RSSPerConnKB  float64 `json:"rss_per_conn_kb"` // -1 when unknown
+	HoldSeconds   float64 `json:"hold_seconds"`
+	RSSPeakMB     float64 `json:"rss_peak_mb"`          // the highest reading from settled to the end of the hold
+	RSSPeakPerKB  float64 `json:"rss_peak_per_conn_kb"` // -1 when unknown
 	ClientPerConn float64 `json:"generator_rss_per_conn_kb"`
 	ServerCPU     float64 `json:"server_cpu_pct_while_connecting"`
 	ClientCPU     float64 `json:"client_cpu_pct_while_connecting"`
@@ -72,7 +76,7 @@ func describeConnErr(err error, mon *monitor) error {
 }
 
 func runIdle(ctx context.Context, target Target, cfg idleConfig, tag string, mon *monitor, prog *progress) (*idleResult, error) {
-	r := &idleResult{Requested: cfg.Conns, Rooms: cfg.Rooms, ConnectErrors: map[string]int{}, RSSPerConnKB: -1}
+	r := &idleResult{Requested: cfg.Conns, Rooms: cfg.Rooms, ConnectErrors: map[string]int{}, RSSPerConnKB: -1, RSSPeakPerKB: -1}
 	mon.open()
 	hard := raiseNoFile()
 	if hard > 0 && uint64(cfg.Conns)+64 > hard {
@@ -154,6 +158,25 @@ func runIdle(ctx context.Context, target Target, cfg idleConfig, tag string, mon
 	}
 
 	rssAfter, _, err := settleRSS(mon, cfg.Settle, prog, fmt.Sprintf("%d connections open; waiting for the server's RSS to settle", r.Reached))
+	// The settled reading can fall just after a collection. Idle
+	// connections still make garbage (pings, pongs), so the heap climbs to
+	// the collector's goal and back: the peak over a hold of a few ping
+	// intervals is what a machine must have.
+	rssPeak := rssAfter
+	if err == nil && cfg.Hold > 0 {
+		holdStart := time.Now()
+		prog.set(func() (float64, string) {
+			return min(1, time.Since(holdStart).Seconds()/cfg.Hold.Seconds()),
+				fmt.Sprintf("holding %d idle connections; RSS peak %.1f MB", r.Reached, float64(rssPeak)/(1<<20))
+		})
+		for time.Since(holdStart) < cfg.Hold {
+			time.Sleep(time.Second)
+			if cur, _, err := mon.serverRSS(); err == nil {
+				rssPeak = max(rssPeak, cur)
+			}
+		}
+		r.HoldSeconds = time.Since(holdStart).Seconds()
+	}
 	for _, c := range clients {
 		if c == nil {
 			continue
@@ -175,8 +198,10 @@ func runIdle(ctx context.Context, target Target, cfg idleConfig, tag string, mon
 		r.RSSSource = src
 		r.RSSBeforeMB = float64(rssBefore) / (1 << 20)
 		r.RSSAfterMB = float64(rssAfter) / (1 << 20)
+		r.RSSPeakMB = float64(rssPeak) / (1 << 20)
 		if r.AliveAtMeasure > 0 {
 			r.RSSPerConnKB = float64(rssAfter-rssBefore) / 1024 / float64(r.AliveAtMeasure)
+			r.RSSPeakPerKB = float64(rssPeak-rssBefore) / 1024 / float64(r.AliveAtMeasure)
 		}
 	}
 	if genAfter, err := mon.procRSS(0); err == nil && r.Reached > 0 {

@@ -122,6 +122,7 @@ Flags:
 	fs.IntVar(&o.idle.Conns, "conns", 19000, "idle: `connections`")
 	fs.IntVar(&o.idle.Concurrency, "idle-concurrency", 256, "idle: `connections` being set up at once")
 	fs.DurationVar(&o.idle.Settle, "settle", 2*time.Second, "idle: wait at least this `long` before reading the server's RSS")
+	fs.DurationVar(&o.idle.Hold, "hold", 60*time.Second, "idle: then hold the connections this `long`, reading RSS every second for its peak (0: no hold)")
 
 	fs.IntVar(&o.persist.Messages, "messages", 1000000, "persist: `messages` pushed through the persistence actor (the process runs on the union of -server-cpus and -client-cpus)")
 	fs.IntVar(&o.persist.Autocommit, "autocommit-messages", 20000, "persist: `messages` inserted one autocommit INSERT each, for the comparison (0: skip)")

@@ -131,6 +131,9 @@ func printResult(w io.Writer, r *result) {
 		if i.RSSPerConnKB >= 0 {
 			row("server RSS", "%.1f MB before, %.1f MB after (%s)", i.RSSBeforeMB, i.RSSAfterMB, i.RSSSource)
 			row("RSS per connection", "%.1f KB", i.RSSPerConnKB)
+			if i.HoldSeconds > 0 {
+				row("peak over the hold", "%.1f MB, %.1f KB per connection (%.0f s)", i.RSSPeakMB, i.RSSPeakPerKB, i.HoldSeconds)
+			}
 		} else {
 			row("RSS per connection", "not measured (give -server-pid or -metrics-url for a running server)")
 		}
@@ -300,6 +303,7 @@ func metricsFor(scenario string) []metric {
 		return []metric{
 			{"connections reached", get(func(i *idleResult) float64 { return float64(i.Reached) }), num, "higher"},
 			{"RSS per connection KB", get(func(i *idleResult) float64 { return i.RSSPerConnKB }), func(v float64) string { return fmt.Sprintf("%.1f", v) }, "lower"},
+			{"RSS peak per connection KB", get(func(i *idleResult) float64 { return i.RSSPeakPerKB }), func(v float64) string { return fmt.Sprintf("%.1f", v) }, "lower"},
 			{"connect time s", get(func(i *idleResult) float64 { return i.ConnectSeconds }), func(v float64) string { return fmt.Sprintf("%.2f", v) }, "lower"},
 		}
 	case "persist":

@@ -13,13 +13,14 @@ import (
 )
 
 // The buffers coder/websocket reads and writes through. net/http hands a
-// hijacked connection 4 KiB for each; an idle chat connection needs neither,
-// and with corkConn underneath, a small write buffer costs no extra system
-// calls. Frames larger than the read buffer are read straight into the
-// reader's frame buffer.
+// hijacked connection 4 KiB for each; an idle chat connection needs neither.
+// Reads go through corkConn's pooled read-ahead, so the bufio.Reader can be
+// bufio's 16-byte minimum; with corkConn underneath, a small write buffer
+// costs no extra system calls.
 const (
-	readBufferSize  = 512
-	writeBufferSize = 256
+	readBufferSize  = 16
+	readAheadSize   = 4096
+	writeBufferSize = 16
 	// corkLimit bounds what one connection gathers before writing it out.
 	corkLimit = 256 << 10
 )
@@ -50,9 +51,10 @@ type corkConn struct {
 	// Read side: used only by whoever holds coder/websocket's read lock,
 	// which serialises them (the reader goroutine, or the writer during
 	// the close handshake).
-	raw   syscall.RawConn // the socket, for a read that does not wait; nil: reads always wait
-	early []byte          // bytes the client sent right behind its upgrade request, read first
-	scan  frameScan
+	raw     syscall.RawConn // the socket, for a read that does not wait; nil: reads always wait
+	pending []byte          // read but not yet handed out: sent with the upgrade request, or read ahead
+	ahead   *[]byte         // the pooled buffer pending lies in, if any; returned once pending is drained
+	scan    frameScan
 
 	parking atomic.Bool // errWouldBlock allowed; cleared for good when the poller cannot take the connection
 
@@ -65,46 +67,64 @@ type corkConn struct {
 // touching the connection's state, and the reader parks the connection.
 var errWouldBlock = errors.New("no message waiting")
 
-// Read reads from the socket, scanning what it returns (frameScan).
+// Read hands out what was read ahead, or reads from the socket, and scans
+// what it returns (frameScan). Where a message may begin it reads ahead into
+// a pooled buffer without waiting; elsewhere it waits, reading into p.
 func (c *corkConn) Read(p []byte) (int, error) {
-	if len(c.early) > 0 {
-		n := copy(p, c.early)
-		c.early = c.early[n:]
-		if len(c.early) == 0 {
-			c.early = nil
+	if len(c.pending) == 0 && c.raw != nil && c.parking.Load() && c.scan.atBoundary() && !c.closing.Load() {
+		if err := c.readAhead(); err != nil {
+			return 0, err
 		}
-		c.scan.feed(p[:n])
-		return n, nil
 	}
-	if c.raw != nil && c.parking.Load() && c.scan.atBoundary() && !c.closing.Load() {
-		return c.readNow(p)
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		c.scan.feed(p[:n])
+		if len(c.pending) == 0 {
+			c.pending = nil
+			if c.ahead != nil {
+				readAheadBufs.Put(c.ahead)
+				c.ahead = nil
+			}
+		}
+		return n, nil
 	}
 	n, err := c.Conn.Read(p)
 	c.scan.feed(p[:n])
 	return n, err
 }
 
-// readNow makes one read system call on the non-blocking socket and does
-// not wait: nothing there is errWouldBlock.
-func (c *corkConn) readNow(p []byte) (int, error) {
+// readAheadBufs lend buffers for reads ahead: one system call fetches what
+// has arrived, and the buffer goes back as soon as it is drained, so a
+// parked connection holds none (its bufio.Reader is the 16-byte minimum).
+var readAheadBufs = sync.Pool{New: func() any { b := make([]byte, readAheadSize); return &b }}
+
+// readAhead makes one read system call on the non-blocking socket into a
+// pooled buffer, and does not wait: nothing there is errWouldBlock.
+func (c *corkConn) readAhead() error {
+	buf := readAheadBufs.Get().(*[]byte)
 	var n int
 	var err error
 	if rerr := c.raw.Read(func(fd uintptr) bool {
-		n, err = syscall.Read(int(fd), p)
+		n, err = syscall.Read(int(fd), *buf)
 		return true // one attempt: never wait for readiness here
 	}); rerr != nil {
-		return 0, rerr // closed
+		readAheadBufs.Put(buf)
+		return rerr // closed
 	}
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
-		return 0, errWouldBlock // if something did arrive, the poller says so at once
+		err = errWouldBlock // if something did arrive, the poller says so at once
 	case err != nil:
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+		err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 	case n == 0:
-		return 0, io.EOF
+		err = io.EOF
+	default:
+		c.ahead, c.pending = buf, (*buf)[:n]
+		return nil
 	}
-	c.scan.feed(p[:n])
-	return n, nil
+	readAheadBufs.Put(buf)
+	return err
 }
 
 // Close closes the socket and wakes a parked reader, which then finds the
@@ -197,7 +217,7 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	h.conn = &corkConn{Conn: nc}
 	if n := brw.Reader.Buffered(); n > 0 {
 		early, _ := brw.Reader.Peek(n)
-		h.conn.early = bytes.Clone(early)
+		h.conn.pending = bytes.Clone(early)
 	}
 	if sc, ok := nc.(syscall.Conn); ok {
 		h.conn.raw, _ = sc.SyscallConn() // nil on error: reads always wait

@@ -126,7 +126,18 @@ func (c *conn) read() {
 			c.finish()
 			return
 		}
-		c.handleFrame(c.ctx, buf)
+		// The frame is handled on a goroutine of its own while the reader
+		// waits: a hand-off, not concurrency. The handler readies the room
+		// actor it sends to, and when it exits the room is what runs next,
+		// before this reader reads on. Handled inline, a reader with frames
+		// waiting would go on reading while the room stayed queued: on one
+		// saturated core p99 rose from 77 ms to 555 ms at 600k deliveries/s.
+		done := make(chan struct{})
+		go func() { // exits when the frame is handled; the reader waits for it
+			defer close(done)
+			c.handleFrame(c.ctx, buf)
+		}()
+		<-done
 		select {
 		case <-out.Done():
 			c.finish() // rate-limit abuse, overflow or shutdown: stop reading

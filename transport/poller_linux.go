@@ -3,8 +3,10 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,18 +18,21 @@ import (
 // reports at once what arrived between the reader's last read and the arm.
 // Events carry the session id, not the file descriptor, which the kernel
 // may hand to a new connection as soon as the old one is closed.
+//
+// The epoll descriptor itself is waited on through Go's own network poller
+// (it is readable while events are pending), never in a blocking
+// epoll_wait: a goroutine in a blocking system call keeps its P until the
+// runtime's monitor takes it back, which with one P stalls every goroutine
+// for up to 10 ms at each wait.
 type poller struct {
 	kick func(id uint64) // called by run for every event; must not block
 
 	mu      sync.RWMutex // held for reading by arm, for writing by stop: epfd is not closed under an arm
 	stopped bool
 	epfd    int
-	wakefd  int           // an eventfd in the set: stop writes to it to end run
+	file    *os.File      // epfd, registered with Go's poller; closing it ends run
 	done    chan struct{} // closed by run when it returns; awaited by stop
 }
-
-// wakeID marks the eventfd's events; session ids count up from 1.
-const wakeID = ^uint64(0)
 
 var errPollerStopped = errors.New("poller stopped")
 
@@ -36,20 +41,23 @@ func newPoller(kick func(id uint64)) (*poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	// Non-blocking, so that os.NewFile registers it with the runtime's
+	// poller; a file that is not there cannot take a deadline.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("epoll descriptor: %w", err)
+	}
+	file := os.NewFile(uintptr(epfd), "parley-epoll")
+	rc, err := file.SyscallConn()
+	if err == nil {
+		err = file.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
-		unix.Close(epfd)
-		return nil, fmt.Errorf("eventfd: %w", err)
+		file.Close()
+		return nil, fmt.Errorf("epoll descriptor not pollable by the runtime: %w", err)
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN}
-	setEventID(&ev, wakeID)
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
-		unix.Close(wakefd)
-		unix.Close(epfd)
-		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
-	}
-	p := &poller{kick: kick, epfd: epfd, wakefd: wakefd, done: make(chan struct{})}
-	go p.run() // runs in its own goroutine (and OS thread, in epoll_wait); returns when stop wakes it
+	p := &poller{kick: kick, epfd: epfd, file: file, done: make(chan struct{})}
+	go p.run(rc) // runs in its own goroutine; returns when stop closes the file
 	return p, nil
 }
 
@@ -62,26 +70,27 @@ func eventID(ev *unix.EpollEvent) uint64 {
 	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
 
-// run waits for events and kicks their connections' readers.
-func (p *poller) run() {
+// run takes the pending events without waiting in the kernel, and kicks
+// their connections' readers; when there are none, rc.Read parks it in Go's
+// poller until the epoll descriptor is readable again.
+func (p *poller) run(rc syscall.RawConn) {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
 	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
-		if err != nil {
-			if err == unix.EINTR {
-				continue
+		var n int
+		err := rc.Read(func(fd uintptr) bool {
+			var werr error
+			n, werr = unix.EpollWait(int(fd), events, 0)
+			if werr != nil {
+				n = 0 // EINTR: look again when the descriptor is readable
 			}
-			// Not expected with a valid epfd and buffer. Parked
-			// connections stay parked until their sockets close.
-			return
+			return n > 0
+		})
+		if err != nil {
+			return // stop closed the file
 		}
 		for i := range events[:n] {
-			id := eventID(&events[i])
-			if id == wakeID {
-				return
-			}
-			p.kick(id)
+			p.kick(eventID(&events[i]))
 		}
 	}
 }
@@ -124,10 +133,7 @@ func (p *poller) stop() {
 		return
 	}
 	p.stopped = true
-	var one = [8]byte{1}
-	_, _ = unix.Write(p.wakefd, one[:]) // little-endian 1 on the machines Go runs on; any non-zero count wakes
+	p.file.Close() // wakes run's Read with an error; the descriptor closes once it has returned
 	p.mu.Unlock()
 	<-p.done
-	unix.Close(p.epfd)
-	unix.Close(p.wakefd)
 }

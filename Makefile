@@ -7,7 +7,7 @@ BIN ?= bin/parley
 # Fuzz targets, as package:Target. `make test` runs each for FUZZTIME_CI;
 # `make fuzz` for FUZZTIME.
 FUZZ_TARGETS = ./actors:FuzzNormalizeUsername ./actors:FuzzNormalizeRoom ./actors:FuzzAppendJSONString \
-	./actors:FuzzRoomActor ./transport:FuzzDispatch
+	./actors:FuzzRoomActor ./transport:FuzzDispatch ./transport:FuzzFrameScan
 FUZZTIME ?= 2m
 FUZZTIME_CI ?= 3s
 

@@ -14,11 +14,13 @@ import (
 
 // The buffers coder/websocket reads and writes through. net/http hands a
 // hijacked connection 4 KiB for each; an idle chat connection needs neither.
-// Reads go through corkConn's pooled read-ahead, so the bufio.Reader can be
-// bufio's 16-byte minimum; with corkConn underneath, a small write buffer
-// costs no extra system calls.
+// Where connections park, reads go through corkConn's pooled read-ahead, so
+// the bufio.Reader can be bufio's 16-byte minimum; without a poller a
+// connection's reader waits in its reads with a buffer of its own. With
+// corkConn underneath, a small write buffer costs no extra system calls.
 const (
 	readBufferSize  = 16
+	waitingReadSize = 512
 	readAheadSize   = 4096
 	writeBufferSize = 16
 	// corkLimit bounds what one connection gathers before writing it out.
@@ -200,7 +202,8 @@ func (c *corkConn) writeOutLocked() error {
 // corkConn for the writer.
 type hijackWriter struct {
 	http.ResponseWriter
-	conn *corkConn
+	parking bool      // the server has a poller: reads will go through the read-ahead
+	conn    *corkConn // set by Hijack
 }
 
 func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -222,7 +225,11 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if sc, ok := nc.(syscall.Conn); ok {
 		h.conn.raw, _ = sc.SyscallConn() // nil on error: reads always wait
 	}
-	r := bufio.NewReaderSize(h.conn, readBufferSize)
+	size := readBufferSize
+	if !h.parking {
+		size = waitingReadSize
+	}
+	r := bufio.NewReaderSize(h.conn, size)
 	return h.conn, bufio.NewReadWriter(r, bufio.NewWriterSize(h.conn, writeBufferSize)), nil
 }
 

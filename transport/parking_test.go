@@ -68,7 +68,7 @@ func TestIdleConnectionsParkWithoutGoroutines(t *testing.T) {
 	}
 	base := runtime.NumGoroutine()
 	waitMetric(t, s, "parley_connection_readers", 0)
-	// The writers that sent the replies linger for two seconds, then go.
+	// The writers that sent the replies linger for half a second, then go.
 	deadline := time.Now().Add(waitLimit)
 	for runtime.NumGoroutine() > base-n/2 {
 		if time.Now().After(deadline) {

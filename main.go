@@ -53,7 +53,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&c.origins, "allowed-origins", "", "comma-separated `origins` allowed to connect besides the page's own, e.g. https://chat.example.com or *.example.com")
-	fs.StringVar(&c.synchronous, "sqlite-synchronous", "FULL", "SQLite synchronous `mode`: FULL or NORMAL")
+	fs.StringVar(&c.synchronous, "sqlite-synchronous", "FULL", "SQLite durability `mode`: FULL (acknowledge once on disk), NORMAL (acknowledge at commit; survives a crash of the process, not of the machine) or OFF (no syncs)")
 	fs.IntVar(&c.limits.UsernameMax, "max-username", d.UsernameMax, "longest username in characters")
 	fs.IntVar(&c.limits.RoomMax, "max-room-name", d.RoomMax, "longest room name in characters")
 	fs.IntVar(&c.limits.ContentMax, "max-message", d.ContentMax, "longest message in characters")

@@ -108,7 +108,7 @@ func (c *corkConn) readAhead() error {
 	var n int
 	var err error
 	if rerr := c.raw.Read(func(fd uintptr) bool {
-		n, err = syscall.Read(int(fd), *buf)
+		n, err = readFD(fd, *buf)
 		return true // one attempt: never wait for readiness here
 	}); rerr != nil {
 		readAheadBufs.Put(buf)

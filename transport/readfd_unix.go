@@ -1,0 +1,11 @@
+//go:build unix
+
+package transport
+
+import "syscall"
+
+// readFD is one read system call on a socket's descriptor (non-blocking: Go
+// opens sockets that way), for corkConn.readAhead.
+func readFD(fd uintptr, p []byte) (int, error) {
+	return syscall.Read(int(fd), p)
+}

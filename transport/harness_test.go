@@ -40,6 +40,7 @@ type serverConfig struct {
 	hub       actors.Config
 	transport transport.Options
 	dbPath    string // reuse a database (restart tests); empty for a fresh one
+	noPoller  bool   // run as on a system without epoll
 }
 
 // testLogger sends server logs to t.Logf.
@@ -74,6 +75,9 @@ func startServer(t *testing.T, cfg serverConfig) *server {
 	cfg.transport.Hub, cfg.transport.Logger, cfg.transport.Static = hub, log, client.Files
 	s.store, s.hub = store, hub
 	s.tsrv = transport.New(cfg.transport)
+	if cfg.noPoller {
+		transport.DisablePoller(s.tsrv)
+	}
 	s.http = httptest.NewUnstartedServer(s.tsrv)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -267,3 +267,36 @@ func TestParkedConnectionsEnd(t *testing.T) {
 	rude.conn.Close()
 	waitMetric(t, s, "parley_connections", 0)
 }
+
+// TestWithoutPoller: where there is no epoll, every connection keeps a
+// reader goroutine waiting in its reads, with a buffer of its own, and
+// chatting, frames split by pauses and closing all still work.
+func TestWithoutPoller(t *testing.T) {
+	s := startServer(t, serverConfig{noPoller: true})
+	a, b := s.dial(), s.dial()
+	a.setName("ann")
+	b.setName("ben")
+	a.join("lobby")
+	b.join("lobby")
+	a.send(map[string]any{"type": "SendMessage", "room": "lobby", "content": "hello"})
+	b.waitFor("Message", func(m msg) bool { return m.str("content") == "hello" })
+
+	p := dialRaw(t, s.host())
+	f := frame(true, 1, []byte(`{"type":"ListRooms","ref":"split"}`))
+	write(t, p, f[:1])
+	time.Sleep(100 * time.Millisecond)
+	write(t, p, f[1:])
+	if got := rawReply(t, p, "split"); got["type"] != "RoomList" {
+		t.Fatalf("split header: got %v, want a RoomList", got)
+	}
+	// Idle for longer than any writer lingers: the readers stay.
+	time.Sleep(time.Second)
+	if got := metric(t, s, "parley_connection_readers"); got != 3 {
+		t.Fatalf("readers: got %v with 3 idle connections and no poller, want 3", got)
+	}
+	write(t, p, frame(true, 8, []byte{0x03, 0xe8}))
+	if b0, payload := readFrame(t, p.br); b0 != 0x88 {
+		t.Fatalf("got frame %#x %x, want the close frame answering ours", b0, payload)
+	}
+	waitMetric(t, s, "parley_connections", 2)
+}

@@ -2,7 +2,6 @@ package transport_test
 
 import (
 	"bufio"
-	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -98,26 +97,7 @@ func TestIdleConnectionsParkWithoutGoroutines(t *testing.T) {
 }
 
 // frame builds one masked client frame.
-func frame(fin bool, opcode byte, payload []byte) []byte {
-	b0 := opcode
-	if fin {
-		b0 |= 0x80
-	}
-	f := []byte{b0}
-	if n := len(payload); n < 126 {
-		f = append(f, 0x80|byte(n))
-	} else {
-		f = append(f, 0x80|126)
-		f = binary.BigEndian.AppendUint16(f, uint16(n))
-	}
-	var mask [4]byte
-	rand.Read(mask[:])
-	f = append(f, mask[:]...)
-	for i, c := range payload {
-		f = append(f, c^mask[i%4])
-	}
-	return f
-}
+var frame = transport.ClientFrame
 
 // readFrame reads one server frame: its first header byte and its payload.
 func readFrame(t *testing.T, br *bufio.Reader) (byte, []byte) {

@@ -6,4 +6,6 @@ package transport
 func DisablePoller(s *Server) { s.pollOnce.Do(func() {}) }
 
 // ClientFrame builds one masked client frame (framescan_test.go).
-func ClientFrame(fin bool, opcode byte, payload []byte) []byte { return clientFrame(fin, opcode, payload) }
+func ClientFrame(fin bool, opcode byte, payload []byte) []byte {
+	return clientFrame(fin, opcode, payload)
+}

@@ -65,7 +65,6 @@ func (c *conn) start() {
 	// bounded by deadlines on the socket. Only pings carry a timeout.
 	c.ctx = context.Background()
 	c.closed = make(chan struct{})
-	c.netConn.parking.Store(c.srv.poller() != nil)
 	c.netConn.onClose = c.kick
 	c.srv.conns.Store(c.sess.ID(), c)
 

@@ -202,7 +202,7 @@ func (c *corkConn) writeOutLocked() error {
 // corkConn for the writer.
 type hijackWriter struct {
 	http.ResponseWriter
-	parking bool      // the server has a poller: reads will go through the read-ahead
+	parking bool      // the server has a poller: the connection may park, reads go through the read-ahead
 	conn    *corkConn // set by Hijack
 }
 
@@ -218,6 +218,7 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// the reader given here into a reader of its own in front of the
 	// connection, where the scan would not see it.)
 	h.conn = &corkConn{Conn: nc}
+	h.conn.parking.Store(h.parking)
 	if n := brw.Reader.Buffered(); n > 0 {
 		early, _ := brw.Reader.Peek(n)
 		h.conn.pending = bytes.Clone(early)

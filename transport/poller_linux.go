@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -33,8 +32,6 @@ type poller struct {
 	file    *os.File      // epfd, registered with Go's poller; closing it ends run
 	done    chan struct{} // closed by run when it returns; awaited by stop
 }
-
-var errPollerStopped = errors.New("poller stopped")
 
 func newPoller(kick func(id uint64)) (*poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)

@@ -11,8 +11,6 @@ import (
 // goroutine, and newPoller says so.
 type poller struct{}
 
-var errPollerStopped = errors.New("poller stopped")
-
 func newPoller(func(id uint64)) (*poller, error) {
 	return nil, errors.New("no epoll on this system")
 }

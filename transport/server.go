@@ -7,6 +7,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -93,6 +94,11 @@ type Server struct {
 	pollOnce sync.Once
 	poll     *poller // nil when there is none; see poller()
 }
+
+// errPollerStopped is what arm returns once Server.Shutdown stopped the
+// poller (and, without epoll, always): the connection then reads with a
+// goroutine of its own.
+var errPollerStopped = errors.New("poller stopped")
 
 // poller returns the server's poller, starting it on first use, or nil when
 // this system has none (connections then keep one reader goroutine each).

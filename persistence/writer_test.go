@@ -498,6 +498,64 @@ func TestBadRowsFailAlone(t *testing.T) {
 	}
 }
 
+// A refused row may sit anywhere in a full multi-row statement, which keeps
+// the rows before it (INSERT OR FAIL): the writer must fail exactly that row,
+// whether it is the first, a middle or the last, and store all the others.
+func TestRefusedRowAnywhereInStatement(t *testing.T) {
+	n := chunkSizes[0]
+	for _, pos := range []int{0, n / 2, n - 1} {
+		t.Run(fmt.Sprintf("row=%d", pos), func(t *testing.T) {
+			w := openTest(t, tempDB(t), Options{BatchMax: n, BatchDelay: time.Hour})
+			stored := roomMsg("a000", "room-0", "alice", 0)
+			r0 := newResults(1)
+			if !w.Append(stored, r0.done(stored.ID)) {
+				t.Fatal("Append(a000) = false")
+			}
+			if err := w.Sync(testCtx(t)); err != nil { // the barrier ends the batch
+				t.Fatal(err)
+			}
+			if err := r0.wait(t, 1)[stored.ID]; err != nil {
+				t.Fatalf("done(a000) = %v", err)
+			}
+
+			rooms := []string{"room-0", "room-1", "room-2"}
+			r := newResults(n)
+			want := map[string][]string{"room-0": {"a000"}}
+			for i := range n {
+				room := rooms[i%len(rooms)]
+				id := fmt.Sprintf("b%03d", i)
+				if i == pos {
+					id = stored.ID // already stored
+				} else {
+					want[room] = append(want[room], id)
+				}
+				if !w.Append(roomMsg(id, room, "alice", i), r.done(fmt.Sprint(i))) {
+					t.Fatalf("Append(%d) = false", i)
+				}
+			}
+			got := r.wait(t, n) // BatchMax reached: one transaction, one statement
+			for i := range n {
+				err := got[fmt.Sprint(i)]
+				if i == pos && !errors.Is(err, ErrDuplicate) {
+					t.Errorf("done(%d) = %v, want %v", i, err, ErrDuplicate)
+				}
+				if i != pos && err != nil {
+					t.Errorf("done(%d) = %v, want nil", i, err)
+				}
+			}
+			for _, room := range rooms {
+				msgs, _, err := w.History(testCtx(t), actors.HistoryQuery{Room: room, Limit: 2 * n})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := historyIDs(msgs); !slices.Equal(got, want[room]) {
+					t.Errorf("stored in %s: %q, want %q", room, got, want[room])
+				}
+			}
+		})
+	}
+}
+
 func TestCreateRoomIsIdempotent(t *testing.T) {
 	path := tempDB(t)
 	w := openTest(t, path, Options{})

@@ -36,7 +36,7 @@ type config struct {
 	outbox                                                         actors.OutboxLimits
 	readLimit                                                      int64
 	maxConns, maxConnsPerIP                                        int
-	shutdownTimeout                                                time.Duration
+	shutdownTimeout, presenceWindow                                time.Duration
 }
 
 func parseFlags(args []string) (config, error) {
@@ -67,6 +67,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.maxConns, "max-conns", 19000, "connections at once")
 	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", 1000, "connections at once from one IP address")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "time to drain on SIGINT/SIGTERM")
+	fs.DurationVar(&c.presenceWindow, "presence-window", 0, "a room's joins and leaves within this `duration` of the last one it announced are announced together at its end, so that a reconnect storm costs fewer writes (0: each at once)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -129,7 +130,7 @@ func run() error {
 	}
 	defer store.Close()
 
-	hub, err := actors.NewHub(ctx, actors.Config{Store: store, Logger: log, Limits: c.limits, Outbox: c.outbox})
+	hub, err := actors.NewHub(ctx, actors.Config{Store: store, Logger: log, Limits: c.limits, Outbox: c.outbox, PresenceWindow: c.presenceWindow})
 	if err != nil {
 		return err
 	}

@@ -250,6 +250,64 @@ func TestLeaveAndDisconnectAnnounceUserLeft(t *testing.T) {
 	c.rename(name)
 }
 
+// Presence within PresenceWindow of the last wake is queued without waking
+// the members' writers, and all of it goes out, in order, at the window's end
+// or with the next chat message, whichever comes first. A lone join after a
+// quiet window is seen at once.
+func TestPresenceIsThrottledDuringChurn(t *testing.T) {
+	const window = 500 * time.Millisecond
+	f := newFixture(t, actors.Config{PresenceWindow: window})
+	a := f.connect()
+	a.join("tech")
+	woken := func() bool {
+		select {
+		case <-a.s.Outbox().Wake():
+			return true
+		default:
+			return false
+		}
+	}
+	queued := func() int { n, _ := a.s.Outbox().Len(); return n }
+
+	f.clock.Advance(2 * window) // a quiet window
+	b := f.connect()
+	b.join("tech")
+	if got := a.expect("UserJoined").str("username"); got != b.s.Username() {
+		t.Fatalf("after a quiet window: got UserJoined %s, want %s at once", got, b.s.Username())
+	}
+
+	c, d := f.connect(), f.connect()
+	c.join("tech")
+	d.join("tech")
+	if woken() {
+		t.Fatalf("two joins within the window woke the writer; want them deferred")
+	}
+	if got := queued(); got != 2 {
+		t.Fatalf("queued for a within the window: got %d frames, want 2", got)
+	}
+	f.clock.Advance(window) // the window ends: the room flushes
+	for _, want := range []string{c.s.Username(), d.s.Username()} {
+		if got := a.expect("UserJoined").str("username"); got != want {
+			t.Fatalf("at the window's end: got UserJoined %s, want %s", got, want)
+		}
+	}
+
+	// Within the next window: a leave is deferred, and a chat message takes
+	// it along, before it.
+	d.do(actors.Request{Type: "LeaveRoom", Room: "tech", Ref: "l"})
+	d.expect("Ack")
+	if woken() {
+		t.Fatalf("a leave within the window woke the writer; want it deferred")
+	}
+	b.do(actors.Request{Type: "SendMessage", Room: "tech", Content: "hi", Ref: "m"})
+	if got := a.expect("UserLeft").str("username"); got != d.s.Username() {
+		t.Fatalf("with the next message: got UserLeft %s, want %s", got, d.s.Username())
+	}
+	if got := a.expect("Message").str("content"); got != "hi" {
+		t.Fatalf("after the deferred UserLeft: got Message %q, want hi", got)
+	}
+}
+
 func TestSlowConsumerIsCutOffOthersGetEverything(t *testing.T) {
 	f := newFixture(t, actors.Config{
 		Outbox: actors.OutboxLimits{Frames: 64, Bytes: 1 << 20},

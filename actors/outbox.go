@@ -47,9 +47,13 @@ type Outbox struct {
 	closeText string
 	writing   bool   // a writer is running (started, not yet parked)
 	start     func() // starts a writer; set by Attach
+	// deferred: frames are queued that nothing has woken the writer for
+	// (PushDeferred into an empty queue). The next Push or Flush wakes it.
+	deferred bool
 
 	// wake has capacity 1: written (without blocking) by Push when the queue
-	// goes from empty to non-empty; read by the writer. Never closed.
+	// goes from empty (or deferred-only) to non-empty, and by Flush; read by
+	// the writer. Never closed.
 	wake chan struct{}
 	// done is closed by Close (once); read by the writer and the session.
 	done chan struct{}
@@ -70,9 +74,83 @@ func NewOutbox(l OutboxLimits) *Outbox {
 // to every recipient of a broadcast.
 func (o *Outbox) Push(frame []byte) Verdict {
 	o.mu.Lock()
+	if v, refused := o.refuseLocked(frame); refused {
+		return v
+	}
+	signal := len(o.frames) == 0 || o.deferred
+	o.deferred = false
+	o.appendLocked(frame)
+	start := o.claimWriterLocked()
+	o.mu.Unlock()
+	if start != nil {
+		start()
+	}
+	if signal {
+		o.signal()
+	}
+	return Queued
+}
+
+// PushDeferred queues frame like Push, bounded and with the same verdicts,
+// but does not wake the writer (nor start one) for it: the frame leaves
+// with whatever the next Push queues, or at the next Flush. Rooms use it for
+// presence during churn, so that a member's writer wakes once for many
+// joins and leaves rather than once for each; order with other frames is
+// kept, since they share one queue.
+func (o *Outbox) PushDeferred(frame []byte) Verdict {
+	o.mu.Lock()
+	if v, refused := o.refuseLocked(frame); refused {
+		return v
+	}
+	if len(o.frames) == 0 {
+		o.deferred = true
+	} // else: the frames already queued have woken the writer, which takes this one too
+	o.appendLocked(frame)
+	o.mu.Unlock()
+	return Queued
+}
+
+// Flush wakes the writer (starting one if none runs) for frames queued by
+// PushDeferred that are still waiting; otherwise it does nothing.
+func (o *Outbox) Flush() {
+	o.mu.Lock()
+	if !o.deferred {
+		o.mu.Unlock()
+		return
+	}
+	o.deferred = false
+	start := o.claimWriterLocked()
+	o.mu.Unlock()
+	if start != nil {
+		start()
+	}
+	o.signal()
+}
+
+func (o *Outbox) appendLocked(frame []byte) {
+	if o.frames == nil && o.spare != nil {
+		o.frames, o.spare = o.spare, nil
+	}
+	o.frames = append(o.frames, frame)
+	o.bytes += len(frame)
+}
+
+// signal wakes the writer without blocking; a signal already pending is enough.
+func (o *Outbox) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// refuseLocked checks that frame may be queued. If not, it reports the
+// verdict and true, having closed the outbox on an overflow (and started a
+// writer to close the connection) and unlocked o.mu; otherwise it keeps the
+// lock.
+func (o *Outbox) refuseLocked(frame []byte) (Verdict, bool) {
 	if o.closed {
 		o.mu.Unlock()
-		return Closed
+		return Closed, true
 	}
 	if len(o.frames)+1 > o.limits.Frames || o.bytes+len(frame) > o.limits.Bytes {
 		o.closeLocked(ClosePolicy, "slow consumer: outbound queue full")
@@ -81,26 +159,9 @@ func (o *Outbox) Push(frame []byte) Verdict {
 		if start != nil {
 			start()
 		}
-		return Overflow
+		return Overflow, true
 	}
-	wasEmpty := len(o.frames) == 0
-	if o.frames == nil && o.spare != nil {
-		o.frames, o.spare = o.spare, nil
-	}
-	o.frames = append(o.frames, frame)
-	o.bytes += len(frame)
-	start := o.claimWriterLocked()
-	o.mu.Unlock()
-	if start != nil {
-		start()
-	}
-	if wasEmpty {
-		select {
-		case o.wake <- struct{}{}:
-		default: // already signalled
-		}
-	}
-	return Queued
+	return Queued, false
 }
 
 // claimWriterLocked returns the start function if a writer must be started
@@ -151,6 +212,7 @@ func (o *Outbox) Take(prev [][]byte) [][]byte {
 	out := o.frames
 	o.frames = nil
 	o.bytes = 0
+	o.deferred = false
 	// Keep the old batch's array for the next pushes unless it grew large:
 	// a connection that once had a burst should not hold that memory idle.
 	if cap(prev) > 0 && cap(prev) <= 64 {

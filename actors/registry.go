@@ -40,6 +40,13 @@ type Config struct {
 	RoomInboxBytes int64         // bytes of posts a room's inbox holds (default 4 MiB)
 	RoomIdle       time.Duration // an empty room's actor stops after this (default 1 min)
 	DefaultRooms   []string      // always exist (default general, random, tech)
+	// PresenceWindow, when positive, throttles a room's UserJoined and
+	// UserLeft: the first after a quiet window goes out at once, those
+	// within the window after it are queued without waking the members'
+	// writers and go out together at its end. Without it (zero, the
+	// default) a room filling up costs one write system call per member per
+	// join. docs/performance.md measures the trade-off.
+	PresenceWindow time.Duration
 
 	HistoryPage  int // messages in History by default (50)
 	HistoryMax   int // messages a History request may ask for (200)

@@ -77,6 +77,10 @@ type Room struct {
 	dropped []*Session // members whose outbox overflowed during a fan-out
 	nonces  nonceCache // recent messages sent with a nonce, by sender and nonce
 	idle    Timer      // running while the room is empty; nil otherwise
+	// Presence throttling (see presence): when presence last woke the
+	// members, and the timer that wakes them for presence queued since.
+	presenceAt    time.Time
+	presenceTimer Timer // running while deferred presence waits; nil otherwise
 }
 
 func newRoom(h *Hub, name, lastID string, persistent bool) *Room {
@@ -107,13 +111,18 @@ func (r *Room) run(ctx context.Context) {
 		r.startIdle()
 	}
 	for {
-		var idleC <-chan time.Time
+		var idleC, presenceC <-chan time.Time
 		if r.idle != nil {
 			idleC = r.idle.C()
+		}
+		if r.presenceTimer != nil {
+			presenceC = r.presenceTimer.C()
 		}
 		select {
 		case m := <-r.inbox:
 			r.handle(m)
+		case <-presenceC:
+			r.flushPresence()
 		case <-idleC:
 			r.idle = nil
 			if len(r.members) == 0 && r.hub.retireRoom(r) {
@@ -226,10 +235,10 @@ func (r *Room) handleJoin(m *roomMsg) roomReply {
 	if mem == nil {
 		r.stopIdle()
 		joined := encodePresence("UserJoined", m.name, r.name)
-		r.broadcast(joined)
+		r.presence(joined)
 		mem = &member{name: m.name, out: m.from.out, syncing: true}
 		r.members[m.from] = mem
-		r.deliver(m.from, mem, joined) // held until the joiner's History is out
+		r.deliver(m.from, mem, joined, true) // held until the joiner's History is out
 	} else {
 		mem.syncing = true // a re-join resends History: hold live frames again
 	}
@@ -246,7 +255,7 @@ func (r *Room) handleReady(m *roomMsg) {
 			r.dropped = append(r.dropped, m.from)
 		} else {
 			for _, f := range held {
-				if !r.deliver(m.from, mem, f) {
+				if !r.deliver(m.from, mem, f, true) {
 					break
 				}
 			}
@@ -273,22 +282,61 @@ func (r *Room) handleRename(m *roomMsg) {
 func (r *Room) remove(s *Session) {
 	mem := r.members[s]
 	delete(r.members, s)
-	r.broadcast(encodePresence("UserLeft", mem.name, r.name))
+	// Presence this room deferred for the member would otherwise wait for
+	// the member's next frame from elsewhere: flushPresence no longer sees it.
+	mem.out.Flush()
+	r.presence(encodePresence("UserLeft", mem.name, r.name))
 }
 
 // broadcast hands the same frame to every member without blocking. Members
 // whose outbox overflowed are collected in r.dropped for reap.
 func (r *Room) broadcast(frame []byte) {
+	r.fanOut(frame, true)
+}
+
+func (r *Room) fanOut(frame []byte, wake bool) {
 	for s, mem := range r.members {
-		r.deliver(s, mem, frame)
+		r.deliver(s, mem, frame, wake)
 	}
 	r.hub.metrics.deliveries.Add(int64(len(r.members)))
 }
 
-// deliver queues frame for one member, or holds it while the member syncs.
-// It reports false, and records the member in r.dropped, if the member's
-// queue overflowed.
-func (r *Room) deliver(s *Session, mem *member, frame []byte) bool {
+// presence broadcasts a UserJoined or UserLeft, throttled: the first one
+// after a quiet PresenceWindow wakes the members' writers at once; the ones
+// within the window after it are queued without a wake, and flushPresence
+// wakes the writers for all of them at the window's end (unless a chat
+// message, which wakes them, takes them along first). During a reconnect
+// storm a member's writer so wakes once per window instead of once per join,
+// while a lone join or leave is still seen at once.
+func (r *Room) presence(frame []byte) {
+	w := r.hub.cfg.PresenceWindow
+	now := r.hub.cfg.Clock.Now()
+	since := now.Sub(r.presenceAt)
+	if w <= 0 || (r.presenceTimer == nil && (since >= w || since < 0)) {
+		r.presenceAt = now
+		r.broadcast(frame)
+		return
+	}
+	r.fanOut(frame, false)
+	if r.presenceTimer == nil {
+		r.presenceTimer = r.hub.cfg.Clock.NewTimer(w - since)
+	}
+}
+
+// flushPresence wakes every member's writer for the presence deferred since
+// the last wake.
+func (r *Room) flushPresence() {
+	r.presenceTimer = nil
+	r.presenceAt = r.hub.cfg.Clock.Now()
+	for _, mem := range r.members {
+		mem.out.Flush()
+	}
+}
+
+// deliver queues frame for one member (waking its writer, or, for deferred
+// presence, not), or holds it while the member syncs. It reports false, and
+// records the member in r.dropped, if the member's queue overflowed.
+func (r *Room) deliver(s *Session, mem *member, frame []byte, wake bool) bool {
 	if mem.syncing {
 		if mem.heldOverflow {
 			return false
@@ -303,7 +351,13 @@ func (r *Room) deliver(s *Session, mem *member, frame []byte) bool {
 		mem.heldBytes += len(frame)
 		return true
 	}
-	if mem.out.Push(frame) == Overflow {
+	var v Verdict
+	if wake {
+		v = mem.out.Push(frame)
+	} else {
+		v = mem.out.PushDeferred(frame)
+	}
+	if v == Overflow {
 		r.dropped = append(r.dropped, s)
 		r.hub.metrics.slow.Add(1)
 		return false

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	_ "github.com/mattn/go-sqlite3"
@@ -1040,5 +1041,50 @@ func TestRestartKeepsHistory(t *testing.T) {
 	b.send(map[string]any{"type": "SendMessage", "content": "after restart", "ref": "new"})
 	if ack := b.reply("new", "Ack"); ack.str("id") <= sent[n-1].str("id") {
 		t.Errorf("new id after restart: got %s, want > %s", ack.str("id"), sent[n-1].str("id"))
+	}
+}
+
+// TestPresenceWindowOverTheWire runs the presence throttle through real
+// connections: joins in quick succession reach an existing member, all of
+// them and in order, at the window's end when nothing else is sent, and
+// ahead of the first chat message otherwise.
+func TestPresenceWindowOverTheWire(t *testing.T) {
+	s := startServer(t, serverConfig{hub: actors.Config{Limits: noRateLimit, PresenceWindow: 300 * time.Millisecond}})
+	a := s.dial()
+	a.join("storm")
+	joinAll := func(prefix string, n int) (names []string, last *wsClient) {
+		for i := range n {
+			c := s.dial()
+			c.setName(fmt.Sprintf("%s%d", prefix, i))
+			c.join("storm")
+			names = append(names, c.name)
+			last = c
+		}
+		return names, last
+	}
+	joined := func(stopAtMessage bool, n int) []string {
+		var got []string
+		a.until(func(m msg) bool {
+			switch m.str("type") {
+			case "UserJoined":
+				got = append(got, m.str("username"))
+			case "Message":
+				return true
+			}
+			return !stopAtMessage && len(got) == n
+		})
+		return got
+	}
+
+	// The window's end: nothing else wakes a's writer.
+	want, _ := joinAll("quiet", 8)
+	if got := joined(false, len(want)); !equalStrings(got, want) {
+		t.Errorf("joins announced at the window's end: got %v, want %v", got, want)
+	}
+	// A message sent right after the joins takes them along, before it.
+	want, last := joinAll("busy", 8)
+	last.send(map[string]any{"type": "SendMessage", "room": "storm", "content": "after", "ref": "m"})
+	if got := joined(true, len(want)); !equalStrings(got, want) {
+		t.Errorf("joins announced before the next message: got %v, want %v", got, want)
 	}
 }

@@ -1,0 +1,75 @@
+package actors_test
+
+import (
+	"testing"
+
+	"parley/actors"
+)
+
+// A deferred frame neither starts nor wakes a writer; Flush, or the next
+// Push, does both, once; and the bounds hold for deferred frames too.
+func TestOutboxDeferredFramesWaitForFlushOrPush(t *testing.T) {
+	o := actors.NewOutbox(actors.OutboxLimits{Frames: 3, Bytes: 1 << 10})
+	starts := 0
+	o.Attach(func() { starts++ })
+	woken := func() bool {
+		select {
+		case <-o.Wake():
+			return true
+		default:
+			return false
+		}
+	}
+	check := func(step string, wantStarts int, wantWoken bool, wantQueued int) {
+		t.Helper()
+		if starts != wantStarts {
+			t.Errorf("%s: got %d writer starts, want %d", step, starts, wantStarts)
+		}
+		if got := woken(); got != wantWoken {
+			t.Errorf("%s: got woken %v, want %v", step, got, wantWoken)
+		}
+		if got, _ := o.Len(); got != wantQueued {
+			t.Errorf("%s: got %d frames queued, want %d", step, got, wantQueued)
+		}
+	}
+
+	if v := o.PushDeferred([]byte("a")); v != actors.Queued {
+		t.Fatalf("PushDeferred: got %v, want Queued", v)
+	}
+	check("after PushDeferred", 0, false, 1)
+	o.Flush()
+	check("after Flush", 1, true, 1)
+	o.Flush()
+	check("after a second Flush", 1, false, 1)
+
+	// The writer drains and parks; then a deferred frame and a Push.
+	_ = o.Take(nil)
+	if !o.Park() {
+		t.Fatal("Park with nothing queued: got false, want true")
+	}
+	o.PushDeferred([]byte("b"))
+	check("after PushDeferred into a parked outbox", 1, false, 1)
+	o.Push([]byte("c"))
+	check("after Push", 2, true, 2)
+	if got := o.Take(nil); len(got) != 2 || string(got[0]) != "b" || string(got[1]) != "c" {
+		t.Errorf("Take: got %q, want [b c] in order", got)
+	}
+
+	// Bounds: the fourth frame overflows, deferred or not.
+	for _, f := range []string{"d", "e", "f"} {
+		if v := o.PushDeferred([]byte(f)); v != actors.Queued {
+			t.Fatalf("PushDeferred(%s): got %v, want Queued", f, v)
+		}
+	}
+	if v := o.PushDeferred([]byte("g")); v != actors.Overflow {
+		t.Fatalf("PushDeferred past the bound: got %v, want Overflow", v)
+	}
+	select {
+	case <-o.Done():
+	default:
+		t.Fatal("after an overflow: outbox not closed")
+	}
+	if code, _ := o.CloseStatus(); code != actors.ClosePolicy {
+		t.Errorf("close code: got %v, want %v", code, actors.ClosePolicy)
+	}
+}

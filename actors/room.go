@@ -294,6 +294,8 @@ func (r *Room) broadcast(frame []byte) {
 	r.fanOut(frame, true)
 }
 
+// fanOut is broadcast with the choice of waking the members' writers (Push)
+// or not (PushDeferred, for throttled presence).
 func (r *Room) fanOut(frame []byte, wake bool) {
 	for s, mem := range r.members {
 		r.deliver(s, mem, frame, wake)

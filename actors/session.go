@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Session is one connection's actor. Its commands (Handle) run one at a
@@ -23,16 +25,17 @@ type Session struct {
 	// Owned by the current command (Handle, HandleMalformed, Close): one at a time.
 	name, key string // display name and its case-folded key in hub.names
 	rooms     map[string]*Room
-	current   string      // the room SendMessage without a room goes to; "" if none
-	ids       *idSource   // private message ids; made on the first one
-	pmNonces  nonceCache  // recent private messages sent with a nonce, by recipient and nonce
-	bucket    tokenBucket // requests allowed
-	abuse     tokenBucket // rate-limited requests tolerated before 1008
-	closed    bool
+	current   string     // the room SendMessage without a room goes to; "" if none
+	ids       *idSource  // private message ids; made on the first one
+	pmNonces  nonceCache // recent private messages sent with a nonce, by recipient and nonce
+	// Token buckets, full at first. Only ever asked with AllowN and the
+	// hub's Clock, so that tests drive them with an injected clock.
+	bucket *rate.Limiter // requests allowed
+	abuse  *rate.Limiter // rate-limited requests tolerated before 1008
+	closed bool
 }
 
 func newSession(h *Hub, id uint64, remote string) *Session {
-	now := h.cfg.Clock.Now()
 	l := h.cfg.Limits
 	return &Session{
 		id:     id,
@@ -40,8 +43,8 @@ func newSession(h *Hub, id uint64, remote string) *Session {
 		remote: remote,
 		out:    NewOutbox(h.cfg.Outbox),
 		rooms:  make(map[string]*Room),
-		bucket: newTokenBucket(l.RatePerSec, l.RateBurst, now),
-		abuse:  newTokenBucket(l.RatePerSec/2, l.AbuseBudget, now),
+		bucket: rate.NewLimiter(rate.Limit(l.RatePerSec), l.RateBurst),
+		abuse:  rate.NewLimiter(rate.Limit(l.RatePerSec/2), l.AbuseBudget),
 	}
 }
 
@@ -103,11 +106,11 @@ func (s *Session) HandleMalformed(ref, reason string) {
 // limit exhausts its abuse budget and is closed with 1008.
 func (s *Session) allow(ref string) bool {
 	now := s.hub.cfg.Clock.Now()
-	if s.bucket.take(now) {
+	if s.bucket.AllowN(now, 1) {
 		return true
 	}
 	s.hub.metrics.rateLimited.Add(1)
-	if !s.abuse.take(now) {
+	if !s.abuse.AllowN(now, 1) {
 		s.out.Close(ClosePolicy, "rate limit exceeded")
 		return false
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/sync/errgroup"
 )
 
 type fanoutConfig struct {
@@ -98,22 +99,15 @@ func newLoad(ctx context.Context, target Target, cfg fanoutConfig, tag string, m
 		j := joined.Load()
 		return float64(j) / float64(n), fmt.Sprintf("connecting %d/%d", j, n)
 	})
-	sem := make(chan struct{}, max(1, cfg.ConnectConcurrency))
-	var wg sync.WaitGroup
-	var errOnce sync.Once
-	var firstErr error
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The group cancels cctx at the first failure: the dials in flight give
+	// up and no more start.
+	g, cctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, cfg.ConnectConcurrency))
 	for _, m := range l.members {
-		sem <- struct{}{}
 		if cctx.Err() != nil {
-			<-sem
 			break
 		}
-		wg.Add(1)
-		go func() { // bounded by sem; ends with the dial and join
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error { // at most ConnectConcurrency at once; ends with the dial and join
 			jctx, jcancel := context.WithTimeout(cctx, 30*time.Second)
 			defer jcancel()
 			c, err := target.Dial(jctx, m.idx, m)
@@ -122,16 +116,13 @@ func newLoad(ctx context.Context, target Target, cfg fanoutConfig, tag string, m
 				err = c.Join(jctx, fmt.Sprintf("b%s-%d", tag, m.idx), roomName(tag, m.room))
 			}
 			if err != nil {
-				errOnce.Do(func() {
-					firstErr = fmt.Errorf("connection %d of %d: %w", m.idx+1, n, describeConnErr(err, mon))
-					cancel()
-				})
-				return
+				return fmt.Errorf("connection %d of %d: %w", m.idx+1, n, describeConnErr(err, mon))
 			}
 			joined.Add(1)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	firstErr := g.Wait()
 	if firstErr != nil {
 		l.close()
 		return nil, firstErr

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 type idleConfig struct {
@@ -102,22 +104,17 @@ func runIdle(ctx context.Context, target Target, cfg idleConfig, tag string, mon
 	})
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sem := make(chan struct{}, max(1, cfg.Concurrency))
-	var wg sync.WaitGroup
+	var g errgroup.Group // failures are counted by class, not returned: every dial runs to its end
+	g.SetLimit(max(1, cfg.Concurrency))
 	cpu0 := mon.sample()
 	start := time.Now()
 	for i := 0; i < cfg.Conns; i++ {
-		sem <- struct{}{}
 		// Stop at the first limit met: a few failures in flight are
 		// enough to tell which.
 		if cctx.Err() != nil || failures.Load() >= 10 {
-			<-sem
 			break
 		}
-		wg.Add(1)
-		go func() { // bounded by sem; ends with the dial and join
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error { // at most Concurrency at once; ends with the dial and join
 			jctx, jcancel := context.WithTimeout(cctx, 30*time.Second)
 			defer jcancel()
 			c, err := target.Dial(jctx, i, nopHandler{})
@@ -133,12 +130,13 @@ func runIdle(ctx context.Context, target Target, cfg idleConfig, tag string, mon
 					firstErr = err
 				}
 				errMu.Unlock()
-				return
+				return nil
 			}
 			reached.Add(1)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the dials return nil; their errors are in r.ConnectErrors
 	el := time.Since(start)
 	cpu1 := mon.sample()
 	r.ServerCPU, r.ClientCPU = cpuPercent(cpu0, cpu1)

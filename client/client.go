@@ -1,10 +1,13 @@
 // Package client holds parley's web client (vanilla HTML, CSS and
-// JavaScript, no build step), embedded so the binary serves it as it is.
+// JavaScript in native ES modules, no build step), embedded so the binary
+// serves it as it is.
 package client
 
 import "embed"
 
-// Files holds index.html, style.css and app.js.
+// Files holds index.html, style.css, the entry module app.js and the
+// modules it imports, js/*.js. Only these: nothing else in this folder (no
+// Go source, no tests) is embedded, so nothing else can be served.
 //
-//go:embed index.html style.css app.js
+//go:embed index.html style.css app.js js/*.js
 var Files embed.FS

@@ -2,13 +2,16 @@ package transport_test
 
 import (
 	"io"
+	"io/fs"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/coder/websocket"
 
+	"parley/client"
 	"parley/transport"
 )
 
@@ -67,6 +70,41 @@ func TestOrigin(t *testing.T) {
 
 var inlineHandlerRE = regexp.MustCompile(`\son[a-z]+\s*=`)
 
+// importRE finds a module's static imports: import ... from './x.js' and import './x.js'.
+var importRE = regexp.MustCompile(`(?m)^\s*(?:import|export)\b[^'"]*?(?:from\s*)?['"](\.{1,2}/[^'"]+)['"]`)
+
+// checkAsset fetches path and checks its status, type and the headers every
+// file of the page carries; for a script, that no user text could reach an
+// HTML sink. It returns the body.
+func checkAsset(t *testing.T, base, path, ctype string) []byte {
+	t.Helper()
+	resp := httpGet(t, base+path, nil)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), ctype) || len(b) == 0 {
+		t.Errorf("GET %s: got %d %q (%d bytes), want 200 %s", path, resp.StatusCode, resp.Header.Get("Content-Type"), len(b), ctype)
+	}
+	if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("GET %s: X-Content-Type-Options: got %q, want nosniff", path, got)
+	}
+	if got := resp.Header.Get("X-Frame-Options"); got != "DENY" {
+		t.Errorf("GET %s: X-Frame-Options: got %q, want DENY", path, got)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("GET %s: CSP: got %q, want the page's", path, csp)
+	}
+	if ctype == "text/javascript" {
+		for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"} {
+			if strings.Contains(string(b), sink) {
+				t.Errorf("%s uses %s: user text must never go through HTML parsing", path, sink)
+			}
+		}
+	}
+	return b
+}
+
 func statusOf(resp *http.Response) int {
 	if resp == nil {
 		return 0
@@ -123,25 +161,55 @@ func TestPage(t *testing.T) {
 		t.Errorf("GET /: inline style, which the CSP blocks")
 	}
 
-	for path, ctype := range map[string]string{"/app.js": "text/javascript", "/style.css": "text/css"} {
-		resp := httpGet(t, base+path, nil)
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), ctype) || len(b) == 0 {
-			t.Errorf("GET %s: got %d %q (%d bytes), want 200 %s", path, resp.StatusCode, resp.Header.Get("Content-Type"), len(b), ctype)
+	if !strings.Contains(page, `<script type="module" src="/app.js">`) {
+		t.Errorf("GET /: the page does not load app.js as a module")
+	}
+
+	// Every asset, and every module the entry imports, transitively: served
+	// with its type and the page's headers, and no HTML sink in any script.
+	assets := map[string]string{"/style.css": "text/css"}
+	queue := []string{"/app.js"}
+	for len(queue) > 0 {
+		path := queue[0]
+		queue = queue[1:]
+		if _, ok := assets[path]; ok {
+			continue
 		}
-		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
-			t.Errorf("GET %s: no X-Content-Type-Options: nosniff", path)
-		}
-		if path == "/app.js" {
-			for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"} {
-				if strings.Contains(string(b), sink) {
-					t.Errorf("app.js uses %s: user text must never go through HTML parsing", sink)
-				}
+		assets[path] = "text/javascript"
+		b := checkAsset(t, base, path, "text/javascript")
+		for _, m := range importRE.FindAllStringSubmatch(string(b), -1) {
+			ref, err := url.Parse(m[1])
+			if err != nil {
+				t.Fatalf("%s imports %q: %v", path, m[1], err)
 			}
+			queue = append(queue, (&url.URL{Path: path}).ResolveReference(ref).Path)
 		}
 	}
+	checkAsset(t, base, "/style.css", "text/css")
+	// The embed holds exactly the page, its style and the modules it loads:
+	// no module left out of the checks above, and no other file to leak.
+	err = fs.WalkDir(client.Files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if _, ok := assets["/"+name]; !ok && name != "index.html" {
+			t.Errorf("the embedded client holds %s, which the page never loads", name)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(assets); n < 10 {
+		t.Errorf("found %d assets by following app.js's imports, want the style and every module", n)
+	}
+
 	// Nothing else, and none of the operator's endpoints (their own listener).
-	for _, path := range []string{"/nope", "/index.html/x", "/client.go", "/../go.mod", "/metrics", "/healthz", "/debug/pprof/"} {
+	for _, path := range []string{
+		"/nope", "/index.html/x", "/client.go", "/../go.mod", "/metrics", "/healthz", "/debug/pprof/",
+		"/js/", "/js", "/js/nope.js", "/js/client.go", "/js/../client.go", "/js/..%2fclient.go", "/js/%2e%2e%2fgo.mod",
+		"/js/app.js", "/app.js/x", "/js/dom.js/x",
+	} {
 		if resp := httpGet(t, base+path, nil); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: got %d, want 404", path, resp.StatusCode)
 		}

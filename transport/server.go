@@ -151,6 +151,15 @@ func New(opts Options) *Server {
 	})
 	s.mux.HandleFunc("GET /app.js", func(w http.ResponseWriter, r *http.Request) { s.serveFile(w, r, "app.js") })
 	s.mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, r *http.Request) { s.serveFile(w, r, "style.css") })
+	s.mux.HandleFunc("GET /js/{file}", func(w http.ResponseWriter, r *http.Request) {
+		// The modules app.js imports; one path segment, so never a folder or a parent.
+		file := r.PathValue("file")
+		if !strings.HasSuffix(file, ".js") || strings.ContainsAny(file, `/\`) || strings.HasPrefix(file, ".") {
+			http.NotFound(w, r)
+			return
+		}
+		s.serveFile(w, r, "js/"+file)
+	})
 	return s
 }
 
@@ -177,6 +186,11 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, name string) 
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-cache")
+	if strings.HasSuffix(name, ".js") {
+		// A module script runs only if served with a JavaScript type: set it
+		// here rather than depend on the host's MIME table (/etc/mime.types).
+		h.Set("Content-Type", "text/javascript; charset=utf-8")
+	}
 	http.ServeFileFS(w, r, s.opts.Static, name)
 }
 

@@ -1,0 +1,39 @@
+// What the page says about the connection: the banner at the top (lost,
+// reconnecting in n s, catching up, taking the name back), the body's
+// data-conn, and the name screen's submit button and status line.
+
+import { conn } from './connection.js';
+import { dom } from './dom.js';
+import { state } from './state.js';
+
+export function updateConnUi() {
+  const r = conn.reconnect;
+  let text = null;
+  let countdown = '';
+  if (conn.socketOpen) {
+    if (state.screen === 'chat' && !state.ready) {
+      if (!state.nameWait) text = 'Reconnected. Catching up…';
+      else if (state.nameRetries) text = `Reconnected. Waiting for the server to release the name “${state.nameWait}”…`;
+      else text = `Reconnected. Signing in as ${state.nameWait}…`;
+    }
+  } else if (r.timer) {
+    text = `${r.reason} Reconnecting`;
+    countdown = `in ${Math.max(0, Math.ceil((r.at - Date.now()) / 1000))} s…`;
+  } else if (conn.ws && conn.connId > 1) {
+    text = 'Reconnecting…';
+  }
+  dom.banner.hidden = !text;
+  if (text && dom.bannerText.textContent !== text) dom.bannerText.textContent = text;
+  dom.bannerCountdown.textContent = countdown;
+  dom.bannerRetry.hidden = !r.timer;
+  dom.body.dataset.conn = state.ready ? 'online' : conn.socketOpen ? 'syncing' : 'offline';
+  dom.nameSubmit.disabled = !conn.socketOpen || state.nameBusy;
+  updateNameStatus();
+}
+
+function updateNameStatus() {
+  let s = '';
+  if (!conn.socketOpen) s = conn.reconnect.timer ? 'Cannot reach the server yet…' : 'Connecting…';
+  else if (state.nameBusy) s = 'Checking that name…';
+  dom.nameStatus.textContent = s;
+}

@@ -1,0 +1,23 @@
+// Limits and timings of the client. The limits mirror the server's
+// (docs/protocol.md); the timings are the page's own.
+
+export const NAME_RE = /^[A-Za-z0-9_-]{1,32}$/;
+export const ROOM_RE = /^[a-z0-9_-]{1,64}$/;
+export const MAX_CONTENT = 4000; // characters (code points), as the server counts them
+export const HISTORY_PAGE = 50;
+export const GAP_PAGE = 200; // the server's History maximum
+export const GROUP_GAP_MS = 5 * 60 * 1000;
+export const ROOMLIST_EVERY_MS = 10000;
+export const NAME_RETRY_MS = 3000;
+export const NAME_RETRIES = 15; // ~45 s: longer than the server's ping timeout for a dead old session
+export const BACKOFF_BASE_MS = 500;
+export const BACKOFF_MAX_MS = 30000;
+export const AUTO_RETRY_MAX = 4;
+// The server allows 20 frames/s with a burst of 40; stay well under it so
+// that a reconnect (re-joins + resends) never trips rate_limited.
+export const BUCKET_SIZE = 20;
+export const BUCKET_REFILL_PER_MS = 15 / 1000;
+export const STORE_NAME = 'parley.username'; // localStorage: survives reloads and new tabs
+export const STORE_ROOMS = 'parley.rooms'; // sessionStorage: this tab's joined rooms
+export const STORE_VIEW = 'parley.view'; // sessionStorage: this tab's current room
+export const DEFAULT_ROOM = 'general';

@@ -1,0 +1,58 @@
+// Which function handles each object the server sends, and, for the
+// replies (Ack, Error), which request they answer: the meta stored with the
+// request's ref says its kind. A new event type (an edit, a reaction) gets
+// its line in handlers; a new request kind its case in onAck/onError.
+
+import { takeRef } from './connection.js';
+import { dom } from './dom.js';
+import { onPrivateMessage } from './dms.js';
+import { onHistory, onHistoryError } from './history.js';
+import { notice } from './messagelist.js';
+import { onSendAck, onSendError } from './messages.js';
+import {
+  onJoinAck, onJoinError, onLeaveAck, onMembers, onRoomList, onRoomMessage, onSystem, onUserJoined, onUserLeft,
+} from './rooms.js';
+import { onNickAck, onNickError, onWelcome } from './session.js';
+import { state } from './state.js';
+
+function onAck(f) {
+  const meta = takeRef(f.ref);
+  if (!meta) return;
+  switch (meta.kind) {
+    case 'nick': onNickAck(meta, f); break;
+    case 'join': onJoinAck(meta, f); break;
+    case 'leave': onLeaveAck(meta, f); break;
+    case 'send': onSendAck(meta, f); break;
+    default: break;
+  }
+}
+
+function onError(f) {
+  const meta = takeRef(f.ref);
+  const text = f.message || f.code || 'error';
+  switch (meta && meta.kind) {
+    case 'nick': onNickError(meta, f); break;
+    case 'join': onJoinError(meta, f); break;
+    case 'send': onSendError(meta, f); break;
+    case 'leave': notice(`Could not leave #${meta.room}: ${text}`, 'error'); break;
+    case 'older':
+    case 'gap': onHistoryError(meta, text); break;
+    default:
+      if (state.screen === 'chat') notice(text, 'error');
+      else dom.nameError.textContent = text;
+  }
+}
+
+export const handlers = {
+  Welcome: onWelcome,
+  Ack: onAck,
+  Error: onError,
+  Message: onRoomMessage,
+  PrivateMessage: onPrivateMessage,
+  SystemMessage: onSystem,
+  UserJoined: onUserJoined,
+  UserLeft: onUserLeft,
+  RoomList: onRoomList,
+  History: onHistory,
+  Members: onMembers,
+};

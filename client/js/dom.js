@@ -1,0 +1,73 @@
+// The page's elements (index.html; the hooks are listed in app.js) and the
+// only ways this client makes new ones. User text goes in through
+// textContent and text nodes only, never through HTML parsing.
+
+import { lower } from './util.js';
+
+const $ = (id) => document.getElementById(id);
+
+export const dom = {
+  body: document.body,
+  banner: $('conn-banner'),
+  bannerText: $('conn-banner-text'),
+  bannerCountdown: $('conn-banner-countdown'),
+  bannerRetry: $('conn-retry'),
+  nameScreen: $('name-screen'),
+  nameForm: $('name-form'),
+  nameInput: $('name-input'),
+  nameSubmit: $('name-submit'),
+  nameError: $('name-error'),
+  nameStatus: $('name-status'),
+  app: $('app'),
+  sidebar: $('sidebar'),
+  sidebarToggle: $('sidebar-toggle'),
+  memberPanel: $('member-panel'),
+  membersToggle: $('members-toggle'),
+  membersToggleCount: $('members-toggle-count'),
+  backdrop: $('drawer-backdrop'),
+  meName: $('me-name'),
+  renameButton: $('rename-button'),
+  roomList: $('room-list'),
+  newRoomForm: $('new-room-form'),
+  newRoomInput: $('new-room-input'),
+  dmList: $('dm-list'),
+  dmEmpty: $('dm-empty'),
+  convTitle: $('conv-title'),
+  convSubtitle: $('conv-subtitle'),
+  leaveButton: $('leave-button'),
+  messageList: $('message-list'),
+  marker: $('new-messages-marker'),
+  membersHeading: $('members-heading'),
+  memberCount: $('member-count'),
+  memberList: $('member-list'),
+  composer: $('composer'),
+  input: $('message-input'),
+  sendButton: $('send-button'),
+  charCount: $('char-count'),
+};
+
+export function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text != null) node.textContent = text;
+  return node;
+}
+
+export function button(cls, text, label) {
+  const b = el('button', cls, text);
+  b.type = 'button';
+  if (label) b.setAttribute('aria-label', label);
+  return b;
+}
+
+function hue(name) {
+  let h = 0;
+  for (const ch of lower(name)) h = (h * 31 + ch.codePointAt(0)) >>> 0;
+  return h % 12;
+}
+
+export function avatar(name, extra) {
+  const a = el('span', `avatar hue-${hue(name)}${extra ? ' ' + extra : ''}`, (Array.from(name)[0] || '?').toUpperCase());
+  a.setAttribute('aria-hidden', 'true');
+  return a;
+}

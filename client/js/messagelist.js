@@ -1,0 +1,185 @@
+// The message list: one conversation's elements (its history edge, messages
+// in id order, grouping of consecutive messages, notices) and the scrolling
+// rules that keep what the reader looks at in place. A message's look (an
+// edited mark, reactions, an attachment) belongs in buildMessage.
+
+import { GROUP_GAP_MS } from './config.js';
+import { avatar, button, dom, el } from './dom.js';
+import { fmtFull, fmtTime, parseTime, renderText, shortTime } from './format.js';
+import { currentConv, state } from './state.js';
+import { sameName } from './util.js';
+
+export function newConv(kind, key) {
+  const root = el('div', 'conv');
+  const edge = el('div', 'history-edge');
+  root.append(edge);
+  const conv = {
+    kind, key, el: root, edge, order: [], byId: new Map(), unread: 0,
+    hasOlder: false, loadingOlder: false, historyLoaded: false,
+    stick: true, scrollTop: 0, newBelow: false,
+  };
+  renderEdge(conv);
+  return conv;
+}
+
+// The top of a conversation: a welcome, "loading older", a button to load
+// older messages, or the start of the room.
+export function renderEdge(conv) {
+  const edge = conv.edge;
+  edge.replaceChildren();
+  if (conv.kind === 'lobby') {
+    edge.append(el('p', 'edge-title', 'Welcome to parley'),
+      el('p', 'edge-text', 'Pick a room on the left, create one, or type /help for commands.'));
+  } else if (conv.kind === 'dm') {
+    const dm = state.dms.get(conv.key);
+    edge.append(el('p', 'edge-text', `Private conversation with ${dm ? dm.user : conv.key}. The server keeps no private history for you: this conversation lives in this page and starts empty after a reload.`));
+  } else if (conv.loadingOlder) {
+    edge.append(el('p', 'edge-text', 'Loading older messages…'));
+  } else if (conv.hasOlder) {
+    const b = button('load-older', 'Load older messages');
+    b.dataset.action = 'older';
+    edge.append(b);
+  } else if (conv.historyLoaded) {
+    edge.append(el('p', 'edge-text', `This is the beginning of #${conv.key}.`));
+  }
+}
+
+// ---- scrolling: stick to the bottom unless the user scrolled up; otherwise
+// keep whatever they are looking at in place while content changes above it.
+
+export function atBottom() {
+  const l = dom.messageList;
+  return l.scrollHeight - l.scrollTop - l.clientHeight < 32;
+}
+
+export function scrollToBottom() {
+  dom.messageList.scrollTop = dom.messageList.scrollHeight;
+}
+
+function firstVisibleChild(conv) {
+  const kids = conv.el.children;
+  const top = dom.messageList.scrollTop;
+  let lo = 0;
+  let hi = kids.length - 1;
+  while (lo < hi) { // children are laid out top to bottom: binary search on offsetTop
+    const mid = (lo + hi) >> 1;
+    const k = kids[mid];
+    if (k.offsetTop + k.offsetHeight <= top) lo = mid + 1; else hi = mid;
+  }
+  const found = kids[lo] || null;
+  // The history edge stays on top while pages are inserted below it: anchor on what follows it.
+  return found === conv.edge ? found.nextElementSibling || found : found;
+}
+
+// Run fn, which changes conv's DOM, without making the view jump.
+export function mutate(conv, fn) {
+  if (conv !== currentConv() || dom.app.hidden) {
+    fn();
+    return;
+  }
+  const list = dom.messageList;
+  const stick = conv.stick;
+  const anchor = stick ? null : firstVisibleChild(conv);
+  const anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
+  fn();
+  if (stick) scrollToBottom();
+  else if (anchor && anchor.isConnected) list.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
+}
+
+// Keeps the bottom in view when the list or its content changes size
+// (composer growing, window resize, an error line appearing).
+const resizeObserver = new ResizeObserver(() => {
+  if (currentConv().stick) scrollToBottom();
+});
+
+// Shows conv in the list, watched for size changes.
+export function showConv(conv) {
+  const list = dom.messageList;
+  list.replaceChildren(conv.el);
+  resizeObserver.disconnect();
+  resizeObserver.observe(list);
+  resizeObserver.observe(conv.el);
+}
+
+// ---- messages
+
+export function buildMessage({ id, user, content, ts, own }) {
+  const root = el('div', 'message');
+  if (own) root.classList.add('own');
+  if (id) root.dataset.id = id;
+  root.dataset.user = user;
+  const gutter = el('time', 'gutter-time');
+  gutter.setAttribute('aria-hidden', 'true');
+  const head = el('div', 'msg-head');
+  const author = el('span', 'msg-author', user);
+  head.append(author, el('time', 'msg-time'));
+  if (own) head.append(el('span', 'msg-you', '(you)'));
+  const body = el('div', 'msg-body');
+  renderText(body, String(content ?? ''));
+  const status = el('span', 'msg-status');
+  root.append(avatar(user), gutter, head, body, status);
+  setMessageTime(root, ts);
+  return root;
+}
+
+export function setMessageTime(node, ts) {
+  const d = parseTime(ts);
+  node.dataset.ts = String(d.getTime());
+  for (const t of node.querySelectorAll(':scope > .gutter-time, :scope > .msg-head > .msg-time')) {
+    t.dateTime = d.toISOString();
+    t.title = fmtFull.format(d);
+    t.textContent = t.classList.contains('gutter-time') ? fmtTime.format(d) : shortTime(d);
+  }
+}
+
+// A message follows on from the one above it (no avatar or name) when the
+// same person sent both within GROUP_GAP_MS.
+export function regroup(node) {
+  if (!node || !node.classList.contains('message')) return;
+  const prev = node.previousElementSibling;
+  const grouped = !!prev && prev.classList.contains('message') && !prev.classList.contains('failed') &&
+    sameName(prev.dataset.user, node.dataset.user) &&
+    Math.abs(Number(node.dataset.ts) - Number(prev.dataset.ts)) < GROUP_GAP_MS;
+  node.classList.toggle('grouped', grouped);
+}
+
+// Puts a message element at its place by id (ids sort in delivery order);
+// messages not yet confirmed (.unplaced) always stay at the very end.
+// Returns whether it went last among the confirmed ones.
+export function placeEl(conv, node, id) {
+  const oldNext = node.parentNode ? node.nextElementSibling : null;
+  node.classList.remove('unplaced');
+  const order = conv.order;
+  let lo = order.length;
+  if (lo && order[lo - 1] > id) {
+    let hi = lo;
+    lo = 0;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (order[mid] < id) lo = mid + 1; else hi = mid;
+    }
+  }
+  order.splice(lo, 0, id);
+  conv.byId.set(id, node);
+  const before = lo + 1 < order.length ? conv.byId.get(order[lo + 1]) : conv.el.querySelector(':scope > .unplaced');
+  conv.el.insertBefore(node, before || null);
+  regroup(oldNext);
+  regroup(node);
+  regroup(node.nextElementSibling);
+  return lo === order.length - 1;
+}
+
+// A line from the page or the server (not a message): info, help, presence, error.
+export function notice(text, kind = 'info', conv = currentConv()) {
+  if (!conv) return;
+  const line = el('div', `system-line ${kind}`, text);
+  if (kind === 'error') line.setAttribute('role', 'alert');
+  mutate(conv, () => conv.el.append(line));
+}
+
+// Chat requests need the connection up and the name settled.
+export function requireReady() {
+  if (state.ready) return true;
+  notice('Not connected right now. Try again when the banner at the top is gone.', 'error');
+  return false;
+}

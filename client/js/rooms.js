@@ -1,0 +1,172 @@
+// Rooms: joining (from /join, the sidebar or the create box, and again
+// after a reconnect), leaving, the list of all rooms, members coming and
+// going, and what the server says in a room.
+
+import { ROOM_RE } from './config.js';
+import { conn, request, takeRef } from './connection.js';
+import { renameDm } from './dms.js';
+import { mutate, newConv, notice, requireReady } from './messagelist.js';
+import { dropPending, flushPending, markFailed, placeMessage } from './messages.js';
+import { req } from './protocol.js';
+import { renderHeader, renderMembers, renderRooms } from './render.js';
+import {
+  currentConv, currentRoomName, ensureRoom, fallbackView, saveRooms, state,
+} from './state.js';
+import { normalizeRoom, sameName } from './util.js';
+import { setView } from './view.js';
+
+// opts: {switchTo} to show the room once joined; {rejoin, since} after a reconnect.
+export function requestJoin(name, opts) {
+  const room = ensureRoom(name);
+  const ref = request(req.joinRoom(name, opts.since), { kind: 'join', room: name, ...opts });
+  if (ref) room.joinReq = { ref, since: opts.since };
+  return ref;
+}
+
+// /join, the sidebar, the create-room box.
+export function openRoom(input) {
+  const name = normalizeRoom(input);
+  if (!ROOM_RE.test(name)) {
+    notice(`“${input}” is not a valid room name: use 1–64 of a–z, 0–9, “_” or “-”.`, 'error');
+    return false;
+  }
+  const room = state.rooms.get(name);
+  if (room && room.joined) {
+    setView({ kind: 'room', key: name });
+    return true;
+  }
+  if (!requireReady()) return false;
+  requestJoin(name, { switchTo: true });
+  return true;
+}
+
+export function onJoinAck(meta, f) {
+  const name = f.room || meta.room;
+  const room = ensureRoom(name);
+  room.joined = true;
+  room.live = true;
+  if (!room.conv) room.conv = newConv('room', name);
+  saveRooms();
+  if (meta.switchTo) setView({ kind: 'room', key: name });
+  renderRooms();
+  flushPending((p) => p.kind === 'room' && p.target === name);
+  if (!meta.rejoin) requestRoomList(false);
+}
+
+export function onJoinError(meta, f) {
+  const room = state.rooms.get(meta.room);
+  if (room) room.joinReq = null;
+  notice(`Could not join #${meta.room}: ${f.message || f.code}`, 'error');
+  if (meta.rejoin && room) {
+    for (const p of state.pending.values()) {
+      if (p.kind === 'room' && p.target === room.name && p.status === 'pending') markFailed(p, f.code, 'could not re-join the room');
+    }
+  }
+}
+
+export function leaveRoom(input) {
+  const name = normalizeRoom(input);
+  const room = state.rooms.get(name);
+  if (!room || !room.joined) {
+    notice(`You are not in #${name}.`, 'error');
+    return false;
+  }
+  if (!requireReady()) return false;
+  request(req.leaveRoom(name), { kind: 'leave', room: name });
+  return true;
+}
+
+export function onLeaveAck(meta, f) {
+  const name = f.room || meta.room;
+  const room = state.rooms.get(name);
+  if (!room) return;
+  dropPending(room.conv);
+  room.joined = false;
+  room.live = false;
+  room.conv = null; // re-joining later starts from fresh history
+  room.members = [];
+  saveRooms();
+  if (currentRoomName() === name) setView(fallbackView());
+  renderRooms();
+  requestRoomList(false);
+}
+
+// print: show the list in the conversation (/rooms), not only in the sidebar.
+export function requestRoomList(print) {
+  if (!conn.socketOpen) return false;
+  request(req.listRooms(), { kind: 'rooms', print });
+  return true;
+}
+
+export function onRoomList(f) {
+  const meta = takeRef(f.ref);
+  const list = Array.isArray(f.rooms) ? f.rooms : [];
+  const seen = new Set();
+  for (const info of list) {
+    if (!info || typeof info.name !== 'string') continue;
+    seen.add(info.name);
+    ensureRoom(info.name).count = Number(info.members) || 0;
+  }
+  for (const [name, room] of state.rooms) {
+    if (!seen.has(name) && !room.joined && !room.joinReq) state.rooms.delete(name);
+  }
+  renderRooms();
+  if (meta && meta.print) {
+    const line = list.map((r) => `#${r.name} (${r.members})`).join('  ·  ');
+    notice(list.length ? `Rooms: ${line}. Click one in the sidebar or type /join name.` : 'No rooms yet.');
+  }
+}
+
+export function onRoomMessage(f) {
+  const room = state.rooms.get(f.room);
+  if (!room || !room.joined || !room.conv) return;
+  const conv = room.conv;
+  mutate(conv, () => placeMessage(conv, { id: f.id, user: f.username, content: f.content, ts: f.timestamp, nonce: f.nonce }, { unread: true }));
+}
+
+// ---- members
+
+export function onMembers(f) {
+  const room = state.rooms.get(f.room);
+  if (!room || !room.joined) return;
+  room.members = Array.isArray(f.usernames) ? f.usernames.slice() : [];
+  membersChanged(room);
+}
+
+export function onUserJoined(f) {
+  const room = state.rooms.get(f.room);
+  if (!room || !room.joined) return;
+  if (!room.members.some((u) => sameName(u, f.username))) {
+    room.members.push(f.username);
+    room.members.sort();
+  }
+  membersChanged(room);
+  if (!sameName(f.username, state.username)) notice(`${f.username} joined #${room.name}.`, 'presence', room.conv);
+}
+
+export function onUserLeft(f) {
+  const room = state.rooms.get(f.room);
+  if (!room || !room.joined) return;
+  room.members = room.members.filter((u) => !sameName(u, f.username));
+  membersChanged(room);
+  if (!sameName(f.username, state.username)) notice(`${f.username} left #${room.name}.`, 'presence', room.conv);
+}
+
+function membersChanged(room) {
+  room.count = room.members.length;
+  renderRooms();
+  if (currentRoomName() === room.name) {
+    renderMembers();
+    renderHeader();
+  }
+}
+
+const RENAME_RE = /^([A-Za-z0-9_-]{1,32}) is now known as ([A-Za-z0-9_-]{1,32})$/;
+
+export function onSystem(f) {
+  const content = String(f.content ?? '');
+  const room = f.room ? state.rooms.get(f.room) : null;
+  notice(content, 'server', room && room.conv ? room.conv : currentConv());
+  const m = f.room ? RENAME_RE.exec(content) : null;
+  if (m) renameDm(m[1], m[2]);
+}

@@ -1,0 +1,83 @@
+// The chat's state: who we are, the rooms and private conversations, what is
+// shown, and our own messages not yet confirmed. Other modules change it;
+// this one only answers questions about it. The connection's own state is
+// conn, in connection.js.
+
+import { DEFAULT_ROOM, ROOM_RE, STORE_NAME, STORE_ROOMS } from './config.js';
+import { readStore, writeStore } from './util.js';
+
+/*
+ * Room:    {name, joined, live, count, members: [names], conv, joinReq}
+ *          joined = we consider ourselves a member (kept across reconnects);
+ *          live = joined on the current connection (Ack received), so sends may go out.
+ * Dm:      {user, conv}                               keyed by lower-cased user name
+ * Conv:    {kind, key, el, edge, order: [ids sorted], byId: Map id->element, unread,
+ *           hasOlder, loadingOlder, historyLoaded, stick, scrollTop, newBelow}
+ * Pending: {nonce, conv, kind: 'room'|'dm', target, to, content, el, status, id,
+ *           sentOn (connection id), resent, autoRetries, retryTimer}
+ */
+export const state = {
+  ready: false, // name settled and rooms being re-joined: chat requests may go out
+  screen: 'connecting',
+  username: null, // the name the server knows us by right now
+  chosenName: readStore(localStorage, STORE_NAME), // the name to (re-)take
+  autoNameTried: false,
+  nameBusy: false,
+  namePrefill: null,
+  nameWait: null, // name we are waiting to re-take after a reconnect
+  nameRetries: 0,
+  nameRetryTimer: null,
+  initialJoinDone: false,
+  rooms: new Map(),
+  dms: new Map(),
+  view: null, // {kind: 'room'|'dm', key}
+  lobby: null, // the conversation shown when no room or DM is open
+  pending: new Map(), // nonce -> Pending, in send order
+  roomListTimer: null,
+  hiddenUnread: 0,
+};
+
+export function ensureRoom(name) {
+  let room = state.rooms.get(name);
+  if (!room) {
+    room = { name, joined: false, live: false, count: 0, members: [], conv: null, joinReq: null };
+    state.rooms.set(name, room);
+  }
+  return room;
+}
+
+export const joinedRooms = () => [...state.rooms.values()].filter((r) => r.joined);
+export const lastId = (conv) => (conv && conv.order.length ? conv.order[conv.order.length - 1] : undefined);
+export const currentRoomName = () => (state.view && state.view.kind === 'room' ? state.view.key : null);
+
+export function convOf(view) {
+  if (!view) return state.lobby;
+  if (view.kind === 'room') {
+    const room = state.rooms.get(view.key);
+    return room && room.conv ? room.conv : state.lobby;
+  }
+  const dm = state.dms.get(view.key);
+  return dm ? dm.conv : state.lobby;
+}
+
+export const currentConv = () => convOf(state.view);
+
+// Where to go when the current conversation closes.
+export function fallbackView() {
+  const joined = joinedRooms().map((r) => r.name).sort();
+  if (joined.length) return { kind: 'room', key: joined[0] };
+  const dm = state.dms.keys().next();
+  return dm.done ? null : { kind: 'dm', key: dm.value };
+}
+
+// This tab's rooms, kept across reloads.
+export function loadSavedRooms() {
+  let saved = [];
+  try { saved = JSON.parse(readStore(sessionStorage, STORE_ROOMS) || '[]'); } catch { /* ignore */ }
+  saved = Array.isArray(saved) ? saved.filter((n) => typeof n === 'string' && ROOM_RE.test(n)) : [];
+  return saved.length ? saved : [DEFAULT_ROOM];
+}
+
+export function saveRooms() {
+  writeStore(sessionStorage, STORE_ROOMS, JSON.stringify(joinedRooms().map((r) => r.name)));
+}

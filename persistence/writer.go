@@ -30,12 +30,6 @@ var _ actors.Store = (*Writer)(nil)
 // ErrClosed is returned by Sync and CreateRoom once Close has begun.
 var ErrClosed = errors.New("writer closed")
 
-// ErrDuplicate is wrapped in the done error of a message whose id, or whose
-// (room, recipient, sender, nonce), is already stored. For a nonce this means
-// two resends raced past FindNonce; the caller can look the nonce up again and
-// answer with the stored id.
-var ErrDuplicate = errors.New("duplicate message")
-
 // Options tunes a Writer. The zero value, and any zero field, asks for the
 // default.
 type Options struct {
@@ -566,9 +560,9 @@ func (w *Writer) prepare(ctx context.Context) error {
 // done (if not nil) is called exactly once, on the writer's acker goroutine,
 // in the order of the queue: after the transaction holding m committed and
 // (with Synchronous FULL) the WAL was synced (nil), or once either failed
-// (the error; it wraps ErrDuplicate for a duplicate id or nonce). done must
-// not block, nor call Sync, CreateRoom or Close, which wait for the acker.
-// The writer owns m from the call on. A nil m is refused.
+// (the error; it wraps actors.ErrDuplicate for a duplicate id or nonce). done
+// must not block, nor call Sync, CreateRoom or Close, which wait for the
+// acker. The writer owns m from the call on. A nil m is refused.
 //
 // A message is stored as given, except that a private message must have an
 // empty Room and a Recipient, and a room message a Room and no Recipient;
@@ -1101,10 +1095,12 @@ func isConstraint(err error) bool {
 	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
 }
 
+// rowError is the done error of m, refused by err: it wraps
+// actors.ErrDuplicate when the refusal was for an id or nonce already stored.
 func rowError(m *actors.StoredMessage, err error) error {
 	var se sqlite3.Error
 	if errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique) {
-		return fmt.Errorf("insert message %s: %w: %w", m.ID, ErrDuplicate, err)
+		return fmt.Errorf("insert message %s: %w: %w", m.ID, actors.ErrDuplicate, err)
 	}
 	return fmt.Errorf("insert message %s: %w", m.ID, err)
 }

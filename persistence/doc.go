@@ -1,6 +1,6 @@
 // Package persistence stores parley's messages and rooms in SQLite.
 //
-// A [Writer] is the persistence actor: Open starts one goroutine that owns the
+// A [Store] is the persistence actor: Open starts one goroutine that owns the
 // only write connection and takes messages from a bounded queue, writing
 // whatever is waiting (up to Options.BatchMax items, or Options.BatchDelay
 // after the first) in one transaction. Only after that transaction commits,

@@ -25,12 +25,12 @@ import (
 	"parley/actors"
 )
 
-var _ actors.Store = (*Writer)(nil)
+var _ actors.Store = (*Store)(nil)
 
 // ErrClosed is returned by Sync and CreateRoom once Close has begun.
-var ErrClosed = errors.New("writer closed")
+var ErrClosed = errors.New("store closed")
 
-// Options tunes a Writer. The zero value, and any zero field, asks for the
+// Options tunes a Store. The zero value, and any zero field, asks for the
 // default.
 type Options struct {
 	QueueMessages int           // messages accepted but not yet acknowledged; default 8192
@@ -176,12 +176,12 @@ type item struct {
 	kind itemKind
 }
 
-// Writer is the persistence actor. It satisfies actors.Store. All writes are
-// made by its one goroutine, started by Open; reads go to a separate pool.
-// Two helpers run beside it: the acker, which makes commits durable and calls
-// the done callbacks, and the checkpointer (see durable.go). Its methods are
-// safe for concurrent use.
-type Writer struct {
+// Store is parley's SQLite store: it satisfies actors.Store. All writes are
+// made by its writer goroutine, started by Open; reads go to a separate pool.
+// Two helpers run beside the writer: the acker, which makes commits durable
+// and calls the done callbacks, and the checkpointer (see durable.go). Its
+// methods are safe for concurrent use.
+type Store struct {
 	opts    Options
 	log     *slog.Logger
 	path    string // as given to Open, for messages
@@ -299,21 +299,21 @@ type Stats struct {
 }
 
 // Stats returns the writer's counters.
-func (w *Writer) Stats() Stats {
+func (s *Store) Stats() Stats {
 	return Stats{
-		Batches:       w.stats.batches.Load(),
-		Rows:          w.stats.rows.Load(),
-		FailedBatches: w.stats.failedBatches.Load(),
-		FailedRows:    w.stats.failedRows.Load(),
-		Rejected:      w.stats.rejected.Load(),
-		Syncs:         w.stats.syncs.Load(),
-		FailedSyncs:   w.stats.failedSyncs.Load(),
-		Checkpoints:   w.stats.checkpoints.Load(),
-		WALRestarts:   w.stats.walRestarts.Load(),
-		LastBatchSize: int(w.stats.lastBatchSize.Load()),
-		LastCommit:    time.Duration(w.stats.lastCommitNanos.Load()),
-		QueueDepth:    int(w.pending.Load()),
-		QueueBytes:    w.queued.Load(),
+		Batches:       s.stats.batches.Load(),
+		Rows:          s.stats.rows.Load(),
+		FailedBatches: s.stats.failedBatches.Load(),
+		FailedRows:    s.stats.failedRows.Load(),
+		Rejected:      s.stats.rejected.Load(),
+		Syncs:         s.stats.syncs.Load(),
+		FailedSyncs:   s.stats.failedSyncs.Load(),
+		Checkpoints:   s.stats.checkpoints.Load(),
+		WALRestarts:   s.stats.walRestarts.Load(),
+		LastBatchSize: int(s.stats.lastBatchSize.Load()),
+		LastCommit:    time.Duration(s.stats.lastCommitNanos.Load()),
+		QueueDepth:    int(s.pending.Load()),
+		QueueBytes:    s.queued.Load(),
 	}
 }
 
@@ -322,15 +322,15 @@ func (w *Writer) Stats() Stats {
 // a missing directory, a directory, a read-only file, a file that is not a
 // database or one locked by another process for longer than
 // opts.BusyTimeout all fail here, with an error naming the path.
-func Open(ctx context.Context, path string, opts Options) (*Writer, error) {
-	w, err := open(ctx, path, opts)
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	s, err := open(ctx, path, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", path, err)
 	}
-	return w, nil
+	return s, nil
 }
 
-func open(ctx context.Context, path string, opts Options) (_ *Writer, err error) {
+func open(ctx context.Context, path string, opts Options) (_ *Store, err error) {
 	opts, err = opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -365,7 +365,7 @@ func open(ctx context.Context, path string, opts Options) (_ *Writer, err error)
 		return nil, err
 	}
 
-	w := &Writer{
+	s := &Store{
 		opts:        opts,
 		log:         opts.Logger,
 		path:        path,
@@ -382,15 +382,15 @@ func open(ctx context.Context, path string, opts Options) (_ *Writer, err error)
 		args:        make([]driver.NamedValue, chunkSizes[0]*messageColumns),
 		msgIdx:      make([]int, 0, opts.BatchMax),
 	}
-	for i := range w.args {
-		w.args[i].Ordinal = i + 1
+	for i := range s.args {
+		s.args[i].Ordinal = i + 1
 	}
 	defer func() {
 		if err != nil {
 			// No checkpoint: it could wait out the busy timeout again on
 			// a locked database. The error that failed Open is the one
 			// to report.
-			_ = w.closeDBs(false)
+			_ = s.closeDBs(false)
 		}
 	}()
 
@@ -400,7 +400,7 @@ func open(ctx context.Context, path string, opts Options) (_ *Writer, err error)
 	// which synchronous level rather than rely on its default.
 	// _txlock=immediate makes BeginTx take the write lock at BEGIN, where
 	// the busy timeout applies, rather than fail on the first write.
-	w.wdb, err = sqlx.Open("sqlite3", sqliteURI(abs, url.Values{
+	s.wdb, err = sqlx.Open("sqlite3", sqliteURI(abs, url.Values{
 		"_journal_mode": {"WAL"},
 		"_synchronous":  {connSync.name},
 		"_busy_timeout": {busyMillis},
@@ -411,20 +411,20 @@ func open(ctx context.Context, path string, opts Options) (_ *Writer, err error)
 	}
 	// One connection: SQLite has one writer at a time anyway, and one
 	// connection makes the run goroutine its only user.
-	w.wdb.SetMaxOpenConns(1)
-	w.wconn, err = w.wdb.Connx(ctx)
+	s.wdb.SetMaxOpenConns(1)
+	s.wconn, err = s.wdb.Connx(ctx)
 	if err != nil {
 		return nil, err // SQLite's own words, e.g. "file is not a database"
 	}
 	var mode string
-	if err := w.wconn.GetContext(ctx, &mode, "PRAGMA journal_mode"); err != nil {
+	if err := s.wconn.GetContext(ctx, &mode, "PRAGMA journal_mode"); err != nil {
 		return nil, fmt.Errorf("enable wal: %w", err)
 	}
 	if !strings.EqualFold(mode, "wal") {
 		return nil, fmt.Errorf("enable wal: journal_mode is %q (is the file system read-only, or unable to share memory?)", mode)
 	}
 	var level int
-	if err := w.wconn.GetContext(ctx, &level, "PRAGMA synchronous"); err != nil {
+	if err := s.wconn.GetContext(ctx, &level, "PRAGMA synchronous"); err != nil {
 		return nil, fmt.Errorf("set synchronous: %w", err)
 	}
 	if level != connSync.level {
@@ -433,23 +433,23 @@ func open(ctx context.Context, path string, opts Options) (_ *Writer, err error)
 	// The checkpointer checkpoints; the writer's commits must not (see
 	// durable.go). When a checkpoint lets the writer start the WAL over, it
 	// also cuts the file back to WALLimit, should it have grown past it.
-	if _, err := w.wconn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d", opts.WALLimit)); err != nil {
+	if _, err := s.wconn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d", opts.WALLimit)); err != nil {
 		return nil, fmt.Errorf("set wal pragmas: %w", err)
 	}
 	var pageSize int64
-	if err := w.wconn.GetContext(ctx, &pageSize, "PRAGMA page_size"); err != nil {
+	if err := s.wconn.GetContext(ctx, &pageSize, "PRAGMA page_size"); err != nil {
 		return nil, fmt.Errorf("read page size: %w", err)
 	}
-	w.frameBytes = pageSize + 24
-	if err := migrate(ctx, w.wconn); err != nil {
+	s.frameBytes = pageSize + 24
+	if err := migrate(ctx, s.wconn); err != nil {
 		return nil, fmt.Errorf("migrate schema: %w", err)
 	}
-	if err := w.prepare(ctx); err != nil {
+	if err := s.prepare(ctx); err != nil {
 		return nil, fmt.Errorf("prepare statements: %w", err)
 	}
 	// The migration's commit created the -wal file (if there was none),
 	// and it stays until the last connection closes, at Close.
-	if w.wal, err = openWAL(abs + "-wal"); err != nil {
+	if s.wal, err = openWAL(abs + "-wal"); err != nil {
 		return nil, err
 	}
 
@@ -458,45 +458,45 @@ func open(ctx context.Context, path string, opts Options) (_ *Writer, err error)
 	// timeout is short because a RESTART checkpoint holds the writer up
 	// while it waits for readers: one that pins the WAL (a long read
 	// elsewhere) costs a short stall and a retry, not seconds of writes.
-	w.cdb, err = sql.Open("sqlite3", sqliteURI(abs, url.Values{
+	s.cdb, err = sql.Open("sqlite3", sqliteURI(abs, url.Values{
 		"_synchronous":  {connSync.name},
 		"_busy_timeout": {strconv.FormatInt(min(opts.BusyTimeout, restartBusyTimeout).Milliseconds(), 10)},
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("open checkpoint connection: %w", err)
 	}
-	w.cdb.SetMaxOpenConns(1)
-	if w.cconn, err = w.cdb.Conn(ctx); err != nil {
+	s.cdb.SetMaxOpenConns(1)
+	if s.cconn, err = s.cdb.Conn(ctx); err != nil {
 		return nil, fmt.Errorf("open checkpoint connection: %w", err)
 	}
 
 	// The read pool opens the file read-only: reads can never write, and
 	// in WAL mode they do not wait for the writer nor it for them.
-	w.rdb, err = sqlx.Open("sqlite3", sqliteURI(abs, url.Values{
+	s.rdb, err = sqlx.Open("sqlite3", sqliteURI(abs, url.Values{
 		"mode":          {"ro"},
 		"_busy_timeout": {busyMillis},
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("open read pool: %w", err)
 	}
-	w.rdb.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
-	if err := w.rdb.PingContext(ctx); err != nil {
+	s.rdb.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
+	if err := s.rdb.PingContext(ctx); err != nil {
 		return nil, fmt.Errorf("open read pool: %w", err)
 	}
 
 	// The writer's goroutine: the only user of wconn and its statements
-	// from here on. It runs until Close closes w.closing, then drains the
-	// queue, closes w.acks and closes w.exited.
-	go w.run()
+	// from here on. It runs until Close closes s.closing, then drains the
+	// queue, closes s.acks and closes s.exited.
+	go s.run()
 	// The acker: syncs the WAL and calls the done callbacks of what run
-	// hands it. It drains w.acks until run closes it, then closes
-	// w.ackerExited.
-	go w.ackLoop()
+	// hands it. It drains s.acks until run closes it, then closes
+	// s.ackerExited.
+	go s.ackLoop()
 	// The checkpointer: the only user of cconn from here on. It runs until
-	// Close closes w.ckptStop (after the two above exited), then closes
-	// w.ckptExited.
-	go w.checkpointLoop()
-	return w, nil
+	// Close closes s.ckptStop (after the two above exited), then closes
+	// s.ckptExited.
+	go s.checkpointLoop()
+	return s, nil
 }
 
 // sqliteURI builds a file: URI for path, escaped so that a '?' or '#' in a
@@ -511,8 +511,8 @@ func sqliteURI(absPath string, params url.Values) string {
 // Transactions are driven by hand on the one connection, not through sql.Tx,
 // so the statements are used directly, without re-binding them to a
 // transaction for every batch.
-func (w *Writer) prepare(ctx context.Context) error {
-	return w.wconn.Raw(func(dc any) error {
+func (s *Store) prepare(ctx context.Context) error {
+	return s.wconn.Raw(func(dc any) error {
 		conn, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
 			return fmt.Errorf("driver connection %T cannot prepare with a context", dc)
@@ -531,23 +531,23 @@ func (w *Writer) prepare(ctx context.Context) error {
 			return nil
 		}
 		for i, n := range chunkSizes {
-			if err := prep(&w.insert[i], insertMessagesSQL(n)); err != nil {
+			if err := prep(&s.insert[i], insertMessagesSQL(n)); err != nil {
 				return fmt.Errorf("insert %d messages: %w", n, err)
 			}
 		}
-		if err := prep(&w.insertRoom, "INSERT OR IGNORE INTO rooms (name, created_at) VALUES (?, ?)"); err != nil {
+		if err := prep(&s.insertRoom, "INSERT OR IGNORE INTO rooms (name, created_at) VALUES (?, ?)"); err != nil {
 			return fmt.Errorf("insert room: %w", err)
 		}
-		if err := prep(&w.changes, "SELECT changes()"); err != nil {
+		if err := prep(&s.changes, "SELECT changes()"); err != nil {
 			return fmt.Errorf("changes: %w", err)
 		}
-		if err := prep(&w.begin, "BEGIN IMMEDIATE"); err != nil {
+		if err := prep(&s.begin, "BEGIN IMMEDIATE"); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		if err := prep(&w.commit, "COMMIT"); err != nil {
+		if err := prep(&s.commit, "COMMIT"); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
-		if err := prep(&w.rollbackSt, "ROLLBACK"); err != nil {
+		if err := prep(&s.rollbackSt, "ROLLBACK"); err != nil {
 			return fmt.Errorf("rollback: %w", err)
 		}
 		return nil
@@ -567,43 +567,43 @@ func (w *Writer) prepare(ctx context.Context) error {
 // A message is stored as given, except that a private message must have an
 // empty Room and a Recipient, and a room message a Room and no Recipient;
 // one that does not is failed through done.
-func (w *Writer) Append(m *actors.StoredMessage, done func(error)) bool {
+func (s *Store) Append(m *actors.StoredMessage, done func(error)) bool {
 	if m == nil {
-		w.stats.rejected.Add(1)
+		s.stats.rejected.Add(1)
 		return false
 	}
 	size := messageSize(m)
 	// TryRLock fails only while Close holds or waits for the lock: closing.
-	if !w.mu.TryRLock() {
-		w.stats.rejected.Add(1)
+	if !s.mu.TryRLock() {
+		s.stats.rejected.Add(1)
 		return false
 	}
 	ok := false
 	// Both charges are taken back unless m is queued: nothing half-happens.
-	if !w.closed {
-		if w.pending.Add(1) <= int64(w.opts.QueueMessages) {
-			if w.queued.Add(size) <= w.opts.QueueBytes {
+	if !s.closed {
+		if s.pending.Add(1) <= int64(s.opts.QueueMessages) {
+			if s.queued.Add(size) <= s.opts.QueueBytes {
 				// The timestamp is formatted here, on the sender's
 				// goroutine, to take that work off the writer's, which
 				// is the bottleneck.
-				it := item{kind: kindMessage, msg: m, ts: w.timestamp(m.Timestamp), done: done, size: size}
+				it := item{kind: kindMessage, msg: m, ts: s.timestamp(m.Timestamp), done: done, size: size}
 				select {
-				case w.items <- it:
+				case s.items <- it:
 					ok = true
 				default: // cannot happen while pending bounds the messages; never block a room
 				}
 			}
 			if !ok {
-				w.queued.Add(-size)
+				s.queued.Add(-size)
 			}
 		}
 		if !ok {
-			w.pending.Add(-1)
+			s.pending.Add(-1)
 		}
 	}
-	w.mu.RUnlock()
+	s.mu.RUnlock()
 	if !ok {
-		w.stats.rejected.Add(1)
+		s.stats.rejected.Add(1)
 	}
 	return ok
 }
@@ -619,29 +619,29 @@ type stamp struct {
 // come in at many per millisecond, and formatting is most of what Append
 // costs. Concurrent Appends may replace each other's entry; any entry is
 // right for its own millisecond.
-func (w *Writer) timestamp(t time.Time) string {
+func (s *Store) timestamp(t time.Time) string {
 	sec, milli := t.Unix(), t.Nanosecond()/int(time.Millisecond)
-	if c := w.lastStamp.Load(); c != nil && c.sec == sec && c.milli == milli {
+	if c := s.lastStamp.Load(); c != nil && c.sec == sec && c.milli == milli {
 		return c.string
 	}
-	s := formatTimestamp(t)
-	w.lastStamp.Store(&stamp{sec: sec, milli: milli, string: s})
-	return s
+	str := formatTimestamp(t)
+	s.lastStamp.Store(&stamp{sec: sec, milli: milli, string: str})
+	return str
 }
 
 // send queues it, waiting for room in the queue as long as ctx allows.
-func (w *Writer) send(ctx context.Context, it item) error {
-	if !w.mu.TryRLock() {
+func (s *Store) send(ctx context.Context, it item) error {
+	if !s.mu.TryRLock() {
 		return ErrClosed
 	}
-	defer w.mu.RUnlock()
-	if w.closed {
+	defer s.mu.RUnlock()
+	if s.closed {
 		return ErrClosed
 	}
 	// Holding the read lock while blocked is safe: run keeps taking items
 	// until Close, which waits for this send, has taken the lock.
 	select {
-	case w.items <- it:
+	case s.items <- it:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -652,9 +652,9 @@ func (w *Writer) send(ctx context.Context, it item) error {
 // or has failed; each message's outcome goes to its own done. Sync's own error
 // is only about Sync: ctx ended, or the writer is closed (ErrClosed). It must
 // not be called from a done callback.
-func (w *Writer) Sync(ctx context.Context) error {
+func (s *Store) Sync(ctx context.Context) error {
 	reply := make(chan error, 1) // buffered: run must never block on a caller that gave up
-	if err := w.send(ctx, item{kind: kindBarrier, done: func(err error) { reply <- err }}); err != nil {
+	if err := s.send(ctx, item{kind: kindBarrier, done: func(err error) { reply <- err }}); err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
 	select {
@@ -668,11 +668,11 @@ func (w *Writer) Sync(ctx context.Context) error {
 // CreateRoom records a room. Recording one that exists is not an error and
 // keeps its first created_at. The room is written by the writer's goroutine,
 // in order with the messages appended before it.
-func (w *Writer) CreateRoom(ctx context.Context, name string, createdAt time.Time) error {
+func (s *Store) CreateRoom(ctx context.Context, name string, createdAt time.Time) error {
 	reply := make(chan error, 1) // buffered: run must never block on a caller that gave up
 	rec := &actors.RoomRecord{Name: name, CreatedAt: createdAt}
 	it := item{kind: kindRoom, room: rec, ts: formatTimestamp(createdAt), done: func(err error) { reply <- err }}
-	if err := w.send(ctx, it); err != nil {
+	if err := s.send(ctx, it); err != nil {
 		return fmt.Errorf("create room %q: %w", name, err)
 	}
 	select {
@@ -697,70 +697,70 @@ func (w *Writer) CreateRoom(ctx context.Context, name string, createdAt time.Tim
 // If a batch fails while Close drains the queue, the items still queued
 // after it are failed with that error rather than tried, so that Close ends
 // in bounded time even when the database is locked or the disk full.
-func (w *Writer) Close() error {
-	w.closeOnce.Do(func() {
-		w.mu.Lock() // waits for in-flight sends; fails every later TryRLock
-		w.closed = true
-		w.mu.Unlock()
-		close(w.closing)
-		<-w.exited      // run wrote or failed everything, and closed w.acks
-		<-w.ackerExited // every done has been called
-		close(w.ckptStop)
-		<-w.ckptExited
-		w.closeErr = w.closeDBs(true)
-		if w.closeErr != nil {
-			w.closeErr = fmt.Errorf("close database %q: %w", w.path, w.closeErr)
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock() // waits for in-flight sends; fails every later TryRLock
+		s.closed = true
+		s.mu.Unlock()
+		close(s.closing)
+		<-s.exited      // run wrote or failed everything, and closed s.acks
+		<-s.ackerExited // every done has been called
+		close(s.ckptStop)
+		<-s.ckptExited
+		s.closeErr = s.closeDBs(true)
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("close database %q: %w", s.path, s.closeErr)
 		}
 	})
-	return w.closeErr
+	return s.closeErr
 }
 
 // closeDBs closes the read pool and the checkpointer's connection first, so
 // that the checkpoint is not held back by readers and the writer's connection
 // is the last to close, which lets SQLite remove the WAL file. It runs once
 // no goroutine of the writer is left (or none was started).
-func (w *Writer) closeDBs(checkpoint bool) error {
+func (s *Store) closeDBs(checkpoint bool) error {
 	var errs []error
-	if w.rdb != nil {
-		if err := w.rdb.Close(); err != nil {
+	if s.rdb != nil {
+		if err := s.rdb.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close read pool: %w", err))
 		}
 	}
-	if w.cconn != nil {
-		if err := w.cconn.Close(); err != nil {
+	if s.cconn != nil {
+		if err := s.cconn.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close checkpoint connection: %w", err))
 		}
 	}
-	if w.cdb != nil {
-		if err := w.cdb.Close(); err != nil {
+	if s.cdb != nil {
+		if err := s.cdb.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close checkpoint pool: %w", err))
 		}
 	}
-	if w.wal != nil {
-		if err := w.wal.Close(); err != nil {
+	if s.wal != nil {
+		if err := s.wal.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close wal: %w", err))
 		}
 	}
-	if w.wconn != nil {
+	if s.wconn != nil {
 		if checkpoint {
-			if _, err := w.wconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			if _, err := s.wconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 				errs = append(errs, fmt.Errorf("checkpoint: %w", err))
 			}
 		}
-		_ = w.wconn.Raw(func(any) error {
-			for _, st := range append(w.insert[:], w.insertRoom, w.changes, w.begin, w.commit, w.rollbackSt) {
+		_ = s.wconn.Raw(func(any) error {
+			for _, st := range append(s.insert[:], s.insertRoom, s.changes, s.begin, s.commit, s.rollbackSt) {
 				if st != nil {
 					_ = st.Close() // closing the connection below finalizes them anyway
 				}
 			}
 			return nil
 		})
-		if err := w.wconn.Close(); err != nil {
+		if err := s.wconn.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close write connection: %w", err))
 		}
 	}
-	if w.wdb != nil {
-		if err := w.wdb.Close(); err != nil {
+	if s.wdb != nil {
+		if err := s.wdb.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close write pool: %w", err))
 		}
 	}
@@ -775,15 +775,15 @@ func (w *Writer) closeDBs(checkpoint bool) error {
 // the acker, in order. After a failed batch the queue is left alone
 // for a backoff, so that a persistent fault does not become a busy loop;
 // meanwhile the queue fills and Append reports it full.
-func (w *Writer) run() {
-	defer close(w.exited)
-	defer close(w.acks) // after the last batch: the acker acknowledges it, then exits
-	b := w.newBuf()
+func (s *Store) run() {
+	defer close(s.exited)
+	defer close(s.acks) // after the last batch: the acker acknowledges it, then exits
+	b := s.newBuf()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var (
 		wait       <-chan time.Time // timer.C while a batch is open or a backoff runs, else nil
-		items      = w.items        // nil during a backoff
+		items      = s.items        // nil during a backoff
 		backoff    time.Duration
 		backingOff bool
 	)
@@ -794,13 +794,13 @@ func (w *Writer) run() {
 			// Take what is already waiting without going back to the
 			// select: plain receives cost less, and cannot block, as run
 			// is the only receiver.
-			for it.kind == kindMessage && len(b.items) < w.opts.BatchMax && len(w.items) > 0 {
-				it = <-w.items
+			for it.kind == kindMessage && len(b.items) < s.opts.BatchMax && len(s.items) > 0 {
+				it = <-s.items
 				b.items = append(b.items, it)
 			}
-			if it.kind == kindMessage && len(b.items) < w.opts.BatchMax {
+			if it.kind == kindMessage && len(b.items) < s.opts.BatchMax {
 				if wait == nil {
-					timer.Reset(w.opts.BatchDelay)
+					timer.Reset(s.opts.BatchDelay)
 					wait = timer.C
 				}
 				continue
@@ -809,17 +809,17 @@ func (w *Writer) run() {
 			wait = nil
 			if backingOff {
 				backingOff = false
-				items = w.items
+				items = s.items
 				continue
 			}
-		case <-w.closing:
+		case <-s.closing:
 			timer.Stop()
-			w.drain(b)
+			s.drain(b)
 			return
 		}
 		timer.Stop()
 		wait = nil
-		if err := w.flush(b); err != nil {
+		if err := s.flush(b); err != nil {
 			backoff = min(max(2*backoff, minBackoff), maxBackoff)
 			backingOff = true
 			items = nil
@@ -828,59 +828,59 @@ func (w *Writer) run() {
 		} else {
 			backoff = 0
 		}
-		b = w.newBuf() // b now belongs to the acker
+		b = s.newBuf() // b now belongs to the acker
 	}
 }
 
 // drain writes b and everything still queued, in batches, once Close has
 // made sure that nothing more can be queued.
-func (w *Writer) drain(b *batchBuf) {
+func (s *Store) drain(b *batchBuf) {
 	var failed error
 	for {
 		// Only run receives, and no one can send any more, so len is exact.
-		for len(b.items) < w.opts.BatchMax && len(w.items) > 0 {
-			b.items = append(b.items, <-w.items)
+		for len(b.items) < s.opts.BatchMax && len(s.items) > 0 {
+			b.items = append(b.items, <-s.items)
 		}
 		if len(b.items) == 0 {
 			return
 		}
 		if failed != nil {
-			w.fail(b, fmt.Errorf("not written: writer closed after a failed batch: %w", failed))
+			s.fail(b, fmt.Errorf("not written: writer closed after a failed batch: %w", failed))
 		} else {
-			failed = w.flush(b)
+			failed = s.flush(b)
 		}
-		b = w.newBuf()
+		b = s.newBuf()
 	}
 }
 
 // fail hands b to the acker with err for every item, without writing.
-func (w *Writer) fail(b *batchBuf, err error) {
+func (s *Store) fail(b *batchBuf, err error) {
 	b.errs = b.errs[:0]
 	for range b.items {
 		b.errs = append(b.errs, err)
 	}
-	w.acks <- b
+	s.acks <- b
 }
 
 // flush writes b in one transaction and hands it to the acker, which will
 // call every done: nil for what was committed (once the WAL is synced, with
 // FULL), the batch's error if the transaction failed, a row's own error if
 // only that row was refused. It returns the batch's error.
-func (w *Writer) flush(b *batchBuf) error {
+func (s *Store) flush(b *batchBuf) error {
 	start := time.Now()
 	b.errs = slices.Grow(b.errs[:0], len(b.items))[:len(b.items)]
 	clear(b.errs)
-	tx, err := w.write(b.items, b.errs)
+	tx, err := s.write(b.items, b.errs)
 	elapsed := time.Since(start)
 
 	if tx { // a batch of barriers (and invalid messages) is no transaction
-		w.stats.lastBatchSize.Store(int64(len(b.items)))
-		w.stats.lastCommitNanos.Store(int64(elapsed))
+		s.stats.lastBatchSize.Store(int64(len(b.items)))
+		s.stats.lastCommitNanos.Store(int64(elapsed))
 		if err != nil {
-			w.stats.failedBatches.Add(1)
+			s.stats.failedBatches.Add(1)
 		} else {
-			w.stats.batches.Add(1)
-			w.kickCheckpointer()
+			s.stats.batches.Add(1)
+			s.kickCheckpointer()
 		}
 	}
 	if err != nil {
@@ -891,13 +891,13 @@ func (w *Writer) flush(b *batchBuf) error {
 			}
 			b.errs[i] = err
 		}
-		w.log.Error("persistence: batch failed; its messages are not acknowledged",
-			"path", w.path, "items", len(b.items), "messages", msgs, "elapsed", elapsed, "err", err)
+		s.log.Error("persistence: batch failed; its messages are not acknowledged",
+			"path", s.path, "items", len(b.items), "messages", msgs, "elapsed", elapsed, "err", err)
 	}
-	b.sync = tx && err == nil && w.durable
+	b.sync = tx && err == nil && s.durable
 	// Waits while the acker is ackQueue batches behind: the writer must
 	// not outrun the syncs by more than that.
-	w.acks <- b
+	s.acks <- b
 	return err
 }
 
@@ -910,10 +910,10 @@ func (w *Writer) flush(b *batchBuf) error {
 // id is a bug to be reported, and a duplicate nonce means a resend raced past
 // FindNonce, which its sender must hear about rather than be told that its
 // message was stored.
-func (w *Writer) write(batch []item, rowErr []error) (tx bool, err error) {
+func (s *Store) write(batch []item, rowErr []error) (tx bool, err error) {
 	// Messages, in queue order, that passed validation.
-	msgs := w.msgIdx[:0]
-	defer func() { w.msgIdx = msgs[:0] }()
+	msgs := s.msgIdx[:0]
+	defer func() { s.msgIdx = msgs[:0] }()
 	writes := 0
 	for i, it := range batch {
 		switch it.kind {
@@ -933,11 +933,11 @@ func (w *Writer) write(batch []item, rowErr []error) (tx bool, err error) {
 	}
 	// A RESTART checkpoint waits here for the end of this transaction,
 	// and this transaction for the end of that checkpoint.
-	w.walMu.Lock()
-	defer w.walMu.Unlock()
+	s.walMu.Lock()
+	defer s.walMu.Unlock()
 	// The driver's connection is used only inside Raw, which holds it.
-	if rerr := w.wconn.Raw(func(any) error {
-		err = w.writeTx(batch, msgs, rowErr)
+	if rerr := s.wconn.Raw(func(any) error {
+		err = s.writeTx(batch, msgs, rowErr)
 		return nil
 	}); rerr != nil {
 		return true, fmt.Errorf("write connection: %w", rerr)
@@ -946,12 +946,12 @@ func (w *Writer) write(batch []item, rowErr []error) (tx bool, err error) {
 }
 
 // writeTx is write's transaction, inside wconn.Raw.
-func (w *Writer) writeTx(batch []item, msgs []int, rowErr []error) (err error) {
+func (s *Store) writeTx(batch []item, msgs []int, rowErr []error) (err error) {
 	// The writer's statements run with context.Background on purpose:
 	// go-sqlite3 starts a watcher goroutine per statement for a context
 	// that can be cancelled, and a batch, once begun, should end.
 	bg := context.Background()
-	if _, err := w.begin.ExecContext(bg, nil); err != nil {
+	if _, err := s.begin.ExecContext(bg, nil); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() {
@@ -959,7 +959,7 @@ func (w *Writer) writeTx(batch []item, msgs []int, rowErr []error) (err error) {
 			// Some failures (an I/O error at COMMIT) roll back by
 			// themselves, in which case ROLLBACK says there is no
 			// transaction; the first error is the one to report.
-			_, _ = w.rollbackSt.ExecContext(bg, nil)
+			_, _ = s.rollbackSt.ExecContext(bg, nil)
 		}
 	}()
 	for i, it := range batch {
@@ -967,7 +967,7 @@ func (w *Writer) writeTx(batch []item, msgs []int, rowErr []error) (err error) {
 			continue
 		}
 		args := []driver.NamedValue{{Ordinal: 1, Value: it.room.Name}, {Ordinal: 2, Value: it.ts}}
-		if _, err := w.insertRoom.ExecContext(bg, args); err != nil {
+		if _, err := s.insertRoom.ExecContext(bg, args); err != nil {
 			return fmt.Errorf("insert room %q: %w", batch[i].room.Name, err)
 		}
 	}
@@ -977,7 +977,7 @@ func (w *Writer) writeTx(batch []item, msgs []int, rowErr []error) (err error) {
 			ci++
 		}
 		n := chunkSizes[ci]
-		err := w.insertChunk(ci, batch, rest[:n])
+		err := s.insertChunk(ci, batch, rest[:n])
 		if err == nil {
 			rest = rest[n:]
 			continue
@@ -988,7 +988,7 @@ func (w *Writer) writeTx(batch []item, msgs []int, rowErr []error) (err error) {
 		// OR FAIL: a constraint stops only this statement, at the
 		// refused row, keeping the rows before it. That row alone fails;
 		// the rows after it go on with the next statement.
-		kept, cerr := w.keptRows()
+		kept, cerr := s.keptRows()
 		if cerr != nil {
 			return fmt.Errorf("count rows kept before a refused one: %w", cerr)
 		}
@@ -999,7 +999,7 @@ func (w *Writer) writeTx(batch []item, msgs []int, rowErr []error) (err error) {
 		rowErr[idx] = rowError(batch[idx].msg, err)
 		rest = rest[kept+1:]
 	}
-	if _, err := w.commit.ExecContext(bg, nil); err != nil {
+	if _, err := s.commit.ExecContext(bg, nil); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
@@ -1007,8 +1007,8 @@ func (w *Writer) writeTx(batch []item, msgs []int, rowErr []error) (err error) {
 
 // keptRows returns changes(): after an INSERT OR FAIL refused a row, how
 // many rows before it the statement kept.
-func (w *Writer) keptRows() (int, error) {
-	rows, err := w.changes.QueryContext(context.Background(), nil)
+func (s *Store) keptRows() (int, error) {
+	rows, err := s.changes.QueryContext(context.Background(), nil)
 	if err != nil {
 		return 0, err
 	}
@@ -1026,16 +1026,16 @@ func (w *Writer) keptRows() (int, error) {
 
 // insertChunk inserts the messages batch[idx...] with insert[ci], which takes
 // exactly len(idx) rows.
-func (w *Writer) insertChunk(ci int, batch []item, idx []int) error {
-	args := w.args[:len(idx)*messageColumns]
+func (s *Store) insertChunk(ci int, batch []item, idx []int) error {
+	args := s.args[:len(idx)*messageColumns]
 	for j, bi := range idx {
 		m := batch[bi].msg
 		a := args[j*messageColumns : (j+1)*messageColumns]
 		a[0].Value = m.ID
-		a[1].Value = w.room.box(m.Room)
-		a[2].Value = w.user.box(m.Username)
+		a[1].Value = s.room.box(m.Room)
+		a[2].Value = s.user.box(m.Username)
 		a[3].Value = m.Content
-		a[4].Value = w.ts.box(batch[bi].ts)
+		a[4].Value = s.ts.box(batch[bi].ts)
 		a[5].Value = m.Private
 		a[6].Value = nullIfEmpty(m.Recipient)
 		a[7].Value = nullIfEmpty(m.Nonce)
@@ -1044,7 +1044,7 @@ func (w *Writer) insertChunk(ci int, batch []item, idx []int) error {
 	// where Exec makes one per argument (8 per row), and the writer's
 	// goroutine is the bottleneck. The query runs its first (and, for an
 	// INSERT, only) step before it returns, reporting the INSERT's failure.
-	rows, err := w.insert[ci].QueryContext(context.Background(), args)
+	rows, err := s.insert[ci].QueryContext(context.Background(), args)
 	for i := range args {
 		args[i].Value = nil // do not keep the batch's strings alive until the next one
 	}
@@ -1126,7 +1126,7 @@ WHERE room = ? AND is_private = 0`
 // bounds, oldest first, and whether older ones within the bounds were left
 // out. Private messages are never returned. A negative Limit is an error; a
 // zero Limit returns no messages but still reports whether there are some.
-func (w *Writer) History(ctx context.Context, q actors.HistoryQuery) ([]actors.StoredMessage, bool, error) {
+func (s *Store) History(ctx context.Context, q actors.HistoryQuery) ([]actors.StoredMessage, bool, error) {
 	if q.Limit < 0 {
 		return nil, false, fmt.Errorf("history of %q: negative limit %d", q.Room, q.Limit)
 	}
@@ -1145,7 +1145,7 @@ func (w *Writer) History(ctx context.Context, q actors.HistoryQuery) ([]actors.S
 	args = append(args, q.Limit+1)
 
 	var rows []messageRow
-	if err := w.rdb.SelectContext(ctx, &rows, b.String(), args...); err != nil {
+	if err := s.rdb.SelectContext(ctx, &rows, b.String(), args...); err != nil {
 		return nil, false, fmt.Errorf("history of %q: %w", q.Room, err)
 	}
 	more := len(rows) > q.Limit
@@ -1168,12 +1168,12 @@ func (w *Writer) History(ctx context.Context, q actors.HistoryQuery) ([]actors.S
 }
 
 // Rooms lists every recorded room, by name.
-func (w *Writer) Rooms(ctx context.Context) ([]actors.RoomRecord, error) {
+func (s *Store) Rooms(ctx context.Context) ([]actors.RoomRecord, error) {
 	var rows []struct {
 		Name      string `db:"name"`
 		CreatedAt string `db:"created_at"`
 	}
-	if err := w.rdb.SelectContext(ctx, &rows, "SELECT name, created_at FROM rooms ORDER BY name"); err != nil {
+	if err := s.rdb.SelectContext(ctx, &rows, "SELECT name, created_at FROM rooms ORDER BY name"); err != nil {
 		return nil, fmt.Errorf("list rooms: %w", err)
 	}
 	rooms := make([]actors.RoomRecord, len(rows))
@@ -1190,9 +1190,9 @@ func (w *Writer) Rooms(ctx context.Context) ([]actors.RoomRecord, error) {
 // LastID returns the greatest message id stored for room, or "" if none.
 // Private messages are stored with room "", so LastID("") is the greatest
 // private message id.
-func (w *Writer) LastID(ctx context.Context, room string) (string, error) {
+func (s *Store) LastID(ctx context.Context, room string) (string, error) {
 	var id sql.NullString
-	if err := w.rdb.GetContext(ctx, &id, "SELECT MAX(id) FROM messages WHERE room = ?", room); err != nil {
+	if err := s.rdb.GetContext(ctx, &id, "SELECT MAX(id) FROM messages WHERE room = ?", room); err != nil {
 		return "", fmt.Errorf("last id of %q: %w", room, err)
 	}
 	return id.String, nil
@@ -1208,7 +1208,7 @@ WHERE room = ? AND IFNULL(recipient, '') = ? COLLATE NOCASE
 // already stored with key.Nonce in key.Room (or, for a private message, to
 // key.Recipient). ok is false when there is none, and always for an empty
 // nonce. Names match case-insensitively.
-func (w *Writer) FindNonce(ctx context.Context, key actors.NonceKey) (id string, ts time.Time, ok bool, err error) {
+func (s *Store) FindNonce(ctx context.Context, key actors.NonceKey) (id string, ts time.Time, ok bool, err error) {
 	if key.Nonce == "" {
 		return "", time.Time{}, false, nil
 	}
@@ -1216,7 +1216,7 @@ func (w *Writer) FindNonce(ctx context.Context, key actors.NonceKey) (id string,
 		ID        string `db:"id"`
 		Timestamp string `db:"timestamp"`
 	}
-	err = w.rdb.GetContext(ctx, &row, findNonceSQL, key.Room, key.Recipient, key.Username, key.Nonce)
+	err = s.rdb.GetContext(ctx, &row, findNonceSQL, key.Room, key.Recipient, key.Username, key.Nonce)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, false, nil
 	}

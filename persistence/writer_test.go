@@ -654,7 +654,7 @@ func TestAppendRefusedWhenQueueFull(t *testing.T) {
 // checkOnlyAccepted waits for the accepted messages, then checks that they,
 // the blocker, and nothing else were stored, and that the refused message's
 // done was never called.
-func checkOnlyAccepted(t *testing.T, w *Writer, r *results, accepted []string, refusedCalled *atomic.Bool) {
+func checkOnlyAccepted(t *testing.T, w *Store, r *results, accepted []string, refusedCalled *atomic.Bool) {
 	t.Helper()
 	for id, err := range r.wait(t, len(accepted)) {
 		if err != nil {

@@ -31,8 +31,8 @@ type writeStmts struct {
 }
 
 // Messages are inserted with multi-row INSERTs of these many rows, largest
-// first: one statement per 64 rows costs far less than 64 statements
-// (~495k against ~340k rows/s measured here), and 8 then 1 cover the rest.
+// first: one statement per 64 rows costs far less than 64 statements (see
+// docs/performance.md), and 8 then 1 cover the rest.
 var chunkSizes = [...]int{64, 8, 1}
 
 const messageColumns = 8 // id, room, username, content, timestamp, is_private, recipient, nonce
@@ -41,11 +41,11 @@ const messageColumns = 8 // id, room, username, content, timestamp, is_private, 
 // rows aborts as a whole on a constraint, so SQLite first copies every
 // existing page the statement changes into a statement journal, to be able
 // to undo the rows already inserted. With messages of ten rooms in a batch,
-// each statement changes ten places of the (room, id) index, and that
-// journal took a quarter of the writer's time (the persist scenario went
-// from 215k to 350-400k msgs/s without it). OR FAIL keeps the rows before
-// the refused one, needs no statement journal, and leaves their count in
-// changes(), which is how insertMessages knows which row was refused.
+// each statement changes ten places of the (room, id) index, and writing that
+// journal becomes much of the writer's work (docs/performance.md). OR FAIL
+// keeps the rows before the refused one, needs no statement journal, and
+// leaves their count in changes(), which is how insertMessages knows which
+// row was refused.
 func insertMessagesSQL(rows int) string {
 	var b strings.Builder
 	b.WriteString("INSERT OR FAIL INTO messages (id, room, username, content, timestamp, is_private, recipient, nonce) VALUES ")

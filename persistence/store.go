@@ -119,7 +119,7 @@ type counters struct {
 	lastBatchSize, lastCommitNanos                     atomic.Int64
 }
 
-// Stats is a snapshot of the writer's counters. Taking one is cheap (a few
+// Stats is a snapshot of the store's counters. Taking one is cheap (a few
 // atomic loads), so it can be read on every metrics scrape.
 type Stats struct {
 	Batches       uint64        // transactions committed
@@ -137,7 +137,7 @@ type Stats struct {
 	QueueBytes    int64         // bytes charged by those messages
 }
 
-// Stats returns the writer's counters.
+// Stats returns the store's counters.
 func (s *Store) Stats() Stats {
 	return Stats{
 		Batches:       s.stats.batches.Load(),

@@ -558,7 +558,7 @@ func readServerFrame(r *bufio.Reader) ([]byte, error) {
 type inProcess struct {
 	t      *testing.T
 	db     string
-	store  *persistence.Writer
+	store  *persistence.Store
 	hub    *actors.Hub
 	tsrv   *transport.Server
 	http   *httptest.Server

@@ -18,7 +18,7 @@ type fixture struct {
 	t     *testing.T
 	ctx   context.Context
 	clock *manualClock
-	store *persistence.Writer
+	store *persistence.Store
 	hub   *actors.Hub
 	path  string
 }

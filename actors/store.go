@@ -2,8 +2,16 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrDuplicate is wrapped in the error a Store's Append passes to done when
+// the message's id, or its (room, recipient, sender, nonce), is already
+// stored: the message was not stored again. For a nonce this means two
+// resends raced past FindNonce; the caller can look the nonce up again and
+// answer with the stored id. Test for it with errors.Is.
+var ErrDuplicate = errors.New("duplicate message")
 
 // StoredMessage is one chat message as the Store keeps it. Room messages have
 // Room set and Private false; private messages have Recipient set, Room empty
@@ -42,8 +50,10 @@ type Store interface {
 	// Append queues m for the next batch without blocking. It reports false,
 	// and never calls done, when the queue is full (in messages or bytes) or the
 	// store is closed. Otherwise done is called exactly once, on the store's
-	// own goroutine, after the transaction holding m committed (nil) or failed;
-	// done must not block. The store owns m from the call on.
+	// own goroutine, after the transaction holding m committed (nil) or failed
+	// (an error wrapping ErrDuplicate if m's id, or its nonce from the same
+	// sender to the same room or recipient, is already stored); done must not
+	// block. The store owns m from the call on.
 	Append(m *StoredMessage, done func(error)) bool
 
 	// Sync returns once everything appended before the call has been committed

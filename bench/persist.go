@@ -77,7 +77,7 @@ func runPersist(ctx context.Context, cfg persistConfig, prog *progress) (*persis
 	defer os.RemoveAll(dir)
 	r := &persistResult{Synchronous: strings.ToUpper(cfg.Synchronous), Messages: cfg.Messages, AutocommitMessages: cfg.Autocommit}
 
-	w, err := persistence.Open(ctx, filepath.Join(dir, "batched.db"), persistence.Options{Synchronous: cfg.Synchronous})
+	store, err := persistence.Open(ctx, filepath.Join(dir, "batched.db"), persistence.Options{Synchronous: cfg.Synchronous})
 	if err != nil {
 		return nil, err
 	}
@@ -110,11 +110,11 @@ func runPersist(ctx context.Context, cfg persistConfig, prog *progress) (*persis
 			Content:   content,
 			Timestamp: now,
 		}
-		for !w.Append(m, cb) {
+		for !store.Append(m, cb) {
 			r.FullRetries++
 			if r.FullRetries > 50_000_000 {
-				w.Close()
-				return nil, fmt.Errorf("persist: the writer refused message %d fifty million times", i)
+				store.Close()
+				return nil, fmt.Errorf("persist: the store refused message %d fifty million times", i)
 			}
 			// Yield the core to the writer: the bench may be pinned to one.
 			time.Sleep(100 * time.Microsecond)
@@ -125,14 +125,14 @@ func runPersist(ctx context.Context, cfg persistConfig, prog *progress) (*persis
 		select {
 		case <-allDone:
 		case <-time.After(5 * time.Minute):
-			w.Close()
+			store.Close()
 			return nil, fmt.Errorf("persist: only %d of %d messages committed after 5 minutes", done.Load(), n)
 		}
 	}
 	el := time.Since(start)
 	_, r.ClientCPU = cpuPercent(cpu0, mon.sample())
-	st := w.Stats()
-	if err := w.Close(); err != nil {
+	st := store.Stats()
+	if err := store.Close(); err != nil {
 		return nil, err
 	}
 	r.Seconds = el.Seconds()
@@ -161,11 +161,11 @@ func runPersist(ctx context.Context, cfg persistConfig, prog *progress) (*persis
 // synchronous settings. It returns the seconds taken.
 func autocommitInserts(ctx context.Context, path string, cfg persistConfig, prog *progress) (float64, error) {
 	// Let persistence create the schema, so that it is exactly the same.
-	w, err := persistence.Open(ctx, path, persistence.Options{Synchronous: cfg.Synchronous})
+	store, err := persistence.Open(ctx, path, persistence.Options{Synchronous: cfg.Synchronous})
 	if err != nil {
 		return 0, err
 	}
-	if err := w.Close(); err != nil {
+	if err := store.Close(); err != nil {
 		return 0, err
 	}
 	abs, _ := filepath.Abs(path)

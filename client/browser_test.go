@@ -461,7 +461,7 @@ type server struct {
 	t      *testing.T
 	addr   string // host:port of the main listener, the one the pages use
 	dbPath string
-	store  *persistence.Writer
+	store  *persistence.Store
 	hub    *actors.Hub
 	tsrv   *transport.Server
 	http   *http.Server

@@ -1,14 +1,14 @@
 // Package persistence stores parley's messages and rooms in SQLite.
 //
-// A [Writer] is the persistence actor: Open starts one goroutine that owns the
-// only write connection and takes messages from a bounded queue, writing
-// whatever is waiting (up to Options.BatchMax items, or Options.BatchDelay
-// after the first) in one transaction. Only after that transaction commits,
-// and the commit is on disk, is each message acknowledged through its done
-// callback, so a sender is never told "stored" about a message that is not
-// on disk. Appending never blocks:
-// when the queue is full, in messages or in bytes, Append says so and the
-// caller answers server_busy.
+// A [Store] satisfies actors.Store. Open starts its writer, one goroutine that
+// owns the only write connection and takes messages from a bounded queue,
+// writing whatever is waiting (up to Options.BatchMax items, or
+// Options.BatchDelay after the first) in one transaction. Only after that
+// transaction commits, and the commit is on disk, is each message
+// acknowledged through its done callback, so a sender is never told "stored"
+// about a message that is not on disk. Appending never blocks: when the queue
+// is full, in messages or in bytes, Append says so and the caller answers
+// server_busy.
 //
 // Durability is Options.Synchronous, FULL by default: an acknowledged message
 // survives power loss. The writer's goroutine does no fsync for it: it
@@ -19,13 +19,21 @@
 // file on a connection of its own, and restarts the WAL when it passes
 // Options.WALLimit. durable.go says why this is as durable as SQLite's FULL.
 // Batching is what makes it affordable: a few syncs per batch of hundreds
-// instead of one per message (on the development machine, ~5k rows/s with
-// one autocommit per row against several hundred thousand with batches).
+// instead of one per message (docs/performance.md compares the two).
 //
 // Reads (History, Rooms, LastID, FindNonce) use a separate read-only pool of
 // connections; WAL lets them run while the writer commits.
 //
-// The tables keep the seed project's names and columns, so the seed's
+// The files, by concern: options.go (Options and their defaults), open.go
+// (Open's steps and closing the connections), store.go (the Store, its
+// goroutines' channels, Stats, Close), writer.go (the queue and the writer's
+// batch loop), batch.go (one batch's transaction and its refused rows),
+// stmt.go (the writer's prepared driver statements), durable.go (the acker
+// and the checkpointer), reads.go, schema.go (the schema and its migrations),
+// metrics.go.
+//
+// The tables keep the names and columns of the seed project (the small Rust
+// chat server that parley is a port of, see README.md), so the seed's
 //
 //	sqlite3 chat.db "SELECT * FROM messages ORDER BY timestamp DESC LIMIT 10;"
 //

@@ -52,7 +52,7 @@ import (
 var errNotRecovered = errors.New("an earlier sync of the wal failed and no checkpoint has recovered it yet")
 
 // batchBuf is one batch on its way from run to the acker, and back to run
-// for reuse through Writer.spare.
+// for reuse through Store.spare.
 type batchBuf struct {
 	items []item
 	errs  []error // errs[i]: items[i]'s outcome at commit; nil if it was committed
@@ -60,23 +60,23 @@ type batchBuf struct {
 }
 
 // newBuf returns a spare batch buffer, or a new one.
-func (w *Writer) newBuf() *batchBuf {
+func (s *Store) newBuf() *batchBuf {
 	select {
-	case b := <-w.spare:
+	case b := <-s.spare:
 		return b
 	default:
-		return &batchBuf{items: make([]item, 0, w.opts.BatchMax), errs: make([]error, 0, w.opts.BatchMax)}
+		return &batchBuf{items: make([]item, 0, s.opts.BatchMax), errs: make([]error, 0, s.opts.BatchMax)}
 	}
 }
 
 // recycle gives b back to run, or to the garbage collector if enough are
 // spare already.
-func (w *Writer) recycle(b *batchBuf) {
+func (s *Store) recycle(b *batchBuf) {
 	clear(b.items) // drop references to written messages and their callbacks
 	clear(b.errs)
 	b.items, b.errs, b.sync = b.items[:0], b.errs[:0], false
 	select {
-	case w.spare <- b:
+	case s.spare <- b:
 	default:
 	}
 }
@@ -84,26 +84,26 @@ func (w *Writer) recycle(b *batchBuf) {
 // ackLoop is the acker goroutine, started by Open. It takes the batches run
 // hands it, in order; it syncs the WAL once for all those waiting (if any of
 // them needs it), then gives back their queue budget and calls their done
-// callbacks, in order. It owns the -wal file descriptor w.wal (closed by
-// Close once it has exited) and stops when run closes w.acks, after
+// callbacks, in order. It owns the -wal file descriptor s.wal (closed by
+// Close once it has exited) and stops when run closes s.acks, after
 // acknowledging everything handed to it.
-func (w *Writer) ackLoop() {
-	defer close(w.ackerExited)
-	group := make([]*batchBuf, 0, cap(w.acks)+1)
-	for b := range w.acks {
+func (s *Store) ackLoop() {
+	defer close(s.ackerExited)
+	group := make([]*batchBuf, 0, cap(s.acks)+1)
+	for b := range s.acks {
 		group = append(group[:0], b)
 		// Everything already handed over shares the sync below: the
 		// acker is the only receiver, so these receives cannot block.
-		for len(w.acks) > 0 {
-			group = append(group, <-w.acks)
+		for len(s.acks) > 0 {
+			group = append(group, <-s.acks)
 		}
 		var syncErr error
 		if slices.ContainsFunc(group, func(b *batchBuf) bool { return b.sync }) {
-			syncErr = w.syncWAL()
+			syncErr = s.syncWAL()
 		}
 		for _, b := range group {
-			w.acknowledge(b, syncErr)
-			w.recycle(b)
+			s.acknowledge(b, syncErr)
+			s.recycle(b)
 		}
 		clear(group)
 	}
@@ -111,18 +111,18 @@ func (w *Writer) ackLoop() {
 
 // syncWAL makes every frame written to the WAL so far durable, or says why
 // it cannot vouch for them.
-func (w *Writer) syncWAL() error {
-	err := w.opts.syncFile(w.wal)
-	w.stats.syncs.Add(1)
+func (s *Store) syncWAL() error {
+	err := s.opts.syncFile(s.wal)
+	s.stats.syncs.Add(1)
 	if err != nil {
-		w.stats.failedSyncs.Add(1)
-		w.syncFailures.Add(1)
-		w.kickCheckpointer()
-		w.log.Error("persistence: wal sync failed; the batches it covered are not acknowledged",
-			"path", w.path, "err", err)
+		s.stats.failedSyncs.Add(1)
+		s.syncFailures.Add(1)
+		s.kickCheckpointer()
+		s.log.Error("persistence: wal sync failed; the batches it covered are not acknowledged",
+			"path", s.path, "err", err)
 		return fmt.Errorf("sync wal: %w", err)
 	}
-	if w.syncFailures.Load() > w.recovered.Load() {
+	if s.syncFailures.Load() > s.recovered.Load() {
 		return fmt.Errorf("sync wal: %w", errNotRecovered)
 	}
 	return nil
@@ -131,7 +131,7 @@ func (w *Writer) syncWAL() error {
 // acknowledge gives back b's queue budget, counts its outcome and calls its
 // done callbacks in order. syncErr, if not nil, replaces the success of
 // whatever b committed when b needed the sync.
-func (w *Writer) acknowledge(b *batchBuf, syncErr error) {
+func (s *Store) acknowledge(b *batchBuf, syncErr error) {
 	var bytes, msgs int64
 	var rows, failed uint64
 	for i, it := range b.items {
@@ -154,10 +154,10 @@ func (w *Writer) acknowledge(b *batchBuf, syncErr error) {
 	}
 	// Give the budget back before acknowledging, so a done that appends
 	// again finds the room.
-	w.queued.Add(-bytes)
-	w.pending.Add(-msgs)
-	w.stats.rows.Add(rows)
-	w.stats.failedRows.Add(failed)
+	s.queued.Add(-bytes)
+	s.pending.Add(-msgs)
+	s.stats.rows.Add(rows)
+	s.stats.failedRows.Add(failed)
 	for i, it := range b.items {
 		if it.done != nil {
 			it.done(b.errs[i])
@@ -167,46 +167,46 @@ func (w *Writer) acknowledge(b *batchBuf, syncErr error) {
 
 // kickCheckpointer asks for a checkpoint soon, without blocking: one pending
 // request is as good as many.
-func (w *Writer) kickCheckpointer() {
+func (s *Store) kickCheckpointer() {
 	select {
-	case w.ckptKick <- struct{}{}:
+	case s.ckptKick <- struct{}{}:
 	default:
 	}
 }
 
 // checkpointLoop is the checkpointer goroutine, started by Open. It owns the
-// checkpoint connection (w.cconn, closed by Close once it has exited). It
+// checkpoint connection (s.cconn, closed by Close once it has exited). It
 // waits for a commit (or a failed sync) to ask for a checkpoint, runs one,
 // then rests Options.CheckpointInterval so that one checkpoint covers many
 // commits; an idle writer costs it no wake-ups. It stops when Close closes
-// w.ckptStop, which happens only after run and the acker have exited.
-func (w *Writer) checkpointLoop() {
-	defer close(w.ckptExited)
+// s.ckptStop, which happens only after run and the acker have exited.
+func (s *Store) checkpointLoop() {
+	defer close(s.ckptExited)
 	rest := time.NewTimer(time.Hour)
 	rest.Stop()
 	var backoff time.Duration
 	for {
 		select {
-		case <-w.ckptStop:
+		case <-s.ckptStop:
 			return
-		case <-w.ckptKick:
+		case <-s.ckptKick:
 		}
-		pause := w.opts.CheckpointInterval
-		if err := w.checkpoint(); err != nil {
+		pause := s.opts.CheckpointInterval
+		if err := s.checkpoint(); err != nil {
 			// A persistent fault (full disk, lost lock) must not become a
 			// busy loop, nor a log line per commit.
 			backoff = min(max(2*backoff, minBackoff), maxBackoff)
 			pause = max(pause, backoff)
-			w.log.Warn("persistence: checkpoint failed", "path", w.path, "retry_in", pause, "err", err)
+			s.log.Warn("persistence: checkpoint failed", "path", s.path, "retry_in", pause, "err", err)
 		} else {
 			backoff = 0
 		}
-		if w.syncFailures.Load() > w.recovered.Load() {
-			w.kickCheckpointer() // recovery is owed: try again after the pause, commits or not
+		if s.syncFailures.Load() > s.recovered.Load() {
+			s.kickCheckpointer() // recovery is owed: try again after the pause, commits or not
 		}
 		rest.Reset(pause)
 		select {
-		case <-w.ckptStop:
+		case <-s.ckptStop:
 			rest.Stop()
 			return
 		case <-rest.C:
@@ -223,29 +223,29 @@ func (w *Writer) checkpointLoop() {
 // that the writer cannot keep winning SQLite's busy-handler race), copies
 // everything and makes the writer's next transaction start the WAL over.
 // The writer waits meanwhile.
-func (w *Writer) checkpoint() error {
-	failures := w.syncFailures.Load()
-	recovering := failures > w.recovered.Load()
+func (s *Store) checkpoint() error {
+	failures := s.syncFailures.Load()
+	recovering := failures > s.recovered.Load()
 	// The file passes the limit only when the log does: when the writer
 	// starts the WAL over it cuts the file back to the limit
 	// (journal_size_limit). Then there is no point in a PASSIVE round,
 	// during which the writer would add to it.
 	over := false
-	if fi, err := w.wal.Stat(); err == nil && fi.Size() > w.opts.WALLimit {
+	if fi, err := s.wal.Stat(); err == nil && fi.Size() > s.opts.WALLimit {
 		over = true
 	}
 	if !recovering && !over {
-		log, _, err := w.walCheckpoint("PASSIVE")
+		log, _, err := s.walCheckpoint("PASSIVE")
 		if err != nil {
 			return err
 		}
-		if log*w.frameBytes <= w.opts.WALLimit {
+		if log*s.frameBytes <= s.opts.WALLimit {
 			return nil
 		}
 	}
-	w.walMu.Lock()
-	log, done, err := w.walCheckpoint("RESTART")
-	w.walMu.Unlock()
+	s.walMu.Lock()
+	log, done, err := s.walCheckpoint("RESTART")
+	s.walMu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -253,25 +253,25 @@ func (w *Writer) checkpoint() error {
 		// A reader held the checkpoint back beyond the busy timeout.
 		return fmt.Errorf("restart checkpoint: %d of %d wal frames copied", done, log)
 	}
-	w.stats.walRestarts.Add(1)
+	s.stats.walRestarts.Add(1)
 	if recovering {
-		w.recovered.Store(failures)
-		w.log.Info("persistence: wal checkpointed after a failed sync; acknowledging again", "path", w.path)
+		s.recovered.Store(failures)
+		s.log.Info("persistence: wal checkpointed after a failed sync; acknowledging again", "path", s.path)
 	}
 	return nil
 }
 
 // walCheckpoint runs PRAGMA wal_checkpoint(mode) and returns the frames in
 // the WAL and how many of them are now in the database file.
-func (w *Writer) walCheckpoint(mode string) (log, done int64, err error) {
+func (s *Store) walCheckpoint(mode string) (log, done int64, err error) {
 	var busy int
 	// context.Background: go-sqlite3 would start a watcher goroutine for
 	// a context that can be cancelled.
-	row := w.cconn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint("+mode+")")
+	row := s.cconn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint("+mode+")")
 	if err := row.Scan(&busy, &log, &done); err != nil {
 		return 0, 0, fmt.Errorf("%s checkpoint: %w", mode, err)
 	}
-	w.stats.checkpoints.Add(1)
+	s.stats.checkpoints.Add(1)
 	if busy != 0 && mode != "PASSIVE" {
 		return log, done, fmt.Errorf("%s checkpoint: busy: %d of %d wal frames copied", mode, done, log)
 	}

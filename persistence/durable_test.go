@@ -166,7 +166,7 @@ func TestAcksInQueueOrder(t *testing.T) {
 	}
 	for i := range n {
 		err := errs[fmt.Sprint(i)]
-		if dup := i%500 == 499; dup != errors.Is(err, ErrDuplicate) {
+		if dup := i%500 == 499; dup != errors.Is(err, actors.ErrDuplicate) {
 			t.Errorf("done(%d) = %v, want a duplicate error: %v", i, err, dup)
 		}
 	}

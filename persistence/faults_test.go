@@ -15,7 +15,7 @@ import (
 
 // storageFault appends m to w while a fault is in place and returns the
 // error its done got, failing if it got none.
-func appendExpectingFailure(t *testing.T, w *Writer, m *actors.StoredMessage) error {
+func appendExpectingFailure(t *testing.T, w *Store, m *actors.StoredMessage) error {
 	t.Helper()
 	r := newResults(1)
 	if !w.Append(m, r.done(m.ID)) {
@@ -30,7 +30,7 @@ func appendExpectingFailure(t *testing.T, w *Writer, m *actors.StoredMessage) er
 
 // checkStoredOnly fails unless room holds exactly ids, and the database
 // passes integrity_check.
-func checkStoredOnly(t *testing.T, w *Writer, room string, ids ...string) {
+func checkStoredOnly(t *testing.T, w *Store, room string, ids ...string) {
 	t.Helper()
 	msgs, _, err := w.History(testCtx(t), actors.HistoryQuery{Room: room, Limit: 100})
 	if err != nil {

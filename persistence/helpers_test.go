@@ -31,7 +31,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func tempDB(t testing.TB) string { return filepath.Join(t.TempDir(), "chat.db") }
 
 // openTest opens a writer on path and closes it when the test ends.
-func openTest(t testing.TB, path string, opts Options) *Writer {
+func openTest(t testing.TB, path string, opts Options) *Store {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
@@ -120,7 +120,7 @@ func (r *results) wait(t testing.TB, n int) map[string]error {
 
 // appendAll appends msgs, failing if any is refused, and waits for all of
 // them, failing unless every one was committed.
-func appendAll(t testing.TB, w *Writer, msgs []*actors.StoredMessage) {
+func appendAll(t testing.TB, w *Store, msgs []*actors.StoredMessage) {
 	t.Helper()
 	r := newResults(len(msgs))
 	for _, m := range msgs {
@@ -161,7 +161,7 @@ func waitGroupDone(t testing.TB, wg *sync.WaitGroup, what string) {
 // once the writer is blocked there: from then on nothing reads the queue.
 // Nothing else may be appended before it returns, so that the blocker is
 // written alone (at once with BatchMax 1, else after BatchDelay).
-func blockWriter(t testing.TB, w *Writer) (release func()) {
+func blockWriter(t testing.TB, w *Store) (release func()) {
 	t.Helper()
 	entered := make(chan struct{})
 	unblock := make(chan struct{})

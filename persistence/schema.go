@@ -36,11 +36,11 @@ func parseTimestamp(s string) (time.Time, error) {
 var migrations = []string{
 	// Version 1.
 	//
-	// messages keeps the seed's six columns, by the seed's names and in the
-	// seed's order, so SELECT * shows what the seed showed; recipient and
-	// nonce follow. Room messages have recipient NULL; private messages have
-	// room = '' and is_private = 1 and are never served back (no PM history
-	// until accounts exist).
+	// messages keeps the seed project's six columns (see doc.go), by the
+	// seed's names and in the seed's order, so SELECT * shows what the seed
+	// showed; recipient and nonce follow. Room messages have recipient NULL;
+	// private messages have room = '' and is_private = 1 and are never
+	// served back (no PM history until accounts exist).
 	//
 	// messages_nonce makes resends idempotent. Because NULLs are distinct in a
 	// UNIQUE index, recipient enters it as IFNULL(recipient, ''): the column
@@ -51,8 +51,8 @@ var migrations = []string{
 	//
 	// WITHOUT ROWID: the rows live in the id primary key's b-tree instead of a
 	// rowid b-tree plus a separate index on id, so each insert updates one
-	// b-tree fewer (about 8% more rows/s measured with BenchmarkAppend); ids
-	// are time-ordered, so inserts append at the right edge.
+	// b-tree fewer (docs/performance.md); ids are time-ordered, so inserts
+	// append at the right edge.
 	`
 CREATE TABLE messages (
     id TEXT PRIMARY KEY,

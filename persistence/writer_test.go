@@ -462,7 +462,7 @@ func TestBadRowsFailAlone(t *testing.T) {
 	batch[1].Nonce, batch[1].Username = "n", "ALICE" // m03: nonce already used by alice in general
 	batch[5].ID = "m01"                              // id already stored
 	batch[9].Recipient = "bob"                       // m11: a room message with a recipient
-	wantBad := map[int]error{1: ErrDuplicate, 5: ErrDuplicate, 9: nil}
+	wantBad := map[int]error{1: actors.ErrDuplicate, 5: actors.ErrDuplicate, 9: nil}
 
 	r := newResults(len(batch))
 	for i, m := range batch {
@@ -536,8 +536,8 @@ func TestRefusedRowAnywhereInStatement(t *testing.T) {
 			got := r.wait(t, n) // BatchMax reached: one transaction, one statement
 			for i := range n {
 				err := got[fmt.Sprint(i)]
-				if i == pos && !errors.Is(err, ErrDuplicate) {
-					t.Errorf("done(%d) = %v, want %v", i, err, ErrDuplicate)
+				if i == pos && !errors.Is(err, actors.ErrDuplicate) {
+					t.Errorf("done(%d) = %v, want %v", i, err, actors.ErrDuplicate)
 				}
 				if i != pos && err != nil {
 					t.Errorf("done(%d) = %v, want nil", i, err)
@@ -654,7 +654,7 @@ func TestAppendRefusedWhenQueueFull(t *testing.T) {
 // checkOnlyAccepted waits for the accepted messages, then checks that they,
 // the blocker, and nothing else were stored, and that the refused message's
 // done was never called.
-func checkOnlyAccepted(t *testing.T, w *Writer, r *results, accepted []string, refusedCalled *atomic.Bool) {
+func checkOnlyAccepted(t *testing.T, w *Store, r *results, accepted []string, refusedCalled *atomic.Bool) {
 	t.Helper()
 	for id, err := range r.wait(t, len(accepted)) {
 		if err != nil {

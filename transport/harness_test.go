@@ -28,7 +28,7 @@ const waitLimit = 10 * time.Second
 type server struct {
 	t      *testing.T
 	dbPath string
-	store  *persistence.Writer
+	store  *persistence.Store
 	hub    *actors.Hub
 	tsrv   *transport.Server
 	http   *httptest.Server

@@ -1,0 +1,139 @@
+package persistence
+
+// Reads: each runs on the read-only pool, never on the writer's connection.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"parley/actors"
+)
+
+// messageRow is a messages row as the read queries select it.
+type messageRow struct {
+	ID        string `db:"id"`
+	Room      string `db:"room"`
+	Username  string `db:"username"`
+	Content   string `db:"content"`
+	Timestamp string `db:"timestamp"`
+	Private   bool   `db:"is_private"`
+	Recipient string `db:"recipient"`
+	Nonce     string `db:"nonce"`
+}
+
+const historySelect = `SELECT id, room, username, content, timestamp, is_private,
+       IFNULL(recipient, '') AS recipient, IFNULL(nonce, '') AS nonce
+FROM messages
+WHERE room = ? AND is_private = 0`
+
+// History returns the newest q.Limit public messages of q.Room within the
+// bounds, oldest first, and whether older ones within the bounds were left
+// out. Private messages are never returned. A negative Limit is an error; a
+// zero Limit returns no messages but still reports whether there are some.
+func (s *Store) History(ctx context.Context, q actors.HistoryQuery) ([]actors.StoredMessage, bool, error) {
+	if q.Limit < 0 {
+		return nil, false, fmt.Errorf("history of %q: negative limit %d", q.Room, q.Limit)
+	}
+	var b strings.Builder
+	b.WriteString(historySelect)
+	args := make([]any, 1, 5)
+	args[0] = q.Room
+	for _, bound := range []struct{ op, id string }{{">", q.After}, {"<", q.Before}, {"<=", q.Through}} {
+		if bound.id != "" {
+			b.WriteString(" AND id " + bound.op + " ?")
+			args = append(args, bound.id)
+		}
+	}
+	// One more than asked tells whether older ones were left out.
+	b.WriteString(" ORDER BY id DESC LIMIT ?")
+	args = append(args, q.Limit+1)
+
+	var rows []messageRow
+	if err := s.rdb.SelectContext(ctx, &rows, b.String(), args...); err != nil {
+		return nil, false, fmt.Errorf("history of %q: %w", q.Room, err)
+	}
+	more := len(rows) > q.Limit
+	if more {
+		rows = rows[:q.Limit]
+	}
+	msgs := make([]actors.StoredMessage, len(rows))
+	for i, r := range rows {
+		ts, err := parseTimestamp(r.Timestamp)
+		if err != nil {
+			return nil, false, fmt.Errorf("history of %q: message %s: %w", q.Room, r.ID, err)
+		}
+		// Newest first from the query; oldest first to the caller.
+		msgs[len(rows)-1-i] = actors.StoredMessage{
+			ID: r.ID, Room: r.Room, Username: r.Username, Recipient: r.Recipient,
+			Content: r.Content, Timestamp: ts, Private: r.Private, Nonce: r.Nonce,
+		}
+	}
+	return msgs, more, nil
+}
+
+// Rooms lists every recorded room, by name.
+func (s *Store) Rooms(ctx context.Context) ([]actors.RoomRecord, error) {
+	var rows []struct {
+		Name      string `db:"name"`
+		CreatedAt string `db:"created_at"`
+	}
+	if err := s.rdb.SelectContext(ctx, &rows, "SELECT name, created_at FROM rooms ORDER BY name"); err != nil {
+		return nil, fmt.Errorf("list rooms: %w", err)
+	}
+	rooms := make([]actors.RoomRecord, len(rows))
+	for i, r := range rows {
+		t, err := parseTimestamp(r.CreatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("list rooms: room %q: %w", r.Name, err)
+		}
+		rooms[i] = actors.RoomRecord{Name: r.Name, CreatedAt: t}
+	}
+	return rooms, nil
+}
+
+// LastID returns the greatest message id stored for room, or "" if none.
+// Private messages are stored with room "", so LastID("") is the greatest
+// private message id.
+func (s *Store) LastID(ctx context.Context, room string) (string, error) {
+	var id sql.NullString
+	if err := s.rdb.GetContext(ctx, &id, "SELECT MAX(id) FROM messages WHERE room = ?", room); err != nil {
+		return "", fmt.Errorf("last id of %q: %w", room, err)
+	}
+	return id.String, nil
+}
+
+// findNonceSQL compares exactly the expressions and collations of the
+// messages_nonce index, so that SQLite answers from the index.
+const findNonceSQL = `SELECT id, timestamp FROM messages
+WHERE room = ? AND IFNULL(recipient, '') = ? COLLATE NOCASE
+  AND username = ? COLLATE NOCASE AND nonce = ?`
+
+// FindNonce returns the id and timestamp of the message that key.Username
+// already stored with key.Nonce in key.Room (or, for a private message, to
+// key.Recipient). ok is false when there is none, and always for an empty
+// nonce. Names match case-insensitively.
+func (s *Store) FindNonce(ctx context.Context, key actors.NonceKey) (id string, ts time.Time, ok bool, err error) {
+	if key.Nonce == "" {
+		return "", time.Time{}, false, nil
+	}
+	var row struct {
+		ID        string `db:"id"`
+		Timestamp string `db:"timestamp"`
+	}
+	err = s.rdb.GetContext(ctx, &row, findNonceSQL, key.Room, key.Recipient, key.Username, key.Nonce)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, false, nil
+	}
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("find nonce: %w", err)
+	}
+	ts, err = parseTimestamp(row.Timestamp)
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("find nonce: message %s: %w", row.ID, err)
+	}
+	return row.ID, ts, true, nil
+}

@@ -167,7 +167,7 @@ func TestPage(t *testing.T) {
 
 	// Every asset, and every module the entry imports, transitively: served
 	// with its type and the page's headers, and no HTML sink in any script.
-	assets := map[string]string{"/style.css": "text/css"}
+	assets := map[string]string{"/style.css": "text/css", "/chat.css": "text/css"}
 	queue := []string{"/app.js"}
 	for len(queue) > 0 {
 		path := queue[0]
@@ -185,7 +185,12 @@ func TestPage(t *testing.T) {
 			queue = append(queue, (&url.URL{Path: path}).ResolveReference(ref).Path)
 		}
 	}
-	checkAsset(t, base, "/style.css", "text/css")
+	for _, css := range []string{"/style.css", "/chat.css"} {
+		if !strings.Contains(page, `<link rel="stylesheet" href="`+css+`">`) {
+			t.Errorf("GET /: the page does not load %s", css)
+		}
+		checkAsset(t, base, css, "text/css")
+	}
 	// The embed holds exactly the page, its style and the modules it loads:
 	// no module left out of the checks above, and no other file to leak.
 	err = fs.WalkDir(client.Files, ".", func(name string, d fs.DirEntry, err error) error {

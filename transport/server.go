@@ -151,6 +151,7 @@ func New(opts Options) *Server {
 	})
 	s.mux.HandleFunc("GET /app.js", func(w http.ResponseWriter, r *http.Request) { s.serveFile(w, r, "app.js") })
 	s.mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, r *http.Request) { s.serveFile(w, r, "style.css") })
+	s.mux.HandleFunc("GET /chat.css", func(w http.ResponseWriter, r *http.Request) { s.serveFile(w, r, "chat.css") })
 	s.mux.HandleFunc("GET /js/{file}", func(w http.ResponseWriter, r *http.Request) {
 		// The modules app.js imports; one path segment, so never a folder or a parent.
 		file := r.PathValue("file")

@@ -8,8 +8,9 @@ BIN ?= bin/parley
 # count of executions: a wall-clock -fuzztime fails with "context deadline
 # exceeded" when a loaded machine has not finished the baseline corpus in
 # time, which is a flake on a correct tree. `make fuzz` runs each for FUZZTIME.
-FUZZ_TARGETS = ./actors:FuzzNormalizeUsername ./actors:FuzzNormalizeRoom ./actors:FuzzAppendJSONString \
-	./actors:FuzzRoomActor ./transport:FuzzDispatch ./transport:FuzzFrameScan
+FUZZ_TARGETS = ./actors:FuzzNormalizeUsername ./actors:FuzzNormalizeRoom ./actors:FuzzRoomActor \
+	./internal/protocol:FuzzAppendJSONString ./internal/protocol:FuzzDecode \
+	./transport:FuzzDispatch ./transport:FuzzFrameScan
 FUZZTIME ?= 2m
 FUZZTIME_CI ?= 2000x
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"parley/actors"
+	"parley/internal/protocol"
 	"parley/persistence"
 )
 
@@ -27,7 +28,7 @@ func TestGuestNameAndJoinReplyOrder(t *testing.T) {
 	if name := a.s.Username(); !strings.HasPrefix(name, "guest-") {
 		t.Fatalf("guest name: got %q, want guest-<digits>", name)
 	}
-	a.do(actors.Request{Type: "JoinRoom", Room: "General", Ref: "r1"})
+	a.do(protocol.Request{Type: "JoinRoom", Room: "General", Ref: "r1"})
 	ack := a.expect("Ack")
 	if ack.str("ref") != "r1" || ack.str("room") != "general" {
 		t.Fatalf("ack: got %v, want ref r1 room general", ack)
@@ -60,7 +61,7 @@ func TestMessagesFanOutInOrderWithServerSetNames(t *testing.T) {
 
 	const n = 50
 	for i := range n {
-		a.do(actors.Request{Type: "SendMessage", Content: fmt.Sprintf("m%d", i), Username: "mallory"})
+		a.do(protocol.Request{Type: "SendMessage", Content: fmt.Sprintf("m%d", i), Username: "mallory"})
 	}
 	for _, cl := range []*client{a, b} {
 		last := ""
@@ -89,21 +90,21 @@ func TestSendRequiresRoomAndValidContent(t *testing.T) {
 	f := newFixture(t, actors.Config{})
 	a := f.connect()
 	cases := []struct {
-		req  actors.Request
+		req  protocol.Request
 		code string
 	}{
-		{actors.Request{Type: "SendMessage", Content: "hi", Ref: "1"}, "not_in_room"},
-		{actors.Request{Type: "SendMessage", Content: "hi", Room: "tech", Ref: "2"}, "not_in_room"},
-		{actors.Request{Type: "Nope", Ref: "3"}, "unknown_type"},
-		{actors.Request{Ref: "4"}, "bad_request"},
-		{actors.Request{Type: "SetUsername", Username: "no spaces", Ref: "5"}, "invalid_username"},
-		{actors.Request{Type: "SetUsername", Username: strings.Repeat("x", 33), Ref: "6"}, "invalid_username"},
-		{actors.Request{Type: "JoinRoom", Room: "bad room!", Ref: "7"}, "invalid_room"},
-		{actors.Request{Type: "JoinRoom", Room: strings.Repeat("r", 65), Ref: "8"}, "invalid_room"},
-		{actors.Request{Type: "PrivateMessage", To: "nobody", Content: "x", Ref: "9"}, "no_such_user"},
-		{actors.Request{Type: "History", Room: "general", Ref: "10"}, "not_in_room"},
-		{actors.Request{Type: "LeaveRoom", Room: "general", Ref: "11"}, "not_in_room"},
-		{actors.Request{Type: "JoinRoom", Room: "general", Since: "not-an-id", Ref: "12"}, "bad_request"},
+		{protocol.Request{Type: "SendMessage", Content: "hi", Ref: "1"}, "not_in_room"},
+		{protocol.Request{Type: "SendMessage", Content: "hi", Room: "tech", Ref: "2"}, "not_in_room"},
+		{protocol.Request{Type: "Nope", Ref: "3"}, "unknown_type"},
+		{protocol.Request{Ref: "4"}, "bad_request"},
+		{protocol.Request{Type: "SetUsername", Username: "no spaces", Ref: "5"}, "invalid_username"},
+		{protocol.Request{Type: "SetUsername", Username: strings.Repeat("x", 33), Ref: "6"}, "invalid_username"},
+		{protocol.Request{Type: "JoinRoom", Room: "bad room!", Ref: "7"}, "invalid_room"},
+		{protocol.Request{Type: "JoinRoom", Room: strings.Repeat("r", 65), Ref: "8"}, "invalid_room"},
+		{protocol.Request{Type: "PrivateMessage", To: "nobody", Content: "x", Ref: "9"}, "no_such_user"},
+		{protocol.Request{Type: "History", Room: "general", Ref: "10"}, "not_in_room"},
+		{protocol.Request{Type: "LeaveRoom", Room: "general", Ref: "11"}, "not_in_room"},
+		{protocol.Request{Type: "JoinRoom", Room: "general", Since: "not-an-id", Ref: "12"}, "bad_request"},
 	}
 	for _, tc := range cases {
 		a.do(tc.req)
@@ -120,14 +121,14 @@ func TestSendRequiresRoomAndValidContent(t *testing.T) {
 		{" \n\t ", "empty_message"},
 		{strings.Repeat("é", 4001), "too_large"},
 	} {
-		a.do(actors.Request{Type: "SendMessage", Content: tc.content, Ref: "c"})
+		a.do(protocol.Request{Type: "SendMessage", Content: tc.content, Ref: "c"})
 		if e := a.expect("Error"); e.str("code") != tc.code {
 			t.Errorf("content %.10q: got %v, want %s", tc.content, e, tc.code)
 		}
 	}
-	a.do(actors.Request{Type: "SendMessage", Content: strings.Repeat("é", 4000)}) // no ref: no Ack to race the next reply
+	a.do(protocol.Request{Type: "SendMessage", Content: strings.Repeat("é", 4000)}) // no ref: no Ack to race the next reply
 	a.expect("Message")
-	a.do(actors.Request{Type: "SendMessage", Content: "x", Ref: strings.Repeat("r", 65)})
+	a.do(protocol.Request{Type: "SendMessage", Content: "x", Ref: strings.Repeat("r", 65)})
 	if e := a.expect("Error"); e.str("code") != "bad_request" {
 		t.Errorf("long ref: got %v, want bad_request", e)
 	}
@@ -137,9 +138,9 @@ func TestAckOnlyWithRefAndAfterCommit(t *testing.T) {
 	f := newFixture(t, actors.Config{})
 	a := f.connect()
 	a.join("random")
-	a.do(actors.Request{Type: "SendMessage", Content: "no ref"})
+	a.do(protocol.Request{Type: "SendMessage", Content: "no ref"})
 	a.expect("Message")
-	a.do(actors.Request{Type: "SendMessage", Content: "with ref", Ref: "s1"})
+	a.do(protocol.Request{Type: "SendMessage", Content: "with ref", Ref: "s1"})
 	m := a.expect("Message")
 	ack := a.expect("Ack")
 	if ack.str("ref") != "s1" || ack.str("id") != m.str("id") || ack.str("timestamp") != m.str("timestamp") {
@@ -164,11 +165,11 @@ func TestRenameIsAnnouncedAndNamesAreCaseInsensitive(t *testing.T) {
 	b.join("general")
 	a.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == b.s.Username() })
 
-	b.do(actors.Request{Type: "SetUsername", Username: "ALICE", Ref: "t"})
+	b.do(protocol.Request{Type: "SetUsername", Username: "ALICE", Ref: "t"})
 	if e := b.expect("Error"); e.str("code") != "username_taken" {
 		t.Fatalf("taken: got %v, want username_taken", e)
 	}
-	a.do(actors.Request{Type: "SetUsername", Username: "alicia", Ref: "r"})
+	a.do(protocol.Request{Type: "SetUsername", Username: "alicia", Ref: "r"})
 	for _, cl := range []*client{a, b} {
 		sys := cl.expect("SystemMessage")
 		if sys.str("content") != "Alice is now known as alicia" || sys.str("room") != "general" {
@@ -199,7 +200,7 @@ func TestPrivateMessageReachesOnlyRecipient(t *testing.T) {
 			}
 		}
 	}
-	a.do(actors.Request{Type: "PrivateMessage", To: "BOB", Content: "secret", Ref: "p", Username: "carol"})
+	a.do(protocol.Request{Type: "PrivateMessage", To: "BOB", Content: "secret", Ref: "p", Username: "carol"})
 	for _, cl := range []*client{b, a} {
 		pm := cl.expect("PrivateMessage")
 		if pm.str("from") != "alice" || pm.str("to") != "bob" || pm.str("content") != "secret" || pm.str("id") == "" {
@@ -212,7 +213,7 @@ func TestPrivateMessageReachesOnlyRecipient(t *testing.T) {
 	c.quiet()
 	d.quiet()
 	// Private messages are stored, but never served as history.
-	a.do(actors.Request{Type: "History", Room: "general", Ref: "h"})
+	a.do(protocol.Request{Type: "History", Room: "general", Ref: "h"})
 	if h := a.expect("History"); len(h["messages"].([]any)) != 0 {
 		t.Fatalf("history: got %v, want no private messages", h)
 	}
@@ -224,14 +225,14 @@ func TestLeaveAndDisconnectAnnounceUserLeft(t *testing.T) {
 	a.join("tech")
 	b.join("tech")
 	a.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == b.s.Username() })
-	b.do(actors.Request{Type: "LeaveRoom", Room: "tech", Ref: "l"})
+	b.do(protocol.Request{Type: "LeaveRoom", Room: "tech", Ref: "l"})
 	if ack := b.expect("Ack"); ack.str("room") != "tech" {
 		t.Fatalf("leave ack: got %v", ack)
 	}
 	if left := a.expect("UserLeft"); left.str("username") != b.s.Username() {
 		t.Fatalf("user left: got %v", left)
 	}
-	b.do(actors.Request{Type: "SendMessage", Content: "x", Room: "tech"})
+	b.do(protocol.Request{Type: "SendMessage", Content: "x", Room: "tech"})
 	if e := b.expect("Error"); e.str("code") != "not_in_room" {
 		t.Fatalf("send after leave: got %v", e)
 	}
@@ -294,12 +295,12 @@ func TestPresenceIsThrottledDuringChurn(t *testing.T) {
 
 	// Within the next window: a leave is deferred, and a chat message takes
 	// it along, before it.
-	d.do(actors.Request{Type: "LeaveRoom", Room: "tech", Ref: "l"})
+	d.do(protocol.Request{Type: "LeaveRoom", Room: "tech", Ref: "l"})
 	d.expect("Ack")
 	if woken() {
 		t.Fatalf("a leave within the window woke the writer; want it deferred")
 	}
-	b.do(actors.Request{Type: "SendMessage", Room: "tech", Content: "hi", Ref: "m"})
+	b.do(protocol.Request{Type: "SendMessage", Room: "tech", Content: "hi", Ref: "m"})
 	if got := a.expect("UserLeft").str("username"); got != d.s.Username() {
 		t.Fatalf("with the next message: got UserLeft %s, want %s", got, d.s.Username())
 	}
@@ -321,7 +322,7 @@ func TestSlowConsumerIsCutOffOthersGetEverything(t *testing.T) {
 	const n = 200
 	slowLeft := false
 	for i := range n {
-		sender.do(actors.Request{Type: "SendMessage", Content: fmt.Sprint(i)})
+		sender.do(protocol.Request{Type: "SendMessage", Content: fmt.Sprint(i)})
 		for _, cl := range []*client{sender, fast} {
 			m := cl.next()
 			for ; m.str("type") != "Message"; m = cl.next() {
@@ -339,7 +340,7 @@ func TestSlowConsumerIsCutOffOthersGetEverything(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("slow consumer: outbox not closed")
 	}
-	if code, _ := slow.s.Outbox().CloseStatus(); code != actors.ClosePolicy {
+	if code, _ := slow.s.Outbox().CloseStatus(); code != protocol.ClosePolicy {
 		t.Fatalf("slow close code: got %d, want 1008", code)
 	}
 	if frames, _ := slow.s.Outbox().Len(); frames > 64 {
@@ -354,29 +355,29 @@ func TestRateLimitThenAbuseCloses(t *testing.T) {
 	f := newFixture(t, actors.Config{Limits: actors.Limits{RatePerSec: 20, RateBurst: 40, AbuseBudget: 10}})
 	a := f.connect()
 	for range 40 {
-		a.do(actors.Request{Type: "ListRooms"})
+		a.do(protocol.Request{Type: "ListRooms"})
 		a.expect("RoomList")
 	}
-	a.do(actors.Request{Type: "ListRooms"})
+	a.do(protocol.Request{Type: "ListRooms"})
 	if e := a.expect("Error"); e.str("code") != "rate_limited" {
 		t.Fatalf("41st request: got %v, want rate_limited", e)
 	}
 	f.clock.Advance(time.Second) // 20 more tokens
 	for range 20 {
-		a.do(actors.Request{Type: "ListRooms"})
+		a.do(protocol.Request{Type: "ListRooms"})
 		a.expect("RoomList")
 	}
 	// The second of rest refilled the abuse budget (10, at 10/s): ten more
 	// refusals spend it, the eleventh closes the connection.
 	for range 11 {
-		a.do(actors.Request{Type: "ListRooms"})
+		a.do(protocol.Request{Type: "ListRooms"})
 	}
 	select {
 	case <-a.s.Outbox().Done():
 	case <-time.After(waitLimit):
 		t.Fatal("abuser not closed")
 	}
-	if code, _ := a.s.Outbox().CloseStatus(); code != actors.ClosePolicy {
+	if code, _ := a.s.Outbox().CloseStatus(); code != protocol.ClosePolicy {
 		t.Fatalf("abuse close code: got %d, want 1008", code)
 	}
 }
@@ -385,7 +386,7 @@ func TestRoomListAndIdleRoomsRetire(t *testing.T) {
 	f := newFixture(t, actors.Config{RoomIdle: time.Minute})
 	a := f.connect()
 	a.join("zeta")
-	a.do(actors.Request{Type: "ListRooms", Ref: "l"})
+	a.do(protocol.Request{Type: "ListRooms", Ref: "l"})
 	list := a.expect("RoomList")
 	var names []string
 	for _, r := range list["rooms"].([]any) {
@@ -398,7 +399,7 @@ func TestRoomListAndIdleRoomsRetire(t *testing.T) {
 	if want := []string{"general", "random", "tech", "zeta"}; !slices.Equal(names, want) {
 		t.Fatalf("rooms: got %v, want %v", names, want)
 	}
-	a.do(actors.Request{Type: "LeaveRoom", Room: "zeta", Ref: "l"})
+	a.do(protocol.Request{Type: "LeaveRoom", Room: "zeta", Ref: "l"})
 	a.expect("Ack")
 	before := f.hub.Metrics().Rooms
 	f.clock.Advance(2 * time.Minute)
@@ -419,7 +420,7 @@ func TestHistoryPagesAndSince(t *testing.T) {
 	a.join("general")
 	var ids []string
 	for i := range 120 {
-		a.do(actors.Request{Type: "SendMessage", Content: fmt.Sprint(i)})
+		a.do(protocol.Request{Type: "SendMessage", Content: fmt.Sprint(i)})
 		ids = append(ids, a.expect("Message").str("id"))
 	}
 	b := f.connect()
@@ -428,14 +429,14 @@ func TestHistoryPagesAndSince(t *testing.T) {
 	if len(msgs) != 50 || h["truncated"] != true || msgs[49].(map[string]any)["id"] != ids[119] {
 		t.Fatalf("join history: got %d messages truncated=%v, want the last 50", len(msgs), h["truncated"])
 	}
-	b.do(actors.Request{Type: "History", Room: "general", Before: ids[70], Limit: 500, Ref: "h"})
+	b.do(protocol.Request{Type: "History", Room: "general", Before: ids[70], Limit: 500, Ref: "h"})
 	p := b.expect("History")
 	pm := p["messages"].([]any)
 	if len(pm) != 70 || p["truncated"] != false || pm[0].(map[string]any)["id"] != ids[0] {
 		t.Fatalf("page: got %d messages truncated=%v, want 70 (limit capped at 200)", len(pm), p["truncated"])
 	}
 	c := f.connect()
-	c.do(actors.Request{Type: "JoinRoom", Room: "general", Since: ids[99], Ref: "s"})
+	c.do(protocol.Request{Type: "JoinRoom", Room: "general", Since: ids[99], Ref: "s"})
 	c.expect("Ack")
 	s := c.expect("History")
 	sm := s["messages"].([]any)
@@ -448,7 +449,7 @@ func TestRestartKeepsHistoryAndIDsKeepGrowing(t *testing.T) {
 	f := newFixture(t, actors.Config{})
 	a := f.connect()
 	a.join("tech")
-	a.do(actors.Request{Type: "SendMessage", Content: "before restart", Ref: "1"})
+	a.do(protocol.Request{Type: "SendMessage", Content: "before restart", Ref: "1"})
 	first := a.expect("Message").str("id")
 	a.expect("Ack")
 	f.close()
@@ -460,7 +461,7 @@ func TestRestartKeepsHistoryAndIDsKeepGrowing(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].(map[string]any)["id"] != first {
 		t.Fatalf("after restart: got %v, want the message %s", msgs, first)
 	}
-	b.do(actors.Request{Type: "SendMessage", Content: "after"})
+	b.do(protocol.Request{Type: "SendMessage", Content: "after"})
 	if id := b.expect("Message").str("id"); id <= first {
 		t.Fatalf("id after restart: got %s, want > %s", id, first)
 	}
@@ -476,8 +477,8 @@ func TestNonceMakesResendsIdempotent(t *testing.T) {
 	a.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == "bob" })
 
 	// Twice at once: the second finds the first on its way to the store.
-	a.do(actors.Request{Type: "SendMessage", Content: "hello", Nonce: "n1", Ref: "1"})
-	a.do(actors.Request{Type: "SendMessage", Content: "hello", Nonce: "n1", Ref: "2"})
+	a.do(protocol.Request{Type: "SendMessage", Content: "hello", Nonce: "n1", Ref: "1"})
+	a.do(protocol.Request{Type: "SendMessage", Content: "hello", Nonce: "n1", Ref: "2"})
 	m := b.expect("Message")
 	if m.str("nonce") != "n1" {
 		t.Fatalf("message: got %v, want nonce n1 echoed", m)
@@ -492,12 +493,12 @@ func TestNonceMakesResendsIdempotent(t *testing.T) {
 		t.Fatalf("acks: got %v, want both with id %s", acks, m.str("id"))
 	}
 	// Once committed, a resend is found in the store.
-	a.do(actors.Request{Type: "SendMessage", Content: "hello", Nonce: "n1", Ref: "3"})
+	a.do(protocol.Request{Type: "SendMessage", Content: "hello", Nonce: "n1", Ref: "3"})
 	if ack := a.expect("Ack"); ack.str("id") != m.str("id") || ack.str("ref") != "3" {
 		t.Fatalf("resend ack: got %v, want id %s", ack, m.str("id"))
 	}
 	// The same nonce from someone else, or in another room, is another message.
-	b.do(actors.Request{Type: "SendMessage", Content: "mine", Nonce: "n1", Ref: "4"})
+	b.do(protocol.Request{Type: "SendMessage", Content: "mine", Nonce: "n1", Ref: "4"})
 	if got := b.expect("Message"); got.str("username") != "bob" || got.str("id") == m.str("id") {
 		t.Fatalf("bob's message: got %v, want a new one", got)
 	}
@@ -505,8 +506,8 @@ func TestNonceMakesResendsIdempotent(t *testing.T) {
 	a.waitFor("Message", nil)
 
 	// Private messages too, after a restart.
-	a.do(actors.Request{Type: "PrivateMessage", To: "bob", Content: "psst", Nonce: "p1", Ref: "5"})
-	a.do(actors.Request{Type: "PrivateMessage", To: "bob", Content: "psst", Nonce: "p1", Ref: "6"})
+	a.do(protocol.Request{Type: "PrivateMessage", To: "bob", Content: "psst", Nonce: "p1", Ref: "5"})
+	a.do(protocol.Request{Type: "PrivateMessage", To: "bob", Content: "psst", Nonce: "p1", Ref: "6"})
 	pm := b.expect("PrivateMessage")
 	a.expect("PrivateMessage")
 	for range 2 {
@@ -521,11 +522,11 @@ func TestNonceMakesResendsIdempotent(t *testing.T) {
 	a.rename("alice")
 	b.rename("bob")
 	a.join("general")
-	a.do(actors.Request{Type: "SendMessage", Content: "hello", Nonce: "n1", Ref: "7"})
+	a.do(protocol.Request{Type: "SendMessage", Content: "hello", Nonce: "n1", Ref: "7"})
 	if ack := a.expect("Ack"); ack.str("id") != m.str("id") {
 		t.Fatalf("resend after restart: got %v, want id %s", ack, m.str("id"))
 	}
-	a.do(actors.Request{Type: "PrivateMessage", To: "BOB", Content: "psst", Nonce: "p1", Ref: "8"})
+	a.do(protocol.Request{Type: "PrivateMessage", To: "BOB", Content: "psst", Nonce: "p1", Ref: "8"})
 	if ack := a.expect("Ack"); ack.str("id") != pm.str("id") {
 		t.Fatalf("pm resend after restart: got %v, want id %s", ack, pm.str("id"))
 	}
@@ -574,11 +575,11 @@ func TestStoreFaultsMeanServerBusyNeverAck(t *testing.T) {
 	a.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == "bob" })
 
 	rs.refuse.Store(true)
-	a.do(actors.Request{Type: "SendMessage", Content: "lost?", Ref: "1"})
+	a.do(protocol.Request{Type: "SendMessage", Content: "lost?", Ref: "1"})
 	if e := a.expect("Error"); e.str("code") != "server_busy" || e.str("ref") != "1" {
 		t.Fatalf("room send: got %v, want server_busy with ref 1", e)
 	}
-	a.do(actors.Request{Type: "PrivateMessage", To: "bob", Content: "lost?", Ref: "2"})
+	a.do(protocol.Request{Type: "PrivateMessage", To: "bob", Content: "lost?", Ref: "2"})
 	if e := a.expect("Error"); e.str("code") != "server_busy" || e.str("ref") != "2" {
 		t.Fatalf("private send: got %v, want server_busy with ref 2", e)
 	}
@@ -587,7 +588,7 @@ func TestStoreFaultsMeanServerBusyNeverAck(t *testing.T) {
 	// server_busy for it, never an Ack.
 	rs.refuse.Store(false)
 	rs.failCommit.Store(true)
-	a.do(actors.Request{Type: "SendMessage", Content: "unstored", Ref: "3"})
+	a.do(protocol.Request{Type: "SendMessage", Content: "unstored", Ref: "3"})
 	// The store's verdict may come before or after the room's broadcast:
 	// nothing orders the store's goroutine against the room's pushes.
 	got := map[string]frame{}
@@ -603,7 +604,7 @@ func TestStoreFaultsMeanServerBusyNeverAck(t *testing.T) {
 	}
 	b.expect("Message")
 	rs.failCommit.Store(false)
-	a.do(actors.Request{Type: "SendMessage", Content: "now", Ref: "4"})
+	a.do(protocol.Request{Type: "SendMessage", Content: "now", Ref: "4"})
 	if m := b.expect("Message"); m.str("content") != "now" {
 		t.Fatalf("after recovery: got %v", m)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"parley/actors"
+	"parley/internal/protocol"
 	"parley/persistence"
 )
 
@@ -38,7 +39,7 @@ func BenchmarkBroadcast(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer func() {
-				hub.CloseAll(actors.CloseGoingAway, "")
+				hub.CloseAll(protocol.CloseGoingAway, "")
 				sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				defer cancel()
 				_ = hub.Shutdown(sctx)
@@ -46,7 +47,7 @@ func BenchmarkBroadcast(b *testing.B) {
 			sessions := make([]*actors.Session, members)
 			for i := range sessions {
 				sessions[i] = hub.Connect("bench")
-				sessions[i].Handle(ctx, actors.Request{Type: "JoinRoom", Room: "bench"})
+				sessions[i].Handle(ctx, protocol.Request{Type: "JoinRoom", Room: "bench"})
 			}
 			var bufs [][]byte
 			const batch = 32
@@ -63,7 +64,7 @@ func BenchmarkBroadcast(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				sessions[i%members].Handle(ctx, actors.Request{Type: "SendMessage", Room: "bench", Content: content})
+				sessions[i%members].Handle(ctx, protocol.Request{Type: "SendMessage", Room: "bench", Content: content})
 				if i%batch == batch-1 {
 					drain(batch)
 					if i%4096 == 4095 {

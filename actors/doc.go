@@ -9,6 +9,8 @@
 //
 // Persistence is reached through the Store interface declared here and
 // satisfied by package persistence. The transport decodes frames into
-// Requests, hands them to Session.Handle, and writes what the Outbox yields; it
-// holds no chat logic. docs/architecture.md has the whole concurrency design.
+// protocol.Requests, hands them to Session.Handle, and writes what the Outbox
+// yields; it holds no chat logic. The actors encode what they send with
+// package protocol, once per frame whatever the number of recipients.
+// docs/architecture.md has the whole concurrency design.
 package actors

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"parley/actors"
+	"parley/internal/protocol"
 	"parley/persistence"
 )
 
@@ -89,7 +90,7 @@ func FuzzRoomActor(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() {
-		hub.CloseAll(actors.CloseGoingAway, "")
+		hub.CloseAll(protocol.CloseGoingAway, "")
 		_ = hub.Shutdown(ctx)
 		_ = store.Close()
 		// No goroutine left behind: every room actor and the store's writer
@@ -152,14 +153,14 @@ func FuzzRoomActor(f *testing.F) {
 			}
 			switch op % 4 {
 			case 0:
-				m.s.Handle(ctx, actors.Request{Type: "JoinRoom", Room: room})
+				m.s.Handle(ctx, protocol.Request{Type: "JoinRoom", Room: room})
 				m.in[room] = true
 			case 1:
-				m.s.Handle(ctx, actors.Request{Type: "LeaveRoom", Room: room})
+				m.s.Handle(ctx, protocol.Request{Type: "LeaveRoom", Room: room})
 				delete(m.in, room)
 			case 2:
 				content := fmt.Sprintf("op%d", i)
-				m.s.Handle(ctx, actors.Request{Type: "SendMessage", Room: room, Content: content})
+				m.s.Handle(ctx, protocol.Request{Type: "SendMessage", Room: room, Content: content})
 				if m.in[room] {
 					for _, other := range ms {
 						if !other.gone && other.in[room] {
@@ -177,7 +178,7 @@ func FuzzRoomActor(f *testing.F) {
 		// earlier post has been fanned out once it returns.
 		probe := hub.Connect("probe")
 		for _, r := range rooms {
-			probe.Handle(ctx, actors.Request{Type: "JoinRoom", Room: r})
+			probe.Handle(ctx, protocol.Request{Type: "JoinRoom", Room: r})
 		}
 		probe.Close()
 		for i, m := range ms {

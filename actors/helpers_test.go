@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"parley/actors"
+	"parley/internal/protocol"
 	"parley/persistence"
 )
 
@@ -52,7 +53,7 @@ func (f *fixture) close() {
 	if f.hub == nil {
 		return
 	}
-	f.hub.CloseAll(actors.CloseGoingAway, "test over")
+	f.hub.CloseAll(protocol.CloseGoingAway, "test over")
 	ctx, cancel := context.WithTimeout(f.ctx, waitLimit)
 	defer cancel()
 	if err := f.hub.Shutdown(ctx); err != nil {
@@ -88,7 +89,7 @@ func (f *fixture) connect() *client {
 	return c
 }
 
-func (c *client) do(req actors.Request) { c.s.Handle(c.f.ctx, req) }
+func (c *client) do(req protocol.Request) { c.s.Handle(c.f.ctx, req) }
 
 // next returns the next frame, failing the test if none comes in time.
 func (c *client) next() frame {
@@ -156,7 +157,7 @@ func (c *client) quiet() {
 // join joins room and consumes the join reply up to the joiner's UserJoined.
 func (c *client) join(room string) (history frame) {
 	c.t.Helper()
-	c.do(actors.Request{Type: "JoinRoom", Room: room, Ref: "j-" + room})
+	c.do(protocol.Request{Type: "JoinRoom", Room: room, Ref: "j-" + room})
 	if ack := c.expect("Ack"); ack.str("room") != room || ack.str("ref") != "j-"+room {
 		c.t.Fatalf("join ack: got %v, want room %s", ack, room)
 	}
@@ -168,7 +169,7 @@ func (c *client) join(room string) (history frame) {
 
 func (c *client) rename(name string) {
 	c.t.Helper()
-	c.do(actors.Request{Type: "SetUsername", Username: name, Ref: "n"})
+	c.do(protocol.Request{Type: "SetUsername", Username: name, Ref: "n"})
 	if ack := c.waitFor("Ack", nil); ack.str("username") != name {
 		c.t.Fatalf("rename ack: got %v, want username %s", ack, name)
 	}

@@ -3,6 +3,8 @@ package actors
 import (
 	"sync"
 	"time"
+
+	"parley/internal/protocol"
 )
 
 // Idempotent sends: a client may attach a nonce to SendMessage and
@@ -45,7 +47,7 @@ func (e *nonceEntry) dedupe(s *Session, ref string) bool {
 	switch e.state {
 	case nonceStored:
 		if ref != "" {
-			s.out.Push(encodeAckMessage(ref, e.id, e.ts))
+			s.out.Push(protocol.EncodeAckMessage(ref, e.id, e.ts))
 		}
 		return true
 	case noncePending:

@@ -1,6 +1,10 @@
 package actors
 
-import "sync"
+import (
+	"sync"
+
+	"parley/internal/protocol"
+)
 
 // Verdict is what Outbox.Push reports. Push never blocks.
 type Verdict uint8
@@ -43,7 +47,7 @@ type Outbox struct {
 	spare     [][]byte   // the writer's last batch, handed back for reuse
 	bytes     int
 	closed    bool
-	closeCode CloseCode
+	closeCode protocol.CloseCode
 	closeText string
 	writing   bool   // a writer is running (started, not yet parked)
 	start     func() // starts a writer; set by Attach
@@ -153,7 +157,7 @@ func (o *Outbox) refuseLocked(frame []byte) (Verdict, bool) {
 		return Closed, true
 	}
 	if len(o.frames)+1 > o.limits.Frames || o.bytes+len(frame) > o.limits.Bytes {
-		o.closeLocked(ClosePolicy, "slow consumer: outbound queue full")
+		o.closeLocked(protocol.ClosePolicy, "slow consumer: outbound queue full")
 		start := o.claimWriterLocked()
 		o.mu.Unlock()
 		if start != nil {
@@ -231,7 +235,7 @@ func (o *Outbox) Done() <-chan struct{} { return o.done }
 // Close closes the outbox with a close code for the connection. The first
 // call wins; later ones do nothing. Frames already queued are still taken by
 // the writer, which then closes the connection with the code.
-func (o *Outbox) Close(code CloseCode, reason string) {
+func (o *Outbox) Close(code protocol.CloseCode, reason string) {
 	o.mu.Lock()
 	o.closeLocked(code, reason)
 	start := o.claimWriterLocked() // someone must close the connection
@@ -241,7 +245,7 @@ func (o *Outbox) Close(code CloseCode, reason string) {
 	}
 }
 
-func (o *Outbox) closeLocked(code CloseCode, reason string) {
+func (o *Outbox) closeLocked(code protocol.CloseCode, reason string) {
 	if o.closed {
 		return
 	}
@@ -252,7 +256,7 @@ func (o *Outbox) closeLocked(code CloseCode, reason string) {
 }
 
 // CloseStatus reports the code and reason the outbox was closed with.
-func (o *Outbox) CloseStatus() (CloseCode, string) {
+func (o *Outbox) CloseStatus() (protocol.CloseCode, string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.closeCode, o.closeText

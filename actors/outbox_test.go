@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"parley/actors"
+	"parley/internal/protocol"
 )
 
 // A deferred frame neither starts nor wakes a writer; Flush, or the next
@@ -69,7 +70,7 @@ func TestOutboxDeferredFramesWaitForFlushOrPush(t *testing.T) {
 	default:
 		t.Fatal("after an overflow: outbox not closed")
 	}
-	if code, _ := o.CloseStatus(); code != actors.ClosePolicy {
-		t.Errorf("close code: got %v, want %v", code, actors.ClosePolicy)
+	if code, _ := o.CloseStatus(); code != protocol.ClosePolicy {
+		t.Errorf("close code: got %v, want %v", code, protocol.ClosePolicy)
 	}
 }

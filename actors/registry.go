@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/puzpuzpuz/xsync/v3"
+
+	"parley/internal/protocol"
 )
 
 // Broker is the seam where a message bus would sit between room actors on
@@ -253,13 +255,13 @@ func (h *Hub) Connect(remote string) *Session {
 			break
 		}
 	}
-	s.out.Push(encodeWelcome(s.name))
+	s.out.Push(protocol.EncodeWelcome(s.name))
 	return s
 }
 
 // CloseAll asks every session's connection to close with code (Shutdown
 // uses 1001). It does not wait; sessions leave their rooms as they go.
-func (h *Hub) CloseAll(code CloseCode, reason string) {
+func (h *Hub) CloseAll(code protocol.CloseCode, reason string) {
 	h.sessions.Range(func(_ uint64, s *Session) bool {
 		s.out.Close(code, reason)
 		return true
@@ -302,17 +304,17 @@ func (h *Hub) Metrics() MetricsSnapshot {
 }
 
 // roomList lists every known room with its member count, sorted by name.
-func (h *Hub) roomList() []RoomInfo {
-	list := make([]RoomInfo, 0, h.catalog.Size())
+func (h *Hub) roomList() []protocol.RoomInfo {
+	list := make([]protocol.RoomInfo, 0, h.catalog.Size())
 	h.catalog.Range(func(name string, _ time.Time) bool {
 		n := 0
 		if r, ok := h.rooms.Load(name); ok {
 			n = r.Members()
 		}
-		list = append(list, RoomInfo{Name: name, Members: n})
+		list = append(list, protocol.RoomInfo{Name: name, Members: n})
 		return true
 	})
-	slices.SortFunc(list, func(a, b RoomInfo) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(list, func(a, b protocol.RoomInfo) int { return strings.Compare(a.Name, b.Name) })
 	return list
 }
 

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"parley/internal/protocol"
 )
 
 // roomMsgKind tells what a roomMsg asks of the room.
@@ -183,7 +185,7 @@ func (r *Room) stopIdle() {
 func (r *Room) handlePost(m *roomMsg) {
 	mem := r.members[m.from]
 	if mem == nil {
-		m.from.out.Push(EncodeError(m.ref, CodeNotInRoom, "you are not in room "+r.name))
+		m.from.out.Push(protocol.EncodeError(m.ref, protocol.CodeNotInRoom, "you are not in room "+r.name))
 		return
 	}
 	var nonceKey string
@@ -200,7 +202,7 @@ func (r *Room) handlePost(m *roomMsg) {
 	rec.Username = mem.name
 	rec.Timestamp = now
 	// Encode before handing rec to the store, which owns it from then on.
-	frame := encodeMessage(rec)
+	frame := protocol.EncodeMessage(rec.wire())
 	sender, ref, id := m.from, m.ref, rec.ID
 	var done func(error)
 	if nonceKey == "" {
@@ -219,7 +221,7 @@ func (r *Room) handlePost(m *roomMsg) {
 		}
 		// Nothing was stored, so nothing is delivered: the sender may retry.
 		r.hub.metrics.busy.Add(1)
-		sender.out.Push(EncodeError(ref, CodeServerBusy, "server busy: message not sent, try again"))
+		sender.out.Push(protocol.EncodeError(ref, protocol.CodeServerBusy, "server busy: message not sent, try again"))
 		return
 	}
 	r.lastID = id
@@ -234,7 +236,7 @@ func (r *Room) handleJoin(m *roomMsg) roomReply {
 	mem := r.members[m.from]
 	if mem == nil {
 		r.stopIdle()
-		joined := encodePresence("UserJoined", m.name, r.name)
+		joined := protocol.EncodeUserJoined(m.name, r.name)
 		r.presence(joined)
 		mem = &member{name: m.name, out: m.from.out, syncing: true}
 		r.members[m.from] = mem
@@ -251,7 +253,7 @@ func (r *Room) handleReady(m *roomMsg) {
 		held := mem.held
 		mem.held, mem.heldBytes = nil, 0
 		if mem.heldOverflow {
-			mem.out.Close(ClosePolicy, "slow consumer: outbound queue full")
+			mem.out.Close(protocol.ClosePolicy, "slow consumer: outbound queue full")
 			r.dropped = append(r.dropped, m.from)
 		} else {
 			for _, f := range held {
@@ -273,8 +275,8 @@ func (r *Room) handleRename(m *roomMsg) {
 	if mem := r.members[m.from]; mem != nil && mem.name != m.name {
 		old := mem.name
 		mem.name = m.name
-		r.broadcast(encodeSystem(r.name, old+" is now known as "+m.name))
-		r.broadcast(encodeMembers(r.name, r.names()))
+		r.broadcast(protocol.EncodeSystem(r.name, old+" is now known as "+m.name))
+		r.broadcast(protocol.EncodeMembers(r.name, r.names()))
 	}
 }
 
@@ -285,7 +287,7 @@ func (r *Room) remove(s *Session) {
 	// Presence this room deferred for the member would otherwise wait for
 	// the member's next frame from elsewhere: flushPresence no longer sees it.
 	mem.out.Flush()
-	r.presence(encodePresence("UserLeft", mem.name, r.name))
+	r.presence(protocol.EncodeUserLeft(mem.name, r.name))
 }
 
 // broadcast hands the same frame to every member without blocking. Members

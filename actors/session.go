@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"parley/internal/protocol"
 )
 
 // Session is one connection's actor. Its commands (Handle) run one at a
@@ -61,33 +63,33 @@ func (s *Session) Username() string { return s.name }
 
 // Handle runs one request. It never blocks on another client: the waits it
 // has are on this session's own rooms' replies and on the store.
-func (s *Session) Handle(ctx context.Context, req Request) {
+func (s *Session) Handle(ctx context.Context, req protocol.Request) {
 	if s.closed || !s.allow(req.Ref) {
 		return
 	}
 	if len(req.Ref) > s.hub.cfg.Limits.RefMax {
-		s.fail(req.Ref, CodeBadRequest, "ref is longer than "+strconv.Itoa(s.hub.cfg.Limits.RefMax)+" bytes")
+		s.fail(req.Ref, protocol.CodeBadRequest, "ref is longer than "+strconv.Itoa(s.hub.cfg.Limits.RefMax)+" bytes")
 		return
 	}
 	switch req.Type {
-	case TypeSetUsername:
+	case protocol.TypeSetUsername:
 		s.setUsername(ctx, req)
-	case TypeJoinRoom:
+	case protocol.TypeJoinRoom:
 		s.joinRoom(ctx, req)
-	case TypeLeaveRoom:
+	case protocol.TypeLeaveRoom:
 		s.leaveRoom(ctx, req)
-	case TypeSendMessage:
+	case protocol.TypeSendMessage:
 		s.sendMessage(req)
-	case TypePrivateMessage:
+	case protocol.TypePrivateMessage:
 		s.privateMessage(req)
-	case TypeListRooms:
-		s.out.Push(encodeRoomList(req.Ref, s.hub.roomList()))
-	case TypeHistory:
+	case protocol.TypeListRooms:
+		s.out.Push(protocol.EncodeRoomList(req.Ref, s.hub.roomList()))
+	case protocol.TypeHistory:
 		s.history(ctx, req)
 	case "":
-		s.fail(req.Ref, CodeBadRequest, "missing type")
+		s.fail(req.Ref, protocol.CodeBadRequest, "missing type")
 	default:
-		s.fail(req.Ref, CodeUnknownType, "unknown type "+quoteShort(req.Type))
+		s.fail(req.Ref, protocol.CodeUnknownType, "unknown type "+quoteShort(req.Type))
 	}
 }
 
@@ -98,7 +100,7 @@ func (s *Session) HandleMalformed(ref, reason string) {
 	if s.closed || !s.allow(ref) {
 		return
 	}
-	s.fail(ref, CodeBadRequest, reason)
+	s.fail(ref, protocol.CodeBadRequest, reason)
 }
 
 // allow applies the rate limit: a request beyond it is answered with
@@ -111,26 +113,26 @@ func (s *Session) allow(ref string) bool {
 	}
 	s.hub.metrics.rateLimited.Add(1)
 	if !s.abuse.AllowN(now, 1) {
-		s.out.Close(ClosePolicy, "rate limit exceeded")
+		s.out.Close(protocol.ClosePolicy, "rate limit exceeded")
 		return false
 	}
-	s.fail(ref, CodeRateLimited, "too many requests: slow down")
+	s.fail(ref, protocol.CodeRateLimited, "too many requests: slow down")
 	return false
 }
 
 // fail queues an Error. A ref over the limit is not echoed: it was never a
 // valid ref, whichever check caught the request.
-func (s *Session) fail(ref string, code ErrorCode, msg string) {
+func (s *Session) fail(ref string, code protocol.ErrorCode, msg string) {
 	if len(ref) > s.hub.cfg.Limits.RefMax {
 		ref = ""
 	}
-	s.out.Push(EncodeError(ref, code, msg))
+	s.out.Push(protocol.EncodeError(ref, code, msg))
 }
 
-func (s *Session) setUsername(ctx context.Context, req Request) {
+func (s *Session) setUsername(ctx context.Context, req protocol.Request) {
 	name, key, ok := NormalizeUsername(req.Username, s.hub.cfg.Limits.UsernameMax)
 	if !ok {
-		s.fail(req.Ref, CodeInvalidUsername, "a username is 1-"+strconv.Itoa(s.hub.cfg.Limits.UsernameMax)+" characters of A-Z a-z 0-9 _ -")
+		s.fail(req.Ref, protocol.CodeInvalidUsername, "a username is 1-"+strconv.Itoa(s.hub.cfg.Limits.UsernameMax)+" characters of A-Z a-z 0-9 _ -")
 		return
 	}
 	if name == s.name {
@@ -139,7 +141,7 @@ func (s *Session) setUsername(ctx context.Context, req Request) {
 	}
 	if key != s.key {
 		if _, taken := s.hub.names.LoadOrStore(key, nameOwner{s: s, name: name}); taken {
-			s.fail(req.Ref, CodeUsernameTaken, "username "+name+" is taken")
+			s.fail(req.Ref, protocol.CodeUsernameTaken, "username "+name+" is taken")
 			return
 		}
 		s.releaseName()
@@ -163,26 +165,26 @@ func (s *Session) releaseName() {
 	})
 }
 
-func (s *Session) joinRoom(ctx context.Context, req Request) {
+func (s *Session) joinRoom(ctx context.Context, req protocol.Request) {
 	name, ok := NormalizeRoom(req.Room, s.hub.cfg.Limits.RoomMax)
 	if !ok {
-		s.fail(req.Ref, CodeInvalidRoom, s.roomRule())
+		s.fail(req.Ref, protocol.CodeInvalidRoom, s.roomRule())
 		return
 	}
 	if req.Since != "" && !validID(req.Since) {
-		s.fail(req.Ref, CodeBadRequest, "since is not a message id")
+		s.fail(req.Ref, protocol.CodeBadRequest, "since is not a message id")
 		return
 	}
 	if _, in := s.rooms[name]; !in && len(s.rooms) >= s.hub.cfg.Limits.RoomsPerSession {
-		s.fail(req.Ref, CodeInvalidRoom, "you are in as many rooms as one connection may be")
+		s.fail(req.Ref, protocol.CodeInvalidRoom, "you are in as many rooms as one connection may be")
 		return
 	}
 	if _, err := s.hub.ensureRoom(ctx, name); err != nil {
 		if errors.Is(err, errRoomCap) {
-			s.fail(req.Ref, CodeInvalidRoom, "no new rooms can be created now")
+			s.fail(req.Ref, protocol.CodeInvalidRoom, "no new rooms can be created now")
 		} else {
 			s.hub.log.Error("create room", "room", name, "err", err)
-			s.fail(req.Ref, CodeServerBusy, "could not create the room, try again")
+			s.fail(req.Ref, protocol.CodeServerBusy, "could not create the room, try again")
 		}
 		return
 	}
@@ -195,7 +197,7 @@ func (s *Session) joinRoom(ctx context.Context, req Request) {
 		var err error
 		if r, err = s.hub.room(ctx, name); err != nil {
 			s.hub.log.Error("start room", "room", name, "err", err)
-			s.fail(req.Ref, CodeServerBusy, "could not open the room, try again")
+			s.fail(req.Ref, protocol.CodeServerBusy, "could not open the room, try again")
 			return
 		}
 		if rep, ok = r.control(ctx, &roomMsg{kind: msgJoin, from: s, name: s.name}); ok {
@@ -212,7 +214,7 @@ func (s *Session) joinRoom(ctx context.Context, req Request) {
 	// History up to the last message the room sent before we joined; what
 	// came after is held by the room and released by msgReady.
 	if rep.lastID == "" {
-		s.out.Push(encodeHistory(req.Ref, name, nil, false)) // the room never had a message
+		s.out.Push(historyFrame(req.Ref, name, nil, false)) // the room never had a message
 	} else {
 		q := HistoryQuery{Room: name, Through: rep.lastID, Limit: s.hub.cfg.HistoryPage}
 		if req.Since != "" {
@@ -220,7 +222,7 @@ func (s *Session) joinRoom(ctx context.Context, req Request) {
 		}
 		s.sendHistory(ctx, req.Ref, q, true)
 	}
-	s.out.Push(encodeMembers(name, rep.members))
+	s.out.Push(protocol.EncodeMembers(name, rep.members))
 	r.control(ctx, &roomMsg{kind: msgReady, from: s})
 }
 
@@ -241,7 +243,7 @@ func (s *Session) sendHistory(ctx context.Context, ref string, q HistoryQuery, s
 	}
 	if err != nil {
 		s.hub.log.Warn("read history", "room", q.Room, "err", err)
-		s.fail(ref, CodeServerBusy, "could not read the history of "+q.Room)
+		s.fail(ref, protocol.CodeServerBusy, "could not read the history of "+q.Room)
 		msgs, more = nil, false
 	}
 	// Keep the frame within its byte budget: drop the oldest first.
@@ -253,18 +255,18 @@ func (s *Session) sendHistory(ctx context.Context, ref string, q HistoryQuery, s
 			break
 		}
 	}
-	s.out.Push(encodeHistory(ref, q.Room, msgs, more))
+	s.out.Push(historyFrame(ref, q.Room, msgs, more))
 }
 
-func (s *Session) leaveRoom(ctx context.Context, req Request) {
+func (s *Session) leaveRoom(ctx context.Context, req protocol.Request) {
 	name, ok := NormalizeRoom(req.Room, s.hub.cfg.Limits.RoomMax)
 	if !ok {
-		s.fail(req.Ref, CodeInvalidRoom, s.roomRule())
+		s.fail(req.Ref, protocol.CodeInvalidRoom, s.roomRule())
 		return
 	}
 	r, in := s.rooms[name]
 	if !in {
-		s.fail(req.Ref, CodeNotInRoom, "you are not in room "+name)
+		s.fail(req.Ref, protocol.CodeNotInRoom, "you are not in room "+name)
 		return
 	}
 	r.control(ctx, &roomMsg{kind: msgLeave, from: s})
@@ -275,21 +277,21 @@ func (s *Session) leaveRoom(ctx context.Context, req Request) {
 	s.ack(req.Ref, "", name)
 }
 
-func (s *Session) sendMessage(req Request) {
+func (s *Session) sendMessage(req protocol.Request) {
 	name := s.current
 	if req.Room != "" {
 		var ok bool
 		if name, ok = NormalizeRoom(req.Room, s.hub.cfg.Limits.RoomMax); !ok {
-			s.fail(req.Ref, CodeInvalidRoom, s.roomRule())
+			s.fail(req.Ref, protocol.CodeInvalidRoom, s.roomRule())
 			return
 		}
 	}
 	r, in := s.rooms[name]
 	if !in {
 		if name == "" {
-			s.fail(req.Ref, CodeNotInRoom, "join a room first")
+			s.fail(req.Ref, protocol.CodeNotInRoom, "join a room first")
 		} else {
-			s.fail(req.Ref, CodeNotInRoom, "you are not in room "+name)
+			s.fail(req.Ref, protocol.CodeNotInRoom, "you are not in room "+name)
 		}
 		return
 	}
@@ -305,38 +307,38 @@ func (s *Session) sendMessage(req Request) {
 	}
 	if !r.post(m) {
 		s.hub.metrics.busy.Add(1)
-		s.fail(req.Ref, CodeServerBusy, "room "+name+" is busy: message not sent, try again")
+		s.fail(req.Ref, protocol.CodeServerBusy, "room "+name+" is busy: message not sent, try again")
 	}
 }
 
 // checkSend validates the body and nonce of a SendMessage or PrivateMessage.
-func (s *Session) checkSend(req Request) bool {
+func (s *Session) checkSend(req protocol.Request) bool {
 	switch CheckContent(req.Content, s.hub.cfg.Limits.ContentMax) {
-	case CodeEmptyMessage:
-		s.fail(req.Ref, CodeEmptyMessage, "message is empty")
+	case protocol.CodeEmptyMessage:
+		s.fail(req.Ref, protocol.CodeEmptyMessage, "message is empty")
 		return false
-	case CodeTooLarge:
-		s.fail(req.Ref, CodeTooLarge, "message is longer than "+strconv.Itoa(s.hub.cfg.Limits.ContentMax)+" characters")
+	case protocol.CodeTooLarge:
+		s.fail(req.Ref, protocol.CodeTooLarge, "message is longer than "+strconv.Itoa(s.hub.cfg.Limits.ContentMax)+" characters")
 		return false
-	case CodeBadRequest:
-		s.fail(req.Ref, CodeBadRequest, "message is not valid UTF-8")
+	case protocol.CodeBadRequest:
+		s.fail(req.Ref, protocol.CodeBadRequest, "message is not valid UTF-8")
 		return false
 	}
 	if len(req.Nonce) > s.hub.cfg.Limits.RefMax {
-		s.fail(req.Ref, CodeBadRequest, "nonce is longer than "+strconv.Itoa(s.hub.cfg.Limits.RefMax)+" bytes")
+		s.fail(req.Ref, protocol.CodeBadRequest, "nonce is longer than "+strconv.Itoa(s.hub.cfg.Limits.RefMax)+" bytes")
 		return false
 	}
 	return true
 }
 
-func (s *Session) privateMessage(req Request) {
+func (s *Session) privateMessage(req protocol.Request) {
 	_, key, ok := NormalizeUsername(req.To, s.hub.cfg.Limits.UsernameMax)
 	var to nameOwner
 	if ok {
 		to, ok = s.hub.names.Load(key)
 	}
 	if !ok {
-		s.fail(req.Ref, CodeNoSuchUser, "no user "+quoteShort(req.To)+" is connected")
+		s.fail(req.Ref, protocol.CodeNoSuchUser, "no user "+quoteShort(req.To)+" is connected")
 		return
 	}
 	if !s.checkSend(req) || s.resent(req, NonceKey{Recipient: foldName(to.name), Username: s.key, Nonce: req.Nonce}) {
@@ -362,7 +364,7 @@ func (s *Session) privateMessage(req Request) {
 		Private:   true,
 		Nonce:     req.Nonce,
 	}
-	frame := encodePrivate(rec)
+	frame := protocol.EncodePrivate(rec.wire())
 	ref, id := req.Ref, rec.ID
 	done := func(err error) { s.stored(ref, id, now, err) }
 	if nonceKey != "" {
@@ -378,7 +380,7 @@ func (s *Session) privateMessage(req Request) {
 			s.pmNonces.put(nonceKey, &nonceEntry{state: nonceFailed})
 		}
 		s.hub.metrics.busy.Add(1)
-		s.fail(ref, CodeServerBusy, "server busy: message not sent, try again")
+		s.fail(ref, protocol.CodeServerBusy, "server busy: message not sent, try again")
 		return
 	}
 	s.hub.metrics.privateIn.Add(1)
@@ -392,7 +394,7 @@ func (s *Session) privateMessage(req Request) {
 // sender, with the first message's id, and reports whether it did. A store
 // error is logged and the send goes ahead: the unique index on nonces still
 // keeps a duplicate out of the database.
-func (s *Session) resent(req Request, key NonceKey) bool {
+func (s *Session) resent(req protocol.Request, key NonceKey) bool {
 	if req.Nonce == "" {
 		return false
 	}
@@ -402,7 +404,7 @@ func (s *Session) resent(req Request, key NonceKey) bool {
 		return false
 	}
 	if ok && req.Ref != "" {
-		s.out.Push(encodeAckMessage(req.Ref, id, ts))
+		s.out.Push(protocol.EncodeAckMessage(req.Ref, id, ts))
 	}
 	return ok
 }
@@ -413,24 +415,24 @@ func (s *Session) stored(ref, id string, ts time.Time, err error) {
 	switch {
 	case err != nil:
 		// The store logged the cause; the client learns only that it failed.
-		s.fail(ref, CodeServerBusy, "message "+id+" was not stored, send it again")
+		s.fail(ref, protocol.CodeServerBusy, "message "+id+" was not stored, send it again")
 	case ref != "":
-		s.out.Push(encodeAckMessage(ref, id, ts))
+		s.out.Push(protocol.EncodeAckMessage(ref, id, ts))
 	}
 }
 
-func (s *Session) history(ctx context.Context, req Request) {
+func (s *Session) history(ctx context.Context, req protocol.Request) {
 	name, ok := NormalizeRoom(req.Room, s.hub.cfg.Limits.RoomMax)
 	if !ok {
-		s.fail(req.Ref, CodeInvalidRoom, s.roomRule())
+		s.fail(req.Ref, protocol.CodeInvalidRoom, s.roomRule())
 		return
 	}
 	if _, in := s.rooms[name]; !in {
-		s.fail(req.Ref, CodeNotInRoom, "join room "+name+" to read its history")
+		s.fail(req.Ref, protocol.CodeNotInRoom, "join room "+name+" to read its history")
 		return
 	}
 	if req.Before != "" && !validID(req.Before) {
-		s.fail(req.Ref, CodeBadRequest, "before is not a message id")
+		s.fail(req.Ref, protocol.CodeBadRequest, "before is not a message id")
 		return
 	}
 	limit := req.Limit
@@ -447,7 +449,7 @@ func (s *Session) roomRule() string {
 
 func (s *Session) ack(ref, username, room string) {
 	if ref != "" {
-		s.out.Push(encodeAck(ref, username, room))
+		s.out.Push(protocol.EncodeAck(ref, username, room))
 	}
 }
 
@@ -478,7 +480,7 @@ func (s *Session) Close() {
 	s.rooms = nil
 	s.releaseName()
 	s.hub.sessions.Delete(s.id)
-	s.out.Close(CloseNormal, "")
+	s.out.Close(protocol.CloseNormal, "")
 }
 
 // quoteShort quotes s for an error message, cut to 32 bytes.

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"parley/internal/protocol"
 )
 
 // Limits are the bounds a client must stay within. Zero values take the
@@ -110,18 +112,19 @@ func nameByte(c byte) bool {
 	return false
 }
 
-// CheckContent reports why a message body is unacceptable: CodeEmptyMessage
-// for an empty or blank one, CodeTooLarge for one over max characters,
-// CodeBadRequest for invalid UTF-8; "" if it is fine.
-func CheckContent(s string, max int) ErrorCode {
+// CheckContent reports why a message body is unacceptable, as the code of
+// the Error to answer with: protocol.CodeEmptyMessage for an empty or blank
+// one, protocol.CodeTooLarge for one over max characters,
+// protocol.CodeBadRequest for invalid UTF-8; "" if it is fine.
+func CheckContent(s string, max int) protocol.ErrorCode {
 	if !utf8.ValidString(s) {
-		return CodeBadRequest
+		return protocol.CodeBadRequest
 	}
 	if utf8.RuneCountInString(s) > max {
-		return CodeTooLarge
+		return protocol.CodeTooLarge
 	}
 	if strings.TrimFunc(s, unicode.IsSpace) == "" {
-		return CodeEmptyMessage
+		return protocol.CodeEmptyMessage
 	}
 	return ""
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"parley/actors"
+	"parley/internal/protocol"
 )
 
 // conn joins one WebSocket connection to its session actor.
@@ -116,12 +117,12 @@ func (c *conn) read() {
 			return
 		case typ != websocket.MessageText:
 			readBufs.Put(resetBuf(buf))
-			out.Close(actors.CloseUnsupported, "binary frames are not supported")
+			out.Close(protocol.CloseUnsupported, "binary frames are not supported")
 			c.finish()
 			return
 		case !utf8.Valid(buf.Bytes()):
 			readBufs.Put(resetBuf(buf))
-			out.Close(actors.CloseInvalidData, "text frame is not valid UTF-8")
+			out.Close(protocol.CloseInvalidData, "text frame is not valid UTF-8")
 			c.finish()
 			return
 		}
@@ -187,7 +188,7 @@ func (c *conn) finish() {
 // handleFrame decodes one frame and hands it to the session, then returns
 // its buffer to the pool.
 func (c *conn) handleFrame(ctx context.Context, buf *bytes.Buffer) {
-	req, err := decodeRequest(buf.Bytes())
+	req, err := protocol.Decode(buf.Bytes())
 	readBufs.Put(resetBuf(buf))
 	if err != nil {
 		c.sess.HandleMalformed(req.Ref, err.Error())
@@ -210,7 +211,7 @@ func (c *conn) readError(err error) {
 	switch websocket.CloseStatus(err) {
 	case websocket.StatusMessageTooBig:
 		// coder/websocket has already sent 1009.
-		c.sess.Outbox().Close(actors.CloseTooBig, "frame too large")
+		c.sess.Outbox().Close(protocol.CloseTooBig, "frame too large")
 	case -1:
 		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, context.Canceled) {
 			c.srv.log.Debug("read", "session", c.sess.ID(), "err", err)
@@ -242,7 +243,7 @@ func (c *conn) writeLoop() {
 			frames = out.Take(frames)
 			var err error
 			if batch, err = c.write(frames, batch); err != nil {
-				out.Close(actors.CloseGoingAway, "write failed")
+				out.Close(protocol.CloseGoingAway, "write failed")
 				c.ws.CloseNow()
 				// The outbox is closed; go on to close the connection.
 			}
@@ -254,11 +255,11 @@ func (c *conn) writeLoop() {
 			idle.Reset(writerLinger)
 		case <-out.Done():
 			code, reason := out.CloseStatus()
-			if code != actors.ClosePolicy { // a slow consumer gets nothing more
+			if code != protocol.ClosePolicy { // a slow consumer gets nothing more
 				frames = out.Take(frames)
 				batch, _ = c.write(frames, batch)
 			}
-			if code == actors.CloseTooBig {
+			if code == protocol.CloseTooBig {
 				c.ws.CloseNow() // the library already sent 1009
 			} else {
 				// The handshake reads the peer's close frame itself, and

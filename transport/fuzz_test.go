@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"parley/actors"
+	"parley/internal/protocol"
 	"parley/persistence"
 )
 
@@ -44,7 +45,7 @@ func FuzzDispatch(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() {
-		hub.CloseAll(actors.CloseGoingAway, "")
+		hub.CloseAll(protocol.CloseGoingAway, "")
 		_ = hub.Shutdown(ctx)
 		_ = store.Close()
 		// No goroutine left behind: every room actor and the store's writer
@@ -62,7 +63,7 @@ func FuzzDispatch(f *testing.F) {
 		if !utf8.Valid(frame) {
 			return // the read loop closes with 1007 before decoding
 		}
-		req, err := decodeRequest(frame)
+		req, err := protocol.Decode(frame)
 		if err == nil {
 			// What the decoder read must be what encoding/json reads from the
 			// exact field names, when the frame has no case-variant duplicates.

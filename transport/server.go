@@ -1,8 +1,8 @@
 // Package transport translates WebSocket frames (github.com/coder/websocket)
 // into actor requests and the actors' outbound frames back into WebSocket
 // messages. It holds no chat logic: it checks what only the edge can check
-// (origin, connection caps, frame size and encoding), decodes JSON, and
-// turns errors into close codes.
+// (origin, connection caps, frame size and encoding), decodes requests with
+// protocol.Decode, and turns errors into close codes.
 package transport
 
 import (
@@ -22,6 +22,7 @@ import (
 	"github.com/puzpuzpuz/xsync/v3"
 
 	"parley/actors"
+	"parley/internal/protocol"
 )
 
 // BatchSubprotocol is the WebSocket subprotocol in which one server frame
@@ -270,7 +271,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		ip:      ip,
 	}
 	if s.closing.Load() { // Shutdown's CloseAll may have run before Connect
-		c.sess.Outbox().Close(actors.CloseGoingAway, "server shutting down")
+		c.sess.Outbox().Close(protocol.CloseGoingAway, "server shutting down")
 	}
 	// The handler returns now and net/http lets go of what it kept for the
 	// request (its 4 KiB read buffer, the handler's grown stack); readers
@@ -290,7 +291,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing.Store(true) // no new connection is counted after this
 	s.mu.Unlock()
-	s.hub.CloseAll(actors.CloseGoingAway, "server shutting down")
+	s.hub.CloseAll(protocol.CloseGoingAway, "server shutting down")
 	done := make(chan struct{})
 	go func() { // exits when every connection handler has returned
 		s.connWG.Wait()

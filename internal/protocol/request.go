@@ -1,4 +1,4 @@
-package transport
+package protocol
 
 import (
 	"bytes"
@@ -7,28 +7,57 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-
-	"parley/actors"
 )
 
-// decodeRequest decodes one client frame: a single JSON object. Field names
-// match exactly (encoding/json would also take "Type" or "CONTENT" for
-// "type" and "content", letting a client smuggle a second value past a
-// proxy or log that reads the real one); unknown fields are skipped. On
-// error the request holds the fields read so far, so the reply can carry
-// the request's ref.
-func decodeRequest(b []byte) (actors.Request, error) {
-	var req actors.Request
+// Request is one client->server message, decoded from a frame by Decode.
+// Type selects the fields that matter; the rest are ignored.
+type Request struct {
+	Type     string `json:"type"`
+	Ref      string `json:"ref"`
+	Username string `json:"username"`
+	Room     string `json:"room"`
+	Content  string `json:"content"`
+	To       string `json:"to"`
+	Since    string `json:"since"`
+	Before   string `json:"before"`
+	Limit    int    `json:"limit"`
+	Nonce    string `json:"nonce"`
+}
+
+// The request types a client may send.
+const (
+	TypeSetUsername    = "SetUsername"
+	TypeJoinRoom       = "JoinRoom"
+	TypeLeaveRoom      = "LeaveRoom"
+	TypeSendMessage    = "SendMessage"
+	TypePrivateMessage = "PrivateMessage"
+	TypeListRooms      = "ListRooms"
+	TypeHistory        = "History"
+)
+
+var (
+	errNotObject = errors.New("frame is not a JSON object")
+	errTrailing  = errors.New("frame holds more than one JSON value")
+	errWrongType = errors.New("has the wrong type")
+)
+
+// Decode decodes one client frame: a single JSON object. Field names match
+// exactly (encoding/json would also take "Type" or "CONTENT" for "type" and
+// "content", letting a client smuggle a second value past a proxy or log
+// that reads the real one); unknown fields are skipped. On error the request
+// holds the fields read so far, so the reply can carry the request's ref.
+func Decode(b []byte) (Request, error) {
+	var req Request
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return req, errors.New("frame is not a JSON object")
+		return req, errNotObject
 	}
 	var firstErr error
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return req, errors.New("frame is not a JSON object")
+			return req, errNotObject
 		}
 		key, _ := tok.(string)
 		var dst *string
@@ -54,7 +83,7 @@ func decodeRequest(b []byte) (actors.Request, error) {
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return req, errors.New("frame is not a JSON object")
+			return req, errNotObject
 		}
 		var ferr error
 		switch {
@@ -68,15 +97,13 @@ func decodeRequest(b []byte) (actors.Request, error) {
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return req, errors.New("frame is not a JSON object")
+		return req, errNotObject
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return req, errors.New("frame holds more than one JSON value")
+		return req, errTrailing
 	}
 	return req, firstErr
 }
-
-var errWrongType = errors.New("has the wrong type")
 
 // decodeString sets *dst from a JSON string; null leaves it empty.
 func decodeString(raw json.RawMessage, dst *string) error {

@@ -1,4 +1,4 @@
-package actors
+package protocol
 
 import (
 	"encoding/json"
@@ -7,88 +7,30 @@ import (
 	"unicode/utf8"
 )
 
-// Request is one client->server message, decoded by the transport from a
-// frame. Type selects the fields that matter; the rest are ignored.
-type Request struct {
-	Type     string `json:"type"`
-	Ref      string `json:"ref"`
-	Username string `json:"username"`
-	Room     string `json:"room"`
-	Content  string `json:"content"`
-	To       string `json:"to"`
-	Since    string `json:"since"`
-	Before   string `json:"before"`
-	Limit    int    `json:"limit"`
-	Nonce    string `json:"nonce"`
-}
-
-// Client->server request types (the seed's, plus LeaveRoom and History).
-const (
-	TypeSetUsername    = "SetUsername"
-	TypeJoinRoom       = "JoinRoom"
-	TypeLeaveRoom      = "LeaveRoom"
-	TypeSendMessage    = "SendMessage"
-	TypePrivateMessage = "PrivateMessage"
-	TypeListRooms      = "ListRooms"
-	TypeHistory        = "History"
-)
-
-// ErrorCode is the machine-readable code of an Error frame.
-type ErrorCode string
-
-// The error codes of the wire contract (docs/protocol.md).
-const (
-	CodeBadRequest      ErrorCode = "bad_request"
-	CodeUnknownType     ErrorCode = "unknown_type"
-	CodeInvalidUsername ErrorCode = "invalid_username"
-	CodeUsernameTaken   ErrorCode = "username_taken"
-	CodeInvalidRoom     ErrorCode = "invalid_room"
-	CodeNotInRoom       ErrorCode = "not_in_room"
-	CodeNoSuchUser      ErrorCode = "no_such_user"
-	CodeEmptyMessage    ErrorCode = "empty_message"
-	CodeTooLarge        ErrorCode = "too_large"
-	CodeRateLimited     ErrorCode = "rate_limited"
-	CodeServerBusy      ErrorCode = "server_busy"
-)
-
-// CloseCode is a WebSocket close status the actors ask the transport to use.
-type CloseCode int
-
-// The close codes parley uses (RFC 6455 section 7.4.1).
-const (
-	CloseNormal        CloseCode = 1000
-	CloseGoingAway     CloseCode = 1001 // server shutting down
-	CloseUnsupported   CloseCode = 1003 // binary frame
-	CloseInvalidData   CloseCode = 1007 // text frame that is not UTF-8
-	ClosePolicy        CloseCode = 1008 // slow consumer, sustained abuse
-	CloseTooBig        CloseCode = 1009 // frame over the read limit
-	CloseInternalError CloseCode = 1011
-	CloseTryAgainLater CloseCode = 1013 // connection caps
-)
-
-// The outbound frames below are encoded once, where they are produced, and
-// the same immutable bytes go to every recipient. Hot frames (Message,
-// PrivateMessage, Ack) are appended by hand so that a broadcast costs one
+// The outbound frames are encoded once, where they are produced, and the same
+// immutable bytes go to every recipient. Hot frames (Message, PrivateMessage,
+// the Ack of a message) are appended by hand so that a broadcast costs one
 // allocation; rare ones go through encoding/json.
 
-// timestampLayout is RFC 3339 UTC with milliseconds, fixed width so that
-// timestamps sort as strings.
-const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
-
-// FormatTimestamp renders t the way the wire and the database carry it.
-func FormatTimestamp(t time.Time) string { return t.UTC().Format(timestampLayout) }
-
-func appendTimestamp(b []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(b, timestampLayout)
+// Message is a chat message as the wire shows it: in a Message frame (room
+// messages, also the entries of History) or a PrivateMessage frame.
+type Message struct {
+	ID        string // a ULID: safe to write without escaping
+	Room      string // room messages only
+	Username  string // the sender
+	Recipient string // private messages only
+	Content   string
+	Timestamp time.Time
+	Nonce     string // optional; omitted when empty
 }
 
-// encodeMessage encodes a Message frame for a stored room message.
-func encodeMessage(m *StoredMessage) []byte {
+// EncodeMessage encodes a Message frame for a room message.
+func EncodeMessage(m Message) []byte {
 	b := make([]byte, 0, 128+len(m.Content)+len(m.Username)+len(m.Room)+len(m.Nonce))
-	return appendMessage(b, m)
+	return appendMessage(b, &m)
 }
 
-func appendMessage(b []byte, m *StoredMessage) []byte {
+func appendMessage(b []byte, m *Message) []byte {
 	b = append(b, `{"type":"Message","id":"`...)
 	b = append(b, m.ID...)
 	b = append(b, `","room":`...)
@@ -107,8 +49,9 @@ func appendMessage(b []byte, m *StoredMessage) []byte {
 	return append(b, '}')
 }
 
-// encodePrivate encodes a PrivateMessage frame; to is the recipient's name.
-func encodePrivate(m *StoredMessage) []byte {
+// EncodePrivate encodes a PrivateMessage frame: from m.Username to
+// m.Recipient.
+func EncodePrivate(m Message) []byte {
 	b := make([]byte, 0, 128+len(m.Content)+len(m.Username)+len(m.Recipient)+len(m.Nonce))
 	b = append(b, `{"type":"PrivateMessage","id":"`...)
 	b = append(b, m.ID...)
@@ -128,8 +71,8 @@ func encodePrivate(m *StoredMessage) []byte {
 	return append(b, '}')
 }
 
-// encodeAckMessage encodes the Ack of a stored message.
-func encodeAckMessage(ref, id string, ts time.Time) []byte {
+// EncodeAckMessage encodes the Ack of a stored message: its id and timestamp.
+func EncodeAckMessage(ref, id string, ts time.Time) []byte {
 	b := make([]byte, 0, 96+len(ref))
 	b = append(b, `{"type":"Ack","ref":`...)
 	b = appendJSONString(b, ref)
@@ -138,6 +81,33 @@ func encodeAckMessage(ref, id string, ts time.Time) []byte {
 	b = append(b, `","timestamp":"`...)
 	b = appendTimestamp(b, ts)
 	return append(b, `"}`...)
+}
+
+// EncodeHistory encodes a History frame by hand, with appendMessage, so that
+// an entry has exactly the shape of a live Message. msgs are oldest first.
+func EncodeHistory(ref, room string, msgs []Message, truncated bool) []byte {
+	n := 64 + len(ref) + len(room)
+	for i := range msgs {
+		n += 128 + len(msgs[i].Content) + len(msgs[i].Username) + len(msgs[i].Room) + len(msgs[i].Nonce)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"type":"History"`...)
+	if ref != "" {
+		b = append(b, `,"ref":`...)
+		b = appendJSONString(b, ref)
+	}
+	b = append(b, `,"room":`...)
+	b = appendJSONString(b, room)
+	b = append(b, `,"messages":[`...)
+	for i := range msgs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendMessage(b, &msgs[i])
+	}
+	b = append(b, `],"truncated":`...)
+	b = strconv.AppendBool(b, truncated)
+	return append(b, '}')
 }
 
 // Rare frames, encoded with encoding/json.
@@ -195,72 +165,56 @@ func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
 		// Only plain structs of strings, ints and slices reach here.
-		panic("actors: encode frame: " + err.Error())
+		panic("protocol: encode frame: " + err.Error())
 	}
 	return b
 }
 
-// EncodeError encodes an Error frame. The transport uses it for frames it
-// cannot decode.
+// EncodeError encodes an Error frame; ref is left out when empty.
 func EncodeError(ref string, code ErrorCode, msg string) []byte {
 	return mustJSON(errorFrame{Type: "Error", Ref: ref, Code: code, Message: msg})
 }
 
-func encodeAck(ref, username, room string) []byte {
+// EncodeAck encodes the Ack of a request other than a send: with the name
+// set by SetUsername, or the room of JoinRoom and LeaveRoom.
+func EncodeAck(ref, username, room string) []byte {
 	return mustJSON(ackFrame{Type: "Ack", Ref: ref, Username: username, Room: room})
 }
 
-func encodeSystem(room, content string) []byte {
+// EncodeSystem encodes a SystemMessage frame; room is left out when empty.
+func EncodeSystem(room, content string) []byte {
 	return mustJSON(systemFrame{Type: "SystemMessage", Room: room, Content: content})
 }
 
-func encodePresence(typ, username, room string) []byte {
-	return mustJSON(presenceFrame{Type: typ, Username: username, Room: room})
+// EncodeUserJoined encodes the UserJoined frame of username joining room.
+func EncodeUserJoined(username, room string) []byte {
+	return mustJSON(presenceFrame{Type: "UserJoined", Username: username, Room: room})
 }
 
-func encodeMembers(room string, names []string) []byte {
+// EncodeUserLeft encodes the UserLeft frame of username leaving room.
+func EncodeUserLeft(username, room string) []byte {
+	return mustJSON(presenceFrame{Type: "UserLeft", Username: username, Room: room})
+}
+
+// EncodeMembers encodes a Members frame; nil names is an empty list.
+func EncodeMembers(room string, names []string) []byte {
 	if names == nil {
 		names = []string{}
 	}
 	return mustJSON(membersFrame{Type: "Members", Room: room, Usernames: names})
 }
 
-func encodeWelcome(username string) []byte {
+// EncodeWelcome encodes the Welcome frame that opens every connection.
+func EncodeWelcome(username string) []byte {
 	return mustJSON(welcomeFrame{Type: "Welcome", Username: username})
 }
 
-func encodeRoomList(ref string, rooms []RoomInfo) []byte {
+// EncodeRoomList encodes a RoomList frame; nil rooms is an empty list.
+func EncodeRoomList(ref string, rooms []RoomInfo) []byte {
 	if rooms == nil {
 		rooms = []RoomInfo{}
 	}
 	return mustJSON(roomListFrame{Type: "RoomList", Ref: ref, Rooms: rooms})
-}
-
-// encodeHistory encodes a History frame by hand, reusing appendMessage so a
-// history entry has exactly the shape of a live Message.
-func encodeHistory(ref, room string, msgs []StoredMessage, truncated bool) []byte {
-	n := 64 + len(ref) + len(room)
-	for i := range msgs {
-		n += 128 + len(msgs[i].Content) + len(msgs[i].Username) + len(msgs[i].Room) + len(msgs[i].Nonce)
-	}
-	b := make([]byte, 0, n)
-	b = append(b, `{"type":"History"`...)
-	if ref != "" {
-		b = append(b, `,"ref":`...)
-		b = appendJSONString(b, ref)
-	}
-	b = append(b, `,"room":`...)
-	b = appendJSONString(b, room)
-	b = append(b, `,"messages":[`...)
-	for i := range msgs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendMessage(b, &msgs[i])
-	}
-	b = append(b, `],"truncated":`...)
-	b = strconv.AppendBool(b, truncated)
-	return append(b, '}')
 }
 
 const hexDigits = "0123456789abcdef"

@@ -21,6 +21,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"parley/actors"
+	"parley/internal/protocol"
 	"parley/persistence"
 )
 
@@ -190,7 +191,7 @@ func autocommitInserts(ctx context.Context, path string, cfg persistConfig, prog
 	defer stmt.Close()
 	content := strings.Repeat("x", cfg.Size)
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	ts := now.Format(persistence.TimestampLayout)
+	ts := protocol.FormatTimestamp(now)
 	entropy := ulid.Monotonic(rand.Reader, 0)
 	var done atomic.Int64
 	prog.set(func() (float64, string) {

@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"parley/actors"
+	"parley/internal/protocol"
 )
 
 var benchContent = strings.Repeat("x", 100)
@@ -105,7 +106,7 @@ func BenchmarkAutocommitInsert(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer stmt.Close()
-	ts := formatTimestamp(baseTime)
+	ts := protocol.FormatTimestamp(baseTime)
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"parley/actors"
+	"parley/internal/protocol"
 )
 
 // gatedSync is a syncFile that counts the syncs and, while closed is not
@@ -362,7 +363,7 @@ func TestTimestampCache(t *testing.T) {
 		time.Date(1969, 12, 31, 23, 59, 59, 999_000_000, time.UTC),
 		baseTime,
 	} {
-		if got, want := w.timestamp(ts), formatTimestamp(ts); got != want {
+		if got, want := w.timestamp(ts), protocol.FormatTimestamp(ts); got != want {
 			t.Errorf("timestamp(%v) = %q, want %q", ts, got, want)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"parley/actors"
+	"parley/internal/protocol"
 )
 
 // messageRow is a messages row as the read queries select it.
@@ -62,7 +63,7 @@ func (s *Store) History(ctx context.Context, q actors.HistoryQuery) ([]actors.St
 	}
 	msgs := make([]actors.StoredMessage, len(rows))
 	for i, r := range rows {
-		ts, err := parseTimestamp(r.Timestamp)
+		ts, err := protocol.ParseTimestamp(r.Timestamp)
 		if err != nil {
 			return nil, false, fmt.Errorf("history of %q: message %s: %w", q.Room, r.ID, err)
 		}
@@ -86,7 +87,7 @@ func (s *Store) Rooms(ctx context.Context) ([]actors.RoomRecord, error) {
 	}
 	rooms := make([]actors.RoomRecord, len(rows))
 	for i, r := range rows {
-		t, err := parseTimestamp(r.CreatedAt)
+		t, err := protocol.ParseTimestamp(r.CreatedAt)
 		if err != nil {
 			return nil, fmt.Errorf("list rooms: room %q: %w", r.Name, err)
 		}
@@ -131,7 +132,7 @@ func (s *Store) FindNonce(ctx context.Context, key actors.NonceKey) (id string, 
 	if err != nil {
 		return "", time.Time{}, false, fmt.Errorf("find nonce: %w", err)
 	}
-	ts, err = parseTimestamp(row.Timestamp)
+	ts, err = protocol.ParseTimestamp(row.Timestamp)
 	if err != nil {
 		return "", time.Time{}, false, fmt.Errorf("find nonce: message %s: %w", row.ID, err)
 	}

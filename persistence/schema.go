@@ -3,30 +3,9 @@ package persistence
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 )
-
-// TimestampLayout is how timestamps are stored: RFC 3339 in UTC with exactly
-// three fraction digits, e.g. 2024-01-01T12:00:00.123Z. The fixed width makes
-// the strings sort in time order, which the seed's
-// "ORDER BY timestamp DESC" relies on.
-const TimestampLayout = "2006-01-02T15:04:05.000Z"
-
-// formatTimestamp renders t as stored. Fraction digits beyond milliseconds are
-// truncated, not rounded, so a stored time never lies in the future of t.
-func formatTimestamp(t time.Time) string {
-	return t.UTC().Format(TimestampLayout)
-}
-
-func parseTimestamp(s string) (time.Time, error) {
-	t, err := time.ParseInLocation(TimestampLayout, s, time.UTC)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("parse timestamp %q: %w", s, err)
-	}
-	return t, nil
-}
 
 // migrations[i] takes the schema from version i to version i+1, where the
 // version is PRAGMA user_version (0 for a new, empty database). They run in

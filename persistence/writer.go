@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"parley/actors"
+	"parley/internal/protocol"
 )
 
 // itemOverhead is what an accepted message costs besides its strings: the
@@ -108,7 +109,7 @@ type stamp struct {
 	string string
 }
 
-// timestamp is formatTimestamp(t), remembering the last result: messages
+// timestamp is protocol.FormatTimestamp(t), remembering the last result: messages
 // come in at many per millisecond, and formatting is most of what Append
 // costs. Concurrent Appends may replace each other's entry; any entry is
 // right for its own millisecond.
@@ -117,7 +118,7 @@ func (s *Store) timestamp(t time.Time) string {
 	if c := s.lastStamp.Load(); c != nil && c.sec == sec && c.milli == milli {
 		return c.string
 	}
-	str := formatTimestamp(t)
+	str := protocol.FormatTimestamp(t)
 	s.lastStamp.Store(&stamp{sec: sec, milli: milli, string: str})
 	return str
 }
@@ -164,7 +165,7 @@ func (s *Store) Sync(ctx context.Context) error {
 func (s *Store) CreateRoom(ctx context.Context, name string, createdAt time.Time) error {
 	reply := make(chan error, 1) // buffered: run must never block on a caller that gave up
 	rec := &actors.RoomRecord{Name: name, CreatedAt: createdAt}
-	it := item{kind: kindRoom, room: rec, ts: formatTimestamp(createdAt), done: func(err error) { reply <- err }}
+	it := item{kind: kindRoom, room: rec, ts: protocol.FormatTimestamp(createdAt), done: func(err error) { reply <- err }}
 	if err := s.send(ctx, it); err != nil {
 		return fmt.Errorf("create room %q: %w", name, err)
 	}

@@ -695,7 +695,8 @@ func TestContractHistory(t *testing.T) {
 }
 
 // TestContractBadInput: unknown type, malformed JSON, wrong field types, a
-// long ref and unknown fields; the connection survives each.
+// long ref, a key given twice and unknown fields; the connection survives
+// each.
 func TestContractBadInput(t *testing.T) {
 	s := startServer(t, serverConfig{})
 	a := s.dial()
@@ -711,6 +712,9 @@ func TestContractBadInput(t *testing.T) {
 		{"wrong type: limit", `{"type":"History","room":"general","limit":"10"}`, "bad_request", "", "limit"},
 		{"wrong type: type", `{"type":7}`, "bad_request", "", "type"},
 		{"ref over 64 bytes", `{"type":"ListRooms","ref":"` + strings.Repeat("r", 65) + `"}`, "bad_request", "", ""},
+		{"duplicate key: type", `{"type":"Bogus","type":"ListRooms","ref":"d1"}`, "bad_request", "d1", "type"},
+		{"duplicate key: escaped", `{"ref":"d2","type":"ListRooms","\u0074ype":"Dance"}`, "bad_request", "d2", "type"},
+		{"duplicate key: unknown", `{"type":"ListRooms","ref":"d3","colour":1,"colour":2}`, "bad_request", "d3", "colour"},
 	} {
 		a.sendRaw(websocket.MessageText, []byte(tc.frame))
 		m := a.next()

@@ -46,6 +46,14 @@ func TestDecodeErrors(t *testing.T) {
 		{"wrong type: limit", `{"type":"History","limit":"10","ref":"w"}`, "w", "field limit is not a whole number"},
 		{"limit not whole", `{"type":"History","limit":1.5}`, "", "field limit is not a whole number"},
 		{"limit out of range", `{"type":"History","limit":99999999999999999999}`, "", "field limit is not a whole number"},
+		{"duplicate type", `{"type":"Bogus","type":"ListRooms","ref":"d"}`, "d", "field type appears twice"},
+		{"duplicate type, escaped", `{"type":"ListRooms","\u0074ype":"Bogus"}`, "", "field type appears twice"},
+		{"duplicate content", `{"type":"SendMessage","content":"a","content":"b"}`, "", "field content appears twice"},
+		{"duplicate limit", `{"type":"History","limit":1,"limit":2}`, "", "field limit appears twice"},
+		{"duplicate null", `{"type":"ListRooms","room":null,"room":"x"}`, "", "field room appears twice"},
+		{"duplicate ref keeps the first", `{"ref":"first","ref":"second","type":"ListRooms"}`, "first", "field ref appears twice"},
+		{"duplicate unknown key", `{"type":"ListRooms","colour":"red","colour":"blue"}`, "", `field "colour" appears twice`},
+		{"duplicate long unknown key", `{"` + strings.Repeat("k", 100) + `":1,"` + strings.Repeat("k", 100) + `":2}`, "", `field "` + strings.Repeat("k", 32) + `…" appears twice`},
 	} {
 		got, err := Decode([]byte(tc.frame))
 		if err == nil {
@@ -58,6 +66,10 @@ func TestDecodeErrors(t *testing.T) {
 		if got.Ref != tc.ref {
 			t.Errorf("%s: Decode(%s): got ref %q, want %q", tc.name, tc.frame, got.Ref, tc.ref)
 		}
+	}
+	// The first of two values stays: nothing read later overrides it.
+	if got, _ := Decode([]byte(`{"type":"Bogus","type":"ListRooms"}`)); got.Type != "Bogus" {
+		t.Errorf("duplicate type: got Type %q, want the first, %q", got.Type, "Bogus")
 	}
 }
 
@@ -74,8 +86,8 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"SendMessage","content":"hi","ref":"2","nonce":"n"}`,
 		`{"type":"PrivateMessage","to":"bob","content":"x"}`,
 		`{"type":"History","room":"general","before":"01ARZ3NDEKTSV4RRFFQ69G5FAV","limit":5}`,
-		`{"type":"ListRooms","Type":"x","TYPE":"y"}`,
-		`{"ſince":"x"}`,
+		`{"type":"ListRooms","Type":"x","TYPE":"y"}`, `{"type":"Bogus","type":"ListRooms"}`,
+		`{"type":"ListRooms","\u0074ype":"x"}`, `{"a":1,"a":2}`, `{"ſince":"x"}`,
 		`{"type":1}`, `{"limit":"x"}`, `{"limit":1e3}`, `{"limit":-0}`, `[]`, `{}`, `null`,
 		`{"a":{"b":[1,2,{}]}}`, `{"type":"LeaveRoom","room":"general"} {}`, "{\"content\":\"\xff\"}",
 	} {

@@ -41,11 +41,17 @@ var (
 	errWrongType = errors.New("has the wrong type")
 )
 
-// Decode decodes one client frame: a single JSON object. Field names match
-// exactly (encoding/json would also take "Type" or "CONTENT" for "type" and
-// "content", letting a client smuggle a second value past a proxy or log
-// that reads the real one); unknown fields are skipped. On error the request
-// holds the fields read so far, so the reply can carry the request's ref.
+// Decode decodes one client frame: a single JSON object.
+//
+// Keys match exactly and each may appear once. encoding/json would also take
+// "Type" or "CONTENT" for "type" and "content", and let the last of two
+// "type" keys win: either way a frame could carry one value for a proxy or a
+// log that reads it and another for the server. Here a case variant is an
+// unknown key, ignored like any other, and a key that appears twice (after
+// JSON unescaping, known or not) makes the frame an error.
+//
+// On error the request holds the fields read so far (the first of a
+// duplicate), so the reply can carry the request's ref.
 func Decode(b []byte) (Request, error) {
 	var req Request
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -53,47 +59,48 @@ func Decode(b []byte) (Request, error) {
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return req, errNotObject
 	}
-	var firstErr error
+	var (
+		firstErr error
+		seen     uint16              // known keys read, by bit
+		others   map[string]struct{} // unknown keys read; made on the first
+	)
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return req, errNotObject
 		}
 		key, _ := tok.(string)
-		var dst *string
-		switch key {
-		case "type":
-			dst = &req.Type
-		case "ref":
-			dst = &req.Ref
-		case "username":
-			dst = &req.Username
-		case "room":
-			dst = &req.Room
-		case "content":
-			dst = &req.Content
-		case "to":
-			dst = &req.To
-		case "since":
-			dst = &req.Since
-		case "before":
-			dst = &req.Before
-		case "nonce":
-			dst = &req.Nonce
-		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
 			return req, errNotObject
 		}
+		bit, dst, known := field(&req, key)
 		var ferr error
 		switch {
-		case dst != nil:
-			ferr = decodeString(raw, dst)
-		case key == "limit":
-			ferr = decodeInt(raw, &req.Limit)
+		case known && seen&bit != 0:
+			ferr = fmt.Errorf("field %s appears twice", key)
+		case known:
+			seen |= bit
+			if dst != nil {
+				ferr = decodeString(raw, dst)
+			} else {
+				ferr = decodeInt(raw, &req.Limit)
+			}
+			if ferr != nil {
+				ferr = fmt.Errorf("field %s %w", key, ferr)
+			}
+		default:
+			if _, dup := others[key]; dup {
+				ferr = fmt.Errorf("field %s appears twice", quoteShort(key))
+			} else {
+				if others == nil {
+					others = make(map[string]struct{})
+				}
+				others[key] = struct{}{}
+			}
 		}
 		if ferr != nil && firstErr == nil {
-			firstErr = fmt.Errorf("field %s %w", key, ferr)
+			firstErr = ferr
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
@@ -103,6 +110,35 @@ func Decode(b []byte) (Request, error) {
 		return req, errTrailing
 	}
 	return req, firstErr
+}
+
+// field returns the bit that stands for key among the known keys and where
+// its value goes: a string field, or nil for limit. known is false for a key
+// the contract does not define.
+func field(req *Request, key string) (bit uint16, dst *string, known bool) {
+	switch key {
+	case "type":
+		return 1 << 0, &req.Type, true
+	case "ref":
+		return 1 << 1, &req.Ref, true
+	case "username":
+		return 1 << 2, &req.Username, true
+	case "room":
+		return 1 << 3, &req.Room, true
+	case "content":
+		return 1 << 4, &req.Content, true
+	case "to":
+		return 1 << 5, &req.To, true
+	case "since":
+		return 1 << 6, &req.Since, true
+	case "before":
+		return 1 << 7, &req.Before, true
+	case "nonce":
+		return 1 << 8, &req.Nonce, true
+	case "limit":
+		return 1 << 9, nil, true
+	}
+	return 0, nil, false
 }
 
 // decodeString sets *dst from a JSON string; null leaves it empty.
@@ -127,4 +163,13 @@ func decodeInt(raw json.RawMessage, dst *int) error {
 	}
 	*dst = n
 	return nil
+}
+
+// quoteShort quotes a client-chosen key for an error message, cut to a
+// length that keeps the reply small.
+func quoteShort(s string) string {
+	if len(s) > 32 {
+		s = s[:32] + "…"
+	}
+	return strconv.Quote(s)
 }

@@ -1,6 +1,7 @@
 // Command parley is a real-time chat server: WebSocket chat rooms, private
 // messages and SQLite persistence on a sharded actor core. main only reads
-// flags, wires the packages together and handles signals.
+// flags and the environment, sets up the logger, and runs an
+// internal/server until SIGINT or SIGTERM.
 package main
 
 import (
@@ -9,8 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -18,7 +17,7 @@ import (
 	"time"
 
 	"parley/actors"
-	"parley/client"
+	"parley/internal/server"
 	"parley/persistence"
 	"parley/transport"
 )
@@ -124,73 +123,53 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	store, err := persistence.Open(ctx, c.db, persistence.Options{Synchronous: c.synchronous, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
-	hub, err := actors.NewHub(ctx, actors.Config{Store: store, Logger: log, Limits: c.limits, Outbox: c.outbox, PresenceWindow: c.presenceWindow})
-	if err != nil {
-		return err
-	}
 	var origins []string
 	for _, o := range strings.Split(c.origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			origins = append(origins, o)
 		}
 	}
-	tsrv := transport.New(transport.Options{
-		Hub:            hub,
-		Static:         client.Files,
-		Logger:         log,
-		AllowedOrigins: origins,
-		ReadLimit:      c.readLimit,
-		MaxConns:       c.maxConns,
-		MaxConnsPerIP:  c.maxConnsPerIP,
+	srv, err := server.New(ctx, server.Config{
+		DB:    c.db,
+		Store: persistence.Options{Synchronous: c.synchronous},
+		Hub:   actors.Config{Limits: c.limits, Outbox: c.outbox, PresenceWindow: c.presenceWindow},
+		Transport: transport.Options{
+			AllowedOrigins: origins,
+			ReadLimit:      c.readLimit,
+			MaxConns:       c.maxConns,
+			MaxConnsPerIP:  c.maxConnsPerIP,
+		},
+		Addr:      c.addr,
+		AdminAddr: c.adminAddr,
+		Logger:    log,
 	})
-	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	httpSrv := &http.Server{Handler: tsrv, ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }() // exits when httpSrv is shut down
-	hbCtx, stopHeartbeat := context.WithCancel(context.Background())
-	defer stopHeartbeat()
-	go tsrv.Heartbeat(hbCtx) // exits when hbCtx is cancelled
-	if c.adminAddr != "" {
-		aln, err := net.Listen("tcp", c.adminAddr)
-		if err != nil {
-			return fmt.Errorf("admin listen: %w", err)
+	if err = srv.Start(); err == nil {
+		select {
+		case <-ctx.Done():
+		case err = <-srv.Err():
 		}
-		adminSrv := &http.Server{Handler: tsrv.AdminHandler(store.Collectors()...), ReadHeaderTimeout: 10 * time.Second}
-		go adminSrv.Serve(aln) // exits when adminSrv is closed
-		defer adminSrv.Close()
-		log.Info("admin listening", "url", "http://"+aln.Addr().String()+"/metrics")
 	}
-	log.Info("parley listening", "url", "http://"+ln.Addr().String()+"/", "db", c.db)
-
-	select {
-	case <-ctx.Done():
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
+	if err != nil {
+		// Nothing was served, or serving failed: close what New opened.
+		sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return err
 	}
 	log.Info("shutting down", "timeout", c.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
-	// The order matters: stop accepting, close the connections with 1001
-	// (their sessions leave their rooms), let the rooms drain into the store,
-	// then the store commits what it holds and closes the database.
-	_ = httpSrv.Shutdown(sctx)
-	if err := tsrv.Shutdown(sctx); err != nil {
+	// Draining is best effort: what did not finish in time is logged, and
+	// the store still commits what it was handed. Only a store that fails
+	// to close fails the exit.
+	if err := srv.Shutdown(sctx); err != nil {
+		if errors.Is(err, server.ErrClose) {
+			return err
+		}
 		log.Warn("shutdown", "err", err)
-	}
-	if err := hub.Shutdown(sctx); err != nil {
-		log.Warn("shutdown", "err", err)
-	}
-	if err := store.Close(); err != nil {
-		return fmt.Errorf("close database: %w", err)
 	}
 	log.Info("stopped")
 	return nil

@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -37,14 +35,7 @@ import (
 //     ack order, across restarts too);
 //   - PRAGMA integrity_check says ok.
 func TestKill9LosesNoAckedMessage(t *testing.T) {
-	cycles := 5
-	if v := os.Getenv("PARLEY_CHAOS_CYCLES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("PARLEY_CHAOS_CYCLES=%q: want a positive integer", v)
-		}
-		cycles = n
-	}
+	cycles := envCount(t, "PARLEY_CHAOS_CYCLES", 5, 1)
 	const (
 		nClients = 6
 		window   = 8 // sends a client may have unacknowledged at once
@@ -127,18 +118,8 @@ func TestKill9LosesNoAckedMessage(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v, want status 0", err)
-		}
-	case <-time.After(waitLimit):
-		t.Fatal("parley did not exit on SIGTERM")
+	if err := terminate(t, cmd); err != nil {
+		t.Errorf("exit after SIGTERM: %v, want status 0", err)
 	}
 	if !waitGroupTimeout(&wg, 2*waitLimit) {
 		t.Fatal("clients did not finish")

@@ -6,17 +6,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	bin "encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -29,8 +25,9 @@ import (
 	"github.com/coder/websocket"
 
 	"parley/actors"
-	"parley/client"
-	"parley/persistence"
+	"parley/internal/server"
+	"parley/internal/testkit"
+	"parley/internal/wsframe"
 	"parley/transport"
 )
 
@@ -50,15 +47,8 @@ import (
 // that baseline. Finally a new client sees every room empty: every aborted
 // member left its rooms.
 func TestLeakConnectAbort(t *testing.T) {
-	cycles := 10000
-	if v := os.Getenv("PARLEY_LEAK_CYCLES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 4 {
-			t.Fatalf("PARLEY_LEAK_CYCLES=%q: want an integer >= 4", v)
-		}
-		cycles = n
-	}
-	s := startInProcess(t, inProcessConfig{})
+	cycles := envCount(t, "PARLEY_LEAK_CYCLES", 10000, 4)
+	s := startInProcess(t, server.Config{})
 	rooms := []string{"general", "random", "tech"}
 
 	var counts [4]atomic.Int64
@@ -136,7 +126,7 @@ func TestLeakConnectAbort(t *testing.T) {
 // net.Conn, dropping them: the server loses the frame, or parses its second
 // byte as a header and closes with 1002 ("unexpected rsv bits").
 func TestFirstFrameAfterUpgradeIsKept(t *testing.T) {
-	s := startInProcess(t, inProcessConfig{})
+	s := startInProcess(t, server.Config{})
 	t.Run("pipelined with the request", func(t *testing.T) {
 		join, _ := json.Marshal(map[string]any{"type": "JoinRoom", "room": "general", "ref": "j"})
 		c, err := net.DialTimeout("tcp", s.host, waitLimit)
@@ -246,7 +236,7 @@ func TestRefusedConnectionsHoldNothing(t *testing.T) {
 	// No heartbeat during the test: the held clients do not read, so they
 	// would not answer pings, and pings in flight (a goroutine each) would
 	// move the goroutine count this test compares.
-	s := startInProcess(t, inProcessConfig{transport: transport.Options{MaxConns: total, MaxConnsPerIP: perIP, PingInterval: time.Hour}})
+	s := startInProcess(t, server.Config{Transport: transport.Options{MaxConns: total, MaxConnsPerIP: perIP, PingInterval: time.Hour}})
 	from := func(ip string) *websocket.DialOptions {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
 		tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
@@ -507,131 +497,42 @@ func abortMidFrame(host, room string) error {
 // clientFrame is a masked text frame whose header announces length bytes
 // and carries payload (which may be shorter).
 func clientFrame(payload []byte, length int) []byte {
-	var f []byte
-	f = append(f, 0x81) // FIN, text
-	switch {
-	case length < 126:
-		f = append(f, 0x80|byte(length))
-	default:
-		f = append(f, 0x80|126)
-		f = bin.BigEndian.AppendUint16(f, uint16(length))
-	}
-	mask := []byte{1, 2, 3, 4}
-	f = append(f, mask...)
-	for i, b := range payload {
-		f = append(f, b^mask[i%4])
-	}
-	return f
+	f := wsframe.AppendHeader(nil, true, wsframe.OpText, uint64(length), wsframe.Key)
+	return wsframe.AppendMasked(f, payload, wsframe.Key)
 }
 
 // readServerFrame reads one unmasked server frame and returns its payload.
 func readServerFrame(r *bufio.Reader) ([]byte, error) {
-	var h [2]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return nil, err
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return nil, err
-		}
-		n = uint64(bin.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return nil, err
-		}
-		n = bin.BigEndian.Uint64(b[:])
-	}
-	if n > 1<<22 {
-		return nil, errors.New("frame too large")
-	}
-	p := make([]byte, n)
-	_, err := io.ReadFull(r, p)
+	_, p, err := wsframe.ReadServer(r, 1<<22)
 	return p, err
 }
 
-// inProcess is a parley server in the test's process, wired as main wires
-// it, on 127.0.0.1 with a random port and a real SQLite file.
+// inProcess is a parley server in the test's process (internal/server, as
+// main runs it) on 127.0.0.1 with a random port and a real SQLite file.
 type inProcess struct {
-	t      *testing.T
-	db     string
-	store  *persistence.Store
-	hub    *actors.Hub
-	tsrv   *transport.Server
-	http   *httptest.Server
-	admin  http.Handler
-	host   string // 127.0.0.1:port
-	url    string // ws://127.0.0.1:port/
-	stopHB context.CancelFunc
-	once   sync.Once
+	t    *testing.T
+	srv  *server.Server
+	hub  *actors.Hub
+	db   string
+	host string // 127.0.0.1:port
+	url  string // ws://127.0.0.1:port/
 }
 
-type inProcessConfig struct {
-	hub       actors.Config
-	transport transport.Options
-}
-
-func startInProcess(t *testing.T, cfg inProcessConfig) *inProcess {
+// startInProcess starts a server with cfg; it logs errors only.
+func startInProcess(t *testing.T, cfg server.Config) *inProcess {
 	t.Helper()
-	s := &inProcess{t: t, db: filepath.Join(t.TempDir(), "chat.db")}
-	log := slog.New(slog.NewTextHandler(leakLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
-	ctx := context.Background()
-	store, err := persistence.Open(ctx, s.db, persistence.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.hub.Store, cfg.hub.Logger = store, log
-	hub, err := actors.NewHub(ctx, cfg.hub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.transport.Hub, cfg.transport.Logger, cfg.transport.Static = hub, log, client.Files
-	s.store, s.hub, s.tsrv = store, hub, transport.New(cfg.transport)
-	s.admin = s.tsrv.AdminHandler()
-	s.http = httptest.NewUnstartedServer(s.tsrv)
-	s.http.Config.ReadHeaderTimeout = 10 * time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.http.Listener = ln
-	s.http.Start()
-	s.host = ln.Addr().String()
-	s.url = "ws://" + s.host + "/"
-	var hbCtx context.Context
-	hbCtx, s.stopHB = context.WithCancel(ctx)
-	go s.tsrv.Heartbeat(hbCtx) // exits when stop cancels hbCtx
-	t.Cleanup(s.stop)
-	return s
+	cfg.Logger = testkit.Logger(t, slog.LevelError)
+	srv := testkit.StartServer(t, cfg)
+	return &inProcess{t: t, srv: srv, hub: srv.Hub(), db: srv.DB(), host: srv.Addr(), url: "ws://" + srv.Addr() + "/"}
 }
 
-// stop shuts the server down in main's order; safe to call twice.
-func (s *inProcess) stop() {
-	s.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		s.stopHB()
-		_ = s.http.Config.Shutdown(ctx)
-		s.http.Close()
-		if err := s.tsrv.Shutdown(ctx); err != nil {
-			s.t.Errorf("transport shutdown: %v", err)
-		}
-		if err := s.hub.Shutdown(ctx); err != nil {
-			s.t.Errorf("hub shutdown: %v", err)
-		}
-		if err := s.store.Close(); err != nil {
-			s.t.Errorf("store close: %v", err)
-		}
-	})
-}
+// stop shuts the server down (the test's cleanup does it too).
+func (s *inProcess) stop() { testkit.Stop(s.t, s.srv) }
 
 // connections reads the transport's open-connection gauge from /metrics.
 func (s *inProcess) connections() int {
 	rec := httptest.NewRecorder()
-	s.admin.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	s.srv.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	for _, line := range strings.Split(rec.Body.String(), "\n") {
 		if v, ok := strings.CutPrefix(line, "parley_connections "); ok {
 			n, err := strconv.ParseFloat(v, 64)
@@ -642,11 +543,4 @@ func (s *inProcess) connections() int {
 	}
 	s.t.Fatal("no parley_connections in /metrics")
 	return -1
-}
-
-type leakLogWriter struct{ t *testing.T }
-
-func (w leakLogWriter) Write(p []byte) (int, error) {
-	w.t.Logf("server: %s", strings.TrimSpace(string(p)))
-	return len(p), nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	"parley/actors"
+	"parley/internal/testkit"
 	"parley/persistence"
 )
 
@@ -45,7 +47,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const waitLimit = 10 * time.Second
+const waitLimit = testkit.WaitLimit
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -76,6 +78,39 @@ func startBinary(t *testing.T, args ...string) (*exec.Cmd, string) {
 		t.Fatal("parley did not start listening")
 	}
 	return cmd, "ws://" + addr + "/"
+}
+
+// envCount is the integer in the environment variable name, def if it is
+// unset; one below least fails the test.
+func envCount(t *testing.T, name string, def, least int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < least {
+		t.Fatalf("%s=%q: want an integer >= %d", name, v, least)
+	}
+	return n
+}
+
+// terminate sends SIGTERM to cmd and returns how it exited, failing the
+// test if it has not within waitLimit.
+func terminate(t *testing.T, cmd *exec.Cmd) error {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }() // returns when the process exits
+	select {
+	case err := <-exited:
+		return err
+	case <-time.After(waitLimit):
+		t.Fatal("parley did not exit on SIGTERM")
+		return nil
+	}
 }
 
 // logWriter forwards the server's log lines to t.Logf and closes ready at
@@ -201,18 +236,8 @@ func TestSigtermDrains(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // let traffic flow: this is load, not synchronisation
 	start := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit: got %v, want status 0", err)
-		}
-	case <-time.After(waitLimit):
-		t.Fatal("parley did not exit")
+	if err := terminate(t, cmd); err != nil {
+		t.Fatalf("exit: got %v, want status 0", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("shutdown took %v, want at most 5s", d)

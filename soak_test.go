@@ -25,6 +25,7 @@ import (
 	"github.com/coder/websocket"
 
 	"parley/actors"
+	"parley/internal/server"
 	"parley/transport"
 )
 
@@ -54,12 +55,12 @@ func TestSoak(t *testing.T) {
 	if dl, ok := t.Deadline(); ok && time.Until(dl) < dur+2*time.Minute {
 		t.Fatalf("the test deadline is too close for a %v soak: run with -timeout 0 or -timeout %v", dur, dur+5*time.Minute)
 	}
-	s := startInProcess(t, inProcessConfig{
-		hub: actors.Config{
+	s := startInProcess(t, server.Config{
+		Hub: actors.Config{
 			RoomIdle: 2 * time.Second,                                  // rooms come and go
 			Outbox:   actors.OutboxLimits{Frames: 64, Bytes: 64 << 10}, // slow readers are cut off within seconds
 		},
-		transport: transport.Options{PingInterval: 3 * time.Second, PingTimeout: 2 * time.Second, WriteTimeout: 5 * time.Second},
+		Transport: transport.Options{PingInterval: 3 * time.Second, PingTimeout: 2 * time.Second, WriteTimeout: 5 * time.Second},
 	})
 	// The acknowledged ids go to a file, not the heap: the heap is what the
 	// leak check measures, and it must be the server's.

@@ -3,14 +3,14 @@ package actors_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"parley/actors"
 	"parley/internal/protocol"
+	"parley/internal/server"
+	"parley/internal/testkit"
 	"parley/persistence"
 )
 
@@ -24,26 +24,14 @@ import (
 func BenchmarkBroadcast(b *testing.B) {
 	for _, members := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
-			ctx := context.Background()
-			store, err := persistence.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), persistence.Options{Synchronous: "OFF"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer store.Close()
-			hub, err := actors.NewHub(ctx, actors.Config{
-				Store:  store,
-				Limits: actors.Limits{RatePerSec: 1e12, RateBurst: 1 << 30},
-				Outbox: actors.OutboxLimits{Frames: 1 << 16, Bytes: 1 << 28},
+			srv := testkit.NewServer(b, server.Config{
+				Store: persistence.Options{Synchronous: "OFF"},
+				Hub: actors.Config{
+					Limits: actors.Limits{RatePerSec: 1e12, RateBurst: 1 << 30},
+					Outbox: actors.OutboxLimits{Frames: 1 << 16, Bytes: 1 << 28},
+				},
 			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer func() {
-				hub.CloseAll(protocol.CloseGoingAway, "")
-				sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				defer cancel()
-				_ = hub.Shutdown(sctx)
-			}()
+			hub, store, ctx := srv.Hub(), srv.Store(), context.Background()
 			sessions := make([]*actors.Session, members)
 			for i := range sessions {
 				sessions[i] = hub.Connect("bench")

@@ -3,8 +3,7 @@ package actors_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"runtime"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +11,8 @@ import (
 
 	"parley/actors"
 	"parley/internal/protocol"
+	"parley/internal/server"
+	"parley/internal/testkit"
 	"parley/persistence"
 )
 
@@ -73,37 +74,22 @@ func FuzzRoomActor(f *testing.F) {
 	f.Add([]byte{0x00, 0x04, 0x08, 0x02, 0x06, 0x0a, 0x0d, 0x02, 0x01, 0x0a})
 	f.Add([]byte{0x20, 0x24, 0x22, 0x2b, 0x26, 0x27, 0x21, 0x22})
 
-	baseline := runtime.NumGoroutine()
-	ctx := context.Background()
-	store, err := persistence.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"), persistence.Options{Synchronous: "OFF"})
-	if err != nil {
-		f.Fatal(err)
-	}
-	hub, err := actors.NewHub(ctx, actors.Config{
-		Store:  store,
-		Limits: actors.Limits{RatePerSec: 1e9, RateBurst: 1 << 20, MaxRooms: 1 << 30},
-		Outbox: actors.OutboxLimits{Frames: 1 << 16, Bytes: 1 << 26},
-		// Rooms retire as soon as they are empty, so joins race retirements.
-		RoomIdle: time.Millisecond,
+	// No goroutine left behind: every room actor and the store's writer
+	// are gone once the server is shut down.
+	testkit.CheckGoroutines(f, 2)
+	srv := testkit.NewServer(f, server.Config{
+		// Not to f.Logf: an F's log may not be written while its fuzz
+		// function runs, and the server logs from its own goroutines.
+		Logger: slog.Default(),
+		Store:  persistence.Options{Synchronous: "OFF"},
+		Hub: actors.Config{
+			Limits: actors.Limits{RatePerSec: 1e9, RateBurst: 1 << 20, MaxRooms: 1 << 30},
+			Outbox: actors.OutboxLimits{Frames: 1 << 16, Bytes: 1 << 26},
+			// Rooms retire as soon as they are empty, so joins race retirements.
+			RoomIdle: time.Millisecond,
+		},
 	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() {
-		hub.CloseAll(protocol.CloseGoingAway, "")
-		_ = hub.Shutdown(ctx)
-		_ = store.Close()
-		// No goroutine left behind: every room actor and the store's writer
-		// are gone once the hub and the store are shut down.
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > baseline+2 {
-			if time.Now().After(deadline) {
-				f.Errorf("goroutines: got %d after shutdown, want at most %d", runtime.NumGoroutine(), baseline+2)
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
+	hub, ctx := srv.Hub(), context.Background()
 	run := 0
 
 	f.Fuzz(func(t *testing.T, ops []byte) {

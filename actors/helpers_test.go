@@ -9,11 +9,11 @@ import (
 
 	"parley/actors"
 	"parley/internal/protocol"
+	"parley/internal/testkit"
 	"parley/persistence"
 )
 
-// waitLimit bounds every wait, so that a broken build fails instead of hanging.
-const waitLimit = 5 * time.Second
+const waitLimit = testkit.WaitLimit
 
 type fixture struct {
 	t     *testing.T

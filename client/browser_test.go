@@ -13,9 +13,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,15 +32,14 @@ import (
 	"github.com/coder/websocket"
 	_ "github.com/mattn/go-sqlite3"
 
-	"parley/actors"
-	"parley/client"
-	"parley/persistence"
-	"parley/transport"
+	parley "parley/internal/server"
+	"parley/internal/testkit"
 )
 
 const (
-	// waitLimit bounds every wait for a DOM condition or a server reply.
-	waitLimit = 20 * time.Second
+	// waitLimit bounds every wait for a DOM condition or a server reply:
+	// a browser is slower to render than a server to reply.
+	waitLimit = 2 * testkit.WaitLimit
 	// actionLimit bounds one browser action (click, type, evaluate).
 	actionLimit = 10 * time.Second
 	pollEvery   = 40 * time.Millisecond
@@ -456,17 +453,13 @@ func (p *page) screenshot(name string) {
 
 // ---------------------------------------------------------------- the server
 
-// server is a real parley server: SQLite file, hub, transport, on 127.0.0.1.
+// server is a real parley server (internal/server) on 127.0.0.1 with a
+// real SQLite file.
 type server struct {
 	t      *testing.T
+	srv    *parley.Server
 	addr   string // host:port of the main listener, the one the pages use
 	dbPath string
-	store  *persistence.Store
-	hub    *actors.Hub
-	tsrv   *transport.Server
-	http   *http.Server
-	stopHB context.CancelFunc
-	served sync.WaitGroup
 }
 
 // startServer starts a server on addr ("" for a random port) with the
@@ -483,28 +476,8 @@ func startServer(t *testing.T, addr, dbPath string) *server {
 // newServer builds a server that listens nowhere yet.
 func newServer(t *testing.T, dbPath string) *server {
 	t.Helper()
-	if dbPath == "" {
-		dbPath = filepath.Join(t.TempDir(), "chat.db")
-	}
-	s := &server{t: t, dbPath: dbPath}
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, err := persistence.Open(ctx, dbPath, persistence.Options{Logger: log})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	hub, err := actors.NewHub(ctx, actors.Config{Store: store, Logger: log})
-	if err != nil {
-		t.Fatalf("new hub: %v", err)
-	}
-	s.store, s.hub = store, hub
-	s.tsrv = transport.New(transport.Options{Hub: hub, Logger: log, Static: client.Files})
-	s.http = &http.Server{Handler: s.tsrv, ReadHeaderTimeout: 10 * time.Second}
-	var hbCtx context.Context
-	hbCtx, s.stopHB = context.WithCancel(ctx)
-	go s.tsrv.Heartbeat(hbCtx) // returns when stop cancels hbCtx
-	t.Cleanup(s.stop)
-	return s
+	srv := testkit.NewServer(t, parley.Config{DB: dbPath})
+	return &server{t: t, srv: srv, dbPath: srv.DB()}
 }
 
 // listen serves on one more listener at addr and returns its address. A
@@ -522,44 +495,16 @@ func (s *server) listen(addr string) string {
 	if err != nil {
 		s.t.Fatalf("listen %s: %v", addr, err)
 	}
-	s.served.Add(1)
-	go func() { // returns when stop shuts the http.Server down
-		defer s.served.Done()
-		s.http.Serve(ln)
-	}()
+	if err := s.srv.Serve(ln); err != nil {
+		s.t.Fatalf("serve %s: %v", addr, err)
+	}
 	return ln.Addr().String()
 }
 
 func (s *server) url() string { return "http://" + s.addr + "/" }
 
-// stop shuts the server down in main's order; safe to call twice.
-func (s *server) stop() {
-	if s.store == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	s.stopHB()
-	s.http.Shutdown(ctx) // closes the listeners; hijacked WebSockets stay
-	s.served.Wait()
-	if err := s.tsrv.Shutdown(ctx); err != nil {
-		s.t.Errorf("transport shutdown: %v", err)
-	}
-	if err := s.hub.Shutdown(ctx); err != nil {
-		s.t.Errorf("hub shutdown: %v", err)
-	}
-	if err := s.store.Close(); err != nil {
-		s.t.Errorf("store close: %v", err)
-	}
-	s.store = nil
-}
-
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(b []byte) (int, error) {
-	w.t.Logf("server: %s", strings.TrimSpace(string(b)))
-	return len(b), nil
-}
+// stop shuts the server down (the test's cleanup does it too).
+func (s *server) stop() { testkit.Stop(s.t, s.srv) }
 
 // dbCount counts the stored messages with exactly this content.
 func dbCount(t *testing.T, dbPath, content string) int {

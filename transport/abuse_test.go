@@ -9,10 +9,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -21,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 
 	"parley/actors"
+	"parley/internal/wsframe"
 	"parley/transport"
 )
 
@@ -217,48 +216,20 @@ func dialRaw(t *testing.T, host string) *rawPeer {
 // readText reads one unmasked server text frame (no fragmentation).
 func (p *rawPeer) readText(t *testing.T) []byte {
 	t.Helper()
-	var h [2]byte
-	if _, err := io.ReadFull(p.br, h[:]); err != nil {
+	h, payload, err := wsframe.ReadServer(p.br, 1<<22)
+	if err != nil {
 		t.Fatalf("raw: read frame: %v", err)
 	}
-	if h[0] != 0x81 {
-		t.Fatalf("raw: got frame header %#x, want a final text frame", h[0])
+	if !h.Fin || h.Opcode != wsframe.OpText {
+		t.Fatalf("raw: got frame header %+v, want a final text frame", h)
 	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		io.ReadFull(p.br, b[:])
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		io.ReadFull(p.br, b[:])
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(p.br, buf); err != nil {
-		t.Fatalf("raw: read payload: %v", err)
-	}
-	return buf
+	return payload
 }
 
 // writeText writes one masked client text frame.
 func (p *rawPeer) writeText(t *testing.T, payload []byte) {
 	t.Helper()
-	f := []byte{0x81}
-	switch n := len(payload); {
-	case n < 126:
-		f = append(f, 0x80|byte(n))
-	default:
-		f = append(f, 0x80|126, byte(n>>8), byte(n))
-	}
-	var mask [4]byte
-	rand.Read(mask[:])
-	f = append(f, mask[:]...)
-	for i, b := range payload {
-		f = append(f, b^mask[i%4])
-	}
-	if _, err := p.conn.Write(f); err != nil {
+	if _, err := p.conn.Write(wsframe.Text(payload)); err != nil {
 		t.Fatalf("raw: write: %v", err)
 	}
 }

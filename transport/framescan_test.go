@@ -1,35 +1,14 @@
 package transport
 
 import (
-	"encoding/binary"
 	"math/rand/v2"
 	"testing"
+
+	"parley/internal/wsframe"
 )
 
 // clientFrame builds one masked client frame.
-func clientFrame(fin bool, opcode byte, payload []byte) []byte {
-	b0 := opcode
-	if fin {
-		b0 |= 0x80
-	}
-	f := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		f = append(f, 0x80|byte(n))
-	case n <= 0xffff:
-		f = append(f, 0x80|126)
-		f = binary.BigEndian.AppendUint16(f, uint16(n))
-	default:
-		f = append(f, 0x80|127)
-		f = binary.BigEndian.AppendUint64(f, uint64(n))
-	}
-	mask := [4]byte{9, 8, 7, 6}
-	f = append(f, mask[:]...)
-	for i, c := range payload {
-		f = append(f, c^mask[i%4])
-	}
-	return f
-}
+var clientFrame = wsframe.Client
 
 // TestFrameScanBoundaries feeds a stream of messages, fragmented messages and
 // control frames in pieces of every size, and checks after every byte that

@@ -1,16 +1,16 @@
-package transport
+package transport_test
 
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
-	"runtime"
+	"log/slog"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"parley/actors"
 	"parley/internal/protocol"
+	parley "parley/internal/server"
+	"parley/internal/testkit"
 	"parley/persistence"
 )
 
@@ -31,34 +31,17 @@ func FuzzDispatch(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	baseline := runtime.NumGoroutine()
-	ctx := context.Background()
-	store, err := persistence.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"), persistence.Options{Synchronous: "OFF"})
-	if err != nil {
-		f.Fatal(err)
-	}
-	hub, err := actors.NewHub(ctx, actors.Config{
-		Store:  store,
-		Limits: actors.Limits{RatePerSec: 1e9, RateBurst: 1 << 20, MaxRooms: 1 << 30},
+	// No goroutine left behind: every room actor and the store's writer
+	// are gone once the server is shut down.
+	testkit.CheckGoroutines(f, 2)
+	srv := testkit.NewServer(f, parley.Config{
+		// Not to f.Logf: an F's log may not be written while its fuzz
+		// function runs, and the server logs from its own goroutines.
+		Logger: slog.Default(),
+		Store:  persistence.Options{Synchronous: "OFF"},
+		Hub:    actors.Config{Limits: actors.Limits{RatePerSec: 1e9, RateBurst: 1 << 20, MaxRooms: 1 << 30}},
 	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() {
-		hub.CloseAll(protocol.CloseGoingAway, "")
-		_ = hub.Shutdown(ctx)
-		_ = store.Close()
-		// No goroutine left behind: every room actor and the store's writer
-		// are gone once the hub and the store are shut down.
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > baseline+2 {
-			if time.Now().After(deadline) {
-				f.Errorf("goroutines: got %d after shutdown, want at most %d", runtime.NumGoroutine(), baseline+2)
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
+	hub, ctx := srv.Hub(), context.Background()
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if !utf8.Valid(frame) {
 			return // the read loop closes with 1007 before decoding

@@ -3,37 +3,30 @@ package transport_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 
 	"parley/actors"
-	"parley/client"
+	parley "parley/internal/server"
+	"parley/internal/testkit"
 	"parley/persistence"
 	"parley/transport"
 )
 
-// waitLimit bounds every wait, so that a broken build fails instead of hanging.
-const waitLimit = 10 * time.Second
+const waitLimit = testkit.WaitLimit
 
-// server is a real parley server on 127.0.0.1 with a random port and a real
-// SQLite file.
+// server is a real parley server (internal/server) on 127.0.0.1 with a
+// random port and a real SQLite file.
 type server struct {
 	t      *testing.T
+	srv    *parley.Server
 	dbPath string
 	store  *persistence.Store
-	hub    *actors.Hub
 	tsrv   *transport.Server
-	http   *httptest.Server
 	url    string // ws://127.0.0.1:port
-	stopHB context.CancelFunc
 }
 
 type serverConfig struct {
@@ -43,77 +36,18 @@ type serverConfig struct {
 	noPoller  bool   // run as on a system without epoll
 }
 
-// testLogger sends server logs to t.Logf.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type tLogWriter struct{ t *testing.T }
-
-func (w tLogWriter) Write(p []byte) (int, error) {
-	w.t.Logf("server: %s", strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 func startServer(t *testing.T, cfg serverConfig) *server {
 	t.Helper()
-	s := &server{t: t, dbPath: cfg.dbPath}
-	if s.dbPath == "" {
-		s.dbPath = filepath.Join(t.TempDir(), "chat.db")
-	}
-	ctx := context.Background()
-	log := testLogger(t)
-	store, err := persistence.Open(ctx, s.dbPath, persistence.Options{Logger: log})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	cfg.hub.Store, cfg.hub.Logger = store, log
-	hub, err := actors.NewHub(ctx, cfg.hub)
-	if err != nil {
-		t.Fatalf("new hub: %v", err)
-	}
-	cfg.transport.Hub, cfg.transport.Logger, cfg.transport.Static = hub, log, client.Files
-	s.store, s.hub = store, hub
-	s.tsrv = transport.New(cfg.transport)
+	srv := testkit.NewServer(t, parley.Config{DB: cfg.dbPath, Hub: cfg.hub, Transport: cfg.transport})
 	if cfg.noPoller {
-		transport.DisablePoller(s.tsrv)
+		transport.DisablePoller(srv.Transport())
 	}
-	s.http = httptest.NewUnstartedServer(s.tsrv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.http.Listener = ln
-	s.http.Start()
-	s.url = "ws://" + ln.Addr().String()
-	var hbCtx context.Context
-	hbCtx, s.stopHB = context.WithCancel(ctx)
-	go s.tsrv.Heartbeat(hbCtx) // exits when stop cancels hbCtx
-	t.Cleanup(s.stop)
-	return s
+	addr := testkit.Listen(t, srv)
+	return &server{t: t, srv: srv, dbPath: srv.DB(), store: srv.Store(), tsrv: srv.Transport(), url: "ws://" + addr}
 }
 
-// stop shuts the server down in main's order; safe to call twice.
-func (s *server) stop() {
-	if s.store == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	s.stopHB()
-	s.http.Config.Shutdown(ctx)
-	s.http.Listener.Close()
-	if err := s.tsrv.Shutdown(ctx); err != nil {
-		s.t.Errorf("transport shutdown: %v", err)
-	}
-	if err := s.hub.Shutdown(ctx); err != nil {
-		s.t.Errorf("hub shutdown: %v", err)
-	}
-	if err := s.store.Close(); err != nil {
-		s.t.Errorf("store close: %v", err)
-	}
-	s.store = nil
-}
+// stop shuts the server down (the test's cleanup does it too).
+func (s *server) stop() { testkit.Stop(s.t, s.srv) }
 
 // wsClient is a real WebSocket client.
 type wsClient struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"parley/actors"
+	"parley/internal/testkit"
 	"parley/persistence"
 	"parley/transport"
 )
@@ -278,7 +280,7 @@ func reopenHistory(t *testing.T, path, room string) []actors.StoredMessage {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	st, err := persistence.Open(ctx, path, persistence.Options{Logger: testLogger(t)})
+	st, err := persistence.Open(ctx, path, persistence.Options{Logger: testkit.Logger(t, slog.LevelWarn)})
 	if err != nil {
 		t.Fatalf("reopen %s: %v", path, err)
 	}

@@ -2,7 +2,6 @@ package transport_test
 
 import (
 	"bufio"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"parley/internal/wsframe"
 	"parley/transport"
 )
 
@@ -97,26 +97,20 @@ func TestIdleConnectionsParkWithoutGoroutines(t *testing.T) {
 }
 
 // frame builds one masked client frame.
-var frame = transport.ClientFrame
+var frame = wsframe.Client
 
 // readFrame reads one server frame: its first header byte and its payload.
 func readFrame(t *testing.T, br *bufio.Reader) (byte, []byte) {
 	t.Helper()
-	var h [2]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
+	h, p, err := wsframe.ReadServer(br, 1<<22)
+	if err != nil {
 		t.Fatalf("raw: read frame: %v", err)
 	}
-	n := uint64(h[1] & 0x7f)
-	if n == 126 {
-		var b [2]byte
-		io.ReadFull(br, b[:])
-		n = uint64(binary.BigEndian.Uint16(b[:]))
+	b0 := h.Opcode
+	if h.Fin {
+		b0 |= 0x80
 	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(br, p); err != nil {
-		t.Fatalf("raw: read payload: %v", err)
-	}
-	return h[0], p
+	return b0, p
 }
 
 // rawReply reads frames until the text frame that answers ref.

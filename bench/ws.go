@@ -23,15 +23,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"parley/internal/wsframe"
 )
 
 const (
-	opContinuation = 0x0
-	opText         = 0x1
-	opBinary       = 0x2
-	opClose        = 0x8
-	opPing         = 0x9
-	opPong         = 0xA
+	opContinuation = wsframe.OpContinuation
+	opText         = wsframe.OpText
+	opClose        = wsframe.OpClose
+	opPing         = wsframe.OpPing
+	opPong         = wsframe.OpPong
 )
 
 // wsGUID is the key suffix of RFC 6455 section 1.3.
@@ -160,32 +161,6 @@ func maskKey(seed *uint32) [4]byte {
 	return k
 }
 
-// appendFrame appends one final, masked client frame.
-func appendFrame(b []byte, op byte, payload []byte, key [4]byte) []byte {
-	b = append(b, 0x80|op)
-	n := len(payload)
-	switch {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xFFFF:
-		b = append(b, 0x80|126, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	b = append(b, key[:]...)
-	start := len(b)
-	b = append(b, payload...)
-	maskBytes(b[start:], key)
-	return b
-}
-
-func maskBytes(p []byte, key [4]byte) {
-	for i := range p {
-		p[i] ^= key[i&3]
-	}
-}
-
 // WriteTexts writes every payload as its own text frame, all in one write
 // system call. deadline bounds the write (zero: none).
 func (c *wsConn) WriteTexts(payloads [][]byte, deadline time.Time) error {
@@ -200,7 +175,7 @@ func (c *wsConn) writeFrames(op byte, payloads [][]byte, deadline time.Time) err
 	}
 	b := c.wbuf[:0]
 	for _, p := range payloads {
-		b = appendFrame(b, op, p, maskKey(&c.seed))
+		b = wsframe.AppendClient(b, true, op, p, maskKey(&c.seed))
 	}
 	if !deadline.IsZero() {
 		_ = c.nc.SetWriteDeadline(deadline)
@@ -316,7 +291,7 @@ func (c *wsConn) Close() error {
 	if !c.closed {
 		c.closed = true
 		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = c.nc.Write(appendFrame(nil, opClose, []byte{0x03, 0xE8}, maskKey(&c.seed)))
+		_, _ = c.nc.Write(wsframe.AppendClient(nil, true, opClose, []byte{0x03, 0xE8}, maskKey(&c.seed)))
 	}
 	c.wmu.Unlock()
 	time.AfterFunc(2*time.Second, func() { c.nc.Close() })

@@ -97,30 +97,12 @@ func (w *wsClient) send(v any) {
 // next returns the next server message, failing the test after waitLimit.
 func (w *wsClient) next() msg {
 	w.t.Helper()
-	for len(w.backlog) == 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		typ, b, err := w.c.Read(ctx)
-		cancel()
-		if err != nil {
-			w.t.Fatalf("%s: read: %v", w.name, err)
-		}
-		if typ != websocket.MessageText {
-			w.t.Fatalf("%s: got a binary frame", w.name)
-		}
-		parts := [][]byte{b}
-		if w.batch {
-			parts = splitLines(b)
-		}
-		for _, p := range parts {
-			var m msg
-			if err := json.Unmarshal(p, &m); err != nil {
-				w.t.Fatalf("%s: frame %q is not one JSON object: %v", w.name, p, err)
-			}
-			w.backlog = append(w.backlog, m)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	m, err := w.read(ctx)
+	if err != nil {
+		w.t.Fatalf("%s: read: %v", w.name, err)
 	}
-	m := w.backlog[0]
-	w.backlog = w.backlog[1:]
 	return m
 }
 

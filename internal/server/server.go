@@ -59,21 +59,21 @@ type Server struct {
 	tsrv  *transport.Server
 	admin http.Handler
 
-	web      *http.Server // serves every listener given to Serve
-	adminSrv *http.Server // nil until Start serves AdminAddr
+	web *http.Server // serves every listener given to Serve
 
-	// stopHeartbeat cancels the heartbeat's context; nil until the first
-	// Serve starts it. heartbeatDone is closed when the heartbeat returns.
-	stopHeartbeat context.CancelFunc
-	heartbeatDone chan struct{}
-	serving       sync.WaitGroup // one per Serve and admin goroutine
+	// Set under mu by serve, and read by Shutdown once it has set
+	// shutdown (after which nothing sets them):
+	adminSrv      *http.Server       // nil until Start serves AdminAddr
+	stopHeartbeat context.CancelFunc // nil until the first Serve starts the heartbeat
+	heartbeatDone chan struct{}      // closed when the heartbeat returns
+	serving       sync.WaitGroup     // one per accepting goroutine
 
 	// serveErr receives the first error that ends serving a listener
 	// before Shutdown (Serve's goroutines write, without blocking; the
 	// owner reads it through Err).
 	serveErr chan error
 
-	mu        sync.Mutex // guards addr, adminAddr, shutdown
+	mu        sync.Mutex // guards addr, adminAddr, shutdown and the fields above
 	addr      net.Addr   // of the first listener served
 	adminAddr net.Addr   // of the admin listener, nil without one
 	shutdown  bool       // Shutdown has begun: Serve refuses

@@ -70,7 +70,7 @@ func (e *nonceEntry) settle(err error) {
 	e.waiters = nil
 	e.mu.Unlock()
 	for _, w := range waiters {
-		w.s.stored(w.ref, e.id, e.ts, err)
+		w.s.acknowledge(w.ref, e.id, e.ts, err)
 	}
 }
 

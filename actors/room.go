@@ -59,9 +59,9 @@ type member struct {
 // it to the Store, and fans the encoded frame out to the members' outboxes
 // without ever blocking on one of them.
 type Room struct {
-	name       string
-	hub        *Hub
-	persistent bool // a default room: never stopped for being idle
+	name      string
+	hub       *Hub
+	permanent bool // a default room: never retired for being idle
 
 	// inbox is written by sessions (posts without blocking, control blocking)
 	// and read by run. It is never closed: stopped tells senders that run is gone.
@@ -85,16 +85,16 @@ type Room struct {
 	presenceTimer Timer // running while deferred presence waits; nil otherwise
 }
 
-func newRoom(h *Hub, name, lastID string, persistent bool) *Room {
+func newRoom(h *Hub, name, lastID string, permanent bool) *Room {
 	return &Room{
-		name:       name,
-		hub:        h,
-		persistent: persistent,
-		inbox:      make(chan *roomMsg, h.cfg.RoomInbox),
-		stopped:    make(chan struct{}),
-		members:    make(map[*Session]*member),
-		ids:        newIDSource(lastID),
-		lastID:     lastID,
+		name:      name,
+		hub:       h,
+		permanent: permanent,
+		inbox:     make(chan *roomMsg, h.cfg.RoomInbox),
+		stopped:   make(chan struct{}),
+		members:   make(map[*Session]*member),
+		ids:       newIDSource(lastID),
+		lastID:    lastID,
 	}
 }
 
@@ -109,7 +109,7 @@ func (r *Room) Members() int { return int(r.memberCount.Load()) }
 // idle timeout (default rooms excepted), and closes stopped on its way out.
 func (r *Room) run(ctx context.Context) {
 	defer close(r.stopped)
-	if !r.persistent {
+	if !r.permanent {
 		r.startIdle()
 	}
 	for {
@@ -165,7 +165,7 @@ func (r *Room) handle(m *roomMsg) {
 	}
 	r.reap()
 	r.memberCount.Store(int32(len(r.members)))
-	if len(r.members) == 0 && r.idle == nil && !r.persistent {
+	if len(r.members) == 0 && r.idle == nil && !r.permanent {
 		r.startIdle()
 	}
 	if m.reply != nil {
@@ -206,12 +206,12 @@ func (r *Room) handlePost(m *roomMsg) {
 	sender, ref, id := m.from, m.ref, rec.ID
 	var done func(error)
 	if nonceKey == "" {
-		done = func(err error) { sender.stored(ref, id, now, err) }
+		done = func(err error) { sender.acknowledge(ref, id, now, err) }
 	} else {
 		entry := &nonceEntry{id: id, ts: now}
 		r.nonces.put(nonceKey, entry)
 		done = func(err error) {
-			sender.stored(ref, id, now, err)
+			sender.acknowledge(ref, id, now, err)
 			entry.settle(err)
 		}
 	}

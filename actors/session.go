@@ -13,11 +13,17 @@ import (
 	"parley/internal/protocol"
 )
 
-// Session is one connection's actor. Its commands (Handle) run one at a
-// time: the transport hands each frame to a short-lived goroutine and waits
-// for it before reading the next, so the fields below the line are owned by
-// whichever goroutine runs the current command and need no lock. Everything
-// sent to the client goes through out, drained by the connection's writer.
+// Session is one connection's actor, in two precise senses, and it has no
+// goroutine of its own:
+//
+//   - Its turns are its client's frames, one at a time: the transport hands
+//     each frame to a short-lived goroutine that runs Handle, and waits for
+//     it before reading the next. So the fields below the line are owned by
+//     whichever goroutine runs the current turn and need no lock.
+//   - Its mailbox is its Outbox: rooms, other sessions (private messages),
+//     the store's acknowledgements and its own replies all push frames
+//     there, and the connection's writer drains them to the client. Nothing
+//     else reaches into a session.
 type Session struct {
 	id     uint64
 	hub    *Hub
@@ -295,7 +301,7 @@ func (s *Session) sendMessage(req protocol.Request) {
 		}
 		return
 	}
-	if !s.checkSend(req) || s.resent(req, NonceKey{Room: name, Username: s.key, Nonce: req.Nonce}) {
+	if !s.checkSend(req) || s.dedupeResend(req, NonceKey{Room: name, Username: s.key, Nonce: req.Nonce}) {
 		return
 	}
 	m := &roomMsg{
@@ -341,7 +347,7 @@ func (s *Session) privateMessage(req protocol.Request) {
 		s.fail(req.Ref, protocol.CodeNoSuchUser, "no user "+quoteShort(req.To)+" is connected")
 		return
 	}
-	if !s.checkSend(req) || s.resent(req, NonceKey{Recipient: foldName(to.name), Username: s.key, Nonce: req.Nonce}) {
+	if !s.checkSend(req) || s.dedupeResend(req, NonceKey{Recipient: foldName(to.name), Username: s.key, Nonce: req.Nonce}) {
 		return
 	}
 	var nonceKey string
@@ -366,12 +372,12 @@ func (s *Session) privateMessage(req protocol.Request) {
 	}
 	frame := protocol.EncodePrivate(rec.wire())
 	ref, id := req.Ref, rec.ID
-	done := func(err error) { s.stored(ref, id, now, err) }
+	done := func(err error) { s.acknowledge(ref, id, now, err) }
 	if nonceKey != "" {
 		entry := &nonceEntry{id: id, ts: now}
 		s.pmNonces.put(nonceKey, entry)
 		done = func(err error) {
-			s.stored(ref, id, now, err)
+			s.acknowledge(ref, id, now, err)
 			entry.settle(err)
 		}
 	}
@@ -390,11 +396,11 @@ func (s *Session) privateMessage(req protocol.Request) {
 	}
 }
 
-// resent answers a send whose nonce the store already holds from this
-// sender, with the first message's id, and reports whether it did. A store
-// error is logged and the send goes ahead: the unique index on nonces still
-// keeps a duplicate out of the database.
-func (s *Session) resent(req protocol.Request, key NonceKey) bool {
+// dedupeResend answers a send whose nonce the store already holds from
+// this sender, with the first message's id, and reports whether it did. A
+// store error is logged and the send goes ahead: the unique index on nonces
+// still keeps a duplicate out of the database.
+func (s *Session) dedupeResend(req protocol.Request, key NonceKey) bool {
 	if req.Nonce == "" {
 		return false
 	}
@@ -409,9 +415,11 @@ func (s *Session) resent(req protocol.Request, key NonceKey) bool {
 	return ok
 }
 
-// stored is the store's callback for a message this session sent. It runs on
-// the store's goroutine and only pushes to the outbox.
-func (s *Session) stored(ref, id string, ts time.Time, err error) {
+// acknowledge is the store's verdict on a message this session sent, told
+// to the client: an Ack once it is committed (if the send had a ref),
+// server_busy if it failed. It runs on the store's goroutine (it is the
+// Append callback) and only pushes to the outbox.
+func (s *Session) acknowledge(ref, id string, ts time.Time, err error) {
 	switch {
 	case err != nil:
 		// The store logged the cause; the client learns only that it failed.

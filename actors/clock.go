@@ -7,6 +7,10 @@ type Clock interface {
 	Now() time.Time
 	// NewTimer returns a timer that fires once after d.
 	NewTimer(d time.Duration) Timer
+	// AfterFunc calls f once d has passed, unless stop is called first;
+	// stop reports whether it prevented the call. f must not block. The
+	// deadlines of requests use it (Session.deadline).
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
 }
 
 // Timer is the part of *time.Timer the actors use.
@@ -23,6 +27,9 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // NewTimer wraps time.NewTimer.
 func (SystemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
+
+// AfterFunc wraps time.AfterFunc.
+func (SystemClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 type sysTimer struct{ t *time.Timer }
 

@@ -124,6 +124,27 @@ func (c *client) next() frame {
 	return fr
 }
 
+// tryNext returns the next frame if one is queued now, without waiting.
+func (c *client) tryNext() (frame, bool) {
+	c.t.Helper()
+	if len(c.backlog) == 0 {
+		c.buf = c.s.Outbox().Take(c.buf)
+		for _, b := range c.buf {
+			var fr frame
+			if err := json.Unmarshal(b, &fr); err != nil {
+				c.t.Fatalf("frame %q is not JSON: %v", b, err)
+			}
+			c.backlog = append(c.backlog, fr)
+		}
+	}
+	if len(c.backlog) == 0 {
+		return nil, false
+	}
+	fr := c.backlog[0]
+	c.backlog = c.backlog[1:]
+	return fr, true
+}
+
 // expect returns the next frame and checks its type.
 func (c *client) expect(typ string) frame {
 	c.t.Helper()

@@ -28,6 +28,11 @@ type Broker interface {
 	Publish(room string, frame []byte)
 }
 
+// DefaultRequestTimeout is Config.RequestTimeout's default: far above what
+// a healthy store or room takes (milliseconds), short enough that a client
+// whose request cannot be served hears so while it is still looking.
+const DefaultRequestTimeout = 10 * time.Second
+
 // Config configures a Hub. Zero values take defaults.
 type Config struct {
 	Store  Store  // required
@@ -49,6 +54,11 @@ type Config struct {
 	// default) a room filling up costs one write system call per member per
 	// join. docs/performance.md measures the trade-off.
 	PresenceWindow time.Duration
+	// RequestTimeout bounds how long one request may wait (for the store,
+	// or for a room to take a control message) before the client gets
+	// server_busy and the connection reads on (default 10 s). Requests
+	// that never wait (a send without a nonce, ListRooms) get no deadline.
+	RequestTimeout time.Duration
 
 	HistoryPage  int // messages in History by default (50)
 	HistoryMax   int // messages a History request may ask for (200)
@@ -78,6 +88,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RoomIdle <= 0 {
 		c.RoomIdle = time.Minute
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
 	}
 	if c.DefaultRooms == nil {
 		c.DefaultRooms = []string{"general", "random", "tech"}

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -16,8 +17,9 @@ const (
 	// msgPost is data: a chat message. Sessions enqueue it without blocking
 	// and it is refused (server_busy) when the inbox is full.
 	msgPost roomMsgKind = iota
-	// The control messages below are never dropped: sessions send them
-	// blocking, then wait for the reply.
+	// The control messages below are never dropped by the room: sessions
+	// send them blocking, then wait for the reply. A sender may withdraw
+	// one that the room has not taken yet (see control).
 	msgJoin   // add (or resync) a member; reply with the last id and the members
 	msgReady  // the member's join reply is out: release the frames held for it
 	msgLeave  // remove a member (LeaveRoom or disconnect)
@@ -26,7 +28,13 @@ const (
 
 // roomMsg is one item of a room's inbox.
 type roomMsg struct {
-	kind  roomMsgKind
+	kind roomMsgKind
+	// claim decides, for a control message, who has it: the room when it
+	// takes it (claimPending to claimTaken, in handle) or the sender when
+	// it gives up waiting (claimPending to claimWithdrawn, in control). The
+	// CAS makes the two exclusive: a withdrawn message is skipped, a taken
+	// one is replied to within the room's turn.
+	claim atomic.Uint32
 	from  *Session
 	name  string         // msgJoin, msgRename: the member's display name
 	ref   string         // msgPost: the request's ref, for the Ack
@@ -34,6 +42,12 @@ type roomMsg struct {
 	size  int64          // msgPost: bytes counted against the inbox byte budget
 	reply chan roomReply // control: capacity 1; written once by run; read by the sender
 }
+
+const (
+	claimPending uint32 = iota
+	claimTaken
+	claimWithdrawn
+)
 
 // roomReply answers a control message.
 type roomReply struct {
@@ -149,6 +163,9 @@ func (r *Room) run(ctx context.Context) {
 // after the turn's bookkeeping (reaping, the member count, the idle timer),
 // so that whoever waits on it sees the room as the turn left it.
 func (r *Room) handle(m *roomMsg) {
+	if m.reply != nil && !m.claim.CompareAndSwap(claimPending, claimTaken) {
+		return // withdrawn by its sender before the room got to it: as if never sent
+	}
 	var rep roomReply
 	switch m.kind {
 	case msgPost:
@@ -407,30 +424,60 @@ func (r *Room) post(m *roomMsg) bool {
 	}
 }
 
-// control sends a control message and waits for the reply. Control messages
-// are never dropped: the send blocks while the inbox is full. ok is false
-// only if the room stopped before handling it (a joiner looks the room up
-// again) or ctx ended. A room with members never retires, so for a member a
-// false reply only means shutdown.
-func (r *Room) control(ctx context.Context, m *roomMsg) (roomReply, bool) {
+// errRoomStopped is control's error when the room stopped before taking the
+// message: it retired (a joiner looks the room up again) or the Hub shut
+// down. A room with members never retires.
+var errRoomStopped = errors.New("room stopped")
+
+// control hands a control message to the room and waits for its reply.
+// Control messages are never dropped: the hand-off waits while the inbox is
+// full. ctx bounds the wait, with one guarantee: either the room handles
+// the message, and control returns its reply, or it never will, and control
+// returns an error. When ctx ends before the hand-off, nothing was sent.
+// When it ends after, control withdraws the message if the room has not
+// taken it yet (it will skip it); if the room has, the reply is on its way
+// within the room's current turn, which never blocks, and control waits for
+// it. Callers that must not give up (a leave on close) pass a ctx that is
+// never done: then only the room stopping ends the wait.
+func (r *Room) control(ctx context.Context, m *roomMsg) (roomReply, error) {
 	m.reply = make(chan roomReply, 1)
 	select {
-	case r.inbox <- m:
-	case <-r.stopped:
-		return roomReply{}, false
-	case <-ctx.Done():
-		return roomReply{}, false
+	case r.inbox <- m: // a free slot wins over a ctx that is already done
+	default:
+		select {
+		case r.inbox <- m:
+		case <-r.stopped:
+			return roomReply{}, errRoomStopped
+		case <-ctx.Done():
+			return roomReply{}, context.Cause(ctx)
+		}
 	}
 	select {
 	case rep := <-m.reply:
-		return rep, true
-	case <-r.stopped:
-		// run may have replied just before stopping.
+		return rep, nil
+	case <-ctx.Done():
+		if m.claim.CompareAndSwap(claimPending, claimWithdrawn) {
+			return roomReply{}, context.Cause(ctx)
+		}
+		// Taken: the reply comes at the end of the room's turn.
 		select {
 		case rep := <-m.reply:
-			return rep, true
-		default:
-			return roomReply{}, false
+			return rep, nil
+		case <-r.stopped:
+			return r.lastReply(m)
 		}
+	case <-r.stopped:
+		return r.lastReply(m)
+	}
+}
+
+// lastReply is control's answer once the room has stopped: run may have
+// replied just before stopping; if not, it never took the message.
+func (r *Room) lastReply(m *roomMsg) (roomReply, error) {
+	select {
+	case rep := <-m.reply:
+		return rep, nil
+	default:
+		return roomReply{}, errRoomStopped
 	}
 }

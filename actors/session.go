@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -68,8 +69,11 @@ func (s *Session) Outbox() *Outbox { return s.out }
 func (s *Session) Username() string { return s.name }
 
 // Handle runs one request. It never blocks on another client: the waits it
-// has are on this session's own rooms' replies and on the store.
-func (s *Session) Handle(ctx context.Context, req protocol.Request) {
+// has are on this session's own rooms taking its control messages and on
+// the store. conn is the connection's context, done once the connection is
+// ending; a request that can wait runs under a deadline derived from it
+// (see deadline), and answers server_busy when that ends first.
+func (s *Session) Handle(conn context.Context, req protocol.Request) {
 	if s.closed || !s.allow(req.Ref) {
 		return
 	}
@@ -79,24 +83,50 @@ func (s *Session) Handle(ctx context.Context, req protocol.Request) {
 	}
 	switch req.Type {
 	case protocol.TypeSetUsername:
-		s.setUsername(ctx, req)
+		s.setUsername(conn, req)
 	case protocol.TypeJoinRoom:
-		s.joinRoom(ctx, req)
+		s.joinRoom(conn, req)
 	case protocol.TypeLeaveRoom:
-		s.leaveRoom(ctx, req)
+		s.leaveRoom(conn, req)
 	case protocol.TypeSendMessage:
-		s.sendMessage(req)
+		s.sendMessage(conn, req)
 	case protocol.TypePrivateMessage:
-		s.privateMessage(req)
+		s.privateMessage(conn, req)
 	case protocol.TypeListRooms:
 		s.out.Push(protocol.EncodeRoomList(req.Ref, s.hub.roomList()))
 	case protocol.TypeHistory:
-		s.history(ctx, req)
+		s.history(conn, req)
 	case "":
 		s.fail(req.Ref, protocol.CodeBadRequest, "missing type")
 	default:
 		s.fail(req.Ref, protocol.CodeUnknownType, "unknown type "+quoteShort(req.Type))
 	}
+}
+
+// errRequestTimeout is the cause of a request's context once its deadline
+// has passed.
+var errRequestTimeout = fmt.Errorf("request timed out: %w", context.DeadlineExceeded)
+
+// deadline derives the context of one request that can wait: it ends when
+// conn does, or once RequestTimeout has passed on the hub's Clock (so tests
+// move it with their clock). Only requests that can wait make one: a send
+// without a nonce, the hot path, never does.
+func (s *Session) deadline(conn context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(conn)
+	stop := s.hub.cfg.Clock.AfterFunc(s.hub.cfg.RequestTimeout, func() { cancel(errRequestTimeout) })
+	return ctx, func() {
+		stop()
+		cancel(context.Canceled)
+	}
+}
+
+// waitErr adds to err why ctx ended, if it did: the stores wrap ctx.Err(),
+// which for a deadline is only "context canceled".
+func waitErr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return fmt.Errorf("%w (%v)", err, cause)
+	}
+	return err
 }
 
 // HandleMalformed answers a frame the transport could not decode, with the
@@ -135,7 +165,7 @@ func (s *Session) fail(ref string, code protocol.ErrorCode, msg string) {
 	s.out.Push(protocol.EncodeError(ref, code, msg))
 }
 
-func (s *Session) setUsername(ctx context.Context, req protocol.Request) {
+func (s *Session) setUsername(conn context.Context, req protocol.Request) {
 	name, key, ok := NormalizeUsername(req.Username, s.hub.cfg.Limits.UsernameMax)
 	if !ok {
 		s.fail(req.Ref, protocol.CodeInvalidUsername, "a username is 1-"+strconv.Itoa(s.hub.cfg.Limits.UsernameMax)+" characters of A-Z a-z 0-9 _ -")
@@ -145,25 +175,64 @@ func (s *Session) setUsername(ctx context.Context, req protocol.Request) {
 		s.ack(req.Ref, name, "")
 		return
 	}
-	if key != s.key {
+	// Both names are held until the rooms have the new one, so that a
+	// rename that fails can go back to the old.
+	oldName, oldKey := s.name, s.key
+	if key != oldKey {
 		if _, taken := s.hub.names.LoadOrStore(key, nameOwner{s: s, name: name}); taken {
 			s.fail(req.Ref, protocol.CodeUsernameTaken, "username "+name+" is taken")
 			return
 		}
-		s.releaseName()
 	} else {
 		s.hub.names.Store(key, nameOwner{s: s, name: name}) // same key, new case
 	}
-	s.name, s.key = name, key
-	for _, r := range s.sortedRooms() {
-		r.control(ctx, &roomMsg{kind: msgRename, from: s, name: name})
+	if !s.renameInRooms(conn, oldName, name) {
+		if key != oldKey {
+			s.releaseName(key)
+		} else {
+			s.hub.names.Store(key, nameOwner{s: s, name: oldName})
+		}
+		s.fail(req.Ref, protocol.CodeServerBusy, "a room is busy: username not changed, try again")
+		return
 	}
+	if key != oldKey {
+		s.releaseName(oldKey)
+	}
+	s.name, s.key = name, key
 	s.ack(req.Ref, name, "")
 }
 
-// releaseName frees the session's name if it still holds it.
-func (s *Session) releaseName() {
-	s.hub.names.Compute(s.key, func(old nameOwner, loaded bool) (nameOwner, bool) {
+// renameInRooms tells each of the session's rooms its new name, within one
+// request deadline, and reports whether every room took it. A rename is all
+// or nothing: when a room cannot take it in time, the rooms that already
+// did are told the old name again (their members see the name change and
+// change back). Those renames back are never given up for the deadline,
+// only if the connection ends (its rooms are then left anyway): each room
+// has just taken a message, and a room's turn never blocks.
+func (s *Session) renameInRooms(conn context.Context, from, to string) bool {
+	rooms := s.sortedRooms()
+	if len(rooms) == 0 {
+		return true
+	}
+	ctx, cancel := s.deadline(conn)
+	defer cancel()
+	for i, r := range rooms {
+		_, err := r.control(ctx, &roomMsg{kind: msgRename, from: s, name: to})
+		if err == nil || errors.Is(err, errRoomStopped) { // stopped: the server is shutting down
+			continue
+		}
+		s.hub.log.Warn("rename", "room", r.name, "err", err)
+		for _, renamed := range rooms[:i] {
+			_, _ = renamed.control(conn, &roomMsg{kind: msgRename, from: s, name: from})
+		}
+		return false
+	}
+	return true
+}
+
+// releaseName frees key in the names map if this session still holds it.
+func (s *Session) releaseName(key string) {
+	s.hub.names.Compute(key, func(old nameOwner, loaded bool) (nameOwner, bool) {
 		if loaded && old.s == s {
 			return nameOwner{}, true
 		}
@@ -171,7 +240,7 @@ func (s *Session) releaseName() {
 	})
 }
 
-func (s *Session) joinRoom(ctx context.Context, req protocol.Request) {
+func (s *Session) joinRoom(conn context.Context, req protocol.Request) {
 	name, ok := NormalizeRoom(req.Room, s.hub.cfg.Limits.RoomMax)
 	if !ok {
 		s.fail(req.Ref, protocol.CodeInvalidRoom, s.roomRule())
@@ -185,11 +254,13 @@ func (s *Session) joinRoom(ctx context.Context, req protocol.Request) {
 		s.fail(req.Ref, protocol.CodeInvalidRoom, "you are in as many rooms as one connection may be")
 		return
 	}
+	ctx, cancel := s.deadline(conn)
+	defer cancel()
 	if _, err := s.hub.ensureRoom(ctx, name); err != nil {
 		if errors.Is(err, errRoomCap) {
 			s.fail(req.Ref, protocol.CodeInvalidRoom, "no new rooms can be created now")
 		} else {
-			s.hub.log.Error("create room", "room", name, "err", err)
+			s.hub.log.Error("create room", "room", name, "err", waitErr(ctx, err))
 			s.fail(req.Ref, protocol.CodeServerBusy, "could not create the room, try again")
 		}
 		return
@@ -202,15 +273,19 @@ func (s *Session) joinRoom(ctx context.Context, req protocol.Request) {
 	for {
 		var err error
 		if r, err = s.hub.room(ctx, name); err != nil {
-			s.hub.log.Error("start room", "room", name, "err", err)
+			s.hub.log.Error("start room", "room", name, "err", waitErr(ctx, err))
 			s.fail(req.Ref, protocol.CodeServerBusy, "could not open the room, try again")
 			return
 		}
-		if rep, ok = r.control(ctx, &roomMsg{kind: msgJoin, from: s, name: s.name}); ok {
+		if rep, err = r.control(ctx, &roomMsg{kind: msgJoin, from: s, name: s.name}); err == nil {
 			break
 		}
-		if ctx.Err() != nil || s.hub.ctx.Err() != nil {
-			return // the connection or the server is going away
+		if !errors.Is(err, errRoomStopped) || s.hub.ctx.Err() != nil {
+			// The room never took the join (control guarantees it), so it
+			// has no member this session does not know of.
+			s.hub.log.Warn("join", "room", name, "err", err)
+			s.fail(req.Ref, protocol.CodeServerBusy, "room "+name+" is busy: not joined, try again")
+			return
 		}
 	}
 	s.rooms[name] = r
@@ -229,7 +304,10 @@ func (s *Session) joinRoom(ctx context.Context, req protocol.Request) {
 		s.sendHistory(ctx, req.Ref, q, true)
 	}
 	s.out.Push(protocol.EncodeMembers(name, rep.members))
-	r.control(ctx, &roomMsg{kind: msgReady, from: s})
+	// The room holds the member's frames until ready, so ready is not given
+	// up for the deadline: only if the connection ends (its leave on close
+	// then removes the member) or the room stops.
+	_, _ = r.control(conn, &roomMsg{kind: msgReady, from: s})
 }
 
 // sendHistory reads a page of history and queues it. With sync, it first
@@ -248,7 +326,7 @@ func (s *Session) sendHistory(ctx context.Context, ref string, q HistoryQuery, s
 		msgs, more, err = s.hub.store.History(ctx, q)
 	}
 	if err != nil {
-		s.hub.log.Warn("read history", "room", q.Room, "err", err)
+		s.hub.log.Warn("read history", "room", q.Room, "err", waitErr(ctx, err))
 		s.fail(ref, protocol.CodeServerBusy, "could not read the history of "+q.Room)
 		msgs, more = nil, false
 	}
@@ -264,7 +342,7 @@ func (s *Session) sendHistory(ctx context.Context, ref string, q HistoryQuery, s
 	s.out.Push(historyFrame(ref, q.Room, msgs, more))
 }
 
-func (s *Session) leaveRoom(ctx context.Context, req protocol.Request) {
+func (s *Session) leaveRoom(conn context.Context, req protocol.Request) {
 	name, ok := NormalizeRoom(req.Room, s.hub.cfg.Limits.RoomMax)
 	if !ok {
 		s.fail(req.Ref, protocol.CodeInvalidRoom, s.roomRule())
@@ -275,7 +353,14 @@ func (s *Session) leaveRoom(ctx context.Context, req protocol.Request) {
 		s.fail(req.Ref, protocol.CodeNotInRoom, "you are not in room "+name)
 		return
 	}
-	r.control(ctx, &roomMsg{kind: msgLeave, from: s})
+	ctx, cancel := s.deadline(conn)
+	defer cancel()
+	if _, err := r.control(ctx, &roomMsg{kind: msgLeave, from: s}); err != nil && !errors.Is(err, errRoomStopped) {
+		// The room never took the leave: the session is still a member.
+		s.hub.log.Warn("leave", "room", name, "err", err)
+		s.fail(req.Ref, protocol.CodeServerBusy, "room "+name+" is busy: still in it, try again")
+		return
+	}
 	delete(s.rooms, name)
 	if s.current == name {
 		s.current = ""
@@ -283,7 +368,7 @@ func (s *Session) leaveRoom(ctx context.Context, req protocol.Request) {
 	s.ack(req.Ref, "", name)
 }
 
-func (s *Session) sendMessage(req protocol.Request) {
+func (s *Session) sendMessage(conn context.Context, req protocol.Request) {
 	name := s.current
 	if req.Room != "" {
 		var ok bool
@@ -301,7 +386,7 @@ func (s *Session) sendMessage(req protocol.Request) {
 		}
 		return
 	}
-	if !s.checkSend(req) || s.dedupeResend(req, NonceKey{Room: name, Username: s.key, Nonce: req.Nonce}) {
+	if !s.checkSend(req) || s.dedupeResend(conn, req, NonceKey{Room: name, Username: s.key, Nonce: req.Nonce}) {
 		return
 	}
 	m := &roomMsg{
@@ -337,7 +422,7 @@ func (s *Session) checkSend(req protocol.Request) bool {
 	return true
 }
 
-func (s *Session) privateMessage(req protocol.Request) {
+func (s *Session) privateMessage(conn context.Context, req protocol.Request) {
 	_, key, ok := NormalizeUsername(req.To, s.hub.cfg.Limits.UsernameMax)
 	var to nameOwner
 	if ok {
@@ -347,7 +432,7 @@ func (s *Session) privateMessage(req protocol.Request) {
 		s.fail(req.Ref, protocol.CodeNoSuchUser, "no user "+quoteShort(req.To)+" is connected")
 		return
 	}
-	if !s.checkSend(req) || s.dedupeResend(req, NonceKey{Recipient: foldName(to.name), Username: s.key, Nonce: req.Nonce}) {
+	if !s.checkSend(req) || s.dedupeResend(conn, req, NonceKey{Recipient: foldName(to.name), Username: s.key, Nonce: req.Nonce}) {
 		return
 	}
 	var nonceKey string
@@ -398,15 +483,18 @@ func (s *Session) privateMessage(req protocol.Request) {
 
 // dedupeResend answers a send whose nonce the store already holds from
 // this sender, with the first message's id, and reports whether it did. A
-// store error is logged and the send goes ahead: the unique index on nonces
-// still keeps a duplicate out of the database.
-func (s *Session) dedupeResend(req protocol.Request, key NonceKey) bool {
+// store error (the deadline included) is logged and the send goes ahead:
+// the unique index on nonces still keeps a duplicate out of the database.
+// Only a send with a nonce reads the store, and makes a deadline for it.
+func (s *Session) dedupeResend(conn context.Context, req protocol.Request, key NonceKey) bool {
 	if req.Nonce == "" {
 		return false
 	}
-	id, ts, ok, err := s.hub.store.FindNonce(context.Background(), key)
+	ctx, cancel := s.deadline(conn)
+	defer cancel()
+	id, ts, ok, err := s.hub.store.FindNonce(ctx, key)
 	if err != nil {
-		s.hub.log.Warn("find nonce", "err", err)
+		s.hub.log.Warn("find nonce", "err", waitErr(ctx, err))
 		return false
 	}
 	if ok && req.Ref != "" {
@@ -429,7 +517,7 @@ func (s *Session) acknowledge(ref, id string, ts time.Time, err error) {
 	}
 }
 
-func (s *Session) history(ctx context.Context, req protocol.Request) {
+func (s *Session) history(conn context.Context, req protocol.Request) {
 	name, ok := NormalizeRoom(req.Room, s.hub.cfg.Limits.RoomMax)
 	if !ok {
 		s.fail(req.Ref, protocol.CodeInvalidRoom, s.roomRule())
@@ -448,6 +536,8 @@ func (s *Session) history(ctx context.Context, req protocol.Request) {
 		limit = s.hub.cfg.HistoryPage
 	}
 	limit = min(limit, s.hub.cfg.HistoryMax)
+	ctx, cancel := s.deadline(conn)
+	defer cancel()
 	s.sendHistory(ctx, req.Ref, HistoryQuery{Room: name, Before: req.Before, Limit: limit}, req.Before == "")
 }
 
@@ -478,15 +568,15 @@ func (s *Session) Close() {
 		return
 	}
 	s.closed = true
-	// Leaving is a control message: never dropped. The context is not the
-	// connection's (it is done by now) but bounded, in case of shutdown.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	// A leave on close is never given up: a room that kept a member whose
+	// session is gone would push to a dead outbox forever. So it runs under
+	// no deadline (the connection's context is done by now), and only the
+	// room stopping (Hub.Shutdown) ends the wait.
 	for _, r := range s.sortedRooms() {
-		r.control(ctx, &roomMsg{kind: msgLeave, from: s})
+		_, _ = r.control(context.Background(), &roomMsg{kind: msgLeave, from: s})
 	}
 	s.rooms = nil
-	s.releaseName()
+	s.releaseName(s.key)
 	s.hub.sessions.Delete(s.id)
 	s.out.Close(protocol.CloseNormal, "")
 }

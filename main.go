@@ -35,7 +35,7 @@ type config struct {
 	outbox                                                         actors.OutboxLimits
 	readLimit                                                      int64
 	maxConns, maxConnsPerIP                                        int
-	shutdownTimeout, presenceWindow                                time.Duration
+	shutdownTimeout, presenceWindow, requestTimeout                time.Duration
 }
 
 func parseFlags(args []string) (config, error) {
@@ -67,6 +67,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", 1000, "connections at once from one IP address")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "time to drain on SIGINT/SIGTERM")
 	fs.DurationVar(&c.presenceWindow, "presence-window", 0, "a room's joins and leaves within this `duration` of the last one it announced are announced together at its end, so that a reconnect storm costs fewer writes (0: each at once)")
+	fs.DurationVar(&c.requestTimeout, "request-timeout", actors.DefaultRequestTimeout, "longest a request may wait for the store or a busy room before the client gets server_busy")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -132,7 +133,7 @@ func run() error {
 	srv, err := server.New(ctx, server.Config{
 		DB:    c.db,
 		Store: persistence.Options{Synchronous: c.synchronous},
-		Hub:   actors.Config{Limits: c.limits, Outbox: c.outbox, PresenceWindow: c.presenceWindow},
+		Hub:   actors.Config{Limits: c.limits, Outbox: c.outbox, PresenceWindow: c.presenceWindow, RequestTimeout: c.requestTimeout},
 		Transport: transport.Options{
 			AllowedOrigins: origins,
 			ReadLimit:      c.readLimit,

@@ -38,6 +38,13 @@ type conn struct {
 	pinging atomic.Bool     // a ping is in flight; set by Heartbeat, cleared by ping
 	ctx     context.Context // never done; see start
 	closed  chan struct{}   // closed by the writer that closes the connection; awaited by finish
+	// life is the context requests run under (Session.Handle): done once
+	// the connection is ending, so that a request waiting on the store or a
+	// room gives up. end cancels it; it is called when the outbox closes
+	// (by the writer, which Outbox.Close always starts), when the socket is
+	// closed (socketClosed), and by finish.
+	life context.Context
+	end  context.CancelFunc
 
 	// reader is readerRunning while a reader goroutine owns the read side,
 	// readerParked while the connection waits in the poller. Only a CAS
@@ -65,8 +72,9 @@ func (c *conn) start() {
 	// allocation each). Reads end when the connection closes; writes are
 	// bounded by deadlines on the socket. Only pings carry a timeout.
 	c.ctx = context.Background()
+	c.life, c.end = context.WithCancel(context.Background())
 	c.closed = make(chan struct{})
-	c.netConn.onClose = c.kick
+	c.netConn.onClose = c.socketClosed
 	c.srv.conns.Store(c.sess.ID(), c)
 
 	// Writers run only while there is something to write: each runs in its
@@ -77,6 +85,13 @@ func (c *conn) start() {
 	c.reader.Store(readerRunning)
 	c.srv.readers.Add(1)
 	go c.read() // exits when it parks the connection, or after tearing it down
+}
+
+// socketClosed is corkConn's onClose: a request still waiting gives up,
+// and a parked reader wakes to tear the connection down.
+func (c *conn) socketClosed() {
+	c.end()
+	c.kick()
 }
 
 // kick starts a reader if the connection is parked. The poller calls it when
@@ -135,7 +150,7 @@ func (c *conn) read() {
 		done := make(chan struct{})
 		go func() { // exits when the frame is handled; the reader waits for it
 			defer close(done)
-			c.handleFrame(c.ctx, buf)
+			c.handleFrame(c.life, buf)
 		}()
 		<-done
 		select {
@@ -177,6 +192,7 @@ func (c *conn) park() bool {
 // its rooms and closes its outbox, the writer ends the close handshake, and
 // the server forgets the connection.
 func (c *conn) finish() {
+	c.end()
 	c.sess.Close() // leave rooms, free the name, close the outbox
 	<-c.closed     // the last writer finished the close handshake
 	c.ws.CloseNow()
@@ -254,6 +270,7 @@ func (c *conn) writeLoop() {
 			}
 			idle.Reset(writerLinger)
 		case <-out.Done():
+			c.end() // a request still waiting gives up: nothing it sends would be written
 			code, reason := out.CloseStatus()
 			if code != protocol.ClosePolicy { // a slow consumer gets nothing more
 				frames = out.Take(frames)

@@ -34,11 +34,13 @@ type serverConfig struct {
 	transport transport.Options
 	dbPath    string // reuse a database (restart tests); empty for a fresh one
 	noPoller  bool   // run as on a system without epoll
+	// wrapStore, if set, puts a fault injector in front of the real store.
+	wrapStore func(actors.Store) actors.Store
 }
 
 func startServer(t *testing.T, cfg serverConfig) *server {
 	t.Helper()
-	srv := testkit.NewServer(t, parley.Config{DB: cfg.dbPath, Hub: cfg.hub, Transport: cfg.transport})
+	srv := testkit.NewServer(t, parley.Config{DB: cfg.dbPath, Hub: cfg.hub, Transport: cfg.transport, WrapStore: cfg.wrapStore})
 	if cfg.noPoller {
 		transport.DisablePoller(srv.Transport())
 	}

@@ -35,6 +35,10 @@ type Config struct {
 	// connection caps, pings). New sets its Hub; its Logger defaults to
 	// Logger and its Static to the embedded web client.
 	Transport transport.Options
+	// WrapStore, if set, is given the opened store and returns what the
+	// Hub uses in its place: tests put a fault injector in front of the
+	// real store there. The server still closes the store itself.
+	WrapStore func(actors.Store) actors.Store
 
 	// Addr is where Start serves the web client and the WebSocket.
 	Addr string
@@ -99,6 +103,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg.Hub.Store = store
+	if cfg.WrapStore != nil {
+		cfg.Hub.Store = cfg.WrapStore(store)
+	}
 	if cfg.Hub.Logger == nil {
 		cfg.Hub.Logger = log
 	}

@@ -32,8 +32,8 @@
 // and the checkpointer), reads.go, schema.go (the schema and its migrations),
 // metrics.go.
 //
-// The tables keep the names and columns of the seed project (the small Rust
-// chat server that parley is a port of, see README.md), so the seed's
+// The tables keep the names and columns of the original Rust chat's (the
+// small server that parley is a port of, see README.md), so its README's
 //
 //	sqlite3 chat.db "SELECT * FROM messages ORDER BY timestamp DESC LIMIT 10;"
 //

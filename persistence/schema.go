@@ -15,15 +15,15 @@ import (
 var migrations = []string{
 	// Version 1.
 	//
-	// messages keeps the seed project's six columns (see doc.go), by the
-	// seed's names and in the seed's order, so SELECT * shows what the seed
+	// messages keeps the six columns of the original Rust chat's table (see
+	// doc.go), by its names and in its order, so SELECT * shows what it
 	// showed; recipient and nonce follow. Room messages have recipient NULL;
 	// private messages have room = '' and is_private = 1 and are never
 	// served back (no PM history until accounts exist).
 	//
 	// messages_nonce makes resends idempotent. Because NULLs are distinct in a
 	// UNIQUE index, recipient enters it as IFNULL(recipient, ''): the column
-	// itself stays NULL for room messages, as the seed's readers would expect,
+	// itself stays NULL for room messages, as the Rust chat's readers expect,
 	// and FindNonce must compare the same expression to use the index.
 	// Usernames are ASCII [A-Za-z0-9_-], so NOCASE is exactly parley's
 	// case-insensitive name rule.

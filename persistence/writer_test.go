@@ -55,8 +55,8 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 		want  []string
 	}{
 		{"messages", []string{
-			// The seed's six, by its names, in its order.
-			"id TEXT notnull=true pk=1", /* WITHOUT ROWID: a primary key is NOT NULL, as the seed meant */
+			// The original Rust chat's six, by its names, in its order.
+			"id TEXT notnull=true pk=1", /* WITHOUT ROWID: a primary key is NOT NULL, as the Rust chat meant */
 			"room TEXT notnull=true pk=0",
 			"username TEXT notnull=true pk=0",
 			"content TEXT notnull=true pk=0",
@@ -254,7 +254,7 @@ func TestAppendCommitsAndSurvivesReopen(t *testing.T) {
 	}
 }
 
-func TestTimestampsAndSeedQuery(t *testing.T) {
+func TestTimestampsAndTheRustChatsQuery(t *testing.T) {
 	path := tempDB(t)
 	w := openTest(t, path, Options{})
 	zone := time.FixedZone("UTC+2", 2*3600)
@@ -270,7 +270,7 @@ func TestTimestampsAndSeedQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The seed's one-liner, through a connection of our own.
+	// The Rust chat's README one-liner, through a connection of our own.
 	var rows []struct {
 		ID        string `db:"id"`
 		Room      string `db:"room"`
@@ -290,17 +290,17 @@ func TestTimestampsAndSeedQuery(t *testing.T) {
 		got = append(got, r.ID+" "+r.Timestamp)
 	}
 	if want := []string{"m2 2024-01-01T12:00:01.000Z", "m1 2024-01-01T12:00:00.123Z"}; !slices.Equal(got, want) {
-		t.Errorf("seed query: got %q, want %q", got, want)
+		t.Errorf("the Rust chat's query: got %q, want %q", got, want)
 	}
 	var created string
 	if err := db.Get(&created, "SELECT created_at FROM rooms WHERE name = 'general'"); err != nil || created != "2024-01-01T12:00:00.123Z" {
 		t.Errorf("rooms.created_at = %q, %v; want 2024-01-01T12:00:00.123Z", created, err)
 	}
 
-	// And through the sqlite3 shell, as the seed's README runs it.
+	// And through the sqlite3 shell, as the Rust chat's README runs it.
 	shell, err := exec.LookPath("sqlite3")
 	if err != nil {
-		t.Logf("sqlite3 shell not installed; the seed's query was checked through the driver only")
+		t.Logf("sqlite3 shell not installed; the Rust chat's query was checked through the driver only")
 		return
 	}
 	out, err := exec.Command(shell, path, "SELECT * FROM messages ORDER BY timestamp DESC LIMIT 10;").CombinedOutput()
@@ -309,7 +309,7 @@ func TestTimestampsAndSeedQuery(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "m2|general|bob|") || !strings.Contains(lines[1], "|2024-01-01T12:00:00.123Z|0||") {
-		t.Errorf("sqlite3 shell output:\n%s\nwant m2 then m1 with seed columns first", out)
+		t.Errorf("sqlite3 shell output:\n%s\nwant m2 then m1 with the Rust chat's columns first", out)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"parley/actors"
 	"parley/internal/protocol"
-	"parley/persistence"
 )
 
 func usernames(fr frame) []string {
@@ -469,12 +468,7 @@ func TestRestartKeepsHistoryAndIDsKeepGrowing(t *testing.T) {
 
 func TestNonceMakesResendsIdempotent(t *testing.T) {
 	f := newFixture(t, actors.Config{})
-	a, b := f.connect(), f.connect()
-	a.rename("alice")
-	b.rename("bob")
-	a.join("general")
-	b.join("general")
-	a.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == "bob" })
+	a, b := f.aliceAndBob("general")
 
 	// Twice at once: the second finds the first on its way to the store.
 	a.do(protocol.Request{Type: "SendMessage", Content: "hello", Nonce: "n1", Ref: "1"})
@@ -554,25 +548,12 @@ func (s *refusingStore) Append(m *actors.StoredMessage, done func(error)) bool {
 }
 
 func TestStoreFaultsMeanServerBusyNeverAck(t *testing.T) {
-	f := newFixture(t, actors.Config{})
-	f.close()
-	store, err := persistence.Open(f.ctx, f.path, persistence.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := &refusingStore{Store: store}
-	hub, err := actors.NewHub(f.ctx, actors.Config{Store: rs, Clock: f.clock})
-	if err != nil {
-		store.Close()
-		t.Fatal(err)
-	}
-	f.hub, f.store = hub, store // the fixture's cleanup closes them
-	a, b := f.connect(), f.connect()
-	a.rename("alice")
-	b.rename("bob")
-	a.join("general")
-	b.join("general")
-	a.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == "bob" })
+	var rs *refusingStore
+	f := newFixtureWrapped(t, actors.Config{}, func(s actors.Store) actors.Store {
+		rs = &refusingStore{Store: s}
+		return rs
+	})
+	a, b := f.aliceAndBob("general")
 
 	rs.refuse.Store(true)
 	a.do(protocol.Request{Type: "SendMessage", Content: "lost?", Ref: "1"})

@@ -9,7 +9,6 @@ import (
 
 	"parley/actors"
 	"parley/internal/protocol"
-	"parley/persistence"
 )
 
 // stallingStore is the real store with a gate in front of the calls a
@@ -104,21 +103,12 @@ func (s *stallingStore) FindNonce(ctx context.Context, key actors.NonceKey) (str
 // real one.
 func newStallingFixture(t *testing.T, cfg actors.Config) (*fixture, *stallingStore) {
 	t.Helper()
-	f := newFixture(t, actors.Config{})
-	f.close()
-	store, err := persistence.Open(f.ctx, f.path, persistence.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss := newStallingStore(store)
-	cfg.Store, cfg.Clock = ss, f.clock
-	hub, err := actors.NewHub(f.ctx, cfg)
-	if err != nil {
-		store.Close()
-		t.Fatal(err)
-	}
-	f.hub, f.store = hub, store // the fixture's cleanup closes them
-	t.Cleanup(ss.release)       // before the fixture's close: cleanups run last first
+	var ss *stallingStore
+	f := newFixtureWrapped(t, cfg, func(s actors.Store) actors.Store {
+		ss = newStallingStore(s)
+		return ss
+	})
+	t.Cleanup(ss.release) // before the fixture's close: cleanups run last first
 	return f, ss
 }
 
@@ -181,9 +171,7 @@ func goroutinesBack(t *testing.T, base int) {
 
 func TestStalledStoreGivesServerBusyAndFreesTheSession(t *testing.T) {
 	f, ss := newStallingFixture(t, actors.Config{})
-	a, b := f.connect(), f.connect()
-	a.rename("alice")
-	b.rename("bob")
+	a, b := f.aliceAndBob("")
 	b.join("general")
 	b.do(protocol.Request{Type: "SendMessage", Content: "first", Ref: "b1"})
 	b.waitFor("Ack", func(fr frame) bool { return fr.str("ref") == "b1" })
@@ -264,11 +252,8 @@ func TestStalledStoreGivesServerBusyAndFreesTheSession(t *testing.T) {
 func TestStalledRoomGivesServerBusyAndNoGhostMember(t *testing.T) {
 	// A room inbox of 4 fills up quickly once the room stops taking.
 	f, ss := newStallingFixture(t, actors.Config{RoomInbox: 4, Limits: actors.Limits{RatePerSec: 1000, RateBurst: 1000}})
-	a, b, c, d := f.connect(), f.connect(), f.connect(), f.connect()
-	a.rename("alice")
-	b.rename("bob")
-	c.rename("carol")
-	d.rename("dave")
+	cl := f.named("alice", "bob", "carol", "dave")
+	a, b, c, d := cl[0], cl[1], cl[2], cl[3]
 	a.join("aaa") // sorts before general: renamed first
 	a.join("general")
 	b.join("general")
@@ -363,12 +348,7 @@ func TestStalledRoomGivesServerBusyAndNoGhostMember(t *testing.T) {
 
 func TestLeaveOnCloseWaitsForAStalledRoom(t *testing.T) {
 	f, ss := newStallingFixture(t, actors.Config{})
-	a, b := f.connect(), f.connect()
-	a.rename("alice")
-	b.rename("bob")
-	a.join("general")
-	b.join("general")
-	a.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == "bob" })
+	a, b := f.aliceAndBob("general")
 
 	ss.stall(false, true)
 	b.do(protocol.Request{Type: "SendMessage", Room: "general", Content: "stuck"})

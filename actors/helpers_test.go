@@ -22,13 +22,22 @@ type fixture struct {
 	store *persistence.Store
 	hub   *actors.Hub
 	path  string
+	// wrap, if set, puts a fault injector in front of the real store.
+	wrap func(actors.Store) actors.Store
 }
 
 // newFixture starts a Hub on a real SQLite file in t.TempDir with a manual
 // clock. cfg's Store and Clock are filled in.
 func newFixture(t *testing.T, cfg actors.Config) *fixture {
 	t.Helper()
-	f := &fixture{t: t, ctx: context.Background(), clock: newManualClock(), path: filepath.Join(t.TempDir(), "chat.db")}
+	return newFixtureWrapped(t, cfg, nil)
+}
+
+// newFixtureWrapped is newFixture with the Hub's store wrapped by wrap, a
+// fault injector in front of the real store (which the fixture closes).
+func newFixtureWrapped(t *testing.T, cfg actors.Config, wrap func(actors.Store) actors.Store) *fixture {
+	t.Helper()
+	f := &fixture{t: t, ctx: context.Background(), clock: newManualClock(), path: filepath.Join(t.TempDir(), "chat.db"), wrap: wrap}
 	f.open(cfg)
 	return f
 }
@@ -40,8 +49,12 @@ func (f *fixture) open(cfg actors.Config) {
 		f.t.Fatalf("open store: %v", err)
 	}
 	cfg.Store, cfg.Clock = store, f.clock
+	if f.wrap != nil {
+		cfg.Store = f.wrap(store)
+	}
 	hub, err := actors.NewHub(f.ctx, cfg)
 	if err != nil {
+		store.Close()
 		f.t.Fatalf("new hub: %v", err)
 	}
 	f.store, f.hub = store, hub
@@ -91,6 +104,44 @@ func (f *fixture) connect() *client {
 
 func (c *client) do(req protocol.Request) { c.s.Handle(c.f.ctx, req) }
 
+// named connects one client per name and gives each its name.
+func (f *fixture) named(names ...string) []*client {
+	f.t.Helper()
+	cl := make([]*client, len(names))
+	for i, name := range names {
+		cl[i] = f.connect()
+		cl[i].rename(name)
+	}
+	return cl
+}
+
+// aliceAndBob connects alice and bob and, unless room is "", has both join
+// it, alice seeing bob arrive.
+func (f *fixture) aliceAndBob(room string) (a, b *client) {
+	f.t.Helper()
+	cl := f.named("alice", "bob")
+	a, b = cl[0], cl[1]
+	if room != "" {
+		a.join(room)
+		b.join(room)
+		a.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == "bob" })
+	}
+	return a, b
+}
+
+// take moves what the outbox holds into the backlog, decoded.
+func (c *client) take() {
+	c.t.Helper()
+	c.buf = c.s.Outbox().Take(c.buf)
+	for _, b := range c.buf {
+		var fr frame
+		if err := json.Unmarshal(b, &fr); err != nil {
+			c.t.Fatalf("frame %q is not JSON: %v", b, err)
+		}
+		c.backlog = append(c.backlog, fr)
+	}
+}
+
 // next returns the next frame, failing the test if none comes in time.
 func (c *client) next() frame {
 	c.t.Helper()
@@ -103,14 +154,7 @@ func (c *client) next() frame {
 		case <-deadline:
 			c.t.Fatalf("%s: no frame within %v", c.s.Username(), waitLimit)
 		}
-		c.buf = c.s.Outbox().Take(c.buf)
-		for _, b := range c.buf {
-			var fr frame
-			if err := json.Unmarshal(b, &fr); err != nil {
-				c.t.Fatalf("frame %q is not JSON: %v", b, err)
-			}
-			c.backlog = append(c.backlog, fr)
-		}
+		c.take()
 		if len(c.backlog) == 0 {
 			select {
 			case <-c.s.Outbox().Done():
@@ -128,14 +172,7 @@ func (c *client) next() frame {
 func (c *client) tryNext() (frame, bool) {
 	c.t.Helper()
 	if len(c.backlog) == 0 {
-		c.buf = c.s.Outbox().Take(c.buf)
-		for _, b := range c.buf {
-			var fr frame
-			if err := json.Unmarshal(b, &fr); err != nil {
-				c.t.Fatalf("frame %q is not JSON: %v", b, err)
-			}
-			c.backlog = append(c.backlog, fr)
-		}
+		c.take()
 	}
 	if len(c.backlog) == 0 {
 		return nil, false

@@ -15,6 +15,7 @@ import (
 
 	"parley/actors"
 	"parley/internal/protocol"
+	"parley/transport/park"
 )
 
 // conn joins one WebSocket connection to its session actor.
@@ -22,17 +23,18 @@ import (
 // Reading: a reader goroutine runs only while frames are arriving. When the
 // socket is empty at a message boundary it parks the connection in the
 // server's poller and exits; the poller starts a new one when bytes arrive
-// (kick). An idle connection therefore has no goroutine at all. Without a
-// poller (not Linux, or epoll failed) one reader runs for the whole life of
-// the connection and simply waits in its reads.
+// (package park). An idle connection therefore has no goroutine at all.
+// Without a poller (not Linux, or epoll failed) one reader runs for the
+// whole life of the connection and simply waits in its reads.
 //
 // Writing: writeLoop runs in its own goroutine while there is something to
 // write (the outbox starts it).
 type conn struct {
 	srv     *Server
 	ws      *websocket.Conn
-	netConn *corkConn // the hijacked connection: write deadlines, corking, non-blocking reads
-	batch   bool      // BatchSubprotocol negotiated
+	netConn *park.Conn // the hijacked connection as the library reads and closes it; write deadlines
+	cork    corkWriter // where the library's writes go: gathered while the writer drains the outbox
+	batch   bool       // BatchSubprotocol negotiated
 	sess    *actors.Session
 	ip      string          // counted in srv.perIP until finish
 	pinging atomic.Bool     // a ping is in flight; set by Heartbeat, cleared by ping
@@ -42,22 +44,10 @@ type conn struct {
 	// the connection is ending, so that a request waiting on the store or a
 	// room gives up. end cancels it; it is called when the outbox closes
 	// (by the writer, which Outbox.Close always starts), when the socket is
-	// closed (socketClosed), and by finish.
+	// closed (park.Conn.OnClose), and by finish.
 	life context.Context
 	end  context.CancelFunc
-
-	// reader is readerRunning while a reader goroutine owns the read side,
-	// readerParked while the connection waits in the poller. Only a CAS
-	// from parked to running starts a reader, so there is never more than
-	// one; a reader that tears the connection down never parks it again.
-	reader     atomic.Int32
-	registered bool // in the poller's epoll set; touched only by the running reader
 }
-
-const (
-	readerRunning int32 = iota
-	readerParked
-)
 
 // readBufs recycles frame buffers: a frame is read whole, decoded, and its
 // buffer returned, so an idle connection holds none.
@@ -74,7 +64,8 @@ func (c *conn) start() {
 	c.ctx = context.Background()
 	c.life, c.end = context.WithCancel(context.Background())
 	c.closed = make(chan struct{})
-	c.netConn.onClose = c.socketClosed
+	c.netConn.OnWake(c.startReader)
+	c.netConn.OnClose(c.end) // a request still waiting gives up; park.Conn then wakes a parked reader
 	c.srv.conns.Store(c.sess.ID(), c)
 
 	// Writers run only while there is something to write: each runs in its
@@ -82,36 +73,27 @@ func (c *conn) start() {
 	// closing the connection once the outbox is closed.
 	c.sess.Outbox().Attach(func() { go c.writeLoop() })
 
-	c.reader.Store(readerRunning)
+	c.startReader()
+}
+
+// startReader starts a reader: the first one at start, then one each time
+// the parked connection is woken (park.Conn.Kick, from the poller when bytes
+// or a hang-up arrive, or from Close when the socket is closed).
+func (c *conn) startReader() {
 	c.srv.readers.Add(1)
 	go c.read() // exits when it parks the connection, or after tearing it down
 }
 
-// socketClosed is corkConn's onClose: a request still waiting gives up,
-// and a parked reader wakes to tear the connection down.
-func (c *conn) socketClosed() {
-	c.end()
-	c.kick()
-}
-
-// kick starts a reader if the connection is parked. The poller calls it when
-// bytes (or a hang-up) arrive, and corkConn.Close when the socket is closed.
-func (c *conn) kick() {
-	if c.reader.CompareAndSwap(readerParked, readerRunning) {
-		c.srv.readers.Add(1)
-		go c.read() // exits when it parks the connection, or after tearing it down
-	}
-}
-
 // read reads and handles frames until none is waiting, then parks the
 // connection; or until the connection fails or the session closes, then
-// tears it down. It runs in its own goroutine, one at a time (c.reader).
+// tears it down. It runs in its own goroutine, one at a time (park.Conn
+// starts one only when it was parked).
 func (c *conn) read() {
 	defer c.srv.readers.Add(-1)
 	out := c.sess.Outbox()
 	for {
 		typ, r, err := c.ws.Reader(c.ctx)
-		if errors.Is(err, errWouldBlock) {
+		if errors.Is(err, park.ErrWouldBlock) {
 			if c.park() {
 				return
 			}
@@ -163,29 +145,14 @@ func (c *conn) read() {
 }
 
 // park hands the connection to the poller and reports whether it did; the
-// calling reader must then exit. When it did not (the socket is closed, or
-// the poller failed), the caller keeps reading: a closed socket shows up as
-// a read error, and a poller failure turns parking off for good.
+// calling reader must then exit. When it did not, the reader reads on,
+// waiting (park.Poller.Park).
 func (c *conn) park() bool {
-	// Everything the reader writes must come before the Store: a reader
-	// started by the poller may run as soon as arm is done. (On failure
-	// registered no longer matters: the connection never parks again.)
-	add := !c.registered
-	c.registered = true
-	c.reader.Store(readerParked)
-	err := c.srv.poller().arm(c.netConn.raw, c.sess.ID(), add)
-	if err == nil {
-		return true
+	parked, err := c.srv.poller().Park(c.netConn, c.sess.ID())
+	if err != nil {
+		c.srv.log.Warn("poller: reading this connection with a goroutine of its own", "session", c.sess.ID(), "err", err)
 	}
-	if !errors.Is(err, net.ErrClosed) {
-		if !errors.Is(err, errPollerStopped) {
-			c.srv.log.Warn("poller: reading this connection with a goroutine of its own", "session", c.sess.ID(), "err", err)
-		}
-		c.netConn.parking.Store(false)
-	}
-	// Take the read side back, unless kick (from Close) already did and
-	// started another reader.
-	return !c.reader.CompareAndSwap(readerParked, readerRunning)
+	return parked
 }
 
 // finish tears the connection down once reading is over: the session leaves
@@ -281,7 +248,7 @@ func (c *conn) writeLoop() {
 			} else {
 				// The handshake reads the peer's close frame itself, and
 				// must wait for it rather than find the socket empty.
-				c.netConn.closing.Store(true)
+				c.netConn.Closing()
 				_ = c.ws.Close(websocket.StatusCode(code), reason)
 			}
 			close(c.closed)
@@ -300,9 +267,9 @@ func (c *conn) write(frames [][]byte, batch []byte) ([]byte, error) {
 	// The deadline bounds this batch only: left set, it would fail the next
 	// ping written long after (a regression test guards this).
 	_ = c.netConn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-	c.netConn.cork()
+	c.cork.cork()
 	batch, err := c.writeFrames(frames, batch)
-	if ferr := c.netConn.flush(); err == nil {
+	if ferr := c.cork.flush(); err == nil {
 		err = ferr
 	}
 	_ = c.netConn.SetWriteDeadline(time.Time{})

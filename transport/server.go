@@ -7,7 +7,6 @@ package transport
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -23,6 +22,7 @@ import (
 
 	"parley/actors"
 	"parley/internal/protocol"
+	"parley/transport/park"
 )
 
 // BatchSubprotocol is the WebSocket subprotocol in which one server frame
@@ -93,19 +93,14 @@ type Server struct {
 	conns   *xsync.MapOf[uint64, *conn] // for the heartbeat and the poller
 
 	pollOnce sync.Once
-	poll     *poller // nil when there is none; see poller()
+	poll     *park.Poller // nil when there is none; see poller()
 }
-
-// errPollerStopped is what arm returns once Server.Shutdown stopped the
-// poller (and, without epoll, always): the connection then reads with a
-// goroutine of its own.
-var errPollerStopped = errors.New("poller stopped")
 
 // poller returns the server's poller, starting it on first use, or nil when
 // this system has none (connections then keep one reader goroutine each).
-func (s *Server) poller() *poller {
+func (s *Server) poller() *park.Poller {
 	s.pollOnce.Do(func() {
-		p, err := newPoller(s.kick)
+		p, err := park.NewPoller(s.kick)
 		if err != nil {
 			s.log.Warn("no poller: every connection keeps a reader goroutine", "err", err)
 			return
@@ -118,7 +113,7 @@ func (s *Server) poller() *poller {
 // kick wakes the reader of connection id: the poller saw bytes arrive.
 func (s *Server) kick(id uint64) {
 	if c, ok := s.conns.Load(id); ok {
-		c.kick()
+		c.netConn.Kick()
 	}
 }
 
@@ -127,7 +122,7 @@ func (s *Server) kick(id uint64) {
 func (s *Server) stopPoller() {
 	s.pollOnce.Do(func() {}) // none may start after this
 	if s.poll != nil {
-		s.poll.stop()
+		s.poll.Stop()
 	}
 }
 
@@ -249,7 +244,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.connWG.Add(1)
 	s.mu.Unlock()
-	hw := &hijackWriter{ResponseWriter: w, parking: s.poller() != nil}
+	c := &conn{srv: s, ip: ip} // made now: the hijack hands its corkWriter the socket
+	hw := &hijackWriter{ResponseWriter: w, parking: s.poller() != nil, cork: &c.cork}
 	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // originAllowed above is stricter than the library's check
 		Subprotocols:       []string{BatchSubprotocol},
@@ -262,14 +258,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(s.opts.ReadLimit)
-	c := &conn{
-		srv:     s,
-		ws:      ws,
-		netConn: hw.conn,
-		batch:   ws.Subprotocol() == BatchSubprotocol,
-		sess:    s.hub.Connect(r.RemoteAddr),
-		ip:      ip,
-	}
+	c.ws, c.netConn = ws, hw.conn
+	c.batch = ws.Subprotocol() == BatchSubprotocol
+	c.sess = s.hub.Connect(r.RemoteAddr)
 	if s.closing.Load() { // Shutdown's CloseAll may have run before Connect
 		c.sess.Outbox().Close(protocol.CloseGoingAway, "server shutting down")
 	}

@@ -1,11 +1,11 @@
 //go:build !unix
 
-package transport
+package park
 
 import "errors"
 
-// readFD is never called here: without a poller (poller_other.go) reads
-// always wait, through the net.Conn.
+// readFD is never called here: without a Poller (poller_other.go) nothing
+// parks, and reads always wait, through the net.Conn.
 func readFD(uintptr, []byte) (int, error) {
 	return 0, errors.New("no non-blocking reads on this system")
 }

@@ -1,4 +1,4 @@
-package transport
+package park
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// poller watches parked connections with one epoll instance, so that an idle
+// Poller watches parked connections with one epoll instance, so that an idle
 // connection needs no goroutine waiting in a read. Each parked socket is in
 // the set with EPOLLONESHOT: the first event disarms it, the reader started
 // for it owns the socket until it parks it again (arm), and level triggering
@@ -23,17 +23,20 @@ import (
 // epoll_wait: a goroutine in a blocking system call keeps its P until the
 // runtime's monitor takes it back, which with one P stalls every goroutine
 // for up to 10 ms at each wait.
-type poller struct {
+type Poller struct {
 	kick func(id uint64) // called by run for every event; must not block
 
-	mu      sync.RWMutex // held for reading by arm, for writing by stop: epfd is not closed under an arm
+	mu      sync.RWMutex // held for reading by arm, for writing by Stop: epfd is not closed under an arm
 	stopped bool
 	epfd    int
-	file    *os.File      // epfd, registered with Go's poller; closing it ends run
-	done    chan struct{} // closed by run when it returns; awaited by stop
+	file    *os.File      // epfd, registered with Go's poller; closing it (Stop) ends run
+	done    chan struct{} // closed by run when it returns; awaited by Stop
 }
 
-func newPoller(kick func(id uint64)) (*poller, error) {
+// NewPoller starts a poller that calls kick with the id a connection was
+// parked as (Park) when bytes or a hang-up arrive on it. kick runs on the
+// poller's goroutine and must not block. Stop ends it.
+func NewPoller(kick func(id uint64)) (*Poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
@@ -53,8 +56,8 @@ func newPoller(kick func(id uint64)) (*poller, error) {
 		file.Close()
 		return nil, fmt.Errorf("epoll descriptor not pollable by the runtime: %w", err)
 	}
-	p := &poller{kick: kick, epfd: epfd, file: file, done: make(chan struct{})}
-	go p.run(rc) // runs in its own goroutine; returns when stop closes the file
+	p := &Poller{kick: kick, epfd: epfd, file: file, done: make(chan struct{})}
+	go p.run(rc) // runs in its own goroutine; returns when Stop closes the file
 	return p, nil
 }
 
@@ -70,7 +73,7 @@ func eventID(ev *unix.EpollEvent) uint64 {
 // run takes the pending events without waiting in the kernel, and kicks
 // their connections' readers; when there are none, rc.Read parks it in Go's
 // poller until the epoll descriptor is readable again.
-func (p *poller) run(rc syscall.RawConn) {
+func (p *Poller) run(rc syscall.RawConn) {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
 	for {
@@ -84,7 +87,7 @@ func (p *poller) run(rc syscall.RawConn) {
 			return n > 0
 		})
 		if err != nil {
-			return // stop closed the file
+			return // Stop closed the file
 		}
 		for i := range events[:n] {
 			p.kick(eventID(&events[i]))
@@ -94,12 +97,12 @@ func (p *poller) run(rc syscall.RawConn) {
 
 // arm puts the socket behind raw into the set for one event, as id: added
 // the first time, re-armed after. It fails with net.ErrClosed (from Control)
-// if the socket is closed, and with errPollerStopped after stop.
-func (p *poller) arm(raw syscall.RawConn, id uint64, add bool) error {
+// if the socket is closed, and with errStopped after Stop.
+func (p *Poller) arm(raw syscall.RawConn, id uint64, add bool) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.stopped {
-		return errPollerStopped
+		return errStopped
 	}
 	op := unix.EPOLL_CTL_MOD
 	if add {
@@ -121,9 +124,10 @@ func (p *poller) arm(raw syscall.RawConn, id uint64, add bool) error {
 	return nil
 }
 
-// stop ends run and closes the epoll instance. A closed socket leaves the set
-// by itself, so stop has nothing to remove.
-func (p *poller) stop() {
+// Stop ends run and closes the epoll instance. A closed socket leaves the set
+// by itself, so Stop has nothing to remove. Connections still parked then
+// are only woken by their sockets closing.
+func (p *Poller) Stop() {
 	p.mu.Lock()
 	if p.stopped {
 		p.mu.Unlock()

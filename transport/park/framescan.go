@@ -1,4 +1,4 @@
-package transport
+package park
 
 import "encoding/binary"
 
@@ -6,15 +6,15 @@ import "encoding/binary"
 // frame by frame, without changing it, so that the connection knows when
 // everything read so far ends exactly where a new message may begin. Only
 // there may a read find the socket empty and give the reader up (see
-// corkConn.Read): in the middle of a frame, or between the fragments of a
+// Conn.Read): in the middle of a frame, or between the fragments of a
 // message, coder/websocket must wait for the rest.
 //
 // It trusts nothing: a malformed header only makes it lose its place, and
 // coder/websocket, which parses the same bytes, closes such a connection.
 type frameScan struct {
-	hdr    [14]byte // the current header, as far as it has arrived
-	hn     int      // bytes of hdr gathered; 0 between frames
 	remain uint64   // payload bytes of the current frame not yet read
+	hdr    [14]byte // the current header, as far as it has arrived
+	hn     uint8    // bytes of hdr gathered; 0 between frames
 	inMsg  bool     // a data frame without FIN was read: its message goes on
 }
 
@@ -40,7 +40,7 @@ func (s *frameScan) feed(b []byte) {
 		s.hdr[s.hn] = b[0]
 		s.hn++
 		b = b[1:]
-		if s.hn < 2 || s.hn < headerLen(s.hdr[1]) {
+		if s.hn < 2 || int(s.hn) < headerLen(s.hdr[1]) {
 			continue
 		}
 		s.endHeader()

@@ -1,11 +1,11 @@
 //go:build unix
 
-package transport
+package park
 
 import "syscall"
 
 // readFD is one read system call on a socket's descriptor (non-blocking: Go
-// opens sockets that way), for corkConn.readAhead.
+// opens sockets that way), for Conn.readAhead.
 func readFD(fd uintptr, p []byte) (int, error) {
 	return syscall.Read(int(fd), p)
 }

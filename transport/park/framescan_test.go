@@ -1,4 +1,4 @@
-package transport
+package park
 
 import (
 	"math/rand/v2"

@@ -261,13 +261,13 @@ func TestPresenceIsThrottledDuringChurn(t *testing.T) {
 	a.join("tech")
 	woken := func() bool {
 		select {
-		case <-a.s.Outbox().Wake():
+		case <-a.q.Wake():
 			return true
 		default:
 			return false
 		}
 	}
-	queued := func() int { n, _ := a.s.Outbox().Len(); return n }
+	queued := func() int { n, _ := a.q.Len(); return n }
 
 	f.clock.Advance(2 * window) // a quiet window
 	b := f.connect()
@@ -335,15 +335,15 @@ func TestSlowConsumerIsCutOffOthersGetEverything(t *testing.T) {
 		}
 	}
 	select {
-	case <-slow.s.Outbox().Done():
+	case <-slow.q.Done():
 	case <-time.After(waitLimit):
-		t.Fatal("slow consumer: outbox not closed")
+		t.Fatal("slow consumer: queue not closed")
 	}
-	if code, _ := slow.s.Outbox().CloseStatus(); code != protocol.ClosePolicy {
+	if code, _ := slow.q.CloseStatus(); code != protocol.ClosePolicy {
 		t.Fatalf("slow close code: got %d, want 1008", code)
 	}
-	if frames, _ := slow.s.Outbox().Len(); frames > 64 {
-		t.Fatalf("slow outbox: got %d frames, want at most 64", frames)
+	if frames, _ := slow.q.Len(); frames > 64 {
+		t.Fatalf("slow queue: got %d frames, want at most 64", frames)
 	}
 	if !slowLeft {
 		t.Fatal("the others did not see the slow consumer leave")
@@ -372,11 +372,11 @@ func TestRateLimitThenAbuseCloses(t *testing.T) {
 		a.do(protocol.Request{Type: "ListRooms"})
 	}
 	select {
-	case <-a.s.Outbox().Done():
+	case <-a.q.Done():
 	case <-time.After(waitLimit):
 		t.Fatal("abuser not closed")
 	}
-	if code, _ := a.s.Outbox().CloseStatus(); code != protocol.ClosePolicy {
+	if code, _ := a.q.CloseStatus(); code != protocol.ClosePolicy {
 		t.Fatalf("abuse close code: got %d, want 1008", code)
 	}
 }

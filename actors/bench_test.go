@@ -12,6 +12,7 @@ import (
 	"parley/internal/server"
 	"parley/internal/testkit"
 	"parley/persistence"
+	"parley/transport/outbound"
 )
 
 // BenchmarkBroadcast measures a room message from post to every member's
@@ -19,7 +20,7 @@ import (
 // allocations per message must not grow with the room's size (the same
 // encoded bytes go to every member). The store is the real SQLite writer
 // (synchronous=OFF, so that fsync does not pace the room); every 32
-// messages the benchmark waits for them in every outbox and takes them out,
+// messages the benchmark waits for them in every queue and takes them out,
 // as writers would.
 func BenchmarkBroadcast(b *testing.B) {
 	for _, members := range []int{10, 100, 1000} {
@@ -33,18 +34,20 @@ func BenchmarkBroadcast(b *testing.B) {
 			})
 			hub, store, ctx := srv.Hub(), srv.Store(), context.Background()
 			sessions := make([]*actors.Session, members)
+			queues := make([]*outbound.Queue, members)
 			for i := range sessions {
-				sessions[i] = hub.Connect("bench")
+				queues[i] = outbound.New(hub.OutboxLimits())
+				sessions[i] = hub.Connect("bench", queues[i])
 				sessions[i].Handle(ctx, protocol.Request{Type: "JoinRoom", Room: "bench"})
 			}
 			var bufs [][]byte
 			const batch = 32
 			drain := func(want int) {
-				for _, s := range sessions {
-					for n, _ := s.Outbox().Len(); n < want; n, _ = s.Outbox().Len() {
+				for _, q := range queues {
+					for n, _ := q.Len(); n < want; n, _ = q.Len() {
 						runtime.Gosched() // the room is still fanning out
 					}
-					bufs = s.Outbox().Take(bufs)
+					bufs = q.Take(bufs)
 				}
 			}
 			drain(0) // the join replies: joins are synchronous, all queued by now

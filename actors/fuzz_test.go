@@ -14,6 +14,7 @@ import (
 	"parley/internal/server"
 	"parley/internal/testkit"
 	"parley/persistence"
+	"parley/transport/outbound"
 )
 
 func FuzzNormalizeUsername(f *testing.F) {
@@ -100,6 +101,7 @@ func FuzzRoomActor(f *testing.F) {
 		rooms := []string{fmt.Sprintf("f%d-a", run), fmt.Sprintf("f%d-b", run)}
 		type member struct {
 			s      *actors.Session
+			q      *outbound.Queue // s's peer, drained by the test
 			gone   bool
 			in     map[string]bool
 			want   map[string][]string // per room: contents expected, in order
@@ -109,11 +111,12 @@ func FuzzRoomActor(f *testing.F) {
 		}
 		var ms []*member
 		for range 3 {
-			ms = append(ms, &member{s: hub.Connect("fuzz"), in: map[string]bool{}, lastID: map[string]string{},
+			q := outbound.New(hub.OutboxLimits())
+			ms = append(ms, &member{s: hub.Connect("fuzz", q), q: q, in: map[string]bool{}, lastID: map[string]string{},
 				want: map[string][]string{}, got: map[string][]string{}})
 		}
 		drain := func(m *member) {
-			m.buf = m.s.Outbox().Take(m.buf)
+			m.buf = m.q.Take(m.buf)
 			for _, b := range m.buf {
 				var fr frame
 				if err := jsonUnmarshal(b, &fr); err != nil {
@@ -162,7 +165,7 @@ func FuzzRoomActor(f *testing.F) {
 		}
 		// A barrier: a join waits for its room, whose inbox is FIFO, so every
 		// earlier post has been fanned out once it returns.
-		probe := hub.Connect("probe")
+		probe := hub.Connect("probe", outbound.New(hub.OutboxLimits()))
 		for _, r := range rooms {
 			probe.Handle(ctx, protocol.Request{Type: "JoinRoom", Room: r})
 		}

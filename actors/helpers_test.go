@@ -11,6 +11,7 @@ import (
 	"parley/internal/protocol"
 	"parley/internal/testkit"
 	"parley/persistence"
+	"parley/transport/outbound"
 )
 
 const waitLimit = testkit.WaitLimit
@@ -84,18 +85,21 @@ type frame map[string]any
 func (fr frame) str(k string) string { s, _ := fr[k].(string); return s }
 
 // client is a session driven directly, without a network: requests go to
-// Handle, frames come out of the Outbox.
+// Handle, frames come out of its outbound queue, drained by the test
+// instead of a writer.
 type client struct {
 	t       *testing.T
 	f       *fixture
 	s       *actors.Session
+	q       *outbound.Queue // the session's peer
 	backlog []frame
 	buf     [][]byte
 }
 
 func (f *fixture) connect() *client {
 	f.t.Helper()
-	c := &client{t: f.t, f: f, s: f.hub.Connect("127.0.0.1:1")}
+	c := &client{t: f.t, f: f, q: outbound.New(f.hub.OutboxLimits())}
+	c.s = f.hub.Connect("127.0.0.1:1", c.q)
 	if got := c.next().str("type"); got != "Welcome" {
 		f.t.Fatalf("first frame: got %q, want Welcome", got)
 	}
@@ -129,10 +133,10 @@ func (f *fixture) aliceAndBob(room string) (a, b *client) {
 	return a, b
 }
 
-// take moves what the outbox holds into the backlog, decoded.
+// take moves what the queue holds into the backlog, decoded.
 func (c *client) take() {
 	c.t.Helper()
-	c.buf = c.s.Outbox().Take(c.buf)
+	c.buf = c.q.Take(c.buf)
 	for _, b := range c.buf {
 		var fr frame
 		if err := json.Unmarshal(b, &fr); err != nil {
@@ -148,17 +152,17 @@ func (c *client) next() frame {
 	deadline := time.After(waitLimit)
 	for len(c.backlog) == 0 {
 		select {
-		case <-c.s.Outbox().Wake():
-		case <-c.s.Outbox().Done():
-			// A closed outbox still yields what was queued.
+		case <-c.q.Wake():
+		case <-c.q.Done():
+			// A closed queue still yields what was queued.
 		case <-deadline:
 			c.t.Fatalf("%s: no frame within %v", c.s.Username(), waitLimit)
 		}
 		c.take()
 		if len(c.backlog) == 0 {
 			select {
-			case <-c.s.Outbox().Done():
-				c.t.Fatalf("%s: outbox closed with nothing queued", c.s.Username())
+			case <-c.q.Done():
+				c.t.Fatalf("%s: queue closed with nothing queued", c.s.Username())
 			default:
 			}
 		}
@@ -206,7 +210,7 @@ func (c *client) waitFor(typ string, ok func(frame) bool) frame {
 // quiet checks that nothing is queued right now.
 func (c *client) quiet() {
 	c.t.Helper()
-	c.buf = c.s.Outbox().Take(c.buf)
+	c.buf = c.q.Take(c.buf)
 	if len(c.backlog) > 0 || len(c.buf) > 0 {
 		c.t.Fatalf("%s: got unexpected frames %v %q", c.s.Username(), c.backlog, c.buf)
 	}

@@ -47,7 +47,7 @@ func (e *nonceEntry) dedupe(s *Session, ref string) bool {
 	switch e.state {
 	case nonceStored:
 		if ref != "" {
-			s.out.Push(protocol.EncodeAckMessage(ref, e.id, e.ts))
+			s.out.Send(protocol.EncodeAckMessage(ref, e.id, e.ts))
 		}
 		return true
 	case noncePending:

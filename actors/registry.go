@@ -252,9 +252,10 @@ func (h *Hub) retireRoom(r *Room) bool {
 	return retired
 }
 
-// Connect registers a new session with a guest name and queues its Welcome.
-func (h *Hub) Connect(remote string) *Session {
-	s := newSession(h, h.nextID.Add(1), remote)
+// Connect registers a new session, sending to out, with a guest name, and
+// sends its Welcome. out should be bounded by OutboxLimits.
+func (h *Hub) Connect(remote string, out Peer) *Session {
+	s := newSession(h, h.nextID.Add(1), remote, out)
 	h.sessions.Store(s.id, s)
 	for i := 0; ; i++ {
 		var name string
@@ -268,12 +269,12 @@ func (h *Hub) Connect(remote string) *Session {
 			break
 		}
 	}
-	s.out.Push(protocol.EncodeWelcome(s.name))
+	s.out.Send(protocol.EncodeWelcome(s.name))
 	return s
 }
 
-// CloseAll asks every session's connection to close with code (Shutdown
-// uses 1001). It does not wait; sessions leave their rooms as they go.
+// CloseAll asks every session's peer to close with code. It does not wait;
+// sessions leave their rooms as their connections end.
 func (h *Hub) CloseAll(code protocol.CloseCode, reason string) {
 	h.sessions.Range(func(_ uint64, s *Session) bool {
 		s.out.Close(code, reason)
@@ -331,18 +332,18 @@ func (h *Hub) roomList() []protocol.RoomInfo {
 	return list
 }
 
-// QueueDepths sums what waits in every session's outbox and every room's
-// inbox. It walks the maps, so call it per metrics scrape, not per message.
-func (h *Hub) QueueDepths() (outboxFrames, outboxBytes, roomInbox int) {
-	h.sessions.Range(func(_ uint64, s *Session) bool {
-		f, b := s.out.Len()
-		outboxFrames += f
-		outboxBytes += b
-		return true
-	})
+// RoomInboxDepth sums what waits in every room's inbox. It walks the map,
+// so call it per metrics scrape, not per message.
+func (h *Hub) RoomInboxDepth() int {
+	n := 0
 	h.rooms.Range(func(_ string, r *Room) bool {
-		roomInbox += len(r.inbox)
+		n += len(r.inbox)
 		return true
 	})
-	return outboxFrames, outboxBytes, roomInbox
+	return n
 }
+
+// OutboxLimits returns the bounds of a session's outbound queue: the
+// transport builds each connection's queue with them, and a room holds a
+// syncing member's frames within them.
+func (h *Hub) OutboxLimits() OutboxLimits { return h.cfg.Outbox }

@@ -58,10 +58,10 @@ type roomReply struct {
 // member is a room's view of one session in it.
 type member struct {
 	name string
-	out  *Outbox
+	out  Peer
 	// While syncing, the member's join reply (Ack, History, Members) is being
-	// sent by its session, and frames for it are held here, bounded by its
-	// outbox limits, so that History always comes before live traffic.
+	// sent by its session, and frames for it are held here, bounded by the
+	// Hub's OutboxLimits, so that History always comes before live traffic.
 	syncing      bool
 	held         [][]byte
 	heldBytes    int
@@ -70,7 +70,7 @@ type member struct {
 
 // Room is a room actor: one goroutine (run) that owns the room's member set,
 // fed by a bounded inbox. It assigns each message its id and timestamp, hands
-// it to the Store, and fans the encoded frame out to the members' outboxes
+// it to the Store, and fans the encoded frame out to the members' peers
 // without ever blocking on one of them.
 type Room struct {
 	name      string
@@ -90,7 +90,7 @@ type Room struct {
 	members map[*Session]*member
 	ids     *idSource
 	lastID  string
-	dropped []*Session // members whose outbox overflowed during a fan-out
+	dropped []*Session // members whose peer overflowed during a fan-out
 	nonces  nonceCache // recent messages sent with a nonce, by sender and nonce
 	idle    Timer      // running while the room is empty; nil otherwise
 	// Presence throttling (see presence): when presence last woke the
@@ -202,7 +202,7 @@ func (r *Room) stopIdle() {
 func (r *Room) handlePost(m *roomMsg) {
 	mem := r.members[m.from]
 	if mem == nil {
-		m.from.out.Push(protocol.EncodeError(m.ref, protocol.CodeNotInRoom, "you are not in room "+r.name))
+		m.from.out.Send(protocol.EncodeError(m.ref, protocol.CodeNotInRoom, "you are not in room "+r.name))
 		return
 	}
 	var nonceKey string
@@ -238,7 +238,7 @@ func (r *Room) handlePost(m *roomMsg) {
 		}
 		// Nothing was stored, so nothing is delivered: the sender may retry.
 		r.hub.metrics.busy.Add(1)
-		sender.out.Push(protocol.EncodeError(ref, protocol.CodeServerBusy, "server busy: message not sent, try again"))
+		sender.out.Send(protocol.EncodeError(ref, protocol.CodeServerBusy, "server busy: message not sent, try again"))
 		return
 	}
 	r.lastID = id
@@ -308,13 +308,13 @@ func (r *Room) remove(s *Session) {
 }
 
 // broadcast hands the same frame to every member without blocking. Members
-// whose outbox overflowed are collected in r.dropped for reap.
+// whose peer overflowed are collected in r.dropped for reap.
 func (r *Room) broadcast(frame []byte) {
 	r.fanOut(frame, true)
 }
 
-// fanOut is broadcast with the choice of waking the members' writers (Push)
-// or not (PushDeferred, for throttled presence).
+// fanOut is broadcast with the choice of waking the members' writers (Send)
+// or not (SendDeferred, for throttled presence).
 func (r *Room) fanOut(frame []byte, wake bool) {
 	for s, mem := range r.members {
 		r.deliver(s, mem, frame, wake)
@@ -362,7 +362,7 @@ func (r *Room) deliver(s *Session, mem *member, frame []byte, wake bool) bool {
 		if mem.heldOverflow {
 			return false
 		}
-		lim := mem.out.limits
+		lim := r.hub.cfg.Outbox
 		if len(mem.held)+1 > lim.Frames || mem.heldBytes+len(frame) > lim.Bytes {
 			mem.heldOverflow = true
 			mem.held, mem.heldBytes = nil, 0
@@ -374,9 +374,9 @@ func (r *Room) deliver(s *Session, mem *member, frame []byte, wake bool) bool {
 	}
 	var v Verdict
 	if wake {
-		v = mem.out.Push(frame)
+		v = mem.out.Send(frame)
 	} else {
-		v = mem.out.PushDeferred(frame)
+		v = mem.out.SendDeferred(frame)
 	}
 	if v == Overflow {
 		r.dropped = append(r.dropped, s)
@@ -386,7 +386,7 @@ func (r *Room) deliver(s *Session, mem *member, frame []byte, wake bool) bool {
 	return true
 }
 
-// reap removes the members whose outbox overflowed. Their sessions are being
+// reap removes the members whose peer overflowed. Their sessions are being
 // closed with 1008; removing them here keeps the room from queueing for a
 // dead consumer until its session's leave arrives.
 func (r *Room) reap() {

@@ -21,15 +21,15 @@ import (
 //     each frame to a short-lived goroutine that runs Handle, and waits for
 //     it before reading the next. So the fields below the line are owned by
 //     whichever goroutine runs the current turn and need no lock.
-//   - Its mailbox is its Outbox: rooms, other sessions (private messages),
-//     the store's acknowledgements and its own replies all push frames
-//     there, and the connection's writer drains them to the client. Nothing
-//     else reaches into a session.
+//   - Its mailbox is its Peer, the connection's outbound queue: rooms, other
+//     sessions (private messages), the store's acknowledgements and its own
+//     replies all send frames there, and the connection's writer drains them
+//     to the client. Nothing else reaches into a session.
 type Session struct {
 	id     uint64
 	hub    *Hub
 	remote string
-	out    *Outbox // pushed by anyone; drained by the transport's writer
+	out    Peer // sent to by anyone; drained by the transport's writer
 
 	// Owned by the current command (Handle, HandleMalformed, Close): one at a time.
 	name, key string // display name and its case-folded key in hub.names
@@ -44,13 +44,13 @@ type Session struct {
 	closed bool
 }
 
-func newSession(h *Hub, id uint64, remote string) *Session {
+func newSession(h *Hub, id uint64, remote string, out Peer) *Session {
 	l := h.cfg.Limits
 	return &Session{
 		id:     id,
 		hub:    h,
 		remote: remote,
-		out:    NewOutbox(h.cfg.Outbox),
+		out:    out,
 		rooms:  make(map[string]*Room),
 		bucket: rate.NewLimiter(rate.Limit(l.RatePerSec), l.RateBurst),
 		abuse:  rate.NewLimiter(rate.Limit(l.RatePerSec/2), l.AbuseBudget),
@@ -59,10 +59,6 @@ func newSession(h *Hub, id uint64, remote string) *Session {
 
 // ID returns the session's id, unique for the life of the process.
 func (s *Session) ID() uint64 { return s.id }
-
-// Outbox returns the session's outbound queue, which the transport's writer
-// drains.
-func (s *Session) Outbox() *Outbox { return s.out }
 
 // Username returns the session's current name. Only from the current
 // command's goroutine (or once the session is idle, as tests do).
@@ -93,7 +89,7 @@ func (s *Session) Handle(conn context.Context, req protocol.Request) {
 	case protocol.TypePrivateMessage:
 		s.privateMessage(conn, req)
 	case protocol.TypeListRooms:
-		s.out.Push(protocol.EncodeRoomList(req.Ref, s.hub.roomList()))
+		s.out.Send(protocol.EncodeRoomList(req.Ref, s.hub.roomList()))
 	case protocol.TypeHistory:
 		s.history(conn, req)
 	case "":
@@ -162,7 +158,7 @@ func (s *Session) fail(ref string, code protocol.ErrorCode, msg string) {
 	if len(ref) > s.hub.cfg.Limits.RefMax {
 		ref = ""
 	}
-	s.out.Push(protocol.EncodeError(ref, code, msg))
+	s.out.Send(protocol.EncodeError(ref, code, msg))
 }
 
 func (s *Session) setUsername(conn context.Context, req protocol.Request) {
@@ -295,7 +291,7 @@ func (s *Session) joinRoom(conn context.Context, req protocol.Request) {
 	// History up to the last message the room sent before we joined; what
 	// came after is held by the room and released by msgReady.
 	if rep.lastID == "" {
-		s.out.Push(historyFrame(req.Ref, name, nil, false)) // the room never had a message
+		s.out.Send(historyFrame(req.Ref, name, nil, false)) // the room never had a message
 	} else {
 		q := HistoryQuery{Room: name, Through: rep.lastID, Limit: s.hub.cfg.HistoryPage}
 		if req.Since != "" {
@@ -303,7 +299,7 @@ func (s *Session) joinRoom(conn context.Context, req protocol.Request) {
 		}
 		s.sendHistory(ctx, req.Ref, q, true)
 	}
-	s.out.Push(protocol.EncodeMembers(name, rep.members))
+	s.out.Send(protocol.EncodeMembers(name, rep.members))
 	// The room holds the member's frames until ready, so ready is not given
 	// up for the deadline: only if the connection ends (its leave on close
 	// then removes the member) or the room stops.
@@ -339,7 +335,7 @@ func (s *Session) sendHistory(ctx context.Context, ref string, q HistoryQuery, s
 			break
 		}
 	}
-	s.out.Push(historyFrame(ref, q.Room, msgs, more))
+	s.out.Send(historyFrame(ref, q.Room, msgs, more))
 }
 
 func (s *Session) leaveRoom(conn context.Context, req protocol.Request) {
@@ -475,9 +471,9 @@ func (s *Session) privateMessage(conn context.Context, req protocol.Request) {
 		return
 	}
 	s.hub.metrics.privateIn.Add(1)
-	to.s.out.Push(frame)
+	to.s.out.Send(frame)
 	if to.s != s {
-		s.out.Push(frame) // the sender's echo
+		s.out.Send(frame) // the sender's echo
 	}
 }
 
@@ -498,7 +494,7 @@ func (s *Session) dedupeResend(conn context.Context, req protocol.Request, key N
 		return false
 	}
 	if ok && req.Ref != "" {
-		s.out.Push(protocol.EncodeAckMessage(req.Ref, id, ts))
+		s.out.Send(protocol.EncodeAckMessage(req.Ref, id, ts))
 	}
 	return ok
 }
@@ -506,14 +502,14 @@ func (s *Session) dedupeResend(conn context.Context, req protocol.Request, key N
 // acknowledge is the store's verdict on a message this session sent, told
 // to the client: an Ack once it is committed (if the send had a ref),
 // server_busy if it failed. It runs on the store's goroutine (it is the
-// Append callback) and only pushes to the outbox.
+// Append callback) and only sends to the peer.
 func (s *Session) acknowledge(ref, id string, ts time.Time, err error) {
 	switch {
 	case err != nil:
 		// The store logged the cause; the client learns only that it failed.
 		s.fail(ref, protocol.CodeServerBusy, "message "+id+" was not stored, send it again")
 	case ref != "":
-		s.out.Push(protocol.EncodeAckMessage(ref, id, ts))
+		s.out.Send(protocol.EncodeAckMessage(ref, id, ts))
 	}
 }
 
@@ -547,7 +543,7 @@ func (s *Session) roomRule() string {
 
 func (s *Session) ack(ref, username, room string) {
 	if ref != "" {
-		s.out.Push(protocol.EncodeAck(ref, username, room))
+		s.out.Send(protocol.EncodeAck(ref, username, room))
 	}
 }
 
@@ -561,15 +557,15 @@ func (s *Session) sortedRooms() []*Room {
 }
 
 // Close ends the session: it leaves every room (the others see UserLeft),
-// frees its name and unregisters. The transport calls it once, after the
-// last command, when the connection is gone.
+// frees its name, unregisters and closes its peer with 1000. The transport
+// calls it once, after the last command, when the connection is gone.
 func (s *Session) Close() {
 	if s.closed {
 		return
 	}
 	s.closed = true
 	// A leave on close is never given up: a room that kept a member whose
-	// session is gone would push to a dead outbox forever. So it runs under
+	// session is gone would send to a dead peer forever. So it runs under
 	// no deadline (the connection's context is done by now), and only the
 	// room stopping (Hub.Shutdown) ends the wait.
 	for _, r := range s.sortedRooms() {

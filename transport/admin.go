@@ -85,8 +85,21 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
-	f, b, r := c.s.hub.QueueDepths()
+	f, b := c.s.queueDepths()
+	r := c.s.hub.RoomInboxDepth()
 	ch <- prometheus.MustNewConstMetric(c.outFrames, prometheus.GaugeValue, float64(f))
 	ch <- prometheus.MustNewConstMetric(c.outBytes, prometheus.GaugeValue, float64(b))
 	ch <- prometheus.MustNewConstMetric(c.roomInbox, prometheus.GaugeValue, float64(r))
+}
+
+// queueDepths sums what waits in every connection's outbound queue. It
+// walks the connections, so call it per metrics scrape, not per message.
+func (s *Server) queueDepths() (frames, bytes int) {
+	s.conns.Range(func(_ uint64, c *conn) bool {
+		f, b := c.out.Len()
+		frames += f
+		bytes += b
+		return true
+	})
+	return frames, bytes
 }

@@ -15,6 +15,7 @@ import (
 
 	"parley/actors"
 	"parley/internal/protocol"
+	"parley/transport/outbound"
 	"parley/transport/park"
 )
 
@@ -27,8 +28,9 @@ import (
 // Without a poller (not Linux, or epoll failed) one reader runs for the
 // whole life of the connection and simply waits in its reads.
 //
-// Writing: writeLoop runs in its own goroutine while there is something to
-// write (the outbox starts it).
+// Writing: the connection's outbound queue (transport/outbound) is the
+// session's Peer; its writer goroutine runs while there is something to
+// write and writes through conn's Sink methods (Write, Close, Drop).
 type conn struct {
 	srv     *Server
 	ws      *websocket.Conn
@@ -36,15 +38,16 @@ type conn struct {
 	cork    corkWriter // where the library's writes go: gathered while the writer drains the outbox
 	batch   bool       // BatchSubprotocol negotiated
 	sess    *actors.Session
+	out     *outbound.Queue // the session's peer; its writer calls Write, Close, Drop
 	ip      string          // counted in srv.perIP until finish
 	pinging atomic.Bool     // a ping is in flight; set by Heartbeat, cleared by ping
 	ctx     context.Context // never done; see start
-	closed  chan struct{}   // closed by the writer that closes the connection; awaited by finish
+	closed  chan struct{}   // closed by Close, the last writer's call; awaited by finish
 	// life is the context requests run under (Session.Handle): done once
 	// the connection is ending, so that a request waiting on the store or a
-	// room gives up. end cancels it; it is called when the outbox closes
-	// (by the writer, which Outbox.Close always starts), when the socket is
-	// closed (park.Conn.OnClose), and by finish.
+	// room gives up. end cancels it; it is called when the queue closes
+	// (in Close, by the writer, which Queue.Close always starts), when the
+	// socket is closed (park.Conn.OnClose), and by finish.
 	life context.Context
 	end  context.CancelFunc
 }
@@ -53,7 +56,7 @@ type conn struct {
 // buffer returned, so an idle connection holds none.
 var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// start runs the connection: it registers it, lets the outbox start writers,
+// start runs the connection: it registers it, lets the queue start writers,
 // and starts the first reader, which reads what the client sent with its
 // upgrade and parks the connection when there is nothing more.
 func (c *conn) start() {
@@ -68,10 +71,11 @@ func (c *conn) start() {
 	c.netConn.OnClose(c.end) // a request still waiting gives up; park.Conn then wakes a parked reader
 	c.srv.conns.Store(c.sess.ID(), c)
 
-	// Writers run only while there is something to write: each runs in its
-	// own goroutine and exits when it has been idle for writerLinger, or after
-	// closing the connection once the outbox is closed.
-	c.sess.Outbox().Attach(func() { go c.writeLoop() })
+	// Writers run only while there is something to write: the queue starts
+	// each in its own goroutine, and it exits when it has been idle for
+	// outbound.Linger, or after closing the connection once the queue is
+	// closed.
+	c.out.Attach(c)
 
 	c.startReader()
 }
@@ -90,7 +94,7 @@ func (c *conn) startReader() {
 // starts one only when it was parked).
 func (c *conn) read() {
 	defer c.srv.readers.Add(-1)
-	out := c.sess.Outbox()
+	out := c.out
 	for {
 		typ, r, err := c.ws.Reader(c.ctx)
 		if errors.Is(err, park.ErrWouldBlock) {
@@ -156,11 +160,11 @@ func (c *conn) park() bool {
 }
 
 // finish tears the connection down once reading is over: the session leaves
-// its rooms and closes its outbox, the writer ends the close handshake, and
+// its rooms and closes its peer, the writer ends the close handshake, and
 // the server forgets the connection.
 func (c *conn) finish() {
 	c.end()
-	c.sess.Close() // leave rooms, free the name, close the outbox
+	c.sess.Close() // leave rooms, free the name, close the queue (1000, unless closed already)
 	<-c.closed     // the last writer finished the close handshake
 	c.ws.CloseNow()
 	c.srv.conns.Delete(c.sess.ID())
@@ -194,117 +198,12 @@ func (c *conn) readError(err error) {
 	switch websocket.CloseStatus(err) {
 	case websocket.StatusMessageTooBig:
 		// coder/websocket has already sent 1009.
-		c.sess.Outbox().Close(protocol.CloseTooBig, "frame too large")
+		c.out.Close(protocol.CloseTooBig, "frame too large")
 	case -1:
 		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, context.Canceled) {
 			c.srv.log.Debug("read", "session", c.sess.ID(), "err", err)
 		}
 	}
-}
-
-// writerLinger is how long an idle writer waits for more before it exits.
-// Long enough that a busy connection keeps its writer (a member of a room at
-// 10 messages/s sees one every 100 ms), short enough that an idle one does
-// not hold a goroutine: after 19,000 clients connected in 20 s, writers
-// lingering 2 s kept the process 2 KB per connection bigger (16.2 KB against
-// 14.3 KB at 500 ms).
-const writerLinger = 500 * time.Millisecond
-
-// writeLoop drains the session's outbox into the connection: every frame
-// queued since the last wake-up is written in one go. One runs at a time
-// (the outbox starts it); it exits when parked after writerLinger idle, or
-// after closing the connection.
-func (c *conn) writeLoop() {
-	out := c.sess.Outbox()
-	var frames [][]byte
-	var batch []byte
-	idle := time.NewTimer(writerLinger)
-	defer idle.Stop()
-	for {
-		select {
-		case <-out.Wake():
-			frames = out.Take(frames)
-			var err error
-			if batch, err = c.write(frames, batch); err != nil {
-				out.Close(protocol.CloseGoingAway, "write failed")
-				c.ws.CloseNow()
-				// The outbox is closed; go on to close the connection.
-			}
-			idle.Reset(writerLinger)
-		case <-idle.C:
-			if out.Park() {
-				return
-			}
-			idle.Reset(writerLinger)
-		case <-out.Done():
-			c.end() // a request still waiting gives up: nothing it sends would be written
-			code, reason := out.CloseStatus()
-			if code != protocol.ClosePolicy { // a slow consumer gets nothing more
-				frames = out.Take(frames)
-				batch, _ = c.write(frames, batch)
-			}
-			if code == protocol.CloseTooBig {
-				c.ws.CloseNow() // the library already sent 1009
-			} else {
-				// The handshake reads the peer's close frame itself, and
-				// must wait for it rather than find the socket empty.
-				c.netConn.Closing()
-				_ = c.ws.Close(websocket.StatusCode(code), reason)
-			}
-			close(c.closed)
-			return
-		}
-	}
-}
-
-// write sends frames: one WebSocket message each, or, with the batch
-// subprotocol, as few messages as fit MaxBatchBytes, joined by "\n". It
-// returns the batch buffer for reuse.
-func (c *conn) write(frames [][]byte, batch []byte) ([]byte, error) {
-	if len(frames) == 0 {
-		return batch, nil
-	}
-	// The deadline bounds this batch only: left set, it would fail the next
-	// ping written long after (a regression test guards this).
-	_ = c.netConn.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-	c.cork.cork()
-	batch, err := c.writeFrames(frames, batch)
-	if ferr := c.cork.flush(); err == nil {
-		err = ferr
-	}
-	_ = c.netConn.SetWriteDeadline(time.Time{})
-	return batch, err
-}
-
-// writeFrames hands the frames to the library, which writes them into the
-// corked connection.
-func (c *conn) writeFrames(frames [][]byte, batch []byte) ([]byte, error) {
-	if !c.batch {
-		for _, f := range frames {
-			if err := c.ws.Write(c.ctx, websocket.MessageText, f); err != nil {
-				return batch, err
-			}
-		}
-		return batch, nil
-	}
-	batch = batch[:0]
-	for _, f := range frames {
-		if len(batch) > 0 && len(batch)+1+len(f) > c.srv.opts.MaxBatchBytes {
-			if err := c.ws.Write(c.ctx, websocket.MessageText, batch); err != nil {
-				return batch, err
-			}
-			batch = batch[:0]
-		}
-		if len(batch) > 0 {
-			batch = append(batch, '\n')
-		}
-		batch = append(batch, f...)
-	}
-	err := c.ws.Write(c.ctx, websocket.MessageText, batch)
-	if cap(batch) > c.srv.opts.MaxBatchBytes*2 {
-		batch = nil // do not keep a buffer grown by one huge frame
-	}
-	return batch, err
 }
 
 // ping sends one ping and waits for its pong, at most timeout; on timeout

@@ -12,6 +12,7 @@ import (
 	parley "parley/internal/server"
 	"parley/internal/testkit"
 	"parley/persistence"
+	"parley/transport/outbound"
 )
 
 // FuzzDispatch feeds arbitrary frames through the decoder and a real
@@ -60,14 +61,15 @@ func FuzzDispatch(f *testing.F) {
 				}
 			}
 		}
-		s := hub.Connect("fuzz")
+		q := outbound.New(hub.OutboxLimits()) // drained below, not by a writer
+		s := hub.Connect("fuzz", q)
 		if err != nil {
 			s.HandleMalformed(req.Ref, err.Error())
 		} else {
 			s.Handle(ctx, req)
 		}
 		s.Close()
-		for _, b := range s.Outbox().Take(nil) {
+		for _, b := range q.Take(nil) {
 			var v map[string]any
 			if err := json.Unmarshal(b, &v); err != nil {
 				t.Fatalf("queued frame %q is not a JSON object: %v", b, err)

@@ -22,6 +22,7 @@ import (
 
 	"parley/actors"
 	"parley/internal/protocol"
+	"parley/transport/outbound"
 	"parley/transport/park"
 )
 
@@ -260,14 +261,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(s.opts.ReadLimit)
 	c.ws, c.netConn = ws, hw.conn
 	c.batch = ws.Subprotocol() == BatchSubprotocol
-	c.sess = s.hub.Connect(r.RemoteAddr)
-	if s.closing.Load() { // Shutdown's CloseAll may have run before Connect
-		c.sess.Outbox().Close(protocol.CloseGoingAway, "server shutting down")
-	}
+	c.out = outbound.New(s.hub.OutboxLimits())
+	c.sess = s.hub.Connect(r.RemoteAddr, c.out)
 	// The handler returns now and net/http lets go of what it kept for the
 	// request (its 4 KiB read buffer, the handler's grown stack); readers
 	// run in goroutines of their own, and finish releases the counts.
 	c.start()
+	// start put c in s.conns: either Shutdown's walk of them closes it, or
+	// closing is already set here.
+	if s.closing.Load() {
+		c.out.Close(protocol.CloseGoingAway, "server shutting down")
+	}
 }
 
 // Shutdown refuses new connections, asks every open one to close with 1001,
@@ -282,7 +286,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing.Store(true) // no new connection is counted after this
 	s.mu.Unlock()
-	s.hub.CloseAll(protocol.CloseGoingAway, "server shutting down")
+	s.conns.Range(func(_ uint64, c *conn) bool {
+		c.out.Close(protocol.CloseGoingAway, "server shutting down")
+		return true
+	})
 	done := make(chan struct{})
 	go func() { // exits when every connection handler has returned
 		s.connWG.Wait()

@@ -1,0 +1,51 @@
+package actors
+
+import "parley/internal/protocol"
+
+// Peer is a session's connection as the core sees it: where the session's
+// frames go, and how the core ends it. The transport implements it with
+// its outbound queue (transport/outbound), which any goroutine may push to
+// and which never blocks; the core never reads from it, never waits on it,
+// and never learns how a connection closed.
+type Peer interface {
+	// Send queues frame for the client and wakes the connection's writer.
+	// frame must not be modified afterwards: the same bytes go to every
+	// recipient of a broadcast.
+	Send(frame []byte) Verdict
+	// SendDeferred queues frame like Send, bounded and with the same
+	// verdicts, but wakes no writer for it: it leaves with the next Send,
+	// or at the next Flush, in order with them.
+	SendDeferred(frame []byte) Verdict
+	// Flush wakes the writer for frames SendDeferred queued, if any wait.
+	Flush()
+	// Close ends the connection with code: what is queued is still written
+	// (unless the peer was cut off as a slow consumer), then the close
+	// handshake. The first Close wins.
+	Close(code protocol.CloseCode, reason string)
+}
+
+// Verdict is what a Peer's Send reports. Send never blocks.
+type Verdict uint8
+
+const (
+	// Queued: the frame will be written.
+	Queued Verdict = iota
+	// Overflow: the queue was full (frames or bytes). The peer has closed
+	// itself with 1008; the session will be dropped and its user will leave
+	// its rooms. Nothing else slows down.
+	Overflow
+	// Closed: the peer was already closed; the frame was discarded.
+	Closed
+)
+
+// OutboxLimits bound a session's queue of frames waiting to be written. The
+// transport builds each connection's queue with the Hub's (Hub.OutboxLimits);
+// a room holds a syncing member's frames within the same bounds.
+type OutboxLimits struct {
+	Frames int // frames queued at most
+	Bytes  int // bytes queued at most
+}
+
+// DefaultOutboxLimits hold about a second of a busy room for a client on a
+// slow link; a client further behind than that is cut off, not buffered.
+var DefaultOutboxLimits = OutboxLimits{Frames: 4096, Bytes: 1 << 20}

@@ -1,0 +1,60 @@
+package outbound
+
+import (
+	"time"
+
+	"parley/internal/protocol"
+)
+
+// Sink is the connection a Queue's writer writes to. Only the writer calls
+// it, one call at a time.
+type Sink interface {
+	// Write writes frames, oldest first, in one burst. An error means the
+	// connection is broken.
+	Write(frames [][]byte) error
+	// Close writes last (what was still queued when the queue closed; none
+	// for a slow consumer), then closes the connection with code and
+	// reason. It is called once, by the last writer, which then exits.
+	Close(code protocol.CloseCode, reason string, last [][]byte)
+	// Drop closes the connection at once, without a close handshake: a
+	// write failed.
+	Drop()
+}
+
+// write is the writer goroutine: it drains the queue into the sink, every
+// frame queued since the last wake-up in one burst. The queue starts it
+// (claimWriterLocked: at most one runs); it exits when park reports the
+// queue idle after q.linger, or after closing the connection once the queue
+// is closed.
+func (q *Queue) write() {
+	var frames [][]byte
+	idle := time.NewTimer(q.linger)
+	defer idle.Stop()
+	for {
+		select {
+		case <-q.wake:
+			frames = q.Take(frames)
+			if len(frames) > 0 {
+				if err := q.sink.Write(frames); err != nil {
+					q.Close(protocol.CloseGoingAway, "write failed")
+					q.sink.Drop()
+					// The queue is closed; go on to close the connection.
+				}
+			}
+			idle.Reset(q.linger)
+		case <-idle.C:
+			if q.park() {
+				return
+			}
+			idle.Reset(q.linger)
+		case <-q.done:
+			code, reason := q.CloseStatus()
+			var last [][]byte
+			if code != protocol.ClosePolicy { // a slow consumer gets nothing more
+				last = q.Take(frames)
+			}
+			q.sink.Close(code, reason, last)
+			return
+		}
+	}
+}

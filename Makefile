@@ -8,7 +8,7 @@ BIN ?= bin/parley
 # count of executions: a wall-clock -fuzztime fails with "context deadline
 # exceeded" when a loaded machine has not finished the baseline corpus in
 # time, which is a flake on a correct tree. `make fuzz` runs each for FUZZTIME.
-FUZZ_TARGETS = ./actors:FuzzNormalizeUsername ./actors:FuzzNormalizeRoom ./actors:FuzzRoomActor \
+FUZZ_TARGETS = ./actors:FuzzNormalizeUsername ./actors:FuzzNormalizeRoom ./actors:FuzzSkeleton ./actors:FuzzRoomActor \
 	./internal/protocol:FuzzAppendJSONString ./internal/protocol:FuzzDecode \
 	./transport:FuzzDispatch ./transport/park:FuzzFrameScan ./transport/park:FuzzFrameScanAgainstLibrary
 FUZZTIME ?= 2m

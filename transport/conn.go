@@ -131,8 +131,9 @@ func (c *conn) read() {
 		// waits: a hand-off, not concurrency. The handler readies the room
 		// actor it sends to, and when it exits the room is what runs next,
 		// before this reader reads on. Handled inline, a reader with frames
-		// waiting would go on reading while the room stayed queued: on one
-		// saturated core p99 rose from 77 ms to 555 ms at 600k deliveries/s.
+		// waiting would go on reading while the room stayed queued, and on a
+		// saturated core every delivery would wait behind it
+		// (docs/performance.md, "Latency at half of Centrifugo's knee", has the figure).
 		done := make(chan struct{})
 		go func() { // exits when the frame is handled; the reader waits for it
 			defer close(done)

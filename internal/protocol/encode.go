@@ -37,16 +37,7 @@ func appendMessage(b []byte, m *Message) []byte {
 	b = appendJSONString(b, m.Room)
 	b = append(b, `,"username":`...)
 	b = appendJSONString(b, m.Username)
-	b = append(b, `,"content":`...)
-	b = appendJSONString(b, m.Content)
-	b = append(b, `,"timestamp":"`...)
-	b = appendTimestamp(b, m.Timestamp)
-	b = append(b, '"')
-	if m.Nonce != "" {
-		b = append(b, `,"nonce":`...)
-		b = appendJSONString(b, m.Nonce)
-	}
-	return append(b, '}')
+	return appendBody(b, m)
 }
 
 // EncodePrivate encodes a PrivateMessage frame: from m.Username to
@@ -59,6 +50,12 @@ func EncodePrivate(m Message) []byte {
 	b = appendJSONString(b, m.Username)
 	b = append(b, `,"to":`...)
 	b = appendJSONString(b, m.Recipient)
+	return appendBody(b, &m)
+}
+
+// appendBody appends what a room message and a private message share after
+// their addressing: content, timestamp, the nonce if any, and the closing brace.
+func appendBody(b []byte, m *Message) []byte {
 	b = append(b, `,"content":`...)
 	b = appendJSONString(b, m.Content)
 	b = append(b, `,"timestamp":"`...)

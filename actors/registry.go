@@ -269,7 +269,7 @@ func (h *Hub) Connect(remote string, out Peer) *Session {
 			break
 		}
 	}
-	s.out.Send(protocol.EncodeWelcome(s.name))
+	s.out.Send(protocol.EncodeWelcome(s.name, false))
 	return s
 }
 

@@ -220,7 +220,7 @@ func TestPrivateMessageReachesOnlyRecipient(t *testing.T) {
 
 func TestLeaveAndDisconnectAnnounceUserLeft(t *testing.T) {
 	f := newFixture(t, actors.Config{})
-	a, b := f.connect(), f.connect()
+	a, b := f.connect(), f.named("bea")[0] // a chosen name: a given one (guest-…) is never taken again
 	a.join("tech")
 	b.join("tech")
 	a.waitFor("UserJoined", func(fr frame) bool { return fr.str("username") == b.s.Username() })

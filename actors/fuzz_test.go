@@ -64,10 +64,13 @@ func FuzzNormalizeRoom(f *testing.F) {
 }
 
 // FuzzRoomActor feeds room actors random sequences of join, leave, send and
-// disconnect from three sessions over two rooms, and checks the invariants:
-// every session receives exactly the messages sent to a room while it was a
-// member, in the room's order, with ids strictly increasing per room, and no
-// message reaches a non-member. (Rooms are independent actors: there is no
+// disconnect from three sessions over two rooms (a guest, and two
+// connections of one account), and checks the invariants: every session
+// receives exactly the messages sent to a room while it was a member, in the
+// room's order, with ids strictly increasing per room, and no message
+// reaches a non-member; the guest sees the account arrive and leave once
+// per stay (its Members and UserJoined/UserLeft agree with whether any of
+// the account's connections is in the room). (Rooms are independent actors: there is no
 // order between two rooms' messages.) Requests run one at a time, and every control request waits
 // for its room, so the model below is exact.
 func FuzzRoomActor(f *testing.F) {
@@ -108,13 +111,22 @@ func FuzzRoomActor(f *testing.F) {
 			got    map[string][]string
 			lastID map[string]string
 			buf    [][]byte
+			seen   map[string]bool // per room: the account is there, as the frames so far say
 		}
+		account := fmt.Sprintf("acct%d", run)
 		var ms []*member
-		for range 3 {
+		for i := range 3 {
 			q := outbound.New(hub.OutboxLimits())
-			ms = append(ms, &member{s: hub.Connect("fuzz", q), q: q, in: map[string]bool{}, lastID: map[string]string{},
-				want: map[string][]string{}, got: map[string][]string{}})
+			m := &member{q: q, in: map[string]bool{}, lastID: map[string]string{},
+				want: map[string][]string{}, got: map[string][]string{}, seen: map[string]bool{}}
+			if i == 0 {
+				m.s = hub.Connect("fuzz", q)
+			} else {
+				m.s = hub.ConnectAccount("fuzz", q, account)
+			}
+			ms = append(ms, m)
 		}
+		accountIn := func(room string) bool { return ms[1].in[room] || ms[2].in[room] }
 		drain := func(m *member) {
 			m.buf = m.q.Take(m.buf)
 			for _, b := range m.buf {
@@ -122,10 +134,20 @@ func FuzzRoomActor(f *testing.F) {
 				if err := jsonUnmarshal(b, &fr); err != nil {
 					t.Fatalf("frame %q: %v", b, err)
 				}
+				room := fr.str("room")
+				switch typ := fr.str("type"); {
+				case m != ms[0]:
+				case typ == "Members":
+					m.seen[room] = slices.Contains(usernames(fr), account)
+				case (typ == "UserJoined" || typ == "UserLeft") && fr.str("username") == account:
+					if m.seen[room] == (typ == "UserJoined") {
+						t.Fatalf("room %s: got %s %s while the account was %s", room, typ, account, map[bool]string{true: "in", false: "out"}[m.seen[room]])
+					}
+					m.seen[room] = typ == "UserJoined"
+				}
 				if fr.str("type") != "Message" {
 					continue
 				}
-				room := fr.str("room")
 				if id := fr.str("id"); id <= m.lastID[room] {
 					t.Fatalf("room %s: id %s after %s", room, id, m.lastID[room])
 				} else {
@@ -161,6 +183,7 @@ func FuzzRoomActor(f *testing.F) {
 				drain(m)
 				m.s.Close()
 				m.gone = true
+				clear(m.in) // its leave on close took it out of its rooms
 			}
 		}
 		// A barrier: a join waits for its room, whose inbox is FIFO, so every
@@ -175,6 +198,9 @@ func FuzzRoomActor(f *testing.F) {
 			for _, r := range rooms {
 				if !slices.Equal(m.got[r], m.want[r]) {
 					t.Fatalf("session %d, room %s: got messages %v, want %v", i, r, m.got[r], m.want[r])
+				}
+				if i == 0 && m.in[r] && m.seen[r] != accountIn(r) {
+					t.Fatalf("room %s: the guest sees the account there: %v, want %v", r, m.seen[r], accountIn(r))
 				}
 			}
 			if !m.gone {

@@ -100,8 +100,8 @@ func (f *fixture) connect() *client {
 	f.t.Helper()
 	c := &client{t: f.t, f: f, q: outbound.New(f.hub.OutboxLimits())}
 	c.s = f.hub.Connect("127.0.0.1:1", c.q)
-	if got := c.next().str("type"); got != "Welcome" {
-		f.t.Fatalf("first frame: got %q, want Welcome", got)
+	if w := c.next(); w.str("type") != "Welcome" || w["account"] != false {
+		f.t.Fatalf("first frame: got %v, want a guest's Welcome (account false)", w)
 	}
 	return c
 }

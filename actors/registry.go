@@ -37,6 +37,9 @@ const DefaultRequestTimeout = 10 * time.Second
 type Config struct {
 	Store  Store  // required
 	Broker Broker // optional
+	// Names tells which names belong to accounts, so that no guest takes
+	// one (or one that reads like one). Nil: there are no accounts.
+	Names  NameRegistry
 	Clock  Clock
 	Logger *slog.Logger
 
@@ -113,12 +116,6 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// nameOwner is the value of the names map: who holds a name, as displayed.
-type nameOwner struct {
-	s    *Session
-	name string
-}
-
 // Metrics are the Hub's counters, read by the metrics endpoint.
 type Metrics struct {
 	messagesIn  atomic.Int64 // room messages accepted
@@ -135,9 +132,10 @@ type MetricsSnapshot struct {
 	MessagesIn, PrivateIn, Deliveries, Busy, Slow, RateLimited int64
 }
 
-// Hub is the registry: sessions by id and by case-folded name, running room
-// actors and known rooms, each in a concurrent sharded map. There is no global
-// lock: each map shards its own.
+// Hub is the registry: sessions by id, names by skeleton (a guest's, or an
+// account's with all of its connections), running room actors and known
+// rooms, each in a concurrent sharded map. There is no global lock: each map
+// shards its own.
 type Hub struct {
 	cfg    Config
 	store  Store
@@ -150,7 +148,7 @@ type Hub struct {
 
 	nextID   atomic.Uint64
 	sessions *xsync.MapOf[uint64, *Session]
-	names    *xsync.MapOf[string, nameOwner] // key: case-folded name
+	names    *xsync.MapOf[string, nameOwner] // key: the name's Skeleton
 	rooms    *xsync.MapOf[string, *Room]     // running room actors
 	catalog  *xsync.MapOf[string, time.Time] // every known room and its creation time
 	metrics  Metrics
@@ -252,24 +250,62 @@ func (h *Hub) retireRoom(r *Room) bool {
 	return retired
 }
 
-// Connect registers a new session, sending to out, with a guest name, and
-// sends its Welcome. out should be bounded by OutboxLimits.
+// Connect registers a new guest session, sending to out, with a name it is
+// given (guest-NNNNN: reserved, so no client can choose one), and sends its
+// Welcome. out should be bounded by OutboxLimits.
 func (h *Hub) Connect(remote string, out Peer) *Session {
 	s := newSession(h, h.nextID.Add(1), remote, out)
+	s.person = s.id
 	h.sessions.Store(s.id, s)
 	for i := 0; ; i++ {
 		var name string
 		if i < 8 {
-			name = "guest-" + strconv.Itoa(10000+rand.IntN(90000))
+			name = guestPrefix + strconv.Itoa(10000+rand.IntN(90000))
 		} else {
-			name = "guest-" + strconv.FormatUint(s.id, 10) // unique among guests: ids never repeat
+			name = guestPrefix + strconv.FormatUint(s.id, 10) // unique among guests: ids never repeat
 		}
-		if _, taken := h.names.LoadOrStore(name, nameOwner{s: s, name: name}); !taken {
-			s.name, s.key = name, name
+		if key := Skeleton(name); h.claimName(key, name, s) {
+			s.name, s.fold, s.key = name, foldName(name), key
 			break
 		}
 	}
-	s.out.Send(protocol.EncodeWelcome(s.name))
+	s.out.Send(protocol.EncodeWelcome(s.name, false))
+	return s
+}
+
+// ConnectAccount registers a new session of the account name, sending to
+// out, and sends its Welcome. name is the account's display name, checked
+// and unique among accounts by the caller (the accounts layer); it is
+// fixed for the session's life. Every connection of one account is one
+// person: they share the name, are one member of each room they are in,
+// and all receive the private messages to and from it.
+//
+// A guest that holds the name (or a look-alike), because it took it before
+// the account was registered, loses it: its connection is closed with 1008,
+// and the account holds the name from this call on.
+func (h *Hub) ConnectAccount(remote string, out Peer, name string) *Session {
+	s := newSession(h, h.nextID.Add(1), remote, out)
+	s.account = true
+	key := Skeleton(name)
+	var evicted []*Session
+	h.names.Compute(key, func(old nameOwner, loaded bool) (nameOwner, bool) {
+		if loaded && old.account && old.name == name {
+			s.person = old.person
+			return old.with(s), false
+		}
+		if loaded {
+			evicted = old.sessions
+		}
+		s.person = s.id // the account's person id while any connection of it is here
+		return nameOwner{name: name, person: s.id, account: true, sessions: []*Session{s}}, false
+	})
+	s.name, s.fold, s.key = name, foldName(name), key
+	h.sessions.Store(s.id, s)
+	for _, g := range evicted {
+		h.log.Warn("name taken back by its account", "name", name, "session", g.id)
+		g.out.Close(protocol.ClosePolicy, "this name belongs to an account")
+	}
+	s.out.Send(protocol.EncodeWelcome(name, true))
 	return s
 }
 

@@ -55,9 +55,11 @@ type roomReply struct {
 	members []string // msgJoin: member names, sorted
 }
 
-// member is a room's view of one session in it.
+// member is a room's view of one session (one connection) in it. Frames
+// go to every member; presence and Members count people (see person).
 type member struct {
 	name string
+	who  *person // the person this connection is of
 	out  Peer
 	// While syncing, the member's join reply (Ack, History, Members) is being
 	// sent by its session, and frames for it are held here, bounded by the
@@ -66,6 +68,14 @@ type member struct {
 	held         [][]byte
 	heldBytes    int
 	heldOverflow bool
+}
+
+// person is one member of the room as the others see it: a guest's one
+// connection, or all of an account's connections in the room. It arrives
+// (UserJoined) with its first connection and leaves (UserLeft) with its last.
+type person struct {
+	name  string
+	conns int // the person's connections in the room
 }
 
 // Room is a room actor: one goroutine (run) that owns the room's member set,
@@ -83,11 +93,12 @@ type Room struct {
 	inboxBytes atomic.Int64 // bytes of posts waiting in inbox; added by post, subtracted by run
 	// stopped is closed by run when it returns.
 	stopped chan struct{}
-	// memberCount is written by run and read by RoomList.
+	// memberCount (people, not connections) is written by run and read by RoomList.
 	memberCount atomic.Int32
 
 	// Owned by run.
-	members map[*Session]*member
+	members map[*Session]*member // every connection in the room: the fan-out's set
+	people  map[uint64]*person   // by Session.person: who is in the room
 	ids     *idSource
 	lastID  string
 	dropped []*Session // members whose peer overflowed during a fan-out
@@ -107,6 +118,7 @@ func newRoom(h *Hub, name, lastID string, permanent bool) *Room {
 		inbox:     make(chan *roomMsg, h.cfg.RoomInbox),
 		stopped:   make(chan struct{}),
 		members:   make(map[*Session]*member),
+		people:    make(map[uint64]*person),
 		ids:       newIDSource(lastID),
 		lastID:    lastID,
 	}
@@ -115,7 +127,8 @@ func newRoom(h *Hub, name, lastID string, permanent bool) *Room {
 // Name returns the room's name.
 func (r *Room) Name() string { return r.name }
 
-// Members returns how many sessions are in the room.
+// Members returns how many people are in the room (an account's
+// connections count once).
 func (r *Room) Members() int { return int(r.memberCount.Load()) }
 
 // run is the room's goroutine. The Hub starts it when the room is first
@@ -181,7 +194,7 @@ func (r *Room) handle(m *roomMsg) {
 		r.handleRename(m)
 	}
 	r.reap()
-	r.memberCount.Store(int32(len(r.members)))
+	r.memberCount.Store(int32(len(r.people)))
 	if len(r.members) == 0 && r.idle == nil && !r.permanent {
 		r.startIdle()
 	}
@@ -249,13 +262,22 @@ func (r *Room) handlePost(m *roomMsg) {
 	}
 }
 
+// handleJoin adds a connection. The others see UserJoined only when it is
+// its person's first connection in the room; the joining connection always
+// gets its own, after its History and Members, as every joiner does.
 func (r *Room) handleJoin(m *roomMsg) roomReply {
 	mem := r.members[m.from]
 	if mem == nil {
 		r.stopIdle()
 		joined := protocol.EncodeUserJoined(m.name, r.name)
-		r.presence(joined)
-		mem = &member{name: m.name, out: m.from.out, syncing: true}
+		p := r.people[m.from.person]
+		if p == nil {
+			p = &person{name: m.name}
+			r.people[m.from.person] = p
+			r.presence(joined)
+		}
+		p.conns++
+		mem = &member{name: m.name, who: p, out: m.from.out, syncing: true}
 		r.members[m.from] = mem
 		r.deliver(m.from, mem, joined, true) // held until the joiner's History is out
 	} else {
@@ -289,22 +311,27 @@ func (r *Room) handleLeave(m *roomMsg) {
 }
 
 func (r *Room) handleRename(m *roomMsg) {
+	// Only guests rename, and a guest is one connection: its person is its own.
 	if mem := r.members[m.from]; mem != nil && mem.name != m.name {
 		old := mem.name
-		mem.name = m.name
+		mem.name, mem.who.name = m.name, m.name
 		r.broadcast(protocol.EncodeSystem(r.name, old+" is now known as "+m.name))
 		r.broadcast(protocol.EncodeMembers(r.name, r.names()))
 	}
 }
 
-// remove takes a member out and tells the others.
+// remove takes a connection out; when it was its person's last, the others
+// are told the person left.
 func (r *Room) remove(s *Session) {
 	mem := r.members[s]
 	delete(r.members, s)
 	// Presence this room deferred for the member would otherwise wait for
 	// the member's next frame from elsewhere: flushPresence no longer sees it.
 	mem.out.Flush()
-	r.presence(protocol.EncodeUserLeft(mem.name, r.name))
+	if mem.who.conns--; mem.who.conns == 0 {
+		delete(r.people, s.person)
+		r.presence(protocol.EncodeUserLeft(mem.name, r.name))
+	}
 }
 
 // broadcast hands the same frame to every member without blocking. Members
@@ -399,10 +426,11 @@ func (r *Room) reap() {
 	}
 }
 
+// names lists the people in the room, sorted.
 func (r *Room) names() []string {
-	names := make([]string, 0, len(r.members))
-	for _, mem := range r.members {
-		names = append(names, mem.name)
+	names := make([]string, 0, len(r.people))
+	for _, p := range r.people {
+		names = append(names, p.name)
 	}
 	slices.Sort(names)
 	return names

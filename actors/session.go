@@ -30,13 +30,21 @@ type Session struct {
 	hub    *Hub
 	remote string
 	out    Peer // sent to by anyone; drained by the transport's writer
+	// Set before the session is published (Connect, ConnectAccount), never
+	// changed: rooms read them from their own goroutines.
+	account bool // an account's connection: its name is fixed
+	// person is who the session speaks for: its own id for a guest; for an
+	// account, one id shared by all of its connections (see ConnectAccount).
+	person uint64
 
 	// Owned by the current command (Handle, HandleMalformed, Close): one at a time.
-	name, key string // display name and its case-folded key in hub.names
-	rooms     map[string]*Room
-	current   string     // the room SendMessage without a room goes to; "" if none
-	ids       *idSource  // private message ids; made on the first one
-	pmNonces  nonceCache // recent private messages sent with a nonce, by recipient and nonce
+	name     string // as displayed
+	fold     string // name case-folded: how the store and the nonce caches know the sender
+	key      string // Skeleton(name): its key in hub.names
+	rooms    map[string]*Room
+	current  string     // the room SendMessage without a room goes to; "" if none
+	ids      *idSource  // private message ids; made on the first one
+	pmNonces nonceCache // recent private messages sent with a nonce, by recipient and nonce
 	// Token buckets, full at first. Only ever asked with AllowN and the
 	// hub's Clock, so that tests drive them with an injected clock.
 	bucket *rate.Limiter // requests allowed
@@ -161,8 +169,12 @@ func (s *Session) fail(ref string, code protocol.ErrorCode, msg string) {
 	s.out.Send(protocol.EncodeError(ref, code, msg))
 }
 
+// setUsername renames a guest. Names are unique by Skeleton among the
+// connected, guests and accounts alike, and a guest may not take a reserved
+// name nor one registered to an account (asked of Config.Names under the
+// request's deadline). An account's connection keeps its account's name.
 func (s *Session) setUsername(conn context.Context, req protocol.Request) {
-	name, key, ok := NormalizeUsername(req.Username, s.hub.cfg.Limits.UsernameMax)
+	name, fold, ok := NormalizeUsername(req.Username, s.hub.cfg.Limits.UsernameMax)
 	if !ok {
 		s.fail(req.Ref, protocol.CodeInvalidUsername, "a username is 1-"+strconv.Itoa(s.hub.cfg.Limits.UsernameMax)+" characters of A-Z a-z 0-9 _ -")
 		return
@@ -171,47 +183,83 @@ func (s *Session) setUsername(conn context.Context, req protocol.Request) {
 		s.ack(req.Ref, name, "")
 		return
 	}
+	if s.account {
+		s.fail(req.Ref, protocol.CodeNotAllowed, "you are signed in as "+s.name+": an account's name cannot be changed")
+		return
+	}
+	if Reserved(name) {
+		s.fail(req.Ref, protocol.CodeInvalidUsername, "the name "+name+" is reserved")
+		return
+	}
+	key := Skeleton(name)
+	if key != s.key {
+		if _, taken := s.hub.names.Load(key); taken {
+			s.fail(req.Ref, protocol.CodeUsernameTaken, "username "+name+" is taken, or too like one that is")
+			return
+		}
+	}
+	registry := s.hub.cfg.Names
+	if key == s.key {
+		registry = nil // the guest already holds this skeleton
+	}
+	ctx := conn
+	if registry != nil || len(s.rooms) > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = s.deadline(conn)
+		defer cancel()
+	}
+	if registry != nil {
+		// I/O (the accounts store): asked here, never inside the names
+		// map's Compute. An account registered between this answer and the
+		// claim below takes its name back when it connects (ConnectAccount).
+		registered, err := registry.Registered(ctx, key)
+		if err != nil {
+			s.hub.log.Warn("check name", "err", waitErr(ctx, err))
+			s.fail(req.Ref, protocol.CodeServerBusy, "could not check the name, try again")
+			return
+		}
+		if registered {
+			s.fail(req.Ref, protocol.CodeUsernameTaken, "the name "+name+" belongs to an account, or is too like one that does")
+			return
+		}
+	}
 	// Both names are held until the rooms have the new one, so that a
 	// rename that fails can go back to the old.
 	oldName, oldKey := s.name, s.key
 	if key != oldKey {
-		if _, taken := s.hub.names.LoadOrStore(key, nameOwner{s: s, name: name}); taken {
-			s.fail(req.Ref, protocol.CodeUsernameTaken, "username "+name+" is taken")
+		if !s.hub.claimName(key, name, s) {
+			s.fail(req.Ref, protocol.CodeUsernameTaken, "username "+name+" is taken, or too like one that is")
 			return
 		}
-	} else {
-		s.hub.names.Store(key, nameOwner{s: s, name: name}) // same key, new case
+	} else if !s.hub.respell(key, name, s) { // same skeleton, new spelling
+		s.fail(req.Ref, protocol.CodeUsernameTaken, "username "+name+" belongs to an account")
+		return
 	}
-	if !s.renameInRooms(conn, oldName, name) {
+	if !s.renameInRooms(ctx, conn, oldName, name) {
 		if key != oldKey {
-			s.releaseName(key)
+			s.hub.releaseName(key, s)
 		} else {
-			s.hub.names.Store(key, nameOwner{s: s, name: oldName})
+			s.hub.respell(key, oldName, s)
 		}
 		s.fail(req.Ref, protocol.CodeServerBusy, "a room is busy: username not changed, try again")
 		return
 	}
 	if key != oldKey {
-		s.releaseName(oldKey)
+		s.hub.releaseName(oldKey, s)
 	}
-	s.name, s.key = name, key
+	s.name, s.fold, s.key = name, fold, key
 	s.ack(req.Ref, name, "")
 }
 
-// renameInRooms tells each of the session's rooms its new name, within one
-// request deadline, and reports whether every room took it. A rename is all
+// renameInRooms tells each of the session's rooms its new name, within the
+// request's deadline ctx, and reports whether every room took it. A rename is all
 // or nothing: when a room cannot take it in time, the rooms that already
 // did are told the old name again (their members see the name change and
 // change back). Those renames back are never given up for the deadline,
 // only if the connection ends (its rooms are then left anyway): each room
 // has just taken a message, and a room's turn never blocks.
-func (s *Session) renameInRooms(conn context.Context, from, to string) bool {
+func (s *Session) renameInRooms(ctx, conn context.Context, from, to string) bool {
 	rooms := s.sortedRooms()
-	if len(rooms) == 0 {
-		return true
-	}
-	ctx, cancel := s.deadline(conn)
-	defer cancel()
 	for i, r := range rooms {
 		_, err := r.control(ctx, &roomMsg{kind: msgRename, from: s, name: to})
 		if err == nil || errors.Is(err, errRoomStopped) { // stopped: the server is shutting down
@@ -224,16 +272,6 @@ func (s *Session) renameInRooms(conn context.Context, from, to string) bool {
 		return false
 	}
 	return true
-}
-
-// releaseName frees key in the names map if this session still holds it.
-func (s *Session) releaseName(key string) {
-	s.hub.names.Compute(key, func(old nameOwner, loaded bool) (nameOwner, bool) {
-		if loaded && old.s == s {
-			return nameOwner{}, true
-		}
-		return old, !loaded
-	})
 }
 
 func (s *Session) joinRoom(conn context.Context, req protocol.Request) {
@@ -382,7 +420,7 @@ func (s *Session) sendMessage(conn context.Context, req protocol.Request) {
 		}
 		return
 	}
-	if !s.checkSend(req) || s.dedupeResend(conn, req, NonceKey{Room: name, Username: s.key, Nonce: req.Nonce}) {
+	if !s.checkSend(req) || s.dedupeResend(conn, req, NonceKey{Room: name, Username: s.fold, Nonce: req.Nonce}) {
 		return
 	}
 	m := &roomMsg{
@@ -418,17 +456,19 @@ func (s *Session) checkSend(req protocol.Request) bool {
 	return true
 }
 
+// privateMessage sends to the connected person named req.To (by skeleton):
+// to every connection of it, and echoes it to every connection of the sender.
 func (s *Session) privateMessage(conn context.Context, req protocol.Request) {
-	_, key, ok := NormalizeUsername(req.To, s.hub.cfg.Limits.UsernameMax)
+	_, _, ok := NormalizeUsername(req.To, s.hub.cfg.Limits.UsernameMax)
 	var to nameOwner
 	if ok {
-		to, ok = s.hub.names.Load(key)
+		to, ok = s.hub.names.Load(Skeleton(req.To))
 	}
 	if !ok {
 		s.fail(req.Ref, protocol.CodeNoSuchUser, "no user "+quoteShort(req.To)+" is connected")
 		return
 	}
-	if !s.checkSend(req) || s.dedupeResend(conn, req, NonceKey{Recipient: foldName(to.name), Username: s.key, Nonce: req.Nonce}) {
+	if !s.checkSend(req) || s.dedupeResend(conn, req, NonceKey{Recipient: foldName(to.name), Username: s.fold, Nonce: req.Nonce}) {
 		return
 	}
 	var nonceKey string
@@ -471,9 +511,13 @@ func (s *Session) privateMessage(conn context.Context, req protocol.Request) {
 		return
 	}
 	s.hub.metrics.privateIn.Add(1)
-	to.s.out.Send(frame)
-	if to.s != s {
-		s.out.Send(frame) // the sender's echo
+	for _, r := range to.sessions {
+		r.out.Send(frame)
+	}
+	if to.person != s.person { // else the sender's connections just had it
+		for _, own := range s.hub.sessionsOf(s) {
+			own.out.Send(frame) // the sender's echo
+		}
 	}
 }
 
@@ -572,7 +616,7 @@ func (s *Session) Close() {
 		_, _ = r.control(context.Background(), &roomMsg{kind: msgLeave, from: s})
 	}
 	s.rooms = nil
-	s.releaseName(s.key)
+	s.hub.releaseName(s.key, s)
 	s.hub.sessions.Delete(s.id)
 	s.out.Close(protocol.CloseNormal, "")
 }

@@ -70,8 +70,8 @@ func (l Limits) withDefaults() Limits {
 }
 
 // NormalizeUsername checks a requested username and returns it as displayed
-// (unchanged: names keep their case) and its case-folded key, under which
-// names are unique. ok is false if the name is empty, too long or holds a
+// (unchanged: names keep their case) and case-folded, which is how the
+// store matches a sender (names are unique by the stricter Skeleton). ok is false if the name is empty, too long or holds a
 // character outside [A-Za-z0-9_-].
 func NormalizeUsername(name string, max int) (display, key string, ok bool) {
 	if len(name) == 0 || len(name) > max {
@@ -85,8 +85,8 @@ func NormalizeUsername(name string, max int) (display, key string, ok bool) {
 	return name, foldName(name), true
 }
 
-// foldName is the key under which names are unique: names are ASCII, so
-// lower case is the whole folding.
+// foldName is a name as the store matches it (COLLATE NOCASE): names are
+// ASCII, so lower case is the whole folding.
 func foldName(name string) string { return strings.ToLower(name) }
 
 // NormalizeRoom checks a room name and returns it lower-cased: room names

@@ -282,7 +282,9 @@ func TestDeadPeerDropped(t *testing.T) {
 	const within = interval + timeout + 2*time.Second
 	for _, tc := range []struct {
 		name string
-		join func(t *testing.T, s *server) string // joins general, then goes silent; returns the name
+		// join takes a name (a chosen one: a given guest-… name is never
+		// taken again), joins general, then goes silent; it returns the name.
+		join func(t *testing.T, s *server) string
 	}{
 		{"raw TCP peer", func(t *testing.T, s *server) string {
 			p := dialRaw(t, s.host())
@@ -290,11 +292,13 @@ func TestDeadPeerDropped(t *testing.T) {
 			if err := json.Unmarshal(p.readText(t), &welcome); err != nil || welcome.Username == "" {
 				t.Fatalf("raw: Welcome: %v", err)
 			}
+			p.writeText(t, []byte(`{"type":"SetUsername","username":"ghost"}`)) // handled before the join
 			p.writeText(t, []byte(`{"type":"JoinRoom","room":"general"}`))
-			return welcome.Username
+			return "ghost"
 		}},
 		{"coder client not reading", func(t *testing.T, s *server) string {
 			w := s.dial()
+			w.setName("ghost")
 			w.join("general")
 			return w.name
 		}},

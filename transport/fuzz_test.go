@@ -16,7 +16,8 @@ import (
 )
 
 // FuzzDispatch feeds arbitrary frames through the decoder and a real
-// session (a real store under it), as the read loop does. Nothing may
+// session (a real store under it; a guest's or an account's connection, by
+// the input's length), as the read loop does. Nothing may
 // panic, every frame the session queues must be one valid JSON object, and a
 // decoded request must carry exactly the fields of the frame.
 func FuzzDispatch(f *testing.F) {
@@ -40,7 +41,10 @@ func FuzzDispatch(f *testing.F) {
 		// function runs, and the server logs from its own goroutines.
 		Logger: slog.Default(),
 		Store:  persistence.Options{Synchronous: "OFF"},
-		Hub:    actors.Config{Limits: actors.Limits{RatePerSec: 1e9, RateBurst: 1 << 20, MaxRooms: 1 << 30}},
+		Hub: actors.Config{
+			Limits: actors.Limits{RatePerSec: 1e9, RateBurst: 1 << 20, MaxRooms: 1 << 30},
+			Names:  &mapRegistry{names: map[string]bool{actors.Skeleton("carol"): true}},
+		},
 	})
 	hub, ctx := srv.Hub(), context.Background()
 	f.Fuzz(func(t *testing.T, frame []byte) {
@@ -62,7 +66,12 @@ func FuzzDispatch(f *testing.F) {
 			}
 		}
 		q := outbound.New(hub.OutboxLimits()) // drained below, not by a writer
-		s := hub.Connect("fuzz", q)
+		var s *actors.Session
+		if len(frame)%2 == 0 {
+			s = hub.Connect("fuzz", q)
+		} else {
+			s = hub.ConnectAccount("fuzz", q, "fuzzer") // half the inputs, as an account's connection
+		}
 		if err != nil {
 			s.HandleMalformed(req.Ref, err.Error())
 		} else {

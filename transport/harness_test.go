@@ -77,6 +77,9 @@ func dialOpts(t *testing.T, url string, opts *websocket.DialOptions) *wsClient {
 	w := &wsClient{t: t, c: c, batch: c.Subprotocol() == transport.BatchSubprotocol}
 	t.Cleanup(func() { c.CloseNow() })
 	welcome := w.expect("Welcome")
+	if welcome["account"] != false {
+		t.Fatalf("Welcome: got %v, want a guest's (account false)", welcome)
+	}
 	w.name = welcome.str("username")
 	return w
 }

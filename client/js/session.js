@@ -20,9 +20,14 @@ import {
 } from './state.js';
 import { readStore, sameName, writeStore } from './util.js';
 
+// A name the server gives (guest-…) belongs to one connection: nobody can
+// ask for one, so it is not remembered as a choice to take back.
+const givenName = (name) => /^guest[-_]/i.test(name);
+
 export function onWelcome(f) {
   state.username = f.username;
   renderMe();
+  if (state.chosenName && givenName(state.chosenName)) rememberName(null); // kept by an older page
   if (state.screen === 'chat') {
     // Reconnected: take our name back before re-joining, so that nothing
     // (including resent messages) goes out under the guest name.
@@ -50,7 +55,10 @@ export function takeName(name, purpose) {
   updateConnUi();
 }
 
+// rememberName keeps name to take again after a reconnect or a reload; a
+// given guest name is not kept (null forgets).
 function rememberName(name) {
+  if (name != null && givenName(name)) name = null;
   state.chosenName = name;
   writeStore(localStorage, STORE_NAME, name);
 }

@@ -144,6 +144,7 @@ type membersFrame struct {
 type welcomeFrame struct {
 	Type     string `json:"type"`
 	Username string `json:"username"`
+	Account  bool   `json:"account"`
 }
 
 // RoomInfo is one entry of a RoomList.
@@ -201,9 +202,11 @@ func EncodeMembers(room string, names []string) []byte {
 	return mustJSON(membersFrame{Type: "Members", Room: room, Usernames: names})
 }
 
-// EncodeWelcome encodes the Welcome frame that opens every connection.
-func EncodeWelcome(username string) []byte {
-	return mustJSON(welcomeFrame{Type: "Welcome", Username: username})
+// EncodeWelcome encodes the Welcome frame that opens every connection:
+// the name the connection speaks under, and whether it is an account's
+// (signed in; the name is fixed) or a guest's (given; it may be changed).
+func EncodeWelcome(username string, account bool) []byte {
+	return mustJSON(welcomeFrame{Type: "Welcome", Username: username, Account: account})
 }
 
 // EncodeRoomList encodes a RoomList frame; nil rooms is an empty list.

@@ -24,6 +24,9 @@ const (
 	CodeTooLarge        ErrorCode = "too_large"
 	CodeRateLimited     ErrorCode = "rate_limited"
 	CodeServerBusy      ErrorCode = "server_busy"
+	// CodeNotAllowed refuses what this connection may not do, whatever it
+	// asks: an account's connection changing its name.
+	CodeNotAllowed ErrorCode = "not_allowed"
 )
 
 // CloseCode is the WebSocket close status a connection ends with.

@@ -74,6 +74,9 @@ func open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	if err := s.openReadPool(ctx, abs); err != nil {
 		return nil, fmt.Errorf("open read pool: %w", err)
 	}
+	if err := s.openAccountConn(ctx, abs); err != nil {
+		return nil, fmt.Errorf("open account connection: %w", err)
+	}
 	s.start()
 	return s, nil
 }
@@ -262,6 +265,11 @@ func (s *Store) closeDBs(checkpoint bool) error {
 	if s.rdb != nil {
 		if err := s.rdb.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close read pool: %w", err))
+		}
+	}
+	if s.adb != nil {
+		if err := s.adb.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close account connection: %w", err))
 		}
 	}
 	if s.cconn != nil {

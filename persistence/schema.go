@@ -55,6 +55,36 @@ CREATE TABLE rooms (
     created_at TEXT NOT NULL
 );
 `,
+	// Version 2: accounts and their sessions (internal/accounts).
+	//
+	// An account's name is unique by its skeleton (actors.Skeleton), so that
+	// no two accounts read alike; username keeps the name as registered.
+	// password_hash is an argon2id PHC string, which names its own
+	// parameters. Timestamps are in protocol's layout, which sorts as it
+	// reads, so expires_at compares as text.
+	//
+	// A session is keyed by the SHA-256 of its token: the token itself is
+	// never stored, so a copy of the database opens no session.
+	// sessions_account serves "every session of this account" (logout-all,
+	// a password change, the sweep of an account's expired sessions).
+	`
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL,
+    skeleton TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('user', 'admin')),
+    created_at TEXT NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash BLOB PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_account ON sessions (account_id);
+`,
 }
 
 // migrate brings the database on conn to version len(migrations). It always

@@ -43,7 +43,8 @@ type Store struct {
 	// mu guards closed. Senders hold it for reading around their send, so
 	// once Close holds it for writing no send is in flight and none can
 	// start: the queue can then be drained to the last item without ever
-	// closing it under a sender's feet.
+	// closing it under a sender's feet. Account writes (accounts.go) hold
+	// it for reading from start to sync, so Close waits for them too.
 	mu     sync.RWMutex
 	closed bool
 
@@ -77,10 +78,11 @@ type Store struct {
 
 	wdb   *sqlx.DB   // the write pool, held to one connection
 	wconn *sqlx.Conn // that connection: used by Open, then by run alone, then by Close once run has exited
-	rdb   *sqlx.DB   // read-only pool for History, Rooms, LastID, FindNonce
+	rdb   *sqlx.DB   // read-only pool for History, Rooms, LastID, FindNonce, and the account reads
+	adb   *sqlx.DB   // account writes (accounts.go), held to one connection; closed by Close once no write holds mu
 	cdb   *sql.DB    // the checkpointer's pool, held to one connection
 	cconn *sql.Conn  // that connection: used by the checkpointer alone, then by Close once it has exited
-	wal   *os.File   // the -wal file: synced by the acker, its size read by the checkpointer; closed by Close once both exited
+	wal   *os.File   // the -wal file: synced by the acker and by account writes (under mu's read lock), its size read by the checkpointer; closed by Close once all of them are done
 
 	frameBytes int64 // size of one WAL frame: a page and its 24-byte header
 

@@ -31,8 +31,8 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 	if err := w.rdb.GetContext(ctx, &version, "PRAGMA user_version"); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := version, len(migrations); got != want || want != 1 {
-		t.Errorf("user_version = %d, want %d (and 1 migration, got %d)", got, want, len(migrations))
+	if got, want := version, len(migrations); got != want || want != 2 {
+		t.Errorf("user_version = %d, want %d (and 2 migrations, got %d)", got, want, len(migrations))
 	}
 
 	type column struct {
@@ -69,6 +69,22 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 		{"rooms", []string{
 			"name TEXT notnull=false pk=1",
 			"created_at TEXT notnull=true pk=0",
+		}},
+		// Version 2, additive.
+		{"accounts", []string{
+			"id INTEGER notnull=false pk=1",
+			"username TEXT notnull=true pk=0",
+			"skeleton TEXT notnull=true pk=0",
+			"password_hash TEXT notnull=true pk=0",
+			"role TEXT notnull=true pk=0",
+			"created_at TEXT notnull=true pk=0",
+		}},
+		{"sessions", []string{
+			"token_hash BLOB notnull=true pk=1",
+			"account_id INTEGER notnull=true pk=0",
+			"created_at TEXT notnull=true pk=0",
+			"expires_at TEXT notnull=true pk=0",
+			"last_seen TEXT notnull=true pk=0",
 		}},
 	} {
 		var cols []column

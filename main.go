@@ -17,13 +17,21 @@ import (
 	"time"
 
 	"parley/actors"
+	"parley/internal/accounts"
 	"parley/internal/server"
+	"parley/internal/usercmd"
 	"parley/persistence"
 	"parley/transport"
 )
 
 func main() {
-	if err := run(); err != nil {
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "user" {
+		err = runUser(os.Args[2:])
+	} else {
+		err = run()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "parley:", err)
 		os.Exit(1)
 	}
@@ -36,13 +44,17 @@ type config struct {
 	readLimit                                                      int64
 	maxConns, maxConnsPerIP                                        int
 	shutdownTimeout, presenceWindow, requestTimeout                time.Duration
+	guests, secureCookies                                          bool
+	sessionTTL                                                     time.Duration
+	hashConcurrency, hashQueue                                     int
+	loginFailuresAccount, loginFailuresIP, registrationsIP         int
 }
 
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: parley [flags]\n\nEvery flag can also be set by the environment variable PARLEY_<FLAG>\n(upper case, '-' as '_'), e.g. PARLEY_DB=/var/lib/parley/chat.db; LOG_LEVEL\nworks too. A flag on the command line wins.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: parley [flags]\n       parley user add|passwd|list ... (parley user -h)\n\nEvery flag can also be set by the environment variable PARLEY_<FLAG>\n(upper case, '-' as '_'), e.g. PARLEY_DB=/var/lib/parley/chat.db; LOG_LEVEL\nworks too. A flag on the command line wins.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	d := actors.DefaultLimits
@@ -68,6 +80,14 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "time to drain on SIGINT/SIGTERM")
 	fs.DurationVar(&c.presenceWindow, "presence-window", 0, "a room's joins and leaves within this `duration` of the last one it announced are announced together at its end, so that a reconnect storm costs fewer writes (0: each at once)")
 	fs.DurationVar(&c.requestTimeout, "request-timeout", actors.DefaultRequestTimeout, "longest a request may wait for the store or a busy room before the client gets server_busy")
+	fs.BoolVar(&c.guests, "guests", true, "let people chat without an account, under a given guest name; false: only accounts connect")
+	fs.BoolVar(&c.secureCookies, "secure-cookies", false, "mark the session cookie Secure although this server speaks plain HTTP: it is reached through a proxy that terminates TLS")
+	fs.DurationVar(&c.sessionTTL, "session-ttl", accounts.DefaultSessionTTL, "how long a session lasts unused (each use extends it)")
+	fs.IntVar(&c.hashConcurrency, "hash-concurrency", 2, "password hashes computed at once (each takes ~19 MiB and tens of milliseconds of a core)")
+	fs.IntVar(&c.hashQueue, "hash-queue", 8, "logins waiting for a hash before the next ones get 429")
+	fs.IntVar(&c.loginFailuresAccount, "login-failures-per-account", 10, "failed logins a minute allowed for one account name, then 429")
+	fs.IntVar(&c.loginFailuresIP, "login-failures-per-ip", 30, "failed logins a minute allowed from one IP address, then 429")
+	fs.IntVar(&c.registrationsIP, "registrations-per-ip", 10, "accounts an hour one IP address may register, then 429")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -90,6 +110,27 @@ func parseFlags(args []string) (config, error) {
 		}
 	})
 	return c, envErr
+}
+
+// perPeriod is a limit of n events per period: n at once, then one every
+// period/n. n <= 0 takes the accounts package's default.
+func perPeriod(n int, period time.Duration) accounts.Limit {
+	if n <= 0 {
+		return accounts.Limit{}
+	}
+	return accounts.Limit{Burst: n, Every: period / time.Duration(n)}
+}
+
+// runUser runs `parley user ...` (internal/usercmd) on the database that
+// PARLEY_DB names, else chat.db, unless -db says otherwise.
+func runUser(args []string) error {
+	db := "chat.db"
+	if v, ok := os.LookupEnv("PARLEY_DB"); ok {
+		db = v
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return usercmd.Run(ctx, args, os.Stdin, os.Stdout, os.Stderr, db)
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {
@@ -134,11 +175,22 @@ func run() error {
 		DB:    c.db,
 		Store: persistence.Options{Synchronous: c.synchronous},
 		Hub:   actors.Config{Limits: c.limits, Outbox: c.outbox, PresenceWindow: c.presenceWindow, RequestTimeout: c.requestTimeout},
+		Accounts: accounts.Config{
+			SessionTTL:         c.sessionTTL,
+			HashConcurrency:    c.hashConcurrency,
+			HashQueue:          c.hashQueue,
+			FailuresPerAccount: perPeriod(c.loginFailuresAccount, time.Minute),
+			FailuresPerIP:      perPeriod(c.loginFailuresIP, time.Minute),
+			RegistrationsPerIP: perPeriod(c.registrationsIP, time.Hour),
+			UsernameMax:        c.limits.UsernameMax,
+		},
 		Transport: transport.Options{
 			AllowedOrigins: origins,
 			ReadLimit:      c.readLimit,
 			MaxConns:       c.maxConns,
 			MaxConnsPerIP:  c.maxConnsPerIP,
+			NoGuests:       !c.guests,
+			SecureCookies:  c.secureCookies,
 		},
 		Addr:      c.addr,
 		AdminAddr: c.adminAddr,

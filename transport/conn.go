@@ -40,6 +40,8 @@ type conn struct {
 	sess    *actors.Session
 	out     *outbound.Queue // the session's peer; its writer calls Write, Close, Drop
 	ip      string          // counted in srv.perIP until finish
+	account int64           // the account's id; 0 for a guest. Set before start, then only read
+	session string          // the account's session (accounts.Auth.Session); "" for a guest
 	pinging atomic.Bool     // a ping is in flight; set by Heartbeat, cleared by ping
 	ctx     context.Context // never done; see start
 	closed  chan struct{}   // closed by Close, the last writer's call; awaited by finish

@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"parley/actors"
+	"parley/internal/accounts"
 	parley "parley/internal/server"
 	"parley/internal/testkit"
 	"parley/persistence"
@@ -32,6 +33,7 @@ type server struct {
 type serverConfig struct {
 	hub       actors.Config
 	transport transport.Options
+	accounts  accounts.Config
 	dbPath    string // reuse a database (restart tests); empty for a fresh one
 	noPoller  bool   // run as on a system without epoll
 	// wrapStore, if set, puts a fault injector in front of the real store.
@@ -40,7 +42,7 @@ type serverConfig struct {
 
 func startServer(t *testing.T, cfg serverConfig) *server {
 	t.Helper()
-	srv := testkit.NewServer(t, parley.Config{DB: cfg.dbPath, Hub: cfg.hub, Transport: cfg.transport, WrapStore: cfg.wrapStore})
+	srv := testkit.NewServer(t, parley.Config{DB: cfg.dbPath, Hub: cfg.hub, Transport: cfg.transport, Accounts: cfg.accounts, WrapStore: cfg.wrapStore})
 	if cfg.noPoller {
 		transport.DisablePoller(srv.Transport())
 	}

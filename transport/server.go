@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -45,6 +44,15 @@ type Options struct {
 	MaxConns       int           // connections at once [19000]
 	MaxConnsPerIP  int           // connections at once from one IP address [1000]
 	MaxBatchBytes  int           // bytes of one batched frame [64 KiB]
+
+	// Accounts serves the accounts API (api.go) and authenticates
+	// upgrades; nil serves no API and makes every connection a guest.
+	Accounts Accounts
+	// NoGuests refuses, with 401, an upgrade without a valid session.
+	NoGuests bool
+	// SecureCookies marks the session cookie Secure on plain HTTP too: the
+	// server is reached through a proxy that terminates TLS.
+	SecureCookies bool
 }
 
 func (o Options) withDefaults() Options {
@@ -138,6 +146,9 @@ func New(opts Options) *Server {
 		perIP: xsync.NewMapOf[string, int](),
 		conns: xsync.NewMapOf[uint64, *conn](),
 	}
+	if opts.Accounts != nil {
+		s.routeAPI()
+	}
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		if isUpgrade(r) {
@@ -226,10 +237,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
+	auth, ok := s.upgradeAuth(w, r)
+	if !ok {
+		return
 	}
+	ip := clientIP(r)
 	if !s.admit(ip) {
 		s.refused.Add(1)
 		w.Header().Set("Retry-After", "5")
@@ -262,7 +274,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.ws, c.netConn = ws, hw.conn
 	c.batch = ws.Subprotocol() == BatchSubprotocol
 	c.out = outbound.New(s.hub.OutboxLimits())
-	c.sess = s.hub.Connect(r.RemoteAddr, c.out)
+	if auth != nil {
+		c.account, c.session = auth.AccountID, auth.Session
+		c.sess = s.connectAccount(r.RemoteAddr, c.out, auth)
+	} else {
+		c.sess = s.hub.Connect(r.RemoteAddr, c.out)
+	}
 	// The handler returns now and net/http lets go of what it kept for the
 	// request (its 4 KiB read buffer, the handler's grown stack); readers
 	// run in goroutines of their own, and finish releases the counts.

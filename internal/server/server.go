@@ -18,6 +18,7 @@ import (
 
 	"parley/actors"
 	"parley/client"
+	"parley/internal/accounts"
 	"parley/persistence"
 	"parley/transport"
 )
@@ -35,6 +36,10 @@ type Config struct {
 	// connection caps, pings). New sets its Hub; its Logger defaults to
 	// Logger and its Static to the embedded web client.
 	Transport transport.Options
+	// Accounts configures accounts and sessions (internal/accounts); New
+	// sets its Store, and its Logger defaults to Logger. The transport
+	// serves its API and authenticates upgrades with it.
+	Accounts accounts.Config
 	// WrapStore, if set, is given the opened store and returns what the
 	// Hub uses in its place: tests put a fault injector in front of the
 	// real store there. The server still closes the store itself.
@@ -62,6 +67,8 @@ type Server struct {
 	hub   *actors.Hub
 	tsrv  *transport.Server
 	admin http.Handler
+
+	accounts *accounts.Service
 
 	web *http.Server // serves every listener given to Serve
 
@@ -102,6 +109,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Accounts.Logger == nil {
+		cfg.Accounts.Logger = log
+	}
+	cfg.Accounts.Store = store
+	accts, err := accounts.New(cfg.Accounts)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
 	cfg.Hub.Store = store
 	if cfg.WrapStore != nil {
 		cfg.Hub.Store = cfg.WrapStore(store)
@@ -115,6 +131,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg.Transport.Hub = hub
+	cfg.Transport.Accounts = accts
 	if cfg.Transport.Logger == nil {
 		cfg.Transport.Logger = log
 	}
@@ -123,7 +140,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	tsrv := transport.New(cfg.Transport)
 	s := &Server{
-		cfg: cfg, log: log, store: store, hub: hub, tsrv: tsrv,
+		cfg: cfg, log: log, store: store, hub: hub, tsrv: tsrv, accounts: accts,
 		admin:    tsrv.AdminHandler(store.Collectors()...),
 		serveErr: make(chan error, 1),
 	}
@@ -291,6 +308,9 @@ func (s *Server) Hub() *actors.Hub { return s.hub }
 
 // Store is the store the Hub writes to.
 func (s *Server) Store() *persistence.Store { return s.store }
+
+// Accounts is the accounts and sessions service.
+func (s *Server) Accounts() *accounts.Service { return s.accounts }
 
 // Transport is the HTTP and WebSocket side.
 func (s *Server) Transport() *transport.Server { return s.tsrv }

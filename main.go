@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -27,7 +28,7 @@ import (
 func main() {
 	var err error
 	if len(os.Args) > 1 && os.Args[1] == "user" {
-		err = runUser(os.Args[2:])
+		err = runUser(os.Args[2:], os.Stdin, os.Stdout, os.Stderr)
 	} else {
 		err = run()
 	}
@@ -123,14 +124,14 @@ func perPeriod(n int, period time.Duration) accounts.Limit {
 
 // runUser runs `parley user ...` (internal/usercmd) on the database that
 // PARLEY_DB names, else chat.db, unless -db says otherwise.
-func runUser(args []string) error {
+func runUser(args []string, in io.Reader, out, errOut io.Writer) error {
 	db := "chat.db"
 	if v, ok := os.LookupEnv("PARLEY_DB"); ok {
 		db = v
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return usercmd.Run(ctx, args, os.Stdin, os.Stdout, os.Stderr, db)
+	return usercmd.Run(ctx, args, in, out, errOut, db)
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,14 +161,43 @@ func TestBadDatabasePathFailsClearly(t *testing.T) {
 	}
 }
 
+// TestUserCommand runs `parley user ...` through main's own function, on
+// the database PARLEY_DB names, and then the server on it: the account
+// added on the command line signs in.
+func TestUserCommand(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "chat.db")
+	t.Setenv("PARLEY_DB", db)
+	var out, errOut bytes.Buffer
+	if err := runUser([]string{"add", "boss", "--admin"}, strings.NewReader("correct horse\n"), &out, &errOut); err != nil {
+		t.Fatalf("user add: %v (%s)", err, errOut.String())
+	}
+	out.Reset()
+	if err := runUser([]string{"list"}, strings.NewReader(""), &out, &errOut); err != nil || !strings.Contains(out.String(), "boss") || !strings.Contains(out.String(), "admin") {
+		t.Fatalf("user list: got %q, %v, want boss admin", out.String(), err)
+	}
+	_, url := startBinary(t, "-db", db)
+	httpURL := "http" + strings.TrimPrefix(strings.TrimSuffix(url, "/"), "ws")
+	resp, err := http.Post(httpURL+"/api/login", "application/json", strings.NewReader(`{"username":"boss","password":"correct horse"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"username":"boss"`) {
+		t.Errorf("login as the account added on the command line: got %d %s, want 200", resp.StatusCode, body)
+	}
+}
+
 func TestHelpListsEveryFlag(t *testing.T) {
 	out, err := exec.Command(binary, "-h").CombinedOutput()
 	if err != nil {
 		t.Fatalf("-h: %v", err)
 	}
 	for _, flag := range []string{"-addr", "-db", "-log-level", "-log-format", "-admin-addr", "-allowed-origins",
-		"-rate", "-burst", "-max-frame", "-max-message", "-max-username", "-max-conns", "-max-conns-per-ip"} {
-		if !strings.Contains(string(out), flag+" ") {
+		"-rate", "-burst", "-max-frame", "-max-message", "-max-username", "-max-conns", "-max-conns-per-ip",
+		"-guests", "-secure-cookies", "-session-ttl", "-hash-concurrency", "-hash-queue",
+		"-login-failures-per-account", "-login-failures-per-ip", "-registrations-per-ip"} {
+		if !strings.Contains(string(out), flag+" ") && !strings.Contains(string(out), flag+"\n") { // a bool flag ends its line
 			t.Errorf("-h output lacks %s", flag)
 		}
 	}

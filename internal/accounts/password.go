@@ -24,7 +24,8 @@ type HashParams struct {
 }
 
 // DefaultHashParams are OWASP's minimum for argon2id: m=19 MiB, t=2, p=1
-// (about 30 ms of one core here; docs/security.md).
+// (what a hash then costs is in docs/performance.md; why in
+// docs/security.md).
 var DefaultHashParams = HashParams{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}
 
 const (

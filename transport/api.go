@@ -348,11 +348,8 @@ func (s *Server) upgradeAuth(w http.ResponseWriter, r *http.Request) (auth *acco
 }
 
 // connectAccount makes the chat session of an account's connection: one
-// that has the account's name from the start (actors' account sessions).
+// that has the account's name from the start, and is one person with the
+// account's other connections (actors.Hub.ConnectAccount).
 func (s *Server) connectAccount(remote string, peer actors.Peer, auth *accounts.Auth) *actors.Session {
-	// actors has no account sessions yet (Hub.ConnectAccount, issue 11's
-	// identity slice): until it has, the connection is a guest's, though
-	// authenticated and closed with its session.
-	_ = auth
-	return s.hub.Connect(remote, peer)
+	return s.hub.ConnectAccount(remote, peer, auth.Username)
 }

@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -360,7 +361,11 @@ func (c *apiClock) Add(d time.Duration) {
 // dialToken connects with a session token.
 func (s *server) dialToken(token string) *wsClient {
 	s.t.Helper()
-	return dialOpts(s.t, s.url+"/ws", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	w, m := s.welcome(http.Header{"Authorization": {"Bearer " + token}})
+	if m["account"] != true {
+		s.t.Fatalf("Welcome with a session: got %v, want account true", m)
+	}
+	return w
 }
 
 // alive fails the test unless w still answers.
@@ -428,4 +433,54 @@ func TestAccountsAndSessionsSurviveARestart(t *testing.T) {
 	s.dialToken(token).alive("a socket with the session after a restart")
 	s.login("yuri", "correct horse")
 	expectAPI(t, "register the name again", s.call("POST", "/api/register", creds("YURI", "correct horse")), http.StatusConflict, "username_taken")
+}
+
+// welcome dials with the headers given and returns the Welcome frame.
+func (s *server) welcome(h http.Header) (*wsClient, msg) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, s.url+"/ws", &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		s.t.Fatalf("dial: %v", err)
+	}
+	s.t.Cleanup(func() { c.CloseNow() })
+	w := &wsClient{t: s.t, c: c}
+	m := w.expect("Welcome")
+	w.name = m.str("username")
+	return w, m
+}
+
+// A connection with a session is its account's: its Welcome says so and
+// carries the account's name, which it cannot change; a guest's says
+// "account": false, and a guest cannot take the account's name, nor one
+// that reads like it, even while the account is offline.
+func TestAccountConnectionsAreTheAccount(t *testing.T) {
+	s := startAccountsServer(t, serverConfig{})
+	token := s.register("Zoe", "correct horse")
+
+	acct, m := s.welcome(http.Header{"Authorization": {"Bearer " + token}})
+	if m.str("username") != "Zoe" || m["account"] != true {
+		t.Errorf("account's Welcome: got %v, want username Zoe and account true", m)
+	}
+	_, m = s.welcome(http.Header{"Cookie": {transport.SessionCookie + "=" + token}})
+	if m.str("username") != "Zoe" || m["account"] != true {
+		t.Errorf("second connection's Welcome: got %v, want username Zoe and account true", m)
+	}
+	acct.send(map[string]any{"type": "SetUsername", "username": "zed", "ref": "r"})
+	if e := acct.waitFor("Error", nil); e.str("code") != "not_allowed" {
+		t.Errorf("account renaming itself: got %v, want not_allowed", e)
+	}
+
+	guest, m := s.welcome(nil)
+	if m["account"] != false || !guestRE.MatchString(m.str("username")) {
+		t.Errorf("guest's Welcome: got %v, want a guest name and account false", m)
+	}
+	s.register("Quentin", "correct horse") // registered, never connected
+	for _, name := range []string{"zoe", "Z0E", "quentin", "QUENT1N"} {
+		guest.send(map[string]any{"type": "SetUsername", "username": name, "ref": name})
+		if e := guest.waitFor("Error", nil); e.str("code") != "username_taken" || e.str("ref") != name {
+			t.Errorf("guest taking %q: got %v, want username_taken", name, e)
+		}
+	}
 }

@@ -164,16 +164,27 @@ func TestKeyedLimiterCountsAndStaysBounded(t *testing.T) {
 }
 
 func TestReservedNamesByLookAlike(t *testing.T) {
-	for name, want := range map[string]bool{
-		"system": true, "Admin": true, "adm1n": true, "ADMINISTRATOR": true, "r00t": true,
-		"Parley": true, "everyone": true, "here": true, "channel": true, "moderator": true, "server": true,
-		"guest-12": true, "guest_12": true, "Guest-x": true,
-		"alice": false, "guest": false, "admins": false, "guestbook": false,
+	for _, tc := range []struct {
+		name            string
+		reserved, guest bool
+	}{
+		{"system", true, false}, {"Admin", true, false}, {"adm1n", true, false},
+		{"ADMINISTRATOR", true, false}, {"r00t", true, false}, {"Parley", true, false},
+		{"everyone", true, false}, {"here", true, false}, {"channel", true, false},
+		{"moderator", true, false}, {"server", true, false},
+		{"guest-12", true, true}, {"guest_12", true, true}, {"Guest-x", true, true},
+		{"alice", false, false}, {"guest", false, false}, {"admins", false, false}, {"guestbook", false, false},
 	} {
-		if _, skel, err := (&Service{cfg: Config{}.withDefaults()}).checkUsername(name); err != nil {
-			t.Errorf("%q: %v", name, err)
-		} else if got := reserved(skel); got != want {
-			t.Errorf("reserved(%q): got %t, want %t", name, got, want)
+		_, skel, err := (&Service{cfg: Config{}.withDefaults()}).checkUsername(tc.name)
+		if err != nil {
+			t.Errorf("%q: %v", tc.name, err)
+			continue
+		}
+		if got := reserved(tc.name); got != tc.reserved {
+			t.Errorf("reserved(%q): got %t, want %t", tc.name, got, tc.reserved)
+		}
+		if got := guestName(skel); got != tc.guest {
+			t.Errorf("guestName(%q): got %t, want %t", tc.name, got, tc.guest)
 		}
 	}
 }

@@ -215,7 +215,7 @@ func (s *Service) Register(ctx context.Context, username, password, ip string) (
 	if err != nil {
 		return Auth{}, "", err
 	}
-	if reserved(skel) {
+	if reserved(display) {
 		return Auth{}, "", ErrInvalidUsername
 	}
 	if err := checkPassword(display, password); err != nil {

@@ -118,6 +118,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		_ = store.Close()
 		return nil, err
 	}
+	if cfg.Hub.Names == nil {
+		// Guests may not take a registered name, nor one that reads like it.
+		cfg.Hub.Names = accts
+	}
 	cfg.Hub.Store = store
 	if cfg.WrapStore != nil {
 		cfg.Hub.Store = cfg.WrapStore(store)

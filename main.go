@@ -85,7 +85,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.secureCookies, "secure-cookies", false, "mark the session cookie Secure although this server speaks plain HTTP: it is reached through a proxy that terminates TLS")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", accounts.DefaultSessionTTL, "how long a session lasts unused (each use extends it)")
 	fs.IntVar(&c.hashConcurrency, "hash-concurrency", 2, "password hashes computed at once (each takes ~19 MiB and tens of milliseconds of a core)")
-	fs.IntVar(&c.hashQueue, "hash-queue", 8, "logins waiting for a hash before the next ones get 429")
+	fs.IntVar(&c.hashQueue, "hash-queue", 8, "logins waiting for a hash before the next ones get 429 (negative: none wait)")
 	fs.IntVar(&c.loginFailuresAccount, "login-failures-per-account", 10, "failed logins a minute allowed for one account name, then 429")
 	fs.IntVar(&c.loginFailuresIP, "login-failures-per-ip", 30, "failed logins a minute allowed from one IP address, then 429")
 	fs.IntVar(&c.registrationsIP, "registrations-per-ip", 10, "accounts an hour one IP address may register, then 429")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -44,8 +45,19 @@ func (r apiReply) cookie() *http.Cookie {
 
 // call sends one API request: body (if not nil) as JSON, and the headers
 // given as "Name: value" pairs.
+// call makes an API request and fails the test if it cannot: only from the
+// test's goroutine (tryCall returns the error instead).
 func (s *server) call(method, path string, body any, headers ...string) apiReply {
 	s.t.Helper()
+	r, err := s.tryCall(method, path, body, headers...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return r
+}
+
+// tryCall makes an API request.
+func (s *server) tryCall(method, path string, body any, headers ...string) (apiReply, error) {
 	var rd io.Reader
 	if body != nil {
 		if raw, ok := body.(string); ok {
@@ -53,14 +65,14 @@ func (s *server) call(method, path string, body any, headers ...string) apiReply
 		} else {
 			b, err := json.Marshal(body)
 			if err != nil {
-				s.t.Fatal(err)
+				return apiReply{}, err
 			}
 			rd = bytes.NewReader(b)
 		}
 	}
 	req, err := http.NewRequest(method, s.httpURL()+path, rd)
 	if err != nil {
-		s.t.Fatal(err)
+		return apiReply{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -75,19 +87,19 @@ func (s *server) call(method, path string, body any, headers ...string) apiReply
 	}
 	resp, err := (&http.Client{Timeout: waitLimit}).Do(req)
 	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
+		return apiReply{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	r := apiReply{status: resp.StatusCode, header: resp.Header}
 	if r.raw, err = io.ReadAll(resp.Body); err != nil {
-		s.t.Fatalf("%s %s: read body: %v", method, path, err)
+		return apiReply{}, fmt.Errorf("%s %s: read body: %w", method, path, err)
 	}
 	if len(r.raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(r.raw, &r.body); err != nil {
-			s.t.Fatalf("%s %s: body %q: %v", method, path, r.raw, err)
+			return apiReply{}, fmt.Errorf("%s %s: body %q: %w", method, path, r.raw, err)
 		}
 	}
-	return r
+	return r, nil
 }
 
 func creds(user, pw string) map[string]string {
@@ -253,50 +265,64 @@ func TestAPILoginLimit(t *testing.T) {
 // can take is bounded. The hashes are made slow (64 MiB, 4 passes: tens of
 // milliseconds each at least) so that the logins, released together, overlap.
 func TestAPIHashingLimit(t *testing.T) {
+	// One hash at a time and nobody waiting: a login that arrives while
+	// another one's hash runs is refused at once. The slow hash makes the
+	// window wide; the running count makes the test know it is open.
 	s := startAccountsServer(t, serverConfig{accounts: accounts.Config{
 		Hash:            accounts.HashParams{MemoryKiB: 64 << 10, Time: 4, Threads: 1},
 		HashConcurrency: 1,
-		HashQueue:       1,
+		HashQueue:       -1, // nobody waits
 	}})
 	s.register("tess", "correct horse")
-	const n = 8
-	replies := make(chan apiReply, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for range n {
-		wg.Add(1)
-		go func() { // one login; returns with its reply
-			defer wg.Done()
-			<-start
-			req, _ := http.NewRequest("POST", s.httpURL()+"/api/login", strings.NewReader(`{"username":"tess","password":"correct horse"}`))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := (&http.Client{Timeout: waitLimit}).Do(req)
-			if err != nil {
-				replies <- apiReply{status: -1, raw: []byte(err.Error())}
+	svc := s.srv.Accounts()
+	type result struct {
+		r   apiReply
+		err error
+	}
+	for attempt := 1; attempt <= 20; attempt++ {
+		first := make(chan result, 1)
+		go func() { // one login; sends its reply and returns
+			r, err := s.tryCall("POST", "/api/login", creds("tess", "correct horse"))
+			first <- result{r, err}
+		}()
+		// Wait until the first login's hash runs, or the login is over.
+		deadline := time.Now().Add(waitLimit)
+		var over *result
+		for over == nil && svc.HashesRunning() == 0 {
+			select {
+			case res := <-first:
+				over = &res
+			default:
+				if time.Now().After(deadline) {
+					t.Fatalf("the first login neither hashed nor ended within %v", waitLimit)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if over == nil {
+			r := s.call("POST", "/api/login", creds("tess", "correct horse"))
+			res := <-first
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			if r.status == http.StatusTooManyRequests {
+				expectAPI(t, "login while another hashes", r, http.StatusTooManyRequests, "rate_limited")
+				if got := r.header.Get("Retry-After"); got != "1" {
+					t.Errorf("login while another hashes: got Retry-After %q, want 1", got)
+				}
+				expectAPI(t, "the login that held the slot", res.r, http.StatusOK, "")
 				return
 			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			replies <- apiReply{status: resp.StatusCode, header: resp.Header, raw: b}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(replies)
-	var ok, busy int
-	for r := range replies {
-		switch {
-		case r.status == http.StatusOK:
-			ok++
-		case r.status == http.StatusTooManyRequests && strings.Contains(string(r.raw), `"rate_limited"`) && r.header.Get("Retry-After") == "1":
-			busy++
-		default:
-			t.Errorf("login: got %d %s, want 200, or 429 rate_limited with Retry-After: 1", r.status, r.raw)
+			// The first hash ended between the check and this request.
+			expectAPI(t, "login after the first one's hash", r, http.StatusOK, "")
+			over = &res
 		}
+		if over.err != nil {
+			t.Fatal(over.err)
+		}
+		expectAPI(t, "first login", over.r, http.StatusOK, "")
 	}
-	if ok < 2 || busy < 1 || ok+busy != n {
-		t.Errorf("%d logins at once: got %d accepted and %d refused, want at least 2 accepted (the running and the waiting) and the rest refused", n, ok, busy)
-	}
+	t.Fatalf("20 logins never met another one's hash running: the hashing limit refused none")
 }
 
 func TestWebSocketUpgradeAuthentication(t *testing.T) {

@@ -127,6 +127,9 @@ func newHashGate(concurrency, queue int) *hashGate {
 	return &hashGate{slots: make(chan struct{}, concurrency), queue: int64(queue)}
 }
 
+// running reports how many hashes run now.
+func (g *hashGate) running() int { return len(g.slots) }
+
 // do runs f once a slot is free: ErrBusy if too many wait already, ctx's
 // error if it ends first.
 func (g *hashGate) do(ctx context.Context, f func()) error {

@@ -60,7 +60,7 @@ type Config struct {
 	// Hash are the parameters of new password hashes [DefaultHashParams].
 	Hash HashParams
 	// HashConcurrency hashes run at once [2]; HashQueue callers wait for
-	// one [8]; the next get ErrBusy.
+	// one [8; negative: none]; the next get ErrBusy.
 	HashConcurrency, HashQueue int
 	// Failed logins (and wrong old passwords) allowed per account name
 	// [10 at once, then one per 6 s: 10 a minute] and per IP address
@@ -92,8 +92,11 @@ func (c Config) withDefaults() Config {
 	if c.HashConcurrency <= 0 {
 		c.HashConcurrency = 2
 	}
-	if c.HashQueue <= 0 {
+	switch {
+	case c.HashQueue == 0:
 		c.HashQueue = 8
+	case c.HashQueue < 0:
+		c.HashQueue = 0 // nobody waits: beyond HashConcurrency, ErrBusy at once
 	}
 	c.FailuresPerAccount = c.FailuresPerAccount.orDefault(Limit{Burst: 10, Every: 6 * time.Second})
 	c.FailuresPerIP = c.FailuresPerIP.orDefault(Limit{Burst: 30, Every: 2 * time.Second})
@@ -432,6 +435,10 @@ func (s *Service) ChangePassword(ctx context.Context, token, old, next, ip strin
 	keep, _ := tokenHash(token)
 	return auth, s.store.SetPasswordHash(ctx, a.ID, h, true, keep)
 }
+
+// HashesRunning reports how many password hashes run at this moment (at
+// most Config.HashConcurrency): what the hashing limit is spending.
+func (s *Service) HashesRunning() int { return s.gate.running() }
 
 // Registered reports whether an account's name has this skeleton: it
 // satisfies actors.NameRegistry.

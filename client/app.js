@@ -3,6 +3,7 @@
  * server's strict CSP (no inline script or style; user text only ever goes through
  * textContent). This entry module wires the page's events to the modules in js/:
  *
+ *   account.js     sign in, create an account, continue as a guest; log out, change password
  *   connection.js  the WebSocket: reconnect with backoff, rate pacing, request refs
  *   protocol.js    the wire: subprotocol, request shapes, frame decoding
  *   dispatch.js    server object type -> handler; Ack/Error -> the request they answer
@@ -21,10 +22,17 @@
  *   dom.js, util.js, config.js                        elements, helpers, limits
  *
  * DOM hooks (stable; the browser tests drive these):
- *   body[data-screen="connecting"|"name"|"chat"]   which screen is shown
+ *   body[data-screen="connecting"|"signin"|"name"|"chat"]   which screen is shown
  *   body[data-conn="online"|"syncing"|"offline"]    online = name taken and rooms re-joined
  *   #conn-banner (hidden while online), #conn-retry ("Retry now")
- *   #name-screen, #name-form, #name-input (guest name prefilled), #name-submit, #name-error
+ *   #signin-screen, #signin-form, #signin-title, #signin-note, #signin-user, #signin-pass,
+ *       #signin-submit, #signin-user-error, #signin-pass-error, #signin-error (the form's own),
+ *       #signin-mode (switches between signing in and creating an account), #guest-button
+ *   #name-screen, #name-form, #name-input (guest name prefilled), #name-submit, #name-error,
+ *       #name-back (to the sign-in screen)
+ *   .me: #me-name; a guest's #rename-button, #signin-button; an account's #password-button,
+ *       #logout-button; #password-dialog > #password-form, #password-old, #password-new,
+ *       #password-old-error, #password-new-error, #password-error, #password-submit
  *   #app                                  the chat, hidden until a name is taken
  *   #sidebar-toggle, #sidebar, #members-toggle, #member-panel, #drawer-backdrop (narrow screens)
  *   #room-list > li[data-room="general"]  .joined, .current; button.room-open, button.room-leave
@@ -42,14 +50,17 @@
  *   #new-messages-marker                  shown when scrolled up and something new arrived below
  *   #member-list > li[data-user="bob"]    .self for yourself; click anyone else to open a DM
  *   #composer, #message-input, #send-button, #char-count
- *   window.parley.state() -> {connected, socketOpen, screen, username, currentRoom, currentDm,
- *                             rooms, dms, pending, failed}
+ *   window.parley.state() -> {connected, socketOpen, screen, username, account, currentRoom,
+ *                             currentDm, rooms, dms, pending, failed}
  */
 
+import {
+  begin, onEnded, onRefused, renderAccount, wireAccount,
+} from './js/account.js';
 import { updateConnUi } from './js/banner.js';
 import { submitLine } from './js/commands.js';
 import { prefill, wireComposer } from './js/composer.js';
-import { conn, connect, reconnectNow, setHooks } from './js/connection.js';
+import { conn, reconnectNow, setHooks } from './js/connection.js';
 import { handlers } from './js/dispatch.js';
 import { dom } from './js/dom.js';
 import { closeDrawers, wireDrawers } from './js/drawers.js';
@@ -66,6 +77,7 @@ import { onListScroll, setView, showNewest, stepView } from './js/view.js';
 
 function wire() {
   dom.nameForm.addEventListener('submit', onNameSubmit);
+  wireAccount();
   dom.bannerRetry.addEventListener('click', reconnectNow);
 
   wireComposer(submitLine);
@@ -121,7 +133,7 @@ function wire() {
   wireDrawers();
 
   document.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape') closeDrawers(dom.input);
+    if (ev.key === 'Escape' && !dom.passwordDialog.open) closeDrawers(dom.input);
     if (ev.altKey && (ev.key === 'ArrowUp' || ev.key === 'ArrowDown') && state.screen === 'chat') {
       ev.preventDefault();
       stepView(ev.key === 'ArrowUp' ? -1 : 1);
@@ -144,10 +156,13 @@ function init() {
   dom.body.dataset.screen = 'connecting';
   if (state.chosenName) dom.nameInput.value = state.chosenName;
   wire();
-  setHooks({ handlers, onStatus: updateConnUi, onDrop: onDisconnect });
+  setHooks({
+    handlers, onStatus: updateConnUi, onDrop: onDisconnect, onRefused, onEnded,
+  });
   updateConnUi();
   renderAll();
-  connect();
+  renderAccount();
+  begin();
 }
 
 // Read-only view of the state, for debugging and the browser tests.
@@ -158,6 +173,7 @@ function snapshot() {
     socketOpen: conn.socketOpen,
     screen: state.screen,
     username: state.username,
+    account: !!state.account,
     currentRoom: currentRoomName(),
     currentDm: state.view && state.view.kind === 'dm' ? state.dms.get(state.view.key)?.user ?? null : null,
     rooms: joinedRooms().map((r) => r.name).sort(),

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,9 +158,20 @@ type page struct {
 // newPage opens url in a new browser context at desktop size.
 func newPage(t *testing.T, url, name string) *page {
 	t.Helper()
-	bctx := needBrowser(t)
+	return openPage(t, needBrowser(t), url, name, chromedp.WithNewBrowserContext())
+}
+
+// secondTab opens url in a new tab of p's browser context: the same person,
+// sharing p's cookies and localStorage.
+func (p *page) secondTab(url, name string) *page {
+	p.t.Helper()
+	return openPage(p.t, p.ctx, url, name)
+}
+
+func openPage(t *testing.T, parent context.Context, url, name string, opts ...chromedp.ContextOption) *page {
+	t.Helper()
 	p := &page{t: t, name: name}
-	ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext(), chromedp.WithListener(p.onEvent))
+	ctx, cancel := chromedp.NewContext(parent, append(opts, chromedp.WithListener(p.onEvent))...)
 	p.ctx = ctx
 	t.Cleanup(func() {
 		p.checkClean()
@@ -238,9 +250,24 @@ func (p *page) onEvent(ev any) {
 			if p.allowOffWS && strings.Contains(en.Text, "WebSocket connection to") {
 				return
 			}
+			if apiAnswer(en) {
+				return
+			}
 			p.problems = append(p.problems, line)
 		}
 	}
+}
+
+// apiAnswer tells the browser's "Failed to load resource" for a 4xx of the
+// accounts API: those statuses are its answers (401 from /api/me when signed
+// out, 401 bad_credentials, 409 username_taken), which the page reads and
+// shows; they are not faults of the page.
+func apiAnswer(en *cdplog.Entry) bool {
+	if en.Source != cdplog.EntrySourceNetwork || !strings.Contains(en.Text, "status of 4") {
+		return false
+	}
+	u, err := url.Parse(en.URL)
+	return err == nil && strings.HasPrefix(u.Path, "/api/")
 }
 
 // checkClean fails the test if the page logged an error, threw, or broke the CSP.
@@ -355,10 +382,13 @@ func js(s string) string {
 	return string(b)
 }
 
-// login takes name on the name screen (the guest name is prefilled) and waits
-// for the chat with #general open.
+// login continues as a guest from the sign-in screen, takes name on the
+// name screen (the guest name is prefilled) and waits for the chat with
+// #general open.
 func (p *page) login(name string) {
 	p.t.Helper()
+	p.wait(`document.body.dataset.screen === 'signin'`)
+	p.click("#guest-button")
 	p.wait(`document.body.dataset.screen === 'name' && /^guest-\d+$/.test(document.querySelector('#name-input').value) && !document.querySelector('#name-submit').disabled`)
 	p.do(
 		chromedp.SetValue(chromedp.ID("name-input"), name),
@@ -465,7 +495,14 @@ type server struct {
 // startServer starts a server on addr ("" for a random port) with the
 // database at dbPath ("" for a fresh one).
 func startServer(t *testing.T, addr, dbPath string) *server {
-	s := newServer(t, dbPath)
+	return startServerConfig(t, addr, parley.Config{DB: dbPath})
+}
+
+// startServerConfig is startServer with more of the server's configuration.
+func startServerConfig(t *testing.T, addr string, cfg parley.Config) *server {
+	t.Helper()
+	srv := testkit.NewServer(t, cfg)
+	s := &server{t: t, srv: srv, dbPath: srv.DB()}
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}

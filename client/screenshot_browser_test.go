@@ -99,3 +99,28 @@ func TestBrowserScreenshots(t *testing.T) {
 	maya.do(chromedp.KeyEvent(kb.Escape))
 	maya.wait(settled + ` && ` + inView + ` === '[false,false,true]' && document.activeElement === document.querySelector('#message-input')`)
 }
+
+// The sign-in screen, the first thing a visitor sees, in two of the pictures.
+func TestBrowserScreenshotsSignin(t *testing.T) {
+	s := startServer(t, "", "")
+	p := newPage(t, s.url(), "visitor")
+	p.wait(`document.body.dataset.screen === 'signin'`)
+	settled := `document.getAnimations().every((a) => a.playState !== 'running')`
+	for _, shot := range []struct {
+		size, scheme string
+		w, h         int64
+		mobile       bool
+	}{
+		{"desktop", "light", 1280, 800, false},
+		{"phone", "dark", 390, 844, true},
+	} {
+		p.viewport(shot.w, shot.h, shot.mobile)
+		p.colorScheme(shot.scheme)
+		p.wait(`matchMedia('(prefers-color-scheme: ` + shot.scheme + `)').matches && innerWidth === ` + strconv.FormatInt(shot.w, 10))
+		eval[bool](p, `(document.activeElement.blur(), true)`)
+		// The whole card in view, nothing to scroll sideways.
+		p.wait(settled + ` && document.documentElement.scrollWidth <= innerWidth && ` +
+			`document.querySelector('#guest-button').getBoundingClientRect().bottom <= innerHeight`)
+		p.screenshot("signin-" + shot.scheme + "-" + shot.size + ".png")
+	}
+}

@@ -36,6 +36,10 @@ function runCommand(line) {
   switch (cmd) {
     case 'nick':
     case 'name':
+      if (state.account) {
+        notice(`You are signed in as ${state.account}: the name of an account cannot be changed.`, 'error');
+        return false;
+      }
       if (!NAME_RE.test(args)) {
         notice('Usage: /nick name (1–32 letters, digits, “_” or “-”).', 'error');
         return false;

@@ -2,6 +2,8 @@
 // (docs/protocol.md); the timings are the page's own.
 
 export const NAME_RE = /^[A-Za-z0-9_-]{1,32}$/;
+export const PASSWORD_MIN_BYTES = 8;
+export const PASSWORD_MAX_BYTES = 1024;
 export const ROOM_RE = /^[a-z0-9_-]{1,64}$/;
 export const MAX_CONTENT = 4000; // characters (code points), as the server counts them
 export const HISTORY_PAGE = 50;
@@ -20,4 +22,5 @@ export const BUCKET_REFILL_PER_MS = 15 / 1000;
 export const STORE_NAME = 'parley.username'; // localStorage: survives reloads and new tabs
 export const STORE_ROOMS = 'parley.rooms'; // sessionStorage: this tab's joined rooms
 export const STORE_VIEW = 'parley.view'; // sessionStorage: this tab's current room
+export const STORE_SIGNIN = 'parley.signin'; // sessionStorage: show the sign-in screen after the reload, with this note
 export const DEFAULT_ROOM = 'general';

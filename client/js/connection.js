@@ -2,7 +2,8 @@
 // under the server's rate limit, numbering requests so that their replies
 // can be matched, and handing each server object to its handler. It knows
 // nothing of rooms or names: what a dropped connection means for the chat is
-// the onDrop hook's business (session.js).
+// the onDrop hook's business (session.js), what a refused or ended session
+// means is account.js's (the onRefused and onEnded hooks).
 
 import {
   BACKOFF_BASE_MS, BACKOFF_MAX_MS, BUCKET_REFILL_PER_MS, BUCKET_SIZE,
@@ -14,6 +15,7 @@ export const conn = {
   ws: null,
   connId: 0, // increases with every socket opened: tells a resend from a first send
   socketOpen: false,
+  stopped: false, // stop() was called: nothing reconnects until connect() is called again
   reconnect: { attempt: 0, timer: null, at: 0, tick: null, openedAt: 0, reason: '' },
 };
 
@@ -28,7 +30,9 @@ let drainTimer = null;
 //   handlers  server object type -> function(frame)
 //   onStatus  the connection changed (the banner redraws)
 //   onDrop    the socket closed: replies to its requests will never come
-let hooks = { handlers: {}, onStatus() {}, onDrop() {} };
+//   onRefused the socket closed before it opened (server down, or the upgrade refused)
+//   onEnded   the server ended our session (1008 "session ended"): no reconnect
+let hooks = { handlers: {}, onStatus() {}, onDrop() {}, onRefused() {}, onEnded() {} };
 
 export function setHooks(h) {
   hooks = h;
@@ -48,6 +52,7 @@ export function connect() {
   clearInterval(r.tick);
   r.timer = null;
   r.tick = null;
+  conn.stopped = false;
   if (conn.ws) return;
   let ws;
   try {
@@ -76,15 +81,48 @@ export function connect() {
 function onClose(ev) {
   const r = conn.reconnect;
   const stayedUp = r.openedAt && Date.now() - r.openedAt > 5000;
+  const opened = conn.socketOpen;
+  dropSocket();
+  if (stayedUp) r.attempt = 0;
+  hooks.onDrop();
+  if (ev.code === 1008 && ev.reason === 'session ended') {
+    // Reconnecting would only be refused (401): we are signed out.
+    conn.stopped = true;
+    hooks.onStatus();
+    hooks.onEnded();
+    return;
+  }
+  scheduleReconnect(ev);
+  if (!opened) hooks.onRefused();
+}
+
+function dropSocket() {
   conn.ws = null;
   conn.socketOpen = false;
-  r.openedAt = 0;
+  conn.reconnect.openedAt = 0;
   refs.clear(); // replies to this connection's requests will never come
   outbox.length = 0;
   clearTimeout(drainTimer);
-  if (stayedUp) r.attempt = 0;
-  hooks.onDrop();
-  scheduleReconnect(ev);
+}
+
+// stop closes the socket, if any, and reconnects no more until connect():
+// signing out, or a server that refuses our upgrades.
+export function stop() {
+  const r = conn.reconnect;
+  clearTimeout(r.timer);
+  clearInterval(r.tick);
+  r.timer = null;
+  r.tick = null;
+  r.attempt = 0;
+  conn.stopped = true;
+  const ws = conn.ws;
+  if (ws) {
+    conn.connId++; // its close event is no longer ours
+    dropSocket();
+    try { ws.close(1000); } catch { /* already closing */ }
+    hooks.onDrop();
+  }
+  hooks.onStatus();
 }
 
 function closeReason(code) {
@@ -113,7 +151,7 @@ function scheduleReconnect(ev) {
 }
 
 export function reconnectNow() {
-  if (!conn.ws) connect();
+  if (!conn.ws && !conn.stopped) connect();
 }
 
 // Client -> server is always one JSON object per frame. Frames go through a

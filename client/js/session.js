@@ -1,9 +1,11 @@
-// Who we are to the server, across reconnects: the guest name the server
-// gives (Welcome), taking the chosen name (remembered in localStorage) the
-// first time and back after every reconnect, then resuming: re-joining
-// rooms from the last id held and resending what is pending. Accounts would
-// replace the name-taking here.
+// Who we are to the server, across reconnects: an account (its name comes
+// with the Welcome and never changes), or a guest: the name the server gives
+// (Welcome), taking the chosen name (remembered in localStorage) the first
+// time and back after every reconnect. Then resuming: re-joining rooms from
+// the last id held and resending what is pending. Signing in and out is
+// account.js's.
 
+import { onLostSession, renderAccount } from './account.js';
 import { updateConnUi } from './banner.js';
 import { NAME_RE, NAME_RETRIES, NAME_RETRY_MS, ROOMLIST_EVERY_MS, STORE_NAME, STORE_VIEW } from './config.js';
 import { focusComposer } from './composer.js';
@@ -25,8 +27,21 @@ import { readStore, sameName, writeStore } from './util.js';
 const givenName = (name) => /^guest[-_]/i.test(name);
 
 export function onWelcome(f) {
+  state.everWelcomed = true;
+  if (state.account && !f.account) {
+    onLostSession(); // we were let in as a guest: the cookie is no longer a session
+    return;
+  }
   state.username = f.username;
+  if (f.account) {
+    state.account = f.username;
+    renderMe();
+    renderAccount();
+    if (state.screen === 'chat') resume(); else enterChat();
+    return;
+  }
   renderMe();
+  renderAccount();
   if (state.chosenName && givenName(state.chosenName)) rememberName(null); // kept by an older page
   if (state.screen === 'chat') {
     // Reconnected: take our name back before re-joining, so that nothing
@@ -85,8 +100,18 @@ export function onNickAck(meta, f) {
   }
 }
 
+// nameWords says why a guest cannot have name, in plain words.
+export function nameWords(name, f) {
+  switch (f.code) {
+    case 'username_taken': return `“${name}” is taken: it belongs to an account or looks like a name in use. Pick another.`;
+    case 'invalid_username': return `“${name}” is reserved. Pick another name.`;
+    case 'not_allowed': return 'The name of an account cannot be changed.';
+    default: return f.message || f.code;
+  }
+}
+
 export function onNickError(meta, f) {
-  const text = f.message || f.code;
+  const text = nameWords(meta.name, f);
   state.nameBusy = false;
   switch (meta.purpose) {
     case 'choose':
@@ -96,7 +121,7 @@ export function onNickError(meta, f) {
       dom.nameInput.value = meta.name;
       showNameScreen({
         error: f.code === 'username_taken'
-          ? `“${meta.name}” is in use right now. Try again in a moment, or pick another name.`
+          ? `“${meta.name}” is in use right now, belongs to an account, or looks like a name in use. Try again in a moment, or pick another name.`
           : text,
       });
       break;
@@ -109,7 +134,7 @@ export function onNickError(meta, f) {
       } else {
         state.nameWait = null;
         resume();
-        notice(`Could not take back the name ${meta.name} (${text}). You are ${state.username} for now; use /nick to change it.`, 'error');
+        notice(`Could not take back the name ${meta.name}: ${text} You are ${state.username} for now; use /nick to change it.`, 'error');
       }
       break;
     default:

@@ -20,6 +20,10 @@ export const state = {
   ready: false, // name settled and rooms being re-joined: chat requests may go out
   screen: 'connecting',
   username: null, // the name the server knows us by right now
+  account: null, // the account's name when signed in (the cookie); null for a guest
+  everWelcomed: false, // a socket of this page was greeted: the server takes our upgrades
+  guestsOff: false, // the server refused a guest's upgrade while it answered the API
+  signinBusy: false,
   chosenName: readStore(localStorage, STORE_NAME), // the name to (re-)take
   autoNameTried: false,
   nameBusy: false,

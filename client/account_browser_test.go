@@ -6,9 +6,11 @@ package client_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"parley/internal/accounts"
 	parley "parley/internal/server"
 	"parley/transport"
 )
@@ -166,4 +168,16 @@ func TestBrowserNoGuests(t *testing.T) {
 		textHas("#signin-note", "does not allow guests"))
 	eve.register("eve", "eve's long password")
 	eve.wait(accountChat("eve"))
+}
+
+// The login limit is said next to the form, with how long to wait.
+func TestBrowserLoginLimit(t *testing.T) {
+	s := startServerConfig(t, "", parley.Config{Accounts: accounts.Config{
+		FailuresPerAccount: accounts.Limit{Burst: 1, Every: time.Hour},
+	}})
+	p := newPage(t, s.url(), "guesser")
+	p.signIn("nobody", "a wrong password")
+	p.wait(textHas("#signin-pass-error", "do not match"))
+	p.signIn("nobody", "another wrong password")
+	p.wait(textHas("#signin-error", "Too many attempts. Try again in ") + ` && ` + textHas("#signin-error", "minutes."))
 }

@@ -47,6 +47,19 @@ func (r *registry) Registered(ctx context.Context, skeleton string) (bool, error
 	return ok, err
 }
 
+func (r *registry) AccountName(ctx context.Context, skeleton string) (string, bool, error) {
+	r.mu.Lock()
+	r.asked = append(r.asked, skeleton)
+	name, ok := r.byKey[skeleton]
+	stalled, err := r.stalled, r.err
+	r.mu.Unlock()
+	if stalled {
+		<-ctx.Done()
+		return "", false, fmt.Errorf("look up account: %w", ctx.Err())
+	}
+	return name, ok, err
+}
+
 func (r *registry) set(stalled bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

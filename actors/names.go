@@ -13,6 +13,11 @@ type NameRegistry interface {
 	// Registered reports whether an account's name has this skeleton
 	// (see Skeleton).
 	Registered(ctx context.Context, skeleton string) (bool, error)
+	// AccountName returns the name, as displayed, of the account whose
+	// name has this skeleton; ok is false when there is none. A private
+	// message to an account that is not connected is kept for it under
+	// that name.
+	AccountName(ctx context.Context, skeleton string) (name string, ok bool, err error)
 }
 
 // skeletonPairs are the look-alikes Skeleton collapses, applied in this

@@ -100,6 +100,8 @@ func (s *Session) Handle(conn context.Context, req protocol.Request) {
 		s.out.Send(protocol.EncodeRoomList(req.Ref, s.hub.roomList()))
 	case protocol.TypeHistory:
 		s.history(conn, req)
+	case protocol.TypeConversations:
+		s.conversations(conn, req)
 	case "":
 		s.fail(req.Ref, protocol.CodeBadRequest, "missing type")
 	default:
@@ -364,15 +366,7 @@ func (s *Session) sendHistory(ctx context.Context, ref string, q HistoryQuery, s
 		s.fail(ref, protocol.CodeServerBusy, "could not read the history of "+q.Room)
 		msgs, more = nil, false
 	}
-	// Keep the frame within its byte budget: drop the oldest first.
-	size := 0
-	for i := len(msgs) - 1; i >= 0; i-- {
-		size += 128 + len(msgs[i].Content) + len(msgs[i].Username) + len(msgs[i].Room) + len(msgs[i].Nonce)
-		if size > s.hub.cfg.HistoryBytes {
-			msgs, more = msgs[i+1:], true
-			break
-		}
-	}
+	msgs, more = s.withinBudget(msgs, more)
 	s.out.Send(historyFrame(ref, q.Room, msgs, more))
 }
 
@@ -456,15 +450,34 @@ func (s *Session) checkSend(req protocol.Request) bool {
 	return true
 }
 
-// privateMessage sends to the connected person named req.To (by skeleton):
-// to every connection of it, and echoes it to every connection of the sender.
+// privateMessage sends to the person named req.To (by skeleton): to every
+// connection of it, and echoes it to every connection of the sender. An
+// account may also write to an account that is not connected: the message
+// is stored and acknowledged, and its recipient reads it with History. A
+// message between two accounts is kept in both accounts' conversations
+// (StoredMessage.Kept); a guest's is delivered live only, and a guest
+// may write only to the connected.
 func (s *Session) privateMessage(conn context.Context, req protocol.Request) {
-	_, _, ok := NormalizeUsername(req.To, s.hub.cfg.Limits.UsernameMax)
-	var to nameOwner
-	if ok {
-		to, ok = s.hub.names.Load(Skeleton(req.To))
+	_, _, valid := NormalizeUsername(req.To, s.hub.cfg.Limits.UsernameMax)
+	var (
+		to    nameOwner
+		found bool
+	)
+	if valid {
+		to, found = s.hub.names.Load(Skeleton(req.To))
 	}
-	if !ok {
+	if !found && valid && s.account && s.hub.cfg.Names != nil {
+		var err error
+		if to, found, err = s.offlineAccount(conn, Skeleton(req.To)); err != nil {
+			s.fail(req.Ref, protocol.CodeServerBusy, "could not look "+quoteShort(req.To)+" up, try again")
+			return
+		}
+	}
+	if !found && s.account {
+		s.fail(req.Ref, protocol.CodeNoSuchUser, "no user "+quoteShort(req.To)+" is connected, and no account has that name")
+		return
+	}
+	if !found {
 		s.fail(req.Ref, protocol.CodeNoSuchUser, "no user "+quoteShort(req.To)+" is connected")
 		return
 	}
@@ -489,6 +502,7 @@ func (s *Session) privateMessage(conn context.Context, req protocol.Request) {
 		Content:   req.Content,
 		Timestamp: now,
 		Private:   true,
+		Kept:      s.account && to.account,
 		Nonce:     req.Nonce,
 	}
 	frame := protocol.EncodePrivate(rec.wire())
@@ -558,6 +572,10 @@ func (s *Session) acknowledge(ref, id string, ts time.Time, err error) {
 }
 
 func (s *Session) history(conn context.Context, req protocol.Request) {
+	if req.With != "" {
+		s.conversationHistory(conn, req)
+		return
+	}
 	name, ok := NormalizeRoom(req.Room, s.hub.cfg.Limits.RoomMax)
 	if !ok {
 		s.fail(req.Ref, protocol.CodeInvalidRoom, s.roomRule())

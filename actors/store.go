@@ -24,7 +24,13 @@ type StoredMessage struct {
 	Content   string
 	Timestamp time.Time // UTC, millisecond precision
 	Private   bool
-	Nonce     string // optional, chosen by the client to make resends idempotent
+	// Kept marks a private message between two accounts: the store keeps
+	// it in the conversation of each, under the Skeleton of Username and
+	// of Recipient (see ConversationQuery). False for every other message:
+	// a guest's private messages are stored but never served back. (A bool
+	// here costs a room message nothing: it sits in Private's padding.)
+	Kept  bool
+	Nonce string // optional, chosen by the client to make resends idempotent
 }
 
 // RoomRecord is a room as the Store keeps it.
@@ -42,6 +48,16 @@ type HistoryQuery struct {
 	Before  string // only messages with id < Before
 	Through string // only messages with id <= Through
 	Limit   int    // at most this many, the newest of the range
+}
+
+// ConversationQuery selects a page of the conversation between two
+// accounts, as Owner keeps it: the private messages between Owner and
+// Peer (both skeletons), either way. Bounds as in HistoryQuery.
+type ConversationQuery struct {
+	Owner  string
+	Peer   string
+	Before string // only messages with id < Before
+	Limit  int    // at most this many, the newest of the range
 }
 
 // Store is what the actors need from persistence. It is declared here, by its
@@ -69,6 +85,15 @@ type Store interface {
 	// History returns the newest q.Limit public messages of q.Room within the
 	// bounds, oldest first, and whether older ones within the bounds were left out.
 	History(ctx context.Context, q HistoryQuery) (msgs []StoredMessage, more bool, err error)
+
+	// Conversation returns the newest q.Limit messages of a conversation
+	// within the bounds, oldest first, and whether older ones were left out.
+	Conversation(ctx context.Context, q ConversationQuery) (msgs []StoredMessage, more bool, err error)
+
+	// Conversations returns the last message of each of owner's
+	// conversations (owner a skeleton), newest first, at most limit of
+	// them, and whether others were left out.
+	Conversations(ctx context.Context, owner string, limit int) (last []StoredMessage, more bool, err error)
 
 	// LastID returns the greatest message id stored for room, or "" if none.
 	LastID(ctx context.Context, room string) (string, error)

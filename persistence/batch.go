@@ -81,6 +81,9 @@ func (s *Store) writeTx(batch []item, msgs []int, rowErr []error) (err error) {
 	if err := s.insertMessages(batch, msgs, rowErr); err != nil {
 		return err
 	}
+	if err := s.insertParties(batch, msgs, rowErr); err != nil {
+		return err
+	}
 	if _, err := s.stmts.commit.ExecContext(bg, nil); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -127,6 +130,30 @@ func (s *Store) insertMessages(batch []item, msgs []int, rowErr []error) error {
 		idx := rest[refused]
 		rowErr[idx] = rowError(batch[idx].msg, err)
 		rest = rest[refused+1:]
+	}
+	return nil
+}
+
+// insertParties keeps each private message between two accounts that was
+// stored (not refused) in the conversation of each side. Room messages and
+// guests' private messages are not Kept and cost nothing here.
+func (s *Store) insertParties(batch []item, msgs []int, rowErr []error) error {
+	for _, bi := range msgs {
+		m := batch[bi].msg
+		if !m.Kept || rowErr[bi] != nil {
+			continue
+		}
+		from, to := actors.Skeleton(m.Username), actors.Skeleton(m.Recipient)
+		sides := [][2]string{{from, to}}
+		if from != to {
+			sides = append(sides, [2]string{to, from})
+		}
+		for _, side := range sides {
+			args := []driver.NamedValue{{Ordinal: 1, Value: side[0]}, {Ordinal: 2, Value: side[1]}, {Ordinal: 3, Value: m.ID}}
+			if _, err := s.stmts.insertParty.ExecContext(context.Background(), args); err != nil {
+				return fmt.Errorf("keep message %s in a conversation: %w", m.ID, err)
+			}
+		}
 	}
 	return nil
 }
@@ -186,6 +213,8 @@ func validate(m *actors.StoredMessage) error {
 		return fmt.Errorf("invalid message %s: a private message needs a recipient and no room", m.ID)
 	case !m.Private && (m.Room == "" || m.Recipient != ""):
 		return fmt.Errorf("invalid message %s: a room message needs a room and no recipient", m.ID)
+	case m.Kept && !m.Private:
+		return fmt.Errorf("invalid message %s: only a private message is kept in a conversation", m.ID)
 	}
 	return nil
 }

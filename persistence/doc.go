@@ -21,15 +21,16 @@
 // Batching is what makes it affordable: a few syncs per batch of hundreds
 // instead of one per message (docs/performance.md compares the two).
 //
-// Reads (History, Rooms, LastID, FindNonce) use a separate read-only pool of
-// connections; WAL lets them run while the writer commits.
+// Reads (History, Rooms, LastID, FindNonce, Conversation, Conversations) use a
+// separate read-only pool of connections; WAL lets them run while the writer commits.
 //
 // The files, by concern: options.go (Options and their defaults), open.go
 // (Open's steps and closing the connections), store.go (the Store, its
 // goroutines' channels, Stats, Close), writer.go (the queue and the writer's
 // batch loop), batch.go (one batch's transaction and its refused rows),
 // stmt.go (the writer's prepared driver statements), durable.go (the acker
-// and the checkpointer), reads.go, schema.go (the schema and its migrations),
+// and the checkpointer), reads.go, conversations.go (the reads of the
+// private messages kept between accounts), accounts.go, schema.go (the schema and its migrations),
 // metrics.go.
 //
 // The tables keep the names and columns of the original Rust chat's (the

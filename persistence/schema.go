@@ -85,6 +85,27 @@ CREATE TABLE sessions (
 ) WITHOUT ROWID;
 CREATE INDEX sessions_account ON sessions (account_id);
 `,
+	// Version 3: conversations, the private messages kept between two
+	// accounts (actors.StoredMessage.Kept).
+	//
+	// The message itself stays in messages, as every private message does;
+	// this table only says which account keeps it, with whom: one row per
+	// side (one for a message to oneself), written in the message's own
+	// transaction. A guest's private messages have no row here, so they
+	// are never served back, even to an account that later took a name a
+	// guest once wrote under. owner and peer are skeletons
+	// (actors.Skeleton): an account's name never changes, and no two
+	// accounts share a skeleton. The primary key serves a page of one
+	// conversation (owner, peer, id range) and the list of an account's
+	// conversations (owner, then the greatest id of each peer).
+	`
+CREATE TABLE conversation_messages (
+    owner TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (owner, peer, id)
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database on conn to version len(migrations). It always

@@ -31,8 +31,8 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 	if err := w.rdb.GetContext(ctx, &version, "PRAGMA user_version"); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := version, len(migrations); got != want || want != 2 {
-		t.Errorf("user_version = %d, want %d (and 2 migrations, got %d)", got, want, len(migrations))
+	if got, want := version, len(migrations); got != want || want != 3 {
+		t.Errorf("user_version = %d, want %d (and 3 migrations, got %d)", got, want, len(migrations))
 	}
 
 	type column struct {
@@ -85,6 +85,12 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 			"created_at TEXT notnull=true pk=0",
 			"expires_at TEXT notnull=true pk=0",
 			"last_seen TEXT notnull=true pk=0",
+		}},
+		// Version 3, additive.
+		{"conversation_messages", []string{
+			"owner TEXT notnull=true pk=1",
+			"peer TEXT notnull=true pk=2",
+			"id TEXT notnull=true pk=3",
 		}},
 	} {
 		var cols []column

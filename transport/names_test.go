@@ -23,6 +23,14 @@ func (r *mapRegistry) Registered(_ context.Context, skeleton string) (bool, erro
 	return r.names[skeleton], nil
 }
 
+// AccountName answers with the skeleton itself: this registry keeps no
+// spelling.
+func (r *mapRegistry) AccountName(_ context.Context, skeleton string) (string, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return skeleton, r.names[skeleton], nil
+}
+
 // TestGuestNamesOverTheWire: a guest is given a guest-<digits> name in a
 // Welcome with account false, and cannot take a reserved name, a name that
 // reads like a connected user's, or one registered to an account; a free

@@ -453,4 +453,17 @@ func (s *Service) Registered(ctx context.Context, skeleton string) (bool, error)
 	return false, err
 }
 
+// AccountName returns the name, as registered, of the account whose name
+// has this skeleton: it satisfies actors.NameRegistry.
+func (s *Service) AccountName(ctx context.Context, skeleton string) (string, bool, error) {
+	a, err := s.store.AccountBySkeleton(ctx, skeleton)
+	switch {
+	case err == nil:
+		return a.Username, true, nil
+	case errors.Is(err, ErrNotFound):
+		return "", false, nil
+	}
+	return "", false, err
+}
+
 var _ actors.NameRegistry = (*Service)(nil)

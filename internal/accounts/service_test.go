@@ -121,6 +121,12 @@ func TestRegisterLoginAuthenticate(t *testing.T) {
 	if ok, err := s.Registered(ctx, actors.Skeleton("bob")); err != nil || ok {
 		t.Errorf("Registered(bob): got %t, %v, want false", ok, err)
 	}
+	if name, ok, err := s.AccountName(ctx, actors.Skeleton("AL1CE")); err != nil || !ok || name != "Alice" {
+		t.Errorf("AccountName(alice's skeleton): got %q, %t, %v, want Alice, true", name, ok, err)
+	}
+	if name, ok, err := s.AccountName(ctx, actors.Skeleton("bob")); err != nil || ok || name != "" {
+		t.Errorf("AccountName(bob): got %q, %t, %v, want none", name, ok, err)
+	}
 
 	login, token2, err := s.Login(ctx, "alice", "correct horse", ip)
 	if err != nil || login.Username != "Alice" || token2 == token || login.Session == auth.Session {

@@ -122,6 +122,14 @@ func TestEncodeFrames(t *testing.T) {
 		{"RoomList", EncodeRoomList("5", []RoomInfo{{"general", 2}, {"random", 0}}),
 			`{"type":"RoomList","ref":"5","rooms":[{"name":"general","members":2},{"name":"random","members":0}]}`},
 		{"RoomList, none", EncodeRoomList("", nil), `{"type":"RoomList","rooms":[]}`},
+		{"History of a conversation", EncodeConversationHistory("h", "bob", []Message{pm}, false),
+			`{"type":"History","ref":"h","with":"bob","messages":[` + string(EncodePrivate(pm)) + `],"truncated":false}`},
+		{"History of a conversation, empty", EncodeConversationHistory("h", "bob", nil, true),
+			`{"type":"History","ref":"h","with":"bob","messages":[],"truncated":true}`},
+		{"Conversations", EncodeConversations("c", []Conversation{{With: "bob", Last: pm}}, false),
+			`{"type":"Conversations","ref":"c","conversations":[{"with":"bob","last":` + string(EncodePrivate(pm)) + `}],"truncated":false}`},
+		{"Conversations, none", EncodeConversations("c", nil, false),
+			`{"type":"Conversations","ref":"c","conversations":[],"truncated":false}`},
 	} {
 		if string(tc.got) != tc.want {
 			t.Errorf("%s: got %s, want %s", tc.name, tc.got, tc.want)

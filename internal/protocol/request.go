@@ -22,6 +22,7 @@ type Request struct {
 	Before   string `json:"before"`
 	Limit    int    `json:"limit"`
 	Nonce    string `json:"nonce"`
+	With     string `json:"with"` // History of a conversation: the other account's name
 }
 
 // The request types a client may send.
@@ -33,6 +34,9 @@ const (
 	TypePrivateMessage = "PrivateMessage"
 	TypeListRooms      = "ListRooms"
 	TypeHistory        = "History"
+	// TypeConversations lists an account's conversations (private
+	// messages kept between accounts), newest first.
+	TypeConversations = "Conversations"
 )
 
 var (
@@ -137,6 +141,8 @@ func field(req *Request, key string) (bit uint16, dst *string, known bool) {
 		return 1 << 8, &req.Nonce, true
 	case "limit":
 		return 1 << 9, nil, true
+	case "with":
+		return 1 << 10, &req.With, true
 	}
 	return 0, nil, false
 }

@@ -1,0 +1,153 @@
+package actors
+
+import (
+	"context"
+	"strconv"
+
+	"parley/internal/protocol"
+)
+
+// Conversations: the private messages between two accounts, kept by the
+// store under both accounts' skeletons (StoredMessage.Kept), so that an
+// account reads them from any connection, later. An account can only name
+// its own side of a conversation (ConversationQuery.Owner is always the
+// session's own skeleton): there is no way to read another's.
+
+// offlineAccount looks up, under the request's deadline, the account whose
+// name has the skeleton key, for a private message to it while none of its
+// connections is here. The owner it returns has no connections: the
+// message is stored, and read later with History.
+func (s *Session) offlineAccount(conn context.Context, key string) (nameOwner, bool, error) {
+	ctx, cancel := s.deadline(conn)
+	defer cancel()
+	name, ok, err := s.hub.cfg.Names.AccountName(ctx, key)
+	if err != nil {
+		s.hub.log.Warn("look up account", "err", waitErr(ctx, err))
+		return nameOwner{}, false, err
+	}
+	if !ok {
+		return nameOwner{}, false, nil
+	}
+	// An account that connected since the names map was read: its live
+	// connections miss this one message, which History serves.
+	return nameOwner{name: name, account: true}, true, nil
+}
+
+// conversationHistory answers History{with}: a page of the conversation
+// between this account and the account named req.With, under the same
+// rules as a room's history (limit, byte budget, truncated).
+func (s *Session) conversationHistory(conn context.Context, req protocol.Request) {
+	if req.Room != "" {
+		s.fail(req.Ref, protocol.CodeBadRequest, "History takes a room or with, not both")
+		return
+	}
+	if !s.account {
+		s.fail(req.Ref, protocol.CodeNotAllowed, "conversations are kept for accounts: a guest's private messages are not stored for reading")
+		return
+	}
+	with, _, ok := NormalizeUsername(req.With, s.hub.cfg.Limits.UsernameMax)
+	if !ok {
+		s.fail(req.Ref, protocol.CodeInvalidUsername, "a username is 1-"+strconv.Itoa(s.hub.cfg.Limits.UsernameMax)+" characters of A-Z a-z 0-9 _ -")
+		return
+	}
+	if req.Before != "" && !validID(req.Before) {
+		s.fail(req.Ref, protocol.CodeBadRequest, "before is not a message id")
+		return
+	}
+	limit := req.Limit
+	if limit <= 0 {
+		limit = s.hub.cfg.HistoryPage
+	}
+	limit = min(limit, s.hub.cfg.HistoryMax)
+	ctx, cancel := s.deadline(conn)
+	defer cancel()
+	var err error
+	if req.Before == "" {
+		// The newest page holds every message delivered so far.
+		err = s.hub.store.Sync(ctx)
+	}
+	var (
+		msgs []StoredMessage
+		more bool
+	)
+	if err == nil {
+		msgs, more, err = s.hub.store.Conversation(ctx, ConversationQuery{Owner: s.key, Peer: Skeleton(with), Before: req.Before, Limit: limit})
+	}
+	if err != nil {
+		s.hub.log.Warn("read conversation", "err", waitErr(ctx, err))
+		s.fail(req.Ref, protocol.CodeServerBusy, "could not read the conversation with "+with)
+		return
+	}
+	msgs, more = s.withinBudget(msgs, more)
+	page := make([]protocol.Message, len(msgs))
+	for i := range msgs {
+		page[i] = msgs[i].wire()
+	}
+	s.out.Send(protocol.EncodeConversationHistory(req.Ref, with, page, more))
+}
+
+// conversations answers Conversations: the account's conversations, newest
+// first, each with its last message; at most limit (default HistoryPage, at
+// most HistoryMax) and within the byte budget of a History frame.
+func (s *Session) conversations(conn context.Context, req protocol.Request) {
+	if !s.account {
+		s.fail(req.Ref, protocol.CodeNotAllowed, "conversations are kept for accounts: a guest's private messages are not stored for reading")
+		return
+	}
+	limit := req.Limit
+	if limit <= 0 {
+		limit = s.hub.cfg.HistoryPage
+	}
+	limit = min(limit, s.hub.cfg.HistoryMax)
+	ctx, cancel := s.deadline(conn)
+	defer cancel()
+	err := s.hub.store.Sync(ctx)
+	var (
+		last []StoredMessage
+		more bool
+	)
+	if err == nil {
+		last, more, err = s.hub.store.Conversations(ctx, s.key, limit)
+	}
+	if err != nil {
+		s.hub.log.Warn("list conversations", "err", waitErr(ctx, err))
+		s.fail(req.Ref, protocol.CodeServerBusy, "could not list your conversations")
+		return
+	}
+	// Newest first: the budget drops the oldest, from the end.
+	size := 0
+	for i := range last {
+		size += messageSize(&last[i])
+		if size > s.hub.cfg.HistoryBytes {
+			last, more = last[:i], true
+			break
+		}
+	}
+	convs := make([]protocol.Conversation, len(last))
+	for i := range last {
+		with := last[i].Username
+		if Skeleton(with) == s.key {
+			with = last[i].Recipient
+		}
+		convs[i] = protocol.Conversation{With: with, Last: last[i].wire()}
+	}
+	s.out.Send(protocol.EncodeConversations(req.Ref, convs, more))
+}
+
+// messageSize is what a message counts against a frame's byte budget.
+func messageSize(m *StoredMessage) int {
+	return 128 + len(m.Content) + len(m.Username) + len(m.Room) + len(m.Recipient) + len(m.Nonce)
+}
+
+// withinBudget keeps a page (oldest first) within a History frame's byte
+// budget, dropping the oldest first, and reports whether some were left out.
+func (s *Session) withinBudget(msgs []StoredMessage, more bool) ([]StoredMessage, bool) {
+	size := 0
+	for i := len(msgs) - 1; i >= 0; i-- {
+		size += messageSize(&msgs[i])
+		if size > s.hub.cfg.HistoryBytes {
+			return msgs[i+1:], true
+		}
+	}
+	return msgs, more
+}

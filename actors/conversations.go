@@ -41,8 +41,7 @@ func (s *Session) conversationHistory(conn context.Context, req protocol.Request
 		s.fail(req.Ref, protocol.CodeBadRequest, "History takes a room or with, not both")
 		return
 	}
-	if !s.account {
-		s.fail(req.Ref, protocol.CodeNotAllowed, "conversations are kept for accounts: a guest's private messages are not stored for reading")
+	if !s.accountsOnly(req.Ref) {
 		return
 	}
 	with, _, ok := NormalizeUsername(req.With, s.hub.cfg.Limits.UsernameMax)
@@ -54,11 +53,7 @@ func (s *Session) conversationHistory(conn context.Context, req protocol.Request
 		s.fail(req.Ref, protocol.CodeBadRequest, "before is not a message id")
 		return
 	}
-	limit := req.Limit
-	if limit <= 0 {
-		limit = s.hub.cfg.HistoryPage
-	}
-	limit = min(limit, s.hub.cfg.HistoryMax)
+	limit := s.pageLimit(req.Limit)
 	ctx, cancel := s.deadline(conn)
 	defer cancel()
 	var err error
@@ -90,15 +85,10 @@ func (s *Session) conversationHistory(conn context.Context, req protocol.Request
 // first, each with its last message; at most limit (default HistoryPage, at
 // most HistoryMax) and within the byte budget of a History frame.
 func (s *Session) conversations(conn context.Context, req protocol.Request) {
-	if !s.account {
-		s.fail(req.Ref, protocol.CodeNotAllowed, "conversations are kept for accounts: a guest's private messages are not stored for reading")
+	if !s.accountsOnly(req.Ref) {
 		return
 	}
-	limit := req.Limit
-	if limit <= 0 {
-		limit = s.hub.cfg.HistoryPage
-	}
-	limit = min(limit, s.hub.cfg.HistoryMax)
+	limit := s.pageLimit(req.Limit)
 	ctx, cancel := s.deadline(conn)
 	defer cancel()
 	err := s.hub.store.Sync(ctx)
@@ -150,4 +140,13 @@ func (s *Session) withinBudget(msgs []StoredMessage, more bool) ([]StoredMessage
 		}
 	}
 	return msgs, more
+}
+
+// accountsOnly refuses a guest what is kept for accounts, and reports
+// whether the session may go on.
+func (s *Session) accountsOnly(ref string) bool {
+	if !s.account {
+		s.fail(ref, protocol.CodeNotAllowed, "conversations are kept for accounts: a guest's private messages are not stored for reading")
+	}
+	return s.account
 }

@@ -589,11 +589,7 @@ func (s *Session) history(conn context.Context, req protocol.Request) {
 		s.fail(req.Ref, protocol.CodeBadRequest, "before is not a message id")
 		return
 	}
-	limit := req.Limit
-	if limit <= 0 {
-		limit = s.hub.cfg.HistoryPage
-	}
-	limit = min(limit, s.hub.cfg.HistoryMax)
+	limit := s.pageLimit(req.Limit)
 	ctx, cancel := s.deadline(conn)
 	defer cancel()
 	s.sendHistory(ctx, req.Ref, HistoryQuery{Room: name, Before: req.Before, Limit: limit}, req.Before == "")
@@ -645,4 +641,14 @@ func quoteShort(s string) string {
 		s = s[:32] + "…"
 	}
 	return `"` + s + `"`
+}
+
+// pageLimit is the number of messages a History or Conversations request
+// gets: what it asked for, HistoryPage if it asked for none, at most
+// HistoryMax.
+func (s *Session) pageLimit(asked int) int {
+	if asked <= 0 {
+		asked = s.hub.cfg.HistoryPage
+	}
+	return min(asked, s.hub.cfg.HistoryMax)
 }

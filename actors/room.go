@@ -58,9 +58,8 @@ type roomReply struct {
 // member is a room's view of one session (one connection) in it. Frames
 // go to every member; presence and Members count people (see person).
 type member struct {
-	name string
-	who  *person // the person this connection is of
-	out  Peer
+	who *person // the person this connection is of, and so its name
+	out Peer
 	// While syncing, the member's join reply (Ack, History, Members) is being
 	// sent by its session, and frames for it are held here, bounded by the
 	// Hub's OutboxLimits, so that History always comes before live traffic.
@@ -220,7 +219,7 @@ func (r *Room) handlePost(m *roomMsg) {
 	}
 	var nonceKey string
 	if m.post.Nonce != "" {
-		nonceKey = foldName(mem.name) + "\x00" + m.post.Nonce
+		nonceKey = foldName(mem.who.name) + "\x00" + m.post.Nonce
 		if e := r.nonces.get(nonceKey); e != nil && e.dedupe(m.from, m.ref) {
 			return // a resend: answered with the first message's id
 		}
@@ -229,7 +228,7 @@ func (r *Room) handlePost(m *roomMsg) {
 	rec := m.post
 	rec.ID = r.ids.next(now)
 	rec.Room = r.name
-	rec.Username = mem.name
+	rec.Username = mem.who.name
 	rec.Timestamp = now
 	// Encode before handing rec to the store, which owns it from then on.
 	frame := protocol.EncodeMessage(rec.wire())
@@ -277,7 +276,7 @@ func (r *Room) handleJoin(m *roomMsg) roomReply {
 			r.presence(joined)
 		}
 		p.conns++
-		mem = &member{name: m.name, who: p, out: m.from.out, syncing: true}
+		mem = &member{who: p, out: m.from.out, syncing: true}
 		r.members[m.from] = mem
 		r.deliver(m.from, mem, joined, true) // held until the joiner's History is out
 	} else {
@@ -312,9 +311,9 @@ func (r *Room) handleLeave(m *roomMsg) {
 
 func (r *Room) handleRename(m *roomMsg) {
 	// Only guests rename, and a guest is one connection: its person is its own.
-	if mem := r.members[m.from]; mem != nil && mem.name != m.name {
-		old := mem.name
-		mem.name, mem.who.name = m.name, m.name
+	if mem := r.members[m.from]; mem != nil && mem.who.name != m.name {
+		old := mem.who.name
+		mem.who.name = m.name
 		r.broadcast(protocol.EncodeSystem(r.name, old+" is now known as "+m.name))
 		r.broadcast(protocol.EncodeMembers(r.name, r.names()))
 	}
@@ -330,7 +329,7 @@ func (r *Room) remove(s *Session) {
 	mem.out.Flush()
 	if mem.who.conns--; mem.who.conns == 0 {
 		delete(r.people, s.person)
-		r.presence(protocol.EncodeUserLeft(mem.name, r.name))
+		r.presence(protocol.EncodeUserLeft(mem.who.name, r.name))
 	}
 }
 

@@ -88,25 +88,10 @@ func (s *Store) accountWrite(ctx context.Context, f func(tx *sqlx.Tx) error) err
 }
 
 // lockedTx is accountTx's transaction, under walMu.
-func (s *Store) lockedTx(ctx context.Context, conn *sqlx.Conn, f func(tx *sqlx.Tx) error) (err error) {
+func (s *Store) lockedTx(ctx context.Context, conn *sqlx.Conn, f func(tx *sqlx.Tx) error) error {
 	s.walMu.Lock()
 	defer s.walMu.Unlock()
-	tx, err := conn.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback() // the error that made us roll back is the one to report
-		}
-	}()
-	if err := f(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return inTx(ctx, conn, f)
 }
 
 // accountRow is an accounts row as selected.

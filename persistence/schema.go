@@ -113,7 +113,33 @@ CREATE TABLE conversation_messages (
 // writes, even when nothing is pending, so that a database that cannot be
 // written (read-only file, locked by another process beyond the busy timeout)
 // fails Open rather than the first batch.
-func migrate(ctx context.Context, conn *sqlx.Conn) (err error) {
+func migrate(ctx context.Context, conn *sqlx.Conn) error {
+	return inTx(ctx, conn, func(tx *sqlx.Tx) error {
+		var version int
+		if err := tx.GetContext(ctx, &version, "PRAGMA user_version"); err != nil {
+			return fmt.Errorf("read user_version: %w", err)
+		}
+		if version > len(migrations) {
+			return fmt.Errorf("schema version %d is newer than this build knows (%d)", version, len(migrations))
+		}
+		for v := version; v < len(migrations); v++ {
+			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("migrate to version %d: %w", v+1, err)
+			}
+		}
+		// Written even when unchanged: BEGIN IMMEDIATE alone succeeds on a
+		// read-only file, and this write is what proves the database writable.
+		// PRAGMA takes no bound parameters; the value is our own integer.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+			return fmt.Errorf("set user_version: %w", err)
+		}
+		return nil
+	})
+}
+
+// inTx runs f in a transaction on conn and commits it; if f or the commit
+// fails, it rolls back and reports that error.
+func inTx(ctx context.Context, conn *sqlx.Conn, f func(tx *sqlx.Tx) error) (err error) {
 	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -123,23 +149,8 @@ func migrate(ctx context.Context, conn *sqlx.Conn) (err error) {
 			_ = tx.Rollback() // the error that made us roll back is the one to report
 		}
 	}()
-	var version int
-	if err := tx.GetContext(ctx, &version, "PRAGMA user_version"); err != nil {
-		return fmt.Errorf("read user_version: %w", err)
-	}
-	if version > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this build knows (%d)", version, len(migrations))
-	}
-	for v := version; v < len(migrations); v++ {
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
-			return fmt.Errorf("migrate to version %d: %w", v+1, err)
-		}
-	}
-	// Written even when unchanged: BEGIN IMMEDIATE alone succeeds on a
-	// read-only file, and this write is what proves the database writable.
-	// PRAGMA takes no bound parameters; the value is our own integer.
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
-		return fmt.Errorf("set user_version: %w", err)
+	if err := f(tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)

@@ -93,11 +93,11 @@ func (s *Session) conversations(conn context.Context, req protocol.Request) {
 	defer cancel()
 	err := s.hub.store.Sync(ctx)
 	var (
-		last []StoredMessage
-		more bool
+		convs []ConversationSummary
+		more  bool
 	)
 	if err == nil {
-		last, more, err = s.hub.store.Conversations(ctx, s.key, limit)
+		convs, more, err = s.hub.store.Conversations(ctx, s.owner(), limit)
 	}
 	if err != nil {
 		s.hub.log.Warn("list conversations", "err", waitErr(ctx, err))
@@ -106,23 +106,31 @@ func (s *Session) conversations(conn context.Context, req protocol.Request) {
 	}
 	// Newest first: the budget drops the oldest, from the end.
 	size := 0
-	for i := range last {
-		size += messageSize(&last[i])
+	for i := range convs {
+		size += messageSize(&convs[i].Last)
 		if size > s.hub.cfg.HistoryBytes {
-			last, more = last[:i], true
+			convs, more = convs[:i], true
 			break
 		}
 	}
-	convs := make([]protocol.Conversation, len(last))
-	for i := range last {
-		with := last[i].Username
-		if Skeleton(with) == s.key {
-			with = last[i].Recipient
-		}
-		convs[i] = protocol.Conversation{With: with, Last: last[i].wire()}
+	wire := make([]protocol.Conversation, len(convs))
+	for i := range convs {
+		wire[i] = protocol.Conversation{With: s.otherSide(&convs[i].Last), Last: convs[i].Last.wire(), Read: convs[i].Read, Unread: convs[i].Unread}
 	}
-	s.out.Send(protocol.EncodeConversations(req.Ref, convs, more))
+	s.out.Send(protocol.EncodeConversations(req.Ref, wire, more))
 }
+
+// otherSide is the name of the account a conversation's message m is
+// with, from this account's side.
+func (s *Session) otherSide(m *StoredMessage) string {
+	if Skeleton(m.Username) == s.key {
+		return m.Recipient
+	}
+	return m.Username
+}
+
+// owner is the session's account as the store knows it.
+func (s *Session) owner() Owner { return Owner{Key: s.key, Name: s.name} }
 
 // messageSize is what a message counts against a frame's byte budget.
 func messageSize(m *StoredMessage) int {
@@ -146,7 +154,7 @@ func (s *Session) withinBudget(msgs []StoredMessage, more bool) ([]StoredMessage
 // whether the session may go on.
 func (s *Session) accountsOnly(ref string) bool {
 	if !s.account {
-		s.fail(ref, protocol.CodeNotAllowed, "conversations are kept for accounts: a guest's private messages are not stored for reading")
+		s.fail(ref, protocol.CodeNotAllowed, "conversations and read markers are kept for accounts: a guest's private messages are not stored for reading")
 	}
 	return s.account
 }

@@ -91,8 +91,9 @@ func TestPrivateMessageToAnOfflineAccount(t *testing.T) {
 	if last := frame(convs[1]["last"].(map[string]any)); last.str("content") != "here" || last.str("from") != "Ben" {
 		t.Errorf("Conversations of Ann: Ben's last message: got %v, want Ben's \"here\"", last)
 	}
-	if _, has := convs[0]["unread"]; has {
-		t.Errorf("Conversations: got an unread field %v, want none before read markers", convs[0])
+	// Ann sent everything to Cid: nothing unread; Ben's "here" is unread.
+	if u0, u1 := convs[0]["unread"], convs[1]["unread"]; u0 != 0.0 || u1 != 1.0 || convs[1]["read"] != "" {
+		t.Errorf("Conversations: got unread %v and %v (read %v), want 0 and 1, nothing read", u0, u1, convs[1]["read"])
 	}
 
 	g := f.connect()

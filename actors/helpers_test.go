@@ -94,6 +94,8 @@ type client struct {
 	q       *outbound.Queue // the session's peer
 	backlog []frame
 	buf     [][]byte
+	// An account's: what its Resume sent, Joined to Unread (connectAccount).
+	resumeFrames []frame
 }
 
 func (f *fixture) connect() *client {

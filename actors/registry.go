@@ -145,6 +145,9 @@ type Hub struct {
 	ctx    context.Context    // parent of every room actor; cancelled by Shutdown
 	cancel context.CancelFunc // called by Shutdown
 	roomWG sync.WaitGroup     // one per running room actor
+	// followers counts the goroutines that spread a join or leave to an
+	// account's other connections (Session.spread); Shutdown waits for them.
+	followers sync.WaitGroup
 
 	nextID   atomic.Uint64
 	sessions *xsync.MapOf[uint64, *Session]
@@ -327,8 +330,9 @@ func (h *Hub) Sessions() int { return h.sessions.Size() }
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.cancel()
 	done := make(chan struct{})
-	go func() { // exits when every room actor has returned
+	go func() { // exits when every room actor and every follow has returned
 		h.roomWG.Wait()
+		h.followers.Wait()
 		close(done)
 	}()
 	select {

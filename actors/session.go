@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -19,8 +20,12 @@ import (
 //
 //   - Its turns are its client's frames, one at a time: the transport hands
 //     each frame to a short-lived goroutine that runs Handle, and waits for
-//     it before reading the next. So the fields below the line are owned by
-//     whichever goroutine runs the current turn and need no lock.
+//     it before reading the next. An account's connection has two more
+//     kinds of turn: Resume, before its first frame, and follow, a join or
+//     leave that another connection of the account spread to it. turn
+//     makes all of them one at a time, so the fields below it are owned by
+//     whichever goroutine runs the current turn. It is only ever contended
+//     by a follow, which waits for the request in progress.
 //   - Its mailbox is its Peer, the connection's outbound queue: rooms, other
 //     sessions (private messages), the store's acknowledgements and its own
 //     replies all send frames there, and the connection's writer drains them
@@ -37,10 +42,13 @@ type Session struct {
 	// account, one id shared by all of its connections (see ConnectAccount).
 	person uint64
 
-	// Owned by the current command (Handle, HandleMalformed, Close): one at a time.
-	name     string // as displayed
-	fold     string // name case-folded: how the store and the nonce caches know the sender
-	key      string // Skeleton(name): its key in hub.names
+	turn sync.Mutex // held for each turn: Handle, HandleMalformed, Resume, follow, Close
+
+	// Owned by the current turn.
+	life     context.Context // the connection's context, kept by Resume for follow; nil before
+	name     string          // as displayed
+	fold     string          // name case-folded: how the store and the nonce caches know the sender
+	key      string          // Skeleton(name): its key in hub.names
 	rooms    map[string]*Room
 	current  string     // the room SendMessage without a room goes to; "" if none
 	ids      *idSource  // private message ids; made on the first one
@@ -78,6 +86,8 @@ func (s *Session) Username() string { return s.name }
 // ending; a request that can wait runs under a deadline derived from it
 // (see deadline), and answers server_busy when that ends first.
 func (s *Session) Handle(conn context.Context, req protocol.Request) {
+	s.turn.Lock()
+	defer s.turn.Unlock()
 	if s.closed || !s.allow(req.Ref) {
 		return
 	}
@@ -102,6 +112,8 @@ func (s *Session) Handle(conn context.Context, req protocol.Request) {
 		s.history(conn, req)
 	case protocol.TypeConversations:
 		s.conversations(conn, req)
+	case protocol.TypeMarkRead:
+		s.markRead(conn, req)
 	case "":
 		s.fail(req.Ref, protocol.CodeBadRequest, "missing type")
 	default:
@@ -139,6 +151,8 @@ func waitErr(ctx context.Context, err error) error {
 // ref it could read, if any. It counts against the rate limit like any
 // request.
 func (s *Session) HandleMalformed(ref, reason string) {
+	s.turn.Lock()
+	defer s.turn.Unlock()
 	if s.closed || !s.allow(ref) {
 		return
 	}
@@ -292,14 +306,33 @@ func (s *Session) joinRoom(conn context.Context, req protocol.Request) {
 	}
 	ctx, cancel := s.deadline(conn)
 	defer cancel()
+	joined := s.enter(ctx, conn, name, req.Ref, req.Since, func(lastID string) {
+		s.current = name
+		s.ack(req.Ref, "", name)
+		if s.account {
+			s.keepRoom(ctx, name, true, lastID)
+		}
+	})
+	if joined && s.account {
+		s.spread(true, name)
+	}
+}
+
+// enter makes the session a member of the room name, creating the room if
+// it is new, and sends its history and members: a join, whoever asked for
+// it. entered runs once the room has the member, before its history is
+// read, with the id of the room's last message ("" for none); since is
+// JoinRoom's. It reports whether the session is in the room; when not, the
+// client has had an Error (with ref).
+func (s *Session) enter(ctx, conn context.Context, name, ref, since string, entered func(lastID string)) bool {
 	if _, err := s.hub.ensureRoom(ctx, name); err != nil {
 		if errors.Is(err, errRoomCap) {
-			s.fail(req.Ref, protocol.CodeInvalidRoom, "no new rooms can be created now")
+			s.fail(ref, protocol.CodeInvalidRoom, "no new rooms can be created now")
 		} else {
 			s.hub.log.Error("create room", "room", name, "err", waitErr(ctx, err))
-			s.fail(req.Ref, protocol.CodeServerBusy, "could not create the room, try again")
+			s.fail(ref, protocol.CodeServerBusy, "could not create the room, try again")
 		}
-		return
+		return false
 	}
 	// The room may retire between the lookup and the join; then look again.
 	var (
@@ -310,8 +343,8 @@ func (s *Session) joinRoom(conn context.Context, req protocol.Request) {
 		var err error
 		if r, err = s.hub.room(ctx, name); err != nil {
 			s.hub.log.Error("start room", "room", name, "err", waitErr(ctx, err))
-			s.fail(req.Ref, protocol.CodeServerBusy, "could not open the room, try again")
-			return
+			s.fail(ref, protocol.CodeServerBusy, "could not open the room, try again")
+			return false
 		}
 		if rep, err = r.control(ctx, &roomMsg{kind: msgJoin, from: s, name: s.name}); err == nil {
 			break
@@ -320,30 +353,32 @@ func (s *Session) joinRoom(conn context.Context, req protocol.Request) {
 			// The room never took the join (control guarantees it), so it
 			// has no member this session does not know of.
 			s.hub.log.Warn("join", "room", name, "err", err)
-			s.fail(req.Ref, protocol.CodeServerBusy, "room "+name+" is busy: not joined, try again")
-			return
+			s.fail(ref, protocol.CodeServerBusy, "room "+name+" is busy: not joined, try again")
+			return false
 		}
 	}
 	s.rooms[name] = r
-	s.current = name
-	s.ack(req.Ref, "", name)
+	if entered != nil {
+		entered(rep.lastID)
+	}
 
 	// History up to the last message the room sent before we joined; what
 	// came after is held by the room and released by msgReady.
 	if rep.lastID == "" {
-		s.out.Send(historyFrame(req.Ref, name, nil, false)) // the room never had a message
+		s.out.Send(historyFrame(ref, name, nil, false)) // the room never had a message
 	} else {
 		q := HistoryQuery{Room: name, Through: rep.lastID, Limit: s.hub.cfg.HistoryPage}
-		if req.Since != "" {
-			q.After, q.Limit = req.Since, s.hub.cfg.SinceMax
+		if since != "" {
+			q.After, q.Limit = since, s.hub.cfg.SinceMax
 		}
-		s.sendHistory(ctx, req.Ref, q, true)
+		s.sendHistory(ctx, ref, q, true)
 	}
 	s.out.Send(protocol.EncodeMembers(name, rep.members))
 	// The room holds the member's frames until ready, so ready is not given
 	// up for the deadline: only if the connection ends (its leave on close
 	// then removes the member) or the room stops.
 	_, _ = r.control(conn, &roomMsg{kind: msgReady, from: s})
+	return true
 }
 
 // sendHistory reads a page of history and queues it. With sync, it first
@@ -381,19 +416,34 @@ func (s *Session) leaveRoom(conn context.Context, req protocol.Request) {
 		s.fail(req.Ref, protocol.CodeNotInRoom, "you are not in room "+name)
 		return
 	}
+	if !s.leave(conn, r) {
+		s.fail(req.Ref, protocol.CodeServerBusy, "room "+name+" is busy: still in it, try again")
+		return
+	}
+	s.ack(req.Ref, "", name)
+	if s.account {
+		ctx, cancel := s.deadline(conn)
+		defer cancel()
+		s.keepRoom(ctx, name, false, "")
+		s.spread(false, name)
+	}
+}
+
+// leave takes the session out of room r, under a deadline, and reports
+// whether it did.
+func (s *Session) leave(conn context.Context, r *Room) bool {
 	ctx, cancel := s.deadline(conn)
 	defer cancel()
 	if _, err := r.control(ctx, &roomMsg{kind: msgLeave, from: s}); err != nil && !errors.Is(err, errRoomStopped) {
 		// The room never took the leave: the session is still a member.
-		s.hub.log.Warn("leave", "room", name, "err", err)
-		s.fail(req.Ref, protocol.CodeServerBusy, "room "+name+" is busy: still in it, try again")
-		return
+		s.hub.log.Warn("leave", "room", r.name, "err", err)
+		return false
 	}
-	delete(s.rooms, name)
-	if s.current == name {
+	delete(s.rooms, r.name)
+	if s.current == r.name {
 		s.current = ""
 	}
-	s.ack(req.Ref, "", name)
+	return true
 }
 
 func (s *Session) sendMessage(conn context.Context, req protocol.Request) {
@@ -618,6 +668,8 @@ func (s *Session) sortedRooms() []*Room {
 // frees its name, unregisters and closes its peer with 1000. The transport
 // calls it once, after the last command, when the connection is gone.
 func (s *Session) Close() {
+	s.turn.Lock()
+	defer s.turn.Unlock()
 	if s.closed {
 		return
 	}

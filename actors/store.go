@@ -13,6 +13,14 @@ import (
 // answer with the stored id. Test for it with errors.Is.
 var ErrDuplicate = errors.New("duplicate message")
 
+// ErrNoConversation is wrapped in the error of a Store's MarkRead of a
+// conversation that its owner does not have.
+var ErrNoConversation = errors.New("no such conversation")
+
+// UnreadMax is the most an unread count says: UnreadMax means that many or
+// more. Counting stops there, so that a long backlog costs a bounded read.
+const UnreadMax = 100
+
 // StoredMessage is one chat message as the Store keeps it. Room messages have
 // Room set and Private false; private messages have Recipient set, Room empty
 // and Private true.
@@ -60,6 +68,32 @@ type ConversationQuery struct {
 	Limit  int    // at most this many, the newest of the range
 }
 
+// Owner is the account whose kept state a query reads or writes: Key is
+// its name's Skeleton (how the store keys it), Name its name as displayed
+// (how its own messages are told from others', which are the unread ones).
+type Owner struct {
+	Key  string
+	Name string
+}
+
+// ReadState is an account's read marker in a room or a conversation, and
+// what is unread after it.
+type ReadState struct {
+	Room   string // a room's marker; or
+	Peer   string // a conversation's: the other account's skeleton
+	With   string // a conversation's: the other account's name, as displayed (set by the store)
+	Read   string // the id of the last message read; "" for none
+	Unread int    // messages after Read not sent by the owner, at most UnreadMax
+}
+
+// ConversationSummary is one of an account's conversations: its last
+// message, and the account's read state in it.
+type ConversationSummary struct {
+	Last   StoredMessage
+	Read   string
+	Unread int
+}
+
 // Store is what the actors need from persistence. It is declared here, by its
 // consumer; package persistence satisfies it.
 type Store interface {
@@ -90,10 +124,29 @@ type Store interface {
 	// within the bounds, oldest first, and whether older ones were left out.
 	Conversation(ctx context.Context, q ConversationQuery) (msgs []StoredMessage, more bool, err error)
 
-	// Conversations returns the last message of each of owner's
-	// conversations (owner a skeleton), newest first, at most limit of
-	// them, and whether others were left out.
-	Conversations(ctx context.Context, owner string, limit int) (last []StoredMessage, more bool, err error)
+	// Conversations returns each of owner's conversations with its last
+	// message and owner's read state, newest first, at most limit of them,
+	// and whether others were left out.
+	Conversations(ctx context.Context, owner Owner, limit int) (convs []ConversationSummary, more bool, err error)
+
+	// AccountRooms returns the rooms the account (a skeleton) is in, sorted.
+	AccountRooms(ctx context.Context, owner string) ([]string, error)
+
+	// SetAccountRoom records that the account (a skeleton) joined room, or
+	// left it. A join also moves the account's marker in the room forward
+	// to lastID (the room's last message when it joined; "" for none), so
+	// that what was said before is not unread.
+	SetAccountRoom(ctx context.Context, owner, room string, joined bool, lastID string) error
+
+	// MarkRead moves owner's marker in mark.Room, or in the conversation
+	// with mark.Peer, forward to mark.Read (never back), and returns the
+	// marker as stored with the unread count after it (and, for a
+	// conversation, With). A conversation owner does not have is an error
+	// wrapping ErrNoConversation.
+	MarkRead(ctx context.Context, owner Owner, mark ReadState) (ReadState, error)
+
+	// RoomsRead returns owner's read state in each of rooms, in order.
+	RoomsRead(ctx context.Context, owner Owner, rooms []string) ([]ReadState, error)
 
 	// LastID returns the greatest message id stored for room, or "" if none.
 	LastID(ctx context.Context, room string) (string, error)

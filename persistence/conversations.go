@@ -53,36 +53,48 @@ func (s *Store) Conversation(ctx context.Context, q actors.ConversationQuery) ([
 }
 
 // conversationsSelect takes the greatest id of each of an owner's peers
-// from the primary key, then the newest of those.
+// from the primary key, then the newest of those, with the owner's marker
+// in each and the count of the other side's messages after it (by the
+// primary key, stopping at UnreadMax).
 const conversationsSelect = `SELECT m.id, m.room, m.username, m.content, m.timestamp, m.is_private,
-       IFNULL(m.recipient, '') AS recipient, IFNULL(m.nonce, '') AS nonce
-FROM (SELECT peer, MAX(id) AS id FROM conversation_messages WHERE owner = ? GROUP BY peer) c
+       IFNULL(m.recipient, '') AS recipient, IFNULL(m.nonce, '') AS nonce,
+       IFNULL(r.id, '') AS read_id,
+       (SELECT COUNT(*) FROM (SELECT 1 FROM conversation_messages u JOIN messages um ON um.id = u.id
+         WHERE u.owner = ?1 AND u.peer = c.peer AND u.id > IFNULL(r.id, '')
+           AND um.username <> ?2 COLLATE NOCASE LIMIT ?3)) AS unread
+FROM (SELECT peer, MAX(id) AS id FROM conversation_messages WHERE owner = ?1 GROUP BY peer) c
 JOIN messages m ON m.id = c.id
-ORDER BY m.id DESC LIMIT ?`
+LEFT JOIN read_markers r ON r.owner = ?1 AND r.kind = 'with' AND r.target = c.peer
+ORDER BY m.id DESC LIMIT ?4`
 
-// Conversations returns the last message of each of owner's conversations,
-// newest first, at most limit of them, and whether others were left out.
-func (s *Store) Conversations(ctx context.Context, owner string, limit int) ([]actors.StoredMessage, bool, error) {
+// Conversations returns each of owner's conversations with its last
+// message and owner's read state, newest first, at most limit of them,
+// and whether others were left out.
+func (s *Store) Conversations(ctx context.Context, owner actors.Owner, limit int) ([]actors.ConversationSummary, bool, error) {
 	if limit < 0 {
 		return nil, false, fmt.Errorf("conversations: negative limit %d", limit)
 	}
-	var rows []messageRow
-	if err := s.rdb.SelectContext(ctx, &rows, conversationsSelect, owner, limit+1); err != nil {
+	var rows []struct {
+		messageRow
+		Read   string `db:"read_id"`
+		Unread int    `db:"unread"`
+	}
+	if err := s.rdb.SelectContext(ctx, &rows, conversationsSelect, owner.Key, owner.Name, actors.UnreadMax, limit+1); err != nil {
 		return nil, false, fmt.Errorf("conversations: %w", err)
 	}
 	more := len(rows) > limit
 	if more {
 		rows = rows[:limit]
 	}
-	last := make([]actors.StoredMessage, len(rows))
+	convs := make([]actors.ConversationSummary, len(rows))
 	for i, r := range rows {
 		m, err := r.kept()
 		if err != nil {
 			return nil, false, fmt.Errorf("conversations: %w", err)
 		}
-		last[i] = m
+		convs[i] = actors.ConversationSummary{Last: m, Read: r.Read, Unread: r.Unread}
 	}
-	return last, more, nil
+	return convs, more, nil
 }
 
 // kept is a row of a conversation as the actors know it.

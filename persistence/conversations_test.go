@@ -64,23 +64,32 @@ func TestConversations(t *testing.T) {
 		t.Errorf("Conversation entry: got %+v, want Ann's message 5 to Ben", got)
 	}
 
+	// Unread, with no markers: the other side's messages (a guest's are in
+	// no conversation; one's own never count).
 	check := func(w *Store, what string) {
 		t.Helper()
 		for _, tc := range []struct {
-			owner    string
-			limit    int
-			want     []string
-			wantMore bool
+			owner      actors.Owner
+			limit      int
+			want       []string
+			wantUnread []int
+			wantMore   bool
 		}{
-			{ann, 50, []string{id(6), id(5), id(4)}, false},
-			{ann, 2, []string{id(6), id(5)}, true},
-			{ben, 50, []string{id(5)}, false},
-			{cid, 50, []string{id(4)}, false},
-			{actors.Skeleton("Dee"), 50, []string{}, false},
+			{actors.Owner{Key: ann, Name: "Ann"}, 50, []string{id(6), id(5), id(4)}, []int{0, 1, 0}, false},
+			{actors.Owner{Key: ann, Name: "Ann"}, 2, []string{id(6), id(5)}, []int{0, 1}, true},
+			{actors.Owner{Key: ben, Name: "Ben"}, 50, []string{id(5)}, []int{2}, false},
+			{actors.Owner{Key: cid, Name: "Cid"}, 50, []string{id(4)}, []int{1}, false},
+			{actors.Owner{Key: actors.Skeleton("Dee"), Name: "Dee"}, 50, []string{}, []int{}, false},
 		} {
-			last, more, err := w.Conversations(ctx, tc.owner, tc.limit)
-			if err != nil || !slices.Equal(historyIDs(last), tc.want) || more != tc.wantMore {
-				t.Errorf("%s: Conversations(%s, %d): got %v, more %t, %v, want %v, more %t", what, tc.owner, tc.limit, historyIDs(last), more, err, tc.want, tc.wantMore)
+			convs, more, err := w.Conversations(ctx, tc.owner, tc.limit)
+			last := make([]actors.StoredMessage, len(convs))
+			unread := make([]int, len(convs))
+			for i, c := range convs {
+				last[i], unread[i] = c.Last, c.Unread
+			}
+			if err != nil || !slices.Equal(historyIDs(last), tc.want) || !slices.Equal(unread, tc.wantUnread) || more != tc.wantMore {
+				t.Errorf("%s: Conversations(%s, %d): got %v unread %v, more %t, %v, want %v unread %v, more %t",
+					what, tc.owner.Name, tc.limit, historyIDs(last), unread, more, err, tc.want, tc.wantUnread, tc.wantMore)
 			}
 		}
 	}

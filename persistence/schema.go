@@ -106,6 +106,31 @@ CREATE TABLE conversation_messages (
     PRIMARY KEY (owner, peer, id)
 ) WITHOUT ROWID;
 `,
+	// Version 4: what an account keeps besides its mail (actors.Store's
+	// AccountRooms, SetAccountRoom, MarkRead): the rooms it is in, and how
+	// far it has read each room and conversation. owner is the account's
+	// skeleton, as in conversation_messages. A read marker's kind is
+	// 'room' (target a room name) or 'with' (target the other account's
+	// skeleton); its id is the last message read, and only ever grows.
+	// Both tables are bounded per account: rooms by the rooms one
+	// connection may be in, markers by those rooms and the account's
+	// conversations (a marker is only written for a joined room or an
+	// existing conversation).
+	`
+CREATE TABLE account_rooms (
+    owner TEXT NOT NULL,
+    room TEXT NOT NULL,
+    joined_at TEXT NOT NULL,
+    PRIMARY KEY (owner, room)
+) WITHOUT ROWID;
+CREATE TABLE read_markers (
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('room', 'with')),
+    target TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (owner, kind, target)
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database on conn to version len(migrations). It always

@@ -31,8 +31,8 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 	if err := w.rdb.GetContext(ctx, &version, "PRAGMA user_version"); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := version, len(migrations); got != want || want != 3 {
-		t.Errorf("user_version = %d, want %d (and 3 migrations, got %d)", got, want, len(migrations))
+	if got, want := version, len(migrations); got != want || want != 4 {
+		t.Errorf("user_version = %d, want %d (and 4 migrations, got %d)", got, want, len(migrations))
 	}
 
 	type column struct {

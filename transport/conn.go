@@ -42,6 +42,7 @@ type conn struct {
 	ip      string          // counted in srv.perIP until finish
 	account int64           // the account's id; 0 for a guest. Set before start, then only read
 	session string          // the account's session (accounts.Auth.Session); "" for a guest
+	resume  bool            // an account's: the first reader runs Session.Resume, then clears it
 	pinging atomic.Bool     // a ping is in flight; set by Heartbeat, cleared by ping
 	ctx     context.Context // never done; see start
 	closed  chan struct{}   // closed by Close, the last writer's call; awaited by finish
@@ -97,6 +98,13 @@ func (c *conn) startReader() {
 func (c *conn) read() {
 	defer c.srv.readers.Add(-1)
 	out := c.out
+	if c.resume {
+		// Before the first request: the account's rooms, each with its
+		// history, and its unread counts. Readers run one at a time, so
+		// only this one sees resume set.
+		c.resume = false
+		c.sess.Resume(c.life)
+	}
 	for {
 		typ, r, err := c.ws.Reader(c.ctx)
 		if errors.Is(err, park.ErrWouldBlock) {

@@ -275,7 +275,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.batch = ws.Subprotocol() == BatchSubprotocol
 	c.out = outbound.New(s.hub.OutboxLimits())
 	if auth != nil {
-		c.account, c.session = auth.AccountID, auth.Session
+		c.account, c.session, c.resume = auth.AccountID, auth.Session, true
 		c.sess = s.connectAccount(r.RemoteAddr, c.out, auth)
 	} else {
 		c.sess = s.hub.Connect(r.RemoteAddr, c.out)

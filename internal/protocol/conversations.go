@@ -35,17 +35,19 @@ func EncodeConversationHistory(ref, with string, msgs []Message, truncated bool)
 	return append(b, '}')
 }
 
-// Conversation is one entry of a Conversations frame: the other account and
-// the last message between the two.
+// Conversation is one entry of a Conversations frame: the other account,
+// the last message between the two, and the account's read marker in the
+// conversation ("" for none) with the unread count after it.
 type Conversation struct {
-	With string
-	Last Message
+	With   string
+	Last   Message
+	Read   string
+	Unread int
 }
 
 // EncodeConversations encodes a Conversations frame: conversations newest
-// first, each with its last message shaped as a live PrivateMessage frame.
-// Unread counts come with read markers, in a later version: there is no
-// "unread" field yet.
+// first, each with its last message shaped as a live PrivateMessage frame,
+// and its read marker and unread count.
 func EncodeConversations(ref string, convs []Conversation, truncated bool) []byte {
 	n := 64 + len(ref)
 	for i := range convs {
@@ -66,6 +68,10 @@ func EncodeConversations(ref string, convs []Conversation, truncated bool) []byt
 		b = appendJSONString(b, convs[i].With)
 		b = append(b, `,"last":`...)
 		b = append(b, EncodePrivate(convs[i].Last)...)
+		b = append(b, `,"read":`...)
+		b = appendJSONString(b, convs[i].Read)
+		b = append(b, `,"unread":`...)
+		b = strconv.AppendInt(b, int64(convs[i].Unread), 10)
 		b = append(b, '}')
 	}
 	b = append(b, `],"truncated":`...)

@@ -12,8 +12,8 @@ func TestDecode(t *testing.T) {
 		name, frame string
 		want        Request
 	}{
-		{"every field", `{"type":"History","ref":"r","username":"u","room":"g","content":"c","to":"t","since":"s","before":"b","limit":7,"nonce":"n","with":"w"}`,
-			Request{Type: "History", Ref: "r", Username: "u", Room: "g", Content: "c", To: "t", Since: "s", Before: "b", Limit: 7, Nonce: "n", With: "w"}},
+		{"every field", `{"type":"History","ref":"r","username":"u","room":"g","content":"c","to":"t","since":"s","before":"b","limit":7,"nonce":"n","with":"w","id":"i"}`,
+			Request{Type: "History", Ref: "r", Username: "u", Room: "g", Content: "c", To: "t", Since: "s", Before: "b", Limit: 7, Nonce: "n", With: "w", ID: "i"}},
 		{"nulls leave fields empty", `{"type":"ListRooms","ref":null,"limit":null}`, Request{Type: "ListRooms"}},
 		{"unknown keys skipped", `{"type":"ListRooms","colour":"blue","nested":{"a":[1,{"b":null}],"a":2}}`, Request{Type: "ListRooms"}},
 		{"case variants are unknown keys", `{"type":"ListRooms","Type":"Dance","TYPE":"x"}`, Request{Type: "ListRooms"}},
@@ -74,7 +74,7 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 // knownKeys are Request's JSON keys.
-var knownKeys = []string{"type", "ref", "username", "room", "content", "to", "since", "before", "limit", "nonce", "with"}
+var knownKeys = []string{"type", "ref", "username", "room", "content", "to", "since", "before", "limit", "nonce", "with", "id"}
 
 // FuzzDecode: Decode never panics; a request it accepts is what
 // encoding/json reads from the same frame whenever the two rules agree (no
@@ -87,6 +87,7 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"PrivateMessage","to":"bob","content":"x"}`,
 		`{"type":"History","room":"general","before":"01ARZ3NDEKTSV4RRFFQ69G5FAV","limit":5}`,
 		`{"type":"History","with":"bob","limit":5}`, `{"type":"Conversations","ref":"c"}`,
+		`{"type":"MarkRead","with":"bob","id":"01ARZ3NDEKTSV4RRFFQ69G5FAV"}`,
 		`{"type":"ListRooms","Type":"x","TYPE":"y"}`, `{"type":"Bogus","type":"ListRooms"}`,
 		`{"type":"ListRooms","\u0074ype":"x"}`, `{"a":1,"a":2}`, `{"ſince":"x"}`,
 		`{"type":1}`, `{"limit":"x"}`, `{"limit":1e3}`, `{"limit":-0}`, `[]`, `{}`, `null`,

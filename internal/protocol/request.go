@@ -22,7 +22,8 @@ type Request struct {
 	Before   string `json:"before"`
 	Limit    int    `json:"limit"`
 	Nonce    string `json:"nonce"`
-	With     string `json:"with"` // History of a conversation: the other account's name
+	With     string `json:"with"` // History or MarkRead of a conversation: the other account's name
+	ID       string `json:"id"`   // MarkRead: the last message read
 }
 
 // The request types a client may send.
@@ -37,6 +38,9 @@ const (
 	// TypeConversations lists an account's conversations (private
 	// messages kept between accounts), newest first.
 	TypeConversations = "Conversations"
+	// TypeMarkRead stores how far an account has read a room or a
+	// conversation.
+	TypeMarkRead = "MarkRead"
 )
 
 var (
@@ -143,6 +147,8 @@ func field(req *Request, key string) (bit uint16, dst *string, known bool) {
 		return 1 << 9, nil, true
 	case "with":
 		return 1 << 10, &req.With, true
+	case "id":
+		return 1 << 11, &req.ID, true
 	}
 	return 0, nil, false
 }

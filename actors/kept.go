@@ -23,7 +23,7 @@ import (
 // logged and otherwise ignored: the join or leave itself is done, and only
 // the next connection of the account would not know of it.
 func (s *Session) keepRoom(ctx context.Context, room string, joined bool, lastID string) {
-	if err := s.hub.store.SetAccountRoom(ctx, s.key, room, joined, lastID); err != nil {
+	if err := s.hub.store.SetAccountRoom(ctx, s.key, room, joined, lastID, s.hub.cfg.Limits.RoomsPerSession); err != nil {
 		s.hub.log.Warn("keep the rooms of an account", "account", s.name, "room", room, "err", waitErr(ctx, err))
 	}
 }

@@ -135,8 +135,9 @@ type Store interface {
 	// SetAccountRoom records that the account (a skeleton) joined room, or
 	// left it. A join also moves the account's marker in the room forward
 	// to lastID (the room's last message when it joined; "" for none), so
-	// that what was said before is not unread.
-	SetAccountRoom(ctx context.Context, owner, room string, joined bool, lastID string) error
+	// that what was said before is not unread. A join is not recorded when
+	// the account already has max rooms recorded.
+	SetAccountRoom(ctx context.Context, owner, room string, joined bool, lastID string, max int) error
 
 	// MarkRead moves owner's marker in mark.Room, or in the conversation
 	// with mark.Peer, forward to mark.Read (never back), and returns the

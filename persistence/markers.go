@@ -34,16 +34,18 @@ const advanceMarker = `INSERT INTO read_markers (owner, kind, target, id) VALUES
 ON CONFLICT (owner, kind, target) DO UPDATE SET id = excluded.id WHERE excluded.id > read_markers.id`
 
 // SetAccountRoom records that the account joined room (and moves its
-// marker there forward to lastID, if set), or that it left (its marker
-// stays, and is moved forward when it joins again).
-func (s *Store) SetAccountRoom(ctx context.Context, owner, room string, joined bool, lastID string) error {
+// marker there forward to lastID, if set), unless it has max rooms
+// recorded already; or that it left (its marker stays, and is moved
+// forward when it joins again).
+func (s *Store) SetAccountRoom(ctx context.Context, owner, room string, joined bool, lastID string, max int) error {
 	err := s.accountTx(ctx, false, func(tx *sqlx.Tx) error {
 		if !joined {
 			_, err := tx.ExecContext(ctx, "DELETE FROM account_rooms WHERE owner = ? AND room = ?", owner, room)
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO account_rooms (owner, room, joined_at) VALUES (?, ?, ?)",
-			owner, room, protocol.FormatTimestamp(time.Now())); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO account_rooms (owner, room, joined_at)
+SELECT ?, ?, ? WHERE (SELECT COUNT(*) FROM account_rooms WHERE owner = ?) < ?`,
+			owner, room, protocol.FormatTimestamp(time.Now()), owner, max); err != nil {
 			return err
 		}
 		if lastID == "" {

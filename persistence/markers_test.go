@@ -9,9 +9,9 @@ import (
 	"parley/actors"
 )
 
-// An account's rooms: a join is stored once, a leave removes it, they come
-// back sorted, another account's are its own, and a reopened store keeps
-// them.
+// An account's rooms: a join is stored once, up to the cap, a leave removes
+// it, they come back sorted, another account's are its own, and a reopened
+// store keeps them.
 func TestAccountRooms(t *testing.T) {
 	path := tempDB(t)
 	w := openTest(t, path, Options{})
@@ -22,14 +22,15 @@ func TestAccountRooms(t *testing.T) {
 	}{
 		{"ann", "tech", true}, {"ann", "general", true}, {"ann", "tech", true}, {"ann", "random", true},
 		{"ann", "random", false}, {"ann", "nowhere", false}, {"ben", "general", true},
+		{"ann", "lobby", true}, {"ann", "one-too-many", true}, // the cap: 3
 	} {
-		if err := w.SetAccountRoom(ctx, step.owner, step.room, step.joined, ""); err != nil {
+		if err := w.SetAccountRoom(ctx, step.owner, step.room, step.joined, "", 3); err != nil {
 			t.Fatalf("SetAccountRoom(%+v): %v", step, err)
 		}
 	}
 	check := func(w *Store, what string) {
 		t.Helper()
-		for owner, want := range map[string][]string{"ann": {"general", "tech"}, "ben": {"general"}, "cid": nil} {
+		for owner, want := range map[string][]string{"ann": {"general", "lobby", "tech"}, "ben": {"general"}, "cid": nil} {
 			got, err := w.AccountRooms(ctx, owner)
 			if err != nil || !slices.Equal(got, want) {
 				t.Errorf("%s: AccountRooms(%s): got %v, %v, want %v", what, owner, got, err, want)
@@ -72,10 +73,10 @@ func TestReadMarkers(t *testing.T) {
 	appendAll(t, w, msgs)
 	ann := actors.Owner{Key: actors.Skeleton("Ann"), Name: "Ann"}
 
-	if err := w.SetAccountRoom(ctx, ann.Key, "general", true, id(4)); err != nil {
+	if err := w.SetAccountRoom(ctx, ann.Key, "general", true, id(4), 100); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.SetAccountRoom(ctx, ann.Key, "busy", true, ""); err != nil {
+	if err := w.SetAccountRoom(ctx, ann.Key, "busy", true, "", 100); err != nil {
 		t.Fatal(err)
 	}
 	got, err := w.RoomsRead(ctx, ann, []string{"general", "busy", "empty"})
@@ -100,7 +101,7 @@ func TestReadMarkers(t *testing.T) {
 			actors.ReadState{Peer: actors.Skeleton("BEN"), With: "Ben", Read: id(200), Unread: 1}},
 	} {
 		if tc.what == "a rejoin does not move it back" {
-			if err := w.SetAccountRoom(ctx, ann.Key, "general", true, id(3)); err != nil {
+			if err := w.SetAccountRoom(ctx, ann.Key, "general", true, id(3), 100); err != nil {
 				t.Fatal(err)
 			}
 		}

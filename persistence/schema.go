@@ -113,9 +113,9 @@ CREATE TABLE conversation_messages (
 	// 'room' (target a room name) or 'with' (target the other account's
 	// skeleton); its id is the last message read, and only ever grows.
 	// Both tables are bounded per account: rooms by the rooms one
-	// connection may be in, markers by those rooms and the account's
-	// conversations (a marker is only written for a joined room or an
-	// existing conversation).
+	// connection may be in (SetAccountRoom's max), markers by the server's
+	// rooms and the account's conversations (a marker is only written for
+	// a room joined or a conversation that exists; a leave keeps it).
 	`
 CREATE TABLE account_rooms (
     owner TEXT NOT NULL,

@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= bin/parley
 
-.PHONY: run build test bench fmt lint fuzz chaos soak screenshots
+.PHONY: run build test bench fmt lint fuzz chaos soak screenshots abuse
 
 # Fuzz targets, as package:Target. `make test` runs each for FUZZTIME_CI, a
 # count of executions: a wall-clock -fuzztime fails with "context deadline
@@ -35,6 +35,10 @@ fuzz:
 		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+## abuse: the abuse suite in its full form: every attack at the scale it was found at, timings asserted
+abuse:
+	PARLEY_ABUSE=full $(GO) test -race -count=1 -v -timeout 20m ./internal/abuse/
 
 ## bench: build and start a server, run the default load scenario, print the table
 bench:

@@ -9,8 +9,9 @@
  *   dispatch.js    server object type -> handler; Ack/Error -> the request they answer
  *   session.js     names (guest, chosen, taken back after a reconnect) and resuming
  *   rooms.js       join, leave, room list, members, server notices
- *   dms.js         private conversations
- *   history.js     history on join, catch-up after a reconnect, older pages
+ *   dms.js         private conversations; an account's list from the server
+ *   history.js     history on join, catch-up after a reconnect, older pages (rooms, an account's DMs)
+ *   unread.js      an account's unread counts and read markers (Unread, ReadMarker, MarkRead)
  *   messages.js    placing confirmed messages; our own sends pending until confirmed
  *   commands.js    /nick /join /pm /rooms /leave /help, and what a typed line means
  *   state.js       rooms, conversations, unread counts, pending sends, the view
@@ -31,17 +32,19 @@
  *   #name-screen, #name-form, #name-input (guest name prefilled), #name-submit, #name-error,
  *       #name-back (to the sign-in screen)
  *   .me: #me-name; a guest's #rename-button, #signin-button; an account's #password-button,
- *       #logout-button; #password-dialog > #password-form, #password-old, #password-new,
+ *       #logout-button, #logout-all-button; #password-dialog > #password-form, #password-old, #password-new,
  *       #password-old-error, #password-new-error, #password-error, #password-submit
  *   #app                                  the chat, hidden until a name is taken
  *   #sidebar-toggle, #sidebar, #members-toggle, #member-panel, #drawer-backdrop (narrow screens)
  *   #room-list > li[data-room="general"]  .joined, .current; button.room-open, button.room-leave
  *   #new-room-form, #new-room-input, #new-room-submit
- *   #dm-list > li[data-user="bob"]        .current; button.dm-open, button.dm-close
+ *   #dm-list > li[data-user="bob"]        .current; button.dm-open (an account's: .dm-preview, the
+ *                                         last message), button.dm-close
  *   .unread-badge                         inside a room or DM item, present only when unread > 0
  *   #conv-title, #conv-subtitle, #leave-button
  *   #message-list (role=log, the scroller) > .conv > children:
- *       .history-edge                     top: "loading older" / "load older" button / start of room
+ *       .history-edge                     top: "loading older" / "load older" button / start of room;
+ *                                         in a guest's DM, .guest-dm-note (its messages are not kept)
  *       .message[data-id][data-user]      .own, .grouped; own sends from this page also carry
  *                                         data-nonce and .pending -> .sent, or .failed with
  *                                         .msg-error and button[data-action="retry"|"discard"]
@@ -72,6 +75,7 @@ import { renderAll, updateTitle } from './js/render.js';
 import { leaveRoom, openRoom } from './js/rooms.js';
 import { onDisconnect, onNameSubmit } from './js/session.js';
 import { currentConv, currentRoomName, joinedRooms, state } from './js/state.js';
+import { maybeMarkRead } from './js/unread.js';
 import { sameName } from './js/util.js';
 import { onListScroll, setView, showNewest, stepView } from './js/view.js';
 
@@ -145,8 +149,10 @@ function wire() {
       state.hiddenUnread = 0;
       updateTitle();
       reconnectNow(); // phones suspend timers in the background; catch up at once
+      maybeMarkRead(currentConv());
     }
   });
+  window.addEventListener('focus', () => maybeMarkRead(currentConv()));
   window.addEventListener('online', reconnectNow);
 }
 

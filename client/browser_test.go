@@ -587,9 +587,19 @@ type wsUser struct {
 
 func dialUser(t *testing.T, addr, name string) *wsUser {
 	t.Helper()
+	u := dialWS(t, addr, nil)
+	u.request(map[string]any{"type": "SetUsername", "username": name})
+	u.name = name
+	return u
+}
+
+// dialWS connects with opts (nil for a guest) and waits for the Welcome; the
+// user's name is the Welcome's.
+func dialWS(t *testing.T, addr string, opts *websocket.DialOptions) *wsUser {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", nil)
+	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", opts)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
@@ -612,9 +622,8 @@ func dialUser(t *testing.T, addr, name string) *wsUser {
 			}
 		}
 	}()
-	u.expect(func(m map[string]any) bool { return m["type"] == "Welcome" })
-	u.request(map[string]any{"type": "SetUsername", "username": name})
-	u.name = name
+	welcome := u.expect(func(m map[string]any) bool { return m["type"] == "Welcome" })
+	u.name, _ = welcome["username"].(string)
 	return u
 }
 

@@ -1,8 +1,8 @@
 // Accounts on the page: the sign-in screen (sign in, create an account, or
-// continue as a guest), the account menu (log out, change password), and the
-// accounts API's answers in plain words. The session is the server's HttpOnly
-// parley_session cookie: the page never holds a token, and the WebSocket's
-// upgrade carries the cookie by itself. Who we are changes only through a
+// continue as a guest), the account menu (log out here or everywhere, change
+// password), and the accounts API's answers in plain words. The session is
+// the server's HttpOnly parley_session cookie: the page never holds a token,
+// and the WebSocket's upgrade carries the cookie by itself. Who we are changes only through a
 // reload (signing out, or a guest going to sign in), so that nothing of one
 // person's chat is left on the page for the next.
 
@@ -231,20 +231,23 @@ export function onLostSession() {
 
 // ------------------------------------------------------------ the account menu
 
-async function logOut() {
-  dom.logoutButton.disabled = true;
+// everywhere: end every session of the account (/api/logout-all), not only this one.
+async function logOut(everywhere) {
+  const b = everywhere ? dom.logoutAllButton : dom.logoutButton;
+  b.disabled = true;
   // Our own sockets first, so that their 1008 is not taken for an ending
   // from elsewhere.
   stop();
-  const r = await api('POST', '/api/logout');
-  if (r.status === 0) {
-    dom.logoutButton.disabled = false;
+  const r = await api('POST', everywhere ? '/api/logout-all' : '/api/logout');
+  // A 401 from logout-all: the session had ended already, which is as good.
+  if (r.status === 0 || (everywhere && r.error && r.status !== 401)) {
+    b.disabled = false;
     connect();
     notice(`Could not log out: ${words(r)}`, 'error');
     return;
   }
   forgetChat();
-  reloadToSignin('You have logged out.');
+  reloadToSignin(everywhere ? 'You have logged out on every device.' : 'You have logged out.');
 }
 
 function openPasswordDialog() {
@@ -306,6 +309,7 @@ export function renderAccount() {
   dom.signinButton.hidden = acct;
   dom.passwordButton.hidden = !acct;
   dom.logoutButton.hidden = !acct;
+  dom.logoutAllButton.hidden = !acct;
 }
 
 export function wireAccount() {
@@ -320,7 +324,8 @@ export function wireAccount() {
     showSigninScreen({ note: '' });
   });
   dom.signinButton.addEventListener('click', () => reloadToSignin(''));
-  dom.logoutButton.addEventListener('click', logOut);
+  dom.logoutButton.addEventListener('click', () => logOut(false));
+  dom.logoutAllButton.addEventListener('click', () => logOut(true));
   dom.passwordButton.addEventListener('click', openPasswordDialog);
   dom.passwordCancel.addEventListener('click', () => dom.passwordDialog.close());
   dom.passwordForm.addEventListener('submit', onPasswordSubmit);

@@ -15,6 +15,10 @@ export const NAME_RETRIES = 15; // ~45 s: longer than the server's ping timeout 
 export const BACKOFF_BASE_MS = 500;
 export const BACKOFF_MAX_MS = 30000;
 export const AUTO_RETRY_MAX = 4;
+// An account tells the server what it has read at most once a second per
+// conversation: reading a busy room must not cost a request per message.
+export const MARK_READ_MS = 1000;
+export const PREVIEW_CHARS = 80; // a DM's last message, as shown in the list
 // The server allows 20 frames/s with a burst of 40; stay well under it so
 // that a reconnect (re-joins + resends) never trips rate_limited.
 export const BUCKET_SIZE = 20;

@@ -5,15 +5,17 @@
 
 import { takeRef } from './connection.js';
 import { dom } from './dom.js';
-import { onPrivateMessage } from './dms.js';
+import { onConversations, onPrivateMessage } from './dms.js';
 import { onHistory, onHistoryError } from './history.js';
 import { notice } from './messagelist.js';
 import { onSendAck, onSendError } from './messages.js';
 import {
-  onJoinAck, onJoinError, onLeaveAck, onMembers, onRoomList, onRoomMessage, onSystem, onUserJoined, onUserLeft,
+  onJoinAck, onJoinError, onJoined, onLeaveAck, onLeft, onMembers, onRoomList, onRoomMessage, onSystem, onUserJoined,
+  onUserLeft,
 } from './rooms.js';
 import { onNickAck, onNickError, onWelcome } from './session.js';
 import { state } from './state.js';
+import { onMarkError, onReadMarker, onUnread } from './unread.js';
 
 function onAck(f) {
   const meta = takeRef(f.ref);
@@ -36,7 +38,10 @@ function onError(f) {
     case 'send': onSendError(meta, f); break;
     case 'leave': notice(`Could not leave #${meta.room}: ${text}`, 'error'); break;
     case 'older':
-    case 'gap': onHistoryError(meta, text); break;
+    case 'gap':
+    case 'first': onHistoryError(meta, f); break;
+    case 'mark': onMarkError(meta, f); break;
+    case 'conversations': notice(`Could not load your conversations: ${text}`, 'error'); break;
     default:
       if (state.screen === 'chat') notice(text, 'error');
       else dom.nameError.textContent = text;
@@ -55,4 +60,9 @@ export const handlers = {
   RoomList: onRoomList,
   History: onHistory,
   Members: onMembers,
+  Joined: onJoined,
+  Left: onLeft,
+  Unread: onUnread,
+  ReadMarker: onReadMarker,
+  Conversations: onConversations,
 };

@@ -1,24 +1,35 @@
 // Private conversations: opened from /pm or the member list, or by a
-// message from someone; they live in this page only (the server keeps no
-// private history for the client to fetch) and follow a person's rename.
+// message from someone. A guest's live in this page only (the server keeps
+// none for it) and follow a person's rename. An account's are the server's:
+// the list comes from Conversations, each one's messages from History{with}
+// (history.js), its unread count from the read markers (unread.js).
 
 import { NAME_RE } from './config.js';
+import { request, takeRef } from './connection.js';
 import { mutate, newConv, notice, renderEdge } from './messagelist.js';
 import { dropPending, placeMessage } from './messages.js';
-import { renderDms, renderHeader, updateComposer } from './render.js';
+import { req } from './protocol.js';
+import { renderDms, renderHeader, updateComposer, updateTitle } from './render.js';
 import { fallbackView, state } from './state.js';
+import { setConversationCount } from './unread.js';
 import { lower, sameName } from './util.js';
 import { setView } from './view.js';
 
-function ensureDm(user) {
+export function ensureDm(user) {
   const key = lower(user);
   let dm = state.dms.get(key);
   if (!dm) {
-    dm = { user, conv: newConv('dm', key) };
+    dm = { user, conv: newConv('dm', key), last: null };
     state.dms.set(key, dm);
     renderEdge(dm.conv); // now that the conversation knows its person
   }
   return dm;
+}
+
+// noteLast keeps m ({id, from, content}) as dm's newest message if it is.
+export function noteLast(dm, m) {
+  if (!dm || !m || typeof m.id !== 'string') return;
+  if (!dm.last || m.id > dm.last.id) dm.last = { id: m.id, from: String(m.from ?? ''), content: String(m.content ?? '') };
 }
 
 export function openDm(user) {
@@ -52,7 +63,34 @@ export function onPrivateMessage(f) {
   if (typeof other !== 'string' || !other) return;
   const dm = ensureDm(other);
   mutate(dm.conv, () => placeMessage(dm.conv, { id: f.id, user: f.from, content: f.content, ts: f.timestamp, nonce: f.nonce }, { unread: true }));
+  noteLast(dm, f);
   renderDms();
+}
+
+// An account's conversations, asked for once its connection is ready.
+export function requestConversations() {
+  if (state.account) request(req.conversations(), { kind: 'conversations' });
+}
+
+// Conversations{conversations: [{with, last, read, unread}]}: the list, newest first.
+export function onConversations(f) {
+  takeRef(f.ref);
+  if (!state.account) return;
+  for (const c of Array.isArray(f.conversations) ? f.conversations : []) {
+    if (!c || typeof c.with !== 'string' || !NAME_RE.test(c.with) || sameName(c.with, state.username)) continue;
+    const dm = ensureDm(c.with);
+    if (dm.conv.noHistory) {
+      // Listed, so kept after all (the first page was asked before its first message).
+      dm.conv.noHistory = false;
+      dm.conv.noMark = false;
+      dm.conv.historyLoaded = false;
+      mutate(dm.conv, () => renderEdge(dm.conv));
+    }
+    if (c.last && typeof c.last === 'object') noteLast(dm, c.last);
+    setConversationCount(dm.conv, c.read, c.unread);
+  }
+  renderDms();
+  updateTitle();
 }
 
 // A rename moves an open private conversation along with the person.

@@ -48,6 +48,7 @@ export const dom = {
   signinButton: $('signin-button'),
   passwordButton: $('password-button'),
   logoutButton: $('logout-button'),
+  logoutAllButton: $('logout-all-button'),
   passwordDialog: $('password-dialog'),
   passwordForm: $('password-form'),
   passwordOld: $('password-old'),

@@ -1,6 +1,8 @@
-// A room's history: the page on joining, catching up after a reconnect
-// (a re-join with `since` = the last id held, then paging back until the gap
-// is closed), and older pages as the reader scrolls up.
+// History: a room's page on joining (or after an account's Joined), catching
+// up after a reconnect (paging back from the newest page until the last id
+// held is reached), older pages as the reader scrolls up, and, for an
+// account, the same for its private conversations (History{with}), which the
+// server keeps.
 
 import { GAP_PAGE, HISTORY_PAGE } from './config.js';
 import { request, takeRef } from './connection.js';
@@ -8,69 +10,168 @@ import { dom } from './dom.js';
 import { mutate, notice, renderEdge } from './messagelist.js';
 import { placeMessage } from './messages.js';
 import { req } from './protocol.js';
-import { currentConv, state } from './state.js';
+import { noteLast } from './dms.js';
+import { renderDms } from './render.js';
+import { currentConv, lastId, state } from './state.js';
+import { maybeMarkRead } from './unread.js';
+
+// A History request's meta names its conversation ({conv: 'room'|'dm', key})
+// and holds the conv itself, so that a late reply to a closed one is dropped.
+function target(conv) {
+  return { conv: conv.kind, key: conv.key, c: conv };
+}
+
+function convOfMeta(meta) {
+  const c = meta.conv === 'room' ? state.rooms.get(meta.key)?.conv : state.dms.get(meta.key)?.conv;
+  return c && c === meta.c ? c : null;
+}
+
+function historyRequest(conv, before, limit) {
+  if (conv.kind === 'room') return req.history(conv.key, before, limit);
+  const dm = state.dms.get(conv.key);
+  return dm ? req.historyWith(dm.user, before, limit) : null;
+}
+
+const asRoomMessage = (m) => ({ id: m.id, user: m.username, content: m.content, ts: m.timestamp, nonce: m.nonce });
+const asPrivateMessage = (m) => ({ id: m.id, user: m.from, content: m.content, ts: m.timestamp, nonce: m.nonce });
 
 export function onHistory(f) {
   const meta = takeRef(f.ref);
-  const room = state.rooms.get(f.room);
-  if (!room || !room.joined || !room.conv) return;
-  const conv = room.conv;
+  let conv = null;
+  if (meta && meta.conv) {
+    conv = convOfMeta(meta);
+  } else if (typeof f.room === 'string') {
+    const room = state.rooms.get(f.room);
+    conv = room && room.joined ? room.conv : null;
+  }
+  if (!conv) return;
+  const dm = conv.kind === 'dm';
   const msgs = (Array.isArray(f.messages) ? f.messages : []).filter((m) => m && typeof m.id === 'string');
   const add = (unread) => mutate(conv, () => {
-    for (const m of msgs) placeMessage(conv, { id: m.id, user: m.username, content: m.content, ts: m.timestamp, nonce: m.nonce }, { unread });
+    for (const m of msgs) placeMessage(conv, dm ? asPrivateMessage(m) : asRoomMessage(m), { unread });
   });
+  // An account's unread counts are the server's (Unread, ReadMarker): what a
+  // page of history brings is already counted there.
+  const counted = !state.account;
 
   if (meta && meta.kind === 'older') {
     conv.loadingOlder = false;
     conv.hasOlder = !!f.truncated && msgs.length > 0;
     mutate(conv, () => { add(false); renderEdge(conv); });
   } else if (meta && meta.kind === 'gap') {
-    add(true);
-    continueGap(room, meta.since, msgs, f.truncated);
-  } else if (room.joinReq && (!f.ref || f.ref === room.joinReq.ref || !meta)) {
-    const since = room.joinReq.since;
-    room.joinReq = null;
-    if (since) {
-      add(true); // what we missed while disconnected
-      continueGap(room, since, msgs, f.truncated);
-    } else {
-      add(false);
-      conv.hasOlder = !!f.truncated;
-      conv.historyLoaded = true;
-      mutate(conv, () => renderEdge(conv));
+    add(counted);
+    continueGap(conv, meta.since, msgs, f.truncated);
+  } else if (meta && meta.kind === 'first') {
+    conv.loadingFirst = false;
+    firstPage(conv, meta.since, msgs, f.truncated, counted, add);
+  } else if (!dm) {
+    // The reply to our JoinRoom (its ref; the Ack took the meta), or, without
+    // a ref, the page that follows an account's Joined.
+    const room = state.rooms.get(conv.key);
+    let first = null;
+    if (f.ref && room.joinReq && f.ref === room.joinReq.ref) {
+      first = room.joinReq;
+      room.joinReq = null;
+    } else if (!f.ref && room.sync) {
+      first = room.sync;
+      room.sync = null;
     }
+    if (first) firstPage(conv, first.since, msgs, f.truncated, counted, add); else add(false);
   } else {
     add(false);
   }
+  if (dm && msgs.length) {
+    const m = msgs[msgs.length - 1];
+    noteLast(state.dms.get(conv.key), { id: m.id, from: m.from, content: m.content });
+    renderDms();
+  }
   maybeFill(conv);
+  maybeMarkRead(conv);
 }
 
-// The Error reply to a History request (meta.kind 'older' or 'gap').
-export function onHistoryError(meta, text) {
-  if (meta.kind === 'gap') {
-    notice(`Some missed messages could not be loaded: ${text}`, 'error');
+// The newest page of a conversation. With since (the last id this page held
+// before), it closes the gap after it; without, it is the start of the view.
+function firstPage(conv, since, msgs, truncated, counted, add) {
+  if (since) {
+    add(counted); // what we missed while disconnected
+    continueGap(conv, since, msgs, truncated);
     return;
   }
-  const room = state.rooms.get(meta.room);
-  if (room && room.conv) {
-    room.conv.loadingOlder = false;
-    mutate(room.conv, () => renderEdge(room.conv));
-  }
-  notice(`Could not load older messages: ${text}`, 'error');
+  add(false);
+  conv.hasOlder = !!truncated && msgs.length > 0;
+  conv.historyLoaded = true;
+  mutate(conv, () => renderEdge(conv));
 }
 
-// A re-join with `since` returns the newest (at most 1000) messages after it;
-// when truncated, page back with `before` until we meet `since`.
-function continueGap(room, since, msgs, truncated) {
+// The Error reply to a History request (meta.kind 'older', 'gap' or 'first').
+export function onHistoryError(meta, f) {
+  const text = f.message || f.code || 'error';
+  const conv = convOfMeta(meta);
+  if (meta.kind === 'gap') {
+    notice(`Some missed messages could not be loaded: ${text}`, 'error', conv || undefined);
+    return;
+  }
+  if (!conv) return;
+  if (meta.kind === 'first') {
+    conv.loadingFirst = false;
+    if (f.code === 'no_such_user') {
+      // The other side is not an account: nothing of it is kept.
+      conv.noHistory = true;
+      conv.noMark = true;
+      conv.historyLoaded = true;
+      mutate(conv, () => renderEdge(conv));
+      return;
+    }
+    mutate(conv, () => renderEdge(conv));
+    notice(`Could not load the conversation: ${text}`, 'error', conv);
+    return;
+  }
+  conv.loadingOlder = false;
+  mutate(conv, () => renderEdge(conv));
+  notice(`Could not load older messages: ${text}`, 'error', conv);
+}
+
+// A re-join with `since` returns the newest (at most 1000) messages after it,
+// an account's Joined or History{with} the newest 50: when truncated, page
+// back with `before` until we meet `since`.
+function continueGap(conv, since, msgs, truncated) {
   if (!truncated || !msgs.length || msgs[0].id <= since) return;
-  request(req.history(room.name, msgs[0].id, GAP_PAGE), { kind: 'gap', room: room.name, since });
+  const r = historyRequest(conv, msgs[0].id, GAP_PAGE);
+  if (r) request(r, { kind: 'gap', since, ...target(conv) });
+}
+
+// loadConversation asks for the newest page of an account's private
+// conversation: when it is opened, and again after a reconnect (since = the
+// last id held, to fill what was missed).
+export function loadConversation(conv) {
+  if (!state.account || !state.ready || conv.kind !== 'dm' || conv.loadingFirst || conv.noHistory) return;
+  const since = conv.historyLoaded ? lastId(conv) : undefined;
+  const r = historyRequest(conv, undefined, HISTORY_PAGE);
+  if (r && request(r, { kind: 'first', since, ...target(conv) })) {
+    conv.loadingFirst = !conv.historyLoaded;
+    mutate(conv, () => renderEdge(conv));
+  }
+}
+
+// After an account's reconnect: catch up on the conversations this page holds.
+export function resyncConversations() {
+  for (const dm of state.dms.values()) {
+    dm.conv.loadingFirst = false;
+    dm.conv.loadingOlder = false;
+    if (dm.conv.historyLoaded || dm.conv === currentConv()) loadConversation(dm.conv);
+  }
 }
 
 export function loadOlder(conv) {
-  if (conv.kind !== 'room' || !conv.hasOlder || conv.loadingOlder || !conv.order.length) return;
-  const room = state.rooms.get(conv.key);
-  if (!room || !room.live || !state.ready) return;
-  if (request(req.history(room.name, conv.order[0], HISTORY_PAGE), { kind: 'older', room: room.name })) {
+  if (!conv.hasOlder || conv.loadingOlder || !conv.order.length || !state.ready) return;
+  if (conv.kind === 'room') {
+    const room = state.rooms.get(conv.key);
+    if (!room || !room.live) return;
+  } else if (conv.kind !== 'dm' || !state.account) {
+    return;
+  }
+  const r = historyRequest(conv, conv.order[0], HISTORY_PAGE);
+  if (r && request(r, { kind: 'older', ...target(conv) })) {
     conv.loadingOlder = true;
     mutate(conv, () => renderEdge(conv));
   }

@@ -15,8 +15,9 @@ export function newConv(kind, key) {
   root.append(edge);
   const conv = {
     kind, key, el: root, edge, order: [], byId: new Map(), unread: 0,
-    hasOlder: false, loadingOlder: false, historyLoaded: false,
+    hasOlder: false, loadingOlder: false, loadingFirst: false, historyLoaded: false, noHistory: false,
     stick: true, scrollTop: 0, newBelow: false,
+    readId: '', markWant: '', markSent: '', markAt: 0, markTimer: null, noMark: false,
   };
   renderEdge(conv);
   return conv;
@@ -30,15 +31,26 @@ export function renderEdge(conv) {
   if (conv.kind === 'lobby') {
     edge.append(el('p', 'edge-title', 'Welcome to parley'),
       el('p', 'edge-text', 'Pick a room on the left, create one, or type /help for commands.'));
-  } else if (conv.kind === 'dm') {
+  } else if (conv.kind === 'dm' && !state.account) {
     const dm = state.dms.get(conv.key);
-    edge.append(el('p', 'edge-text', `Private conversation with ${dm ? dm.user : conv.key}. The server keeps no private history for you: this conversation lives in this page and starts empty after a reload.`));
+    edge.append(el('p', 'edge-text', `Private conversation with ${dm ? dm.user : conv.key}.`),
+      el('p', 'edge-text guest-dm-note', 'As a guest, your private messages are not kept: they are delivered live only and are gone when you reload. Sign in to keep your conversations.'));
+  } else if (conv.loadingFirst) {
+    edge.append(el('p', 'edge-text', 'Loading the conversation…'));
   } else if (conv.loadingOlder) {
     edge.append(el('p', 'edge-text', 'Loading older messages…'));
   } else if (conv.hasOlder) {
     const b = button('load-older', 'Load older messages');
     b.dataset.action = 'older';
     edge.append(b);
+  } else if (conv.kind === 'dm') {
+    // An account's conversation: kept by the server, read back by pages.
+    const dm = state.dms.get(conv.key);
+    const who = dm ? dm.user : conv.key;
+    let text = `Private conversation with ${who}.`;
+    if (conv.noHistory) text = `Private conversation with ${who}. ${who} has no account, so these messages are delivered live only and not kept.`;
+    else if (conv.historyLoaded) text = `This is the beginning of your conversation with ${who}.`;
+    edge.append(el('p', 'edge-text', text));
   } else if (conv.historyLoaded) {
     edge.append(el('p', 'edge-text', `This is the beginning of #${conv.key}.`));
   }

@@ -13,6 +13,7 @@ import { buildMessage, mutate, notice, placeEl, regroup, setMessageTime } from '
 import { fitsInFrame, req } from './protocol.js';
 import { renderDms, renderMarker, renderRooms, updateTitle } from './render.js';
 import { currentConv, state } from './state.js';
+import { maybeMarkRead } from './unread.js';
 import { codePoints, makeNonce, sameName } from './util.js';
 
 // ---- in
@@ -43,6 +44,8 @@ function noteUnread(conv, atEnd) {
   } else if (!conv.stick && atEnd) {
     conv.newBelow = true;
     renderMarker();
+  } else if (atEnd) {
+    maybeMarkRead(conv, true);
   }
   if (document.hidden) state.hiddenUnread++;
   updateTitle();

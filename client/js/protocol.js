@@ -17,6 +17,10 @@ export const req = {
   leaveRoom: (room) => ({ type: 'LeaveRoom', room }),
   listRooms: () => ({ type: 'ListRooms' }),
   history: (room, before, limit) => ({ type: 'History', room, before, limit }),
+  historyWith: (user, before, limit) => ({ type: 'History', with: user, before, limit }),
+  conversations: () => ({ type: 'Conversations' }),
+  // target: {room} or {with}
+  markRead: (target, id) => ({ type: 'MarkRead', ...target, id }),
   sendMessage: (room, content, nonce) => ({ type: 'SendMessage', room, content, nonce }),
   privateMessage: (to, content, nonce) => ({ type: 'PrivateMessage', to, content, nonce }),
 };

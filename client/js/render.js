@@ -3,6 +3,7 @@
 // conversation header, the composer's placeholder, the new-messages marker
 // and the window title. Each function redraws its part from the state alone.
 
+import { PREVIEW_CHARS } from './config.js';
 import { avatar, button, dom, el } from './dom.js';
 import { currentConv, currentRoomName, state } from './state.js';
 import { lower, plural, sameName } from './util.js';
@@ -84,8 +85,14 @@ function updateRoomItem(li, name) {
 
 // ---- private conversations
 
+// A guest's conversations are listed by name; an account's as the server
+// lists them, the newest first (one just opened, with nothing in it yet, on top).
 export function renderDms() {
   const keys = [...state.dms.keys()].sort();
+  if (state.account) {
+    const newest = (k) => state.dms.get(k).last?.id ?? '~'; // '~' sorts after every id
+    keys.sort((a, b) => (newest(a) < newest(b)) - (newest(a) > newest(b)));
+  }
   syncList(dom.dmList, keys, makeDmItem, updateDmItem);
   dom.dmEmpty.hidden = keys.length > 0;
 }
@@ -94,7 +101,13 @@ function makeDmItem(key) {
   const dm = state.dms.get(key);
   const li = el('li', 'dm');
   const open = button('dm-open');
-  open.append(avatar(dm.user, 'small'), el('span', 'dm-name', dm.user));
+  if (state.account) {
+    const text = el('span', 'dm-text');
+    text.append(el('span', 'dm-name', dm.user), el('span', 'dm-preview'));
+    open.append(avatar(dm.user, 'small'), text);
+  } else {
+    open.append(avatar(dm.user, 'small'), el('span', 'dm-name', dm.user));
+  }
   const close = button('dm-close', '×', `Close conversation with ${dm.user}`);
   close.title = 'Close conversation';
   li.append(open, close);
@@ -110,8 +123,19 @@ function updateDmItem(li, key) {
   const name = open.querySelector('.dm-name');
   if (name.textContent !== dm.user) name.textContent = dm.user;
   if (current) open.setAttribute('aria-current', 'page'); else open.removeAttribute('aria-current');
+  const preview = open.querySelector('.dm-preview');
+  if (preview) {
+    const text = dm.last ? `${sameName(dm.last.from, state.username) ? 'You: ' : ''}${firstLine(dm.last.content)}` : '';
+    if (preview.textContent !== text) preview.textContent = text;
+    preview.hidden = !text;
+  }
   setBadge(open, dm.conv.unread, null);
   open.setAttribute('aria-label', `Private conversation with ${dm.user}${dm.conv.unread ? `, ${dm.conv.unread} unread` : ''}`);
+}
+
+function firstLine(text) {
+  const chars = [...String(text).trim().split('\n', 1)[0]];
+  return chars.length > PREVIEW_CHARS ? `${chars.slice(0, PREVIEW_CHARS).join('')}…` : chars.join('');
 }
 
 // ---- members

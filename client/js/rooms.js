@@ -1,18 +1,19 @@
 // Rooms: joining (from /join, the sidebar or the create box, and again
-// after a reconnect), leaving, the list of all rooms, members coming and
-// going, and what the server says in a room.
+// after a guest's reconnect), leaving, an account's rooms as the server
+// keeps them (Joined, Left: the same in every tab), the list of all rooms,
+// members coming and going, and what the server says in a room.
 
-import { ROOM_RE } from './config.js';
+import { DEFAULT_ROOM, ROOM_RE, STORE_VIEW } from './config.js';
 import { conn, request, takeRef } from './connection.js';
 import { renameDm } from './dms.js';
 import { mutate, newConv, notice, requireReady } from './messagelist.js';
 import { dropPending, flushPending, markFailed, placeMessage } from './messages.js';
 import { req } from './protocol.js';
-import { renderHeader, renderMembers, renderRooms } from './render.js';
+import { renderHeader, renderMembers, renderRooms, updateTitle } from './render.js';
 import {
-  currentConv, currentRoomName, ensureRoom, fallbackView, saveRooms, state,
+  currentConv, currentRoomName, ensureRoom, fallbackView, joinedRooms, lastId, saveRooms, state,
 } from './state.js';
-import { normalizeRoom, sameName } from './util.js';
+import { normalizeRoom, readStore, sameName } from './util.js';
 import { setView } from './view.js';
 
 // opts: {switchTo} to show the room once joined; {rejoin, since} after a reconnect.
@@ -77,17 +78,71 @@ export function leaveRoom(input) {
 }
 
 export function onLeaveAck(meta, f) {
-  const name = f.room || meta.room;
-  const room = state.rooms.get(name);
+  const room = state.rooms.get(f.room || meta.room);
   if (!room) return;
+  dropRoom(room);
+  requestRoomList(false);
+}
+
+function dropRoom(room) {
   dropPending(room.conv);
+  if (room.conv) clearTimeout(room.conv.markTimer);
   room.joined = false;
   room.live = false;
   room.conv = null; // re-joining later starts from fresh history
   room.members = [];
+  room.sync = null;
   saveRooms();
-  if (currentRoomName() === name) setView(fallbackView());
+  if (currentRoomName() === room.name) setView(fallbackView());
   renderRooms();
+  updateTitle();
+}
+
+// ---- an account's rooms
+
+// Joined{rooms}: after the Welcome, every room the account is in (this
+// connection is in them already); later, a room another of its connections
+// joined. Each room's History and Members follow, without a ref.
+export function onJoined(f) {
+  if (!state.account) return;
+  const names = (Array.isArray(f.rooms) ? f.rooms : []).filter((n) => typeof n === 'string' && ROOM_RE.test(n));
+  const first = state.awaitJoined;
+  state.awaitJoined = false;
+  for (const name of names) {
+    const room = ensureRoom(name);
+    room.joined = true;
+    room.live = true;
+    if (!room.conv) room.conv = newConv('room', name);
+    room.sync = { since: lastId(room.conv) };
+  }
+  if (first) {
+    // The whole list: rooms left elsewhere while this page was away go.
+    const listed = new Set(names);
+    for (const room of joinedRooms()) if (!listed.has(room.name)) dropRoom(room);
+    if (!names.length && !state.initialJoinDone) requestJoin(DEFAULT_ROOM, { switchTo: true });
+    state.initialJoinDone = true;
+    if (names.length && !state.view) setView({ kind: 'room', key: firstView(names) });
+  }
+  saveRooms();
+  renderRooms();
+  const joined = new Set(names);
+  flushPending((p) => p.kind === 'room' && joined.has(p.target));
+}
+
+// The room a new page shows first: the one this tab showed before a reload, else the default.
+function firstView(names) {
+  const saved = readStore(sessionStorage, STORE_VIEW);
+  if (names.includes(saved)) return saved;
+  return names.includes(DEFAULT_ROOM) ? DEFAULT_ROOM : [...names].sort()[0];
+}
+
+// Left{room}: another connection of the account left it.
+export function onLeft(f) {
+  const room = state.account && typeof f.room === 'string' ? state.rooms.get(f.room) : null;
+  if (!room || !room.joined) return;
+  const shown = currentRoomName() === room.name;
+  dropRoom(room);
+  if (shown) notice(`You left #${room.name} in another window.`);
   requestRoomList(false);
 }
 

@@ -15,6 +15,8 @@ import { notice } from './messagelist.js';
 import { flushPending, refreshPendingStatus } from './messages.js';
 import { req } from './protocol.js';
 import { renderAll, renderMe, renderMembers } from './render.js';
+import { requestConversations } from './dms.js';
+import { resyncConversations } from './history.js';
 import { requestJoin, requestRoomList } from './rooms.js';
 import { showChatScreen, showNameScreen } from './screens.js';
 import {
@@ -35,6 +37,8 @@ export function onWelcome(f) {
   state.username = f.username;
   if (f.account) {
     state.account = f.username;
+    state.awaitJoined = true; // the server puts this connection in the account's rooms: Joined says which
+    state.markersReady = false;
     renderMe();
     renderAccount();
     if (state.screen === 'chat') resume(); else enterChat();
@@ -169,13 +173,18 @@ function enterChat() {
 }
 
 // After the name is settled (first time or after a reconnect): (re-)join
-// rooms with `since` = the last id we hold, then resend what is pending.
+// rooms with `since` = the last id we hold, then resend what is pending. An
+// account's connection is put in its rooms by the server (Joined, rooms.js),
+// and its conversations are the server's to list.
 function resume() {
   state.ready = true;
   state.nameRetries = 0;
   updateConnUi();
   const joined = joinedRooms();
-  if (joined.length) {
+  if (state.account) {
+    requestConversations();
+    resyncConversations();
+  } else if (joined.length) {
     const cur = currentRoomName();
     // The current room last, so the server's idea of "current" matches ours.
     joined.sort((a, b) => (a.name === cur) - (b.name === cur));
@@ -187,7 +196,7 @@ function resume() {
     const target = saved.includes(view) ? view : saved[0];
     for (const name of saved) requestJoin(name, { switchTo: name === target });
   }
-  flushPending((p) => p.kind === 'dm'); // room sends wait for their room's join Ack
+  flushPending((p) => p.kind === 'dm'); // room sends wait for their room's join Ack (or Joined)
   requestRoomList(false);
   clearInterval(state.roomListTimer);
   state.roomListTimer = setInterval(() => requestRoomList(false), ROOMLIST_EVERY_MS);
@@ -202,10 +211,16 @@ export function onDisconnect() {
   clearTimeout(state.nameRetryTimer);
   clearInterval(state.roomListTimer);
   state.roomListTimer = null;
+  state.markersReady = false;
   for (const room of state.rooms.values()) {
     room.live = false;
     room.joinReq = null;
+    room.sync = null;
     if (room.conv) room.conv.loadingOlder = false;
+  }
+  for (const dm of state.dms.values()) {
+    dm.conv.loadingOlder = false;
+    dm.conv.loadingFirst = false;
   }
   refreshPendingStatus();
 }

@@ -7,12 +7,20 @@ import { DEFAULT_ROOM, ROOM_RE, STORE_NAME, STORE_ROOMS } from './config.js';
 import { readStore, writeStore } from './util.js';
 
 /*
- * Room:    {name, joined, live, count, members: [names], conv, joinReq}
+ * Room:    {name, joined, live, count, members: [names], conv, joinReq, sync}
  *          joined = we consider ourselves a member (kept across reconnects);
- *          live = joined on the current connection (Ack received), so sends may go out.
- * Dm:      {user, conv}                               keyed by lower-cased user name
+ *          live = joined on the current connection (Ack received, or an account's
+ *          Joined), so sends may go out; sync = {since} while the History that
+ *          follows an account's Joined (no ref) is awaited.
+ * Dm:      {user, conv, last}                         keyed by lower-cased user name;
+ *          last = {id, from, content}: the newest message known (an account's list)
  * Conv:    {kind, key, el, edge, order: [ids sorted], byId: Map id->element, unread,
- *           hasOlder, loadingOlder, historyLoaded, stick, scrollTop, newBelow}
+ *           hasOlder, loadingOlder, loadingFirst, historyLoaded, noHistory,
+ *           stick, scrollTop, newBelow,
+ *           readId, markWant, markSent, markAt, markTimer, noMark}
+ *          unread: for a guest counted here; for an account the server's count
+ *          (Unread, ReadMarker) plus what arrived live since. readId is the
+ *          server's read marker, markSent the last MarkRead sent (unread.js).
  * Pending: {nonce, conv, kind: 'room'|'dm', target, to, content, el, status, id,
  *           sentOn (connection id), resent, autoRetries, retryTimer}
  */
@@ -32,6 +40,8 @@ export const state = {
   nameRetries: 0,
   nameRetryTimer: null,
   initialJoinDone: false,
+  awaitJoined: false, // an account's connection: the first Joined (every room it is in) is still to come
+  markersReady: false, // an account's connection: Unread came, the read markers are known
   rooms: new Map(),
   dms: new Map(),
   view: null, // {kind: 'room'|'dm', key}
@@ -44,7 +54,9 @@ export const state = {
 export function ensureRoom(name) {
   let room = state.rooms.get(name);
   if (!room) {
-    room = { name, joined: false, live: false, count: 0, members: [], conv: null, joinReq: null };
+    room = {
+      name, joined: false, live: false, count: 0, members: [], conv: null, joinReq: null, sync: null,
+    };
     state.rooms.set(name, room);
   }
   return room;

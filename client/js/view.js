@@ -6,10 +6,11 @@ import { STORE_VIEW } from './config.js';
 import { focusComposer } from './composer.js';
 import { dom } from './dom.js';
 import { closeDrawers } from './drawers.js';
-import { loadOlder, maybeFill } from './history.js';
+import { loadConversation, loadOlder, maybeFill } from './history.js';
 import { atBottom, scrollToBottom, showConv } from './messagelist.js';
 import { renderAll, renderMarker } from './render.js';
 import { currentConv, joinedRooms, state } from './state.js';
+import { maybeMarkRead } from './unread.js';
 import { writeStore } from './util.js';
 
 export function setView(view) {
@@ -27,7 +28,9 @@ export function setView(view) {
   renderAll();
   closeDrawers();
   focusComposer(false);
+  if (conv.kind === 'dm' && !conv.historyLoaded) loadConversation(conv);
   maybeFill(conv);
+  maybeMarkRead(conv);
 }
 
 export function stepView(delta) {
@@ -47,6 +50,7 @@ export function onListScroll() {
     conv.newBelow = false;
     renderMarker();
   }
+  if (conv.stick) maybeMarkRead(conv);
   if (dom.messageList.scrollTop < 300) loadOlder(conv);
 }
 
@@ -58,4 +62,5 @@ export function showNewest() {
   scrollToBottom();
   renderMarker();
   focusComposer(false);
+  maybeMarkRead(conv);
 }

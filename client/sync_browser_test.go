@@ -9,7 +9,9 @@ package client_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -35,10 +37,10 @@ func registerAPI(t *testing.T, s *server, name string) string {
 	return got.Token
 }
 
-// dialAccount connects a plain WebSocket client as the account of token.
-func dialAccount(t *testing.T, s *server, token string) *wsUser {
+// dialAccount connects a plain WebSocket client to addr as the account of token.
+func dialAccount(t *testing.T, addr, token string) *wsUser {
 	t.Helper()
-	return dialWS(t, s.addr, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	return dialWS(t, addr, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
 }
 
 // roomJoined is a JS condition: the room is in the page's list as joined, or not.
@@ -155,7 +157,7 @@ func TestBrowserAccountOfflineDM(t *testing.T) {
 func TestBrowserAccountReadMarkers(t *testing.T) {
 	s := startServer(t, "", "")
 	annToken := registerAPI(t, s, "Ann")
-	ann := dialAccount(t, s, annToken)
+	ann := dialAccount(t, s.addr, annToken)
 	if ann.name != "Ann" {
 		t.Fatalf("Ann's plain client: got name %q, want Ann", ann.name)
 	}
@@ -194,4 +196,58 @@ func TestBrowserGuestDMNote(t *testing.T) {
 	gus.click(`#dm-list li[data-user="wes"] .dm-open`)
 	gus.wait(`parley.state().currentDm === 'wes' && ` + shows("hi gus"))
 	gus.wait(textHas("#message-list .guest-dm-note", "not kept") + ` && ` + textHas("#message-list .guest-dm-note", "Sign in"))
+}
+
+// The server restarts while an account's page is open: on the new
+// connection the server puts it back in its rooms (Joined), and the page
+// fills what it missed there (more than a page), sends what was typed while
+// the server was down once, and finds the private message that came meanwhile.
+func TestBrowserAccountReconnect(t *testing.T) {
+	s := startServer(t, "", "")
+	addr, db := s.addr, s.dbPath
+	benToken := registerAPI(t, s, "Ben")
+	ann := newPage(t, s.url(), "Ann")
+	ann.register("Ann", syncPW)
+	ann.wait(accountChat("Ann"))
+	ann.sendOK("before the restart")
+	ann.wait(shows("before the restart"))
+
+	ann.setServerDown(true)
+	s.stop()
+	ann.wait(`!parley.state().connected && document.body.dataset.conn === 'offline'`)
+	pending := "typed while the server was down"
+	ann.sendOK(pending)
+	ann.wait(`parley.state().pending === 1`)
+
+	// A new server on the same database; Ben comes in on a side port first.
+	s2 := newServer(t, db)
+	side := s2.listen("127.0.0.1:0")
+	ben := dialAccount(t, side, benToken)
+	ben.join("general")
+	var missed []string
+	for i := range 60 {
+		m := fmt.Sprintf("missed %02d", i)
+		ben.say("general", m)
+		missed = append(missed, m)
+	}
+	ben.pm("Ann", "while you were away")
+	s2.addr = s2.listen(addr)
+
+	ann.wait(`parley.state().connected && document.body.dataset.conn === 'online' && parley.state().pending === 0`)
+	ann.setServerDown(false)
+	all := append(append([]string{"before the restart"}, missed...), pending)
+	ann.wait(eachOnce(all))
+	if got := eval[[]string](ann, bodies); strings.Join(got, "\n") != strings.Join(all, "\n") {
+		t.Errorf("Ann's #general after the restart shows\n%q\nwant\n%q", got, all)
+	}
+	ann.checkOrder()
+	if got := eval[string](ann, `parley.state().currentRoom`); got != "general" {
+		t.Errorf("Ann after the restart: got current room %q, want general", got)
+	}
+	ann.wait(dmBadge("Ben") + ` === '1'`)
+	ann.click(`#dm-list li[data-user="Ben"] .dm-open`)
+	ann.wait(shows("while you were away") + ` && ` + dmBadge("Ben") + ` === ''`)
+	if n := dbCount(t, db, pending); n != 1 {
+		t.Errorf("the database holds %q %d times, want 1", pending, n)
+	}
 }

@@ -6,11 +6,11 @@
 
 import { GAP_PAGE, HISTORY_PAGE } from './config.js';
 import { request, takeRef } from './connection.js';
+import { noteLast } from './dms.js';
 import { dom } from './dom.js';
 import { mutate, notice, renderEdge } from './messagelist.js';
 import { placeMessage } from './messages.js';
 import { req } from './protocol.js';
-import { noteLast } from './dms.js';
 import { renderDms } from './render.js';
 import { currentConv, lastId, state } from './state.js';
 import { maybeMarkRead } from './unread.js';

@@ -10,13 +10,13 @@ import { updateConnUi } from './banner.js';
 import { NAME_RE, NAME_RETRIES, NAME_RETRY_MS, ROOMLIST_EVERY_MS, STORE_NAME, STORE_VIEW } from './config.js';
 import { focusComposer } from './composer.js';
 import { conn, request } from './connection.js';
+import { requestConversations } from './dms.js';
 import { dom } from './dom.js';
+import { resyncConversations } from './history.js';
 import { notice } from './messagelist.js';
 import { flushPending, refreshPendingStatus } from './messages.js';
 import { req } from './protocol.js';
 import { renderAll, renderMe, renderMembers } from './render.js';
-import { requestConversations } from './dms.js';
-import { resyncConversations } from './history.js';
 import { requestJoin, requestRoomList } from './rooms.js';
 import { showChatScreen, showNameScreen } from './screens.js';
 import {

@@ -79,6 +79,12 @@ export function onConversations(f) {
   for (const c of Array.isArray(f.conversations) ? f.conversations : []) {
     if (!c || typeof c.with !== 'string' || !NAME_RE.test(c.with) || sameName(c.with, state.username)) continue;
     const dm = ensureDm(c.with);
+    if (dm.user !== c.with) {
+      dm.user = c.with; // an account's name as registered, however it was typed
+      renderEdge(dm.conv);
+      renderHeader();
+      updateComposer();
+    }
     if (dm.conv.noHistory) {
       // Listed, so kept after all (the first page was asked before its first message).
       dm.conv.noHistory = false;

@@ -184,6 +184,17 @@ func TestBrowserAccountReadMarkers(t *testing.T) {
 	if got := eval[string](tab2, `document.title`); got != "parley" {
 		t.Errorf("tab 2's title after tab 1 read the DM: got %q, want parley", got)
 	}
+
+	// "Log out everywhere" ends this session and Ben's other one, in another browser.
+	elsewhere := newPage(t, s.url(), "Ben (elsewhere)")
+	elsewhere.signIn("Ben", syncPW)
+	elsewhere.wait(accountChat("Ben"))
+	tab1.click("#logout-all-button")
+	tab1.wait(`document.body.dataset.screen === 'signin' && ` + textHas("#signin-note", "logged out on every device"))
+	for _, p := range []*page{tab2, elsewhere} {
+		p.wait(`document.body.dataset.screen === 'signin' && ` + textHas("#signin-note", "signed out") + ` && !parley.state().socketOpen`)
+	}
+	ann.pm("Ben", "still there?") // an account with no connection: kept, not refused
 }
 
 // A guest's DM view says that its private messages are not kept.

@@ -247,7 +247,9 @@ func (p *page) onEvent(ev any) {
 			}
 			p.problems = append(p.problems, line)
 		case en.Level == "error":
-			if p.allowOffWS && strings.Contains(en.Text, "WebSocket connection to") {
+			// The server is down on purpose: the WebSocket's connects fail, and
+			// so does an account's page asking the API whether its session holds.
+			if p.allowOffWS && (strings.Contains(en.Text, "WebSocket connection to") || strings.Contains(en.Text, "ERR_CONNECTION_REFUSED")) {
 				return
 			}
 			if apiAnswer(en) {

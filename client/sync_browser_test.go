@@ -235,10 +235,12 @@ func TestBrowserAccountReconnect(t *testing.T) {
 	side := s2.listen("127.0.0.1:0")
 	ben := dialAccount(t, side, benToken)
 	ben.join("general")
+	cat := dialUser(t, side, "cat") // two senders: one would reach the rate limit
+	cat.join("general")
 	var missed []string
 	for i := range 60 {
 		m := fmt.Sprintf("missed %02d", i)
-		ben.say("general", m)
+		[]*wsUser{ben, cat}[i%2].say("general", m)
 		missed = append(missed, m)
 	}
 	ben.pm("Ann", "while you were away")

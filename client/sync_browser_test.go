@@ -197,7 +197,8 @@ func TestBrowserAccountReadMarkers(t *testing.T) {
 	ann.pm("Ben", "still there?") // an account with no connection: kept, not refused
 }
 
-// A guest's DM view says that its private messages are not kept.
+// A guest's DM view says that its private messages are not kept; so does an
+// account's conversation with a guest, once the server says it keeps none.
 func TestBrowserGuestDMNote(t *testing.T) {
 	s := startServer(t, "", "")
 	wes := dialUser(t, s.addr, "wes")
@@ -207,6 +208,18 @@ func TestBrowserGuestDMNote(t *testing.T) {
 	gus.click(`#dm-list li[data-user="wes"] .dm-open`)
 	gus.wait(`parley.state().currentDm === 'wes' && ` + shows("hi gus"))
 	gus.wait(textHas("#message-list .guest-dm-note", "not kept") + ` && ` + textHas("#message-list .guest-dm-note", "Sign in"))
+
+	ann := newPage(t, s.url(), "Ann")
+	ann.register("Ann", syncPW)
+	ann.wait(accountChat("Ann"))
+	wes.pm("Ann", "hi Ann")
+	ann.wait(dmBadge("wes") + ` === '1'`)
+	ann.click(`#dm-list li[data-user="wes"] .dm-open`)
+	ann.wait(shows("hi Ann") + ` && ` + dmBadge("wes") + ` === '' && ` +
+		textHas("#message-list .history-edge", "wes has no account, so these messages are delivered live only and not kept"))
+	if got := eval[int](ann, `document.querySelectorAll('#message-list .guest-dm-note, #message-list .system-line.error').length`); got != 0 {
+		t.Errorf("Ann's DM with the guest wes: got %d guest notes or error lines, want 0", got)
+	}
 }
 
 // The server restarts while an account's page is open: on the new

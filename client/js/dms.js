@@ -85,13 +85,6 @@ export function onConversations(f) {
       renderHeader();
       updateComposer();
     }
-    if (dm.conv.noHistory) {
-      // Listed, so kept after all (the first page was asked before its first message).
-      dm.conv.noHistory = false;
-      dm.conv.noMark = false;
-      dm.conv.historyLoaded = false;
-      mutate(dm.conv, () => renderEdge(dm.conv));
-    }
     if (c.last && typeof c.last === 'object') noteLast(dm, c.last);
     setConversationCount(dm.conv, c.read, c.unread);
   }

@@ -114,14 +114,6 @@ export function onHistoryError(meta, f) {
   if (!conv) return;
   if (meta.kind === 'first') {
     conv.loadingFirst = false;
-    if (f.code === 'no_such_user') {
-      // The other side is not an account: nothing of it is kept.
-      conv.noHistory = true;
-      conv.noMark = true;
-      conv.historyLoaded = true;
-      mutate(conv, () => renderEdge(conv));
-      return;
-    }
     mutate(conv, () => renderEdge(conv));
     notice(`Could not load the conversation: ${text}`, 'error', conv);
     return;

@@ -8,6 +8,7 @@
 import { MARK_READ_MS } from './config.js';
 import { request } from './connection.js';
 import { ensureDm } from './dms.js';
+import { mutate, renderEdge } from './messagelist.js';
 import { req } from './protocol.js';
 import { renderDms, renderRooms, updateTitle } from './render.js';
 import { currentConv, lastId, state } from './state.js';
@@ -32,6 +33,12 @@ function othersAfter(conv, id) {
 // with a new connection (Unread), so what this page sent before is forgotten.
 function setCount(conv, read, unread, fresh) {
   if (typeof read === 'string' && read > conv.readId) conv.readId = read;
+  if (conv.noHistory) {
+    // The server counts it: it keeps this conversation after all.
+    conv.noHistory = false;
+    conv.noMark = false;
+    mutate(conv, () => renderEdge(conv));
+  }
   if (fresh) {
     conv.markSent = '';
     conv.markWant = '';
@@ -126,8 +133,14 @@ function sendMark(conv) {
   }
 }
 
-// The Error reply to a MarkRead: a conversation the server does not keep
-// (the other side is a guest) is not marked again.
+// The Error reply to a MarkRead. no_such_user for a private conversation:
+// the server keeps none with that person (a guest), so it is not marked
+// again, and says so. A ReadMarker or the Conversations list for it later
+// would show otherwise, and undo this.
 export function onMarkError(meta, f) {
-  if (f.code === 'no_such_user' && meta.conv) meta.conv.noMark = true;
+  const conv = meta.conv;
+  if (f.code !== 'no_such_user' || !conv || conv.kind !== 'dm') return;
+  conv.noMark = true;
+  conv.noHistory = true;
+  mutate(conv, () => renderEdge(conv));
 }

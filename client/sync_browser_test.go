@@ -8,12 +8,15 @@ package client_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
 )
@@ -41,6 +44,17 @@ func registerAPI(t *testing.T, s *server, name string) string {
 func dialAccount(t *testing.T, addr, token string) *wsUser {
 	t.Helper()
 	return dialWS(t, addr, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+}
+
+// emulateFocus makes the page's window count as focused, as the one a person
+// looks at (headless windows are not focused by themselves).
+func (p *page) emulateFocus() {
+	p.t.Helper()
+	p.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true})
+		return err
+	}))
+	p.wait(`document.hasFocus()`)
 }
 
 // roomJoined is a JS condition: the room is in the page's list as joined, or not.
@@ -184,6 +198,13 @@ func TestBrowserAccountReadMarkers(t *testing.T) {
 	if got := eval[string](tab2, `document.title`); got != "parley" {
 		t.Errorf("tab 2's title after tab 1 read the DM: got %q, want parley", got)
 	}
+
+	// A message that arrives while tab 1 shows the conversation, scrolled to
+	// the bottom in a focused window, is read there: tab 2's badge goes again.
+	tab1.emulateFocus()
+	ann.pm("Ben", "one more")
+	tab1.wait(shows("one more"))
+	tab2.wait(`document.querySelector('#dm-list li[data-user="Ann"] .dm-preview')?.textContent === 'one more' && ` + dmBadge("Ann") + ` === ''`)
 
 	// "Log out everywhere" ends this session and Ben's other one, in another browser.
 	elsewhere := newPage(t, s.url(), "Ben (elsewhere)")

@@ -170,6 +170,7 @@ func TestUnreadAfterConnecting(t *testing.T) {
 		ben.waitFor("Ack", nil)
 	}
 	cid := f.connectAccount("cid")
+	f.clock.Advance(time.Millisecond) // after ben's last: ids of two senders order by millisecond
 	cid.do(protocol.Request{Type: "PrivateMessage", To: "ann", Content: "read this", Ref: "c"})
 	cid.waitFor("Ack", nil)
 

@@ -49,6 +49,7 @@ type config struct {
 	sessionTTL                                                     time.Duration
 	hashConcurrency, hashQueue                                     int
 	loginFailuresAccount, loginFailuresIP, registrationsIP         int
+	roomCreation                                                   string
 }
 
 func parseFlags(args []string) (config, error) {
@@ -72,7 +73,10 @@ func parseFlags(args []string) (config, error) {
 	fs.Float64Var(&c.limits.RatePerSec, "rate", d.RatePerSec, "requests per second one connection may send, sustained")
 	fs.IntVar(&c.limits.RateBurst, "burst", d.RateBurst, "requests one connection may send at once")
 	fs.IntVar(&c.limits.RoomsPerSession, "max-rooms-per-conn", d.RoomsPerSession, "rooms one connection may be in")
-	fs.IntVar(&c.limits.MaxRooms, "max-rooms", d.MaxRooms, "rooms the server keeps at most")
+	fs.IntVar(&c.limits.MaxRooms, "max-rooms", d.MaxRooms, "rooms that may run at once (with members, or had some within the last minute); the default rooms and idle rooms do not count")
+	fs.IntVar(&c.limits.RoomsPerMinute, "rooms-per-minute", d.RoomsPerMinute, "new rooms one connection, or one account, may create a minute")
+	fs.IntVar(&c.limits.ClientRoomsPerMinute, "client-rooms-per-minute", d.ClientRoomsPerMinute, "new rooms the connections of one IP address may create a minute together")
+	fs.StringVar(&c.roomCreation, "room-creation", string(actors.RoomCreationAnyone), "who may create rooms: anyone, accounts or admins")
 	fs.IntVar(&c.outbox.Frames, "outbox-frames", actors.DefaultOutboxLimits.Frames, "frames queued for one connection before it is cut off as slow")
 	fs.IntVar(&c.outbox.Bytes, "outbox-bytes", actors.DefaultOutboxLimits.Bytes, "bytes queued for one connection before it is cut off as slow")
 	fs.Int64Var(&c.readLimit, "max-frame", 16<<10, "largest client frame in bytes; larger ones close the connection with 1009")
@@ -175,7 +179,8 @@ func run() error {
 	srv, err := server.New(ctx, server.Config{
 		DB:    c.db,
 		Store: persistence.Options{Synchronous: c.synchronous},
-		Hub:   actors.Config{Limits: c.limits, Outbox: c.outbox, PresenceWindow: c.presenceWindow, RequestTimeout: c.requestTimeout},
+		Hub: actors.Config{Limits: c.limits, Outbox: c.outbox, PresenceWindow: c.presenceWindow, RequestTimeout: c.requestTimeout,
+			RoomCreation: actors.RoomCreation(c.roomCreation)},
 		Accounts: accounts.Config{
 			SessionTTL:         c.sessionTTL,
 			HashConcurrency:    c.hashConcurrency,

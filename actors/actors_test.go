@@ -381,10 +381,15 @@ func TestRateLimitThenAbuseCloses(t *testing.T) {
 	}
 }
 
+// A room lists with its members; left empty, a room that holds messages
+// retires after RoomIdle and is still known; one that never held a message
+// is forgotten at once.
 func TestRoomListAndIdleRoomsRetire(t *testing.T) {
 	f := newFixture(t, actors.Config{RoomIdle: time.Minute})
 	a := f.connect()
 	a.join("zeta")
+	a.do(protocol.Request{Type: "SendMessage", Room: "zeta", Content: "kept"})
+	a.expect("Message")
 	a.do(protocol.Request{Type: "ListRooms", Ref: "l"})
 	list := a.expect("RoomList")
 	var names []string
@@ -410,7 +415,23 @@ func TestRoomListAndIdleRoomsRetire(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	// The room is still known, and joining it starts it again with its history.
-	a.join("zeta")
+	if h := a.join("zeta"); len(h["messages"].([]any)) != 1 {
+		t.Fatalf("zeta's history after it retired: got %v, want its one message", h)
+	}
+
+	a.join("omega")
+	before = f.hub.Metrics().Rooms
+	a.do(protocol.Request{Type: "LeaveRoom", Room: "omega", Ref: "l"})
+	a.expect("Ack")
+	if got := f.hub.Metrics().Rooms; got != before-1 {
+		t.Errorf("running rooms after the last member left a room never written to: got %d, want %d", got, before-1)
+	}
+	a.do(protocol.Request{Type: "ListRooms", Ref: "l2"})
+	for _, r := range a.expect("RoomList")["rooms"].([]any) {
+		if r.(map[string]any)["name"] == "omega" {
+			t.Errorf("room list: got omega, want it forgotten")
+		}
+	}
 }
 
 func TestHistoryPagesAndSince(t *testing.T) {

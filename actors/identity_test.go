@@ -78,7 +78,7 @@ func (r *registry) wasAsked(skeleton string) bool {
 func (f *fixture) connectAccount(name string) *client {
 	f.t.Helper()
 	c := &client{t: f.t, f: f, q: outbound.New(f.hub.OutboxLimits())}
-	c.s = f.hub.ConnectAccount("127.0.0.1:1", c.q, name)
+	c.s = f.hub.ConnectAccount("127.0.0.1", c.q, name, false)
 	if w := c.expect("Welcome"); w.str("username") != name || w["account"] != true {
 		f.t.Fatalf("account's Welcome: got %v, want username %s, account true", w, name)
 	}

@@ -39,9 +39,12 @@ type Config struct {
 	Broker Broker // optional
 	// Names tells which names belong to accounts, so that no guest takes
 	// one (or one that reads like one). Nil: there are no accounts.
-	Names  NameRegistry
-	Clock  Clock
-	Logger *slog.Logger
+	Names NameRegistry
+	// RoomCreation says who may create rooms: anyone (the default, also
+	// for ""), accounts, or admins.
+	RoomCreation RoomCreation
+	Clock        Clock
+	Logger       *slog.Logger
 
 	Limits Limits
 	Outbox OutboxLimits
@@ -72,6 +75,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = SystemClock{}
+	}
+	if c.RoomCreation == "" {
+		c.RoomCreation = RoomCreationAnyone
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -118,18 +124,20 @@ func (c Config) withDefaults() Config {
 
 // Metrics are the Hub's counters, read by the metrics endpoint.
 type Metrics struct {
-	messagesIn  atomic.Int64 // room messages accepted
-	privateIn   atomic.Int64 // private messages accepted
-	deliveries  atomic.Int64 // frames fanned out to room members
-	busy        atomic.Int64 // sends refused with server_busy
-	slow        atomic.Int64 // sessions cut off as slow consumers
-	rateLimited atomic.Int64 // requests refused with rate_limited
+	messagesIn   atomic.Int64 // room messages accepted
+	privateIn    atomic.Int64 // private messages accepted
+	deliveries   atomic.Int64 // frames fanned out to room members
+	busy         atomic.Int64 // sends refused with server_busy
+	slow         atomic.Int64 // sessions cut off as slow consumers
+	rateLimited  atomic.Int64 // requests refused with rate_limited
+	roomsRefused atomic.Int64 // new rooms refused: a creation budget spent, or the cap of running rooms
 }
 
 // MetricsSnapshot is a copy of the Hub's counters.
 type MetricsSnapshot struct {
 	Sessions, Rooms                                            int
 	MessagesIn, PrivateIn, Deliveries, Busy, Slow, RateLimited int64
+	RoomsRefused                                               int64
 }
 
 // Hub is the registry: sessions by id, names by skeleton (a guest's, or an
@@ -153,7 +161,9 @@ type Hub struct {
 	sessions *xsync.MapOf[uint64, *Session]
 	names    *xsync.MapOf[string, nameOwner] // key: the name's Skeleton
 	rooms    *xsync.MapOf[string, *Room]     // running room actors
+	running  atomic.Int64                    // running room actors, the default rooms not counted (Limits.MaxRooms)
 	catalog  *xsync.MapOf[string, time.Time] // every known room and its creation time
+	budgets  *xsync.MapOf[string, *budget]   // shared by a client's or an account's connections (budget.go)
 	metrics  Metrics
 }
 
@@ -164,6 +174,11 @@ func NewHub(ctx context.Context, cfg Config) (*Hub, error) {
 		return nil, errors.New("new hub: no store")
 	}
 	cfg = cfg.withDefaults()
+	switch cfg.RoomCreation {
+	case RoomCreationAnyone, RoomCreationAccounts, RoomCreationAdmins:
+	default:
+		return nil, fmt.Errorf("new hub: room creation %q: want anyone, accounts or admins", cfg.RoomCreation)
+	}
 	h := &Hub{
 		cfg:      cfg,
 		store:    cfg.Store,
@@ -173,6 +188,7 @@ func NewHub(ctx context.Context, cfg Config) (*Hub, error) {
 		names:    xsync.NewMapOf[string, nameOwner](),
 		rooms:    xsync.NewMapOf[string, *Room](),
 		catalog:  xsync.NewMapOf[string, time.Time](),
+		budgets:  xsync.NewMapOf[string, *budget](),
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	recs, err := h.store.Rooms(ctx)
@@ -193,14 +209,11 @@ func NewHub(ctx context.Context, cfg Config) (*Hub, error) {
 	return h, nil
 }
 
-// ensureRoom records room in the catalog and the store if it is new. It
-// returns errRoomCap when the server keeps as many rooms as it may.
+// ensureRoom records room in the catalog and the store if it is new. Who
+// may create a room, and how many, is the caller's to check (mayCreate).
 func (h *Hub) ensureRoom(ctx context.Context, name string) (created bool, err error) {
 	if _, ok := h.catalog.Load(name); ok {
 		return false, nil
-	}
-	if h.catalog.Size() >= h.cfg.Limits.MaxRooms && !slices.Contains(h.cfg.DefaultRooms, name) {
-		return false, errRoomCap
 	}
 	now := h.cfg.Clock.Now().UTC().Truncate(time.Millisecond)
 	if err := h.store.CreateRoom(ctx, name, now); err != nil {
@@ -210,7 +223,7 @@ func (h *Hub) ensureRoom(ctx context.Context, name string) (created bool, err er
 	return !loaded, nil
 }
 
-var errRoomCap = errors.New("the server has as many rooms as it keeps")
+var errRoomCap = errors.New("the server runs as many rooms as it may")
 
 // room returns the running actor of a known room, starting it if needed.
 // The store is asked for the room's last id outside the map's Compute (no
@@ -220,12 +233,28 @@ func (h *Hub) room(ctx context.Context, name string) (*Room, error) {
 	if r, ok := h.rooms.Load(name); ok {
 		return r, nil
 	}
+	// A retired room's last messages may still be on their way to the
+	// store: the new actor's ids must follow them, and it must know that
+	// the room holds messages (forgettable).
+	if err := h.store.Sync(ctx); err != nil {
+		return nil, fmt.Errorf("room %q: %w", name, err)
+	}
 	lastID, err := h.store.LastID(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("room %q last id: %w", name, err)
 	}
-	fresh := newRoom(h, name, lastID, slices.Contains(h.cfg.DefaultRooms, name))
+	permanent := slices.Contains(h.cfg.DefaultRooms, name)
+	// The cap is held exactly under any interleaving: a room is counted
+	// before its actor may be published, and uncounted if another won.
+	if !permanent && !h.countRunning() {
+		h.metrics.roomsRefused.Add(1)
+		return nil, errRoomCap
+	}
+	fresh := newRoom(h, name, lastID, permanent)
 	r, loaded := h.rooms.LoadOrStore(name, fresh)
+	if loaded && !permanent {
+		h.running.Add(-1)
+	}
 	if !loaded {
 		h.roomWG.Add(1)
 		// Runs in its own goroutine; exits when the Hub shuts down or the
@@ -236,6 +265,35 @@ func (h *Hub) room(ctx context.Context, name string) (*Room, error) {
 		}()
 	}
 	return r, nil
+}
+
+// countRunning counts one more running room if the cap allows it.
+func (h *Hub) countRunning() bool {
+	for {
+		n := h.running.Load()
+		if n >= int64(h.cfg.Limits.MaxRooms) {
+			return false
+		}
+		if h.running.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// forgetRoom retires r and forgets it was ever created: for a room that
+// never held a message, once it is empty, so that rooms made and left
+// cost nothing lasting. The store keeps its row, which it does not load
+// again (Store.Rooms lists rooms with messages); a join that raced with
+// this creates the room anew.
+func (h *Hub) forgetRoom(r *Room) bool {
+	if !h.retireRoom(r) {
+		return false
+	}
+	h.catalog.Compute(r.name, func(old time.Time, loaded bool) (time.Time, bool) {
+		_, running := h.rooms.Load(r.name) // a new actor already: keep the entry
+		return old, !loaded || !running
+	})
+	return true
 }
 
 // retireRoom removes r from the running rooms if it is still the one
@@ -250,26 +308,44 @@ func (h *Hub) retireRoom(r *Room) bool {
 		}
 		return old, !loaded
 	})
+	if retired && !r.permanent {
+		h.running.Add(-1)
+	}
 	return retired
 }
 
 // Connect registers a new guest session, sending to out, with a name it is
 // given (guest-NNNNN: reserved, so no client can choose one), and sends its
 // Welcome. out should be bounded by OutboxLimits.
-func (h *Hub) Connect(remote string, out Peer) *Session {
-	s := newSession(h, h.nextID.Add(1), remote, out)
+//
+// client is the client the connection comes from, as the transport keys
+// it (an address): the budgets it shares with that client's other
+// connections are kept under it.
+func (h *Hub) Connect(client string, out Peer) *Session {
+	s := newSession(h, h.nextID.Add(1), client, out)
 	s.person = s.id
+	s.holdBudgets()
 	h.sessions.Store(s.id, s)
 	for i := 0; ; i++ {
-		var name string
-		if i < 8 {
-			name = guestPrefix + strconv.Itoa(10000+rand.IntN(90000))
-		} else {
-			name = guestPrefix + strconv.FormatUint(s.id, 10) // unique among guests: ids never repeat
+		name := guestPrefix + strconv.Itoa(10000+rand.IntN(90000))
+		if i == 8 {
+			// Unique: ids never repeat, and the random names never start
+			// with 0 (nor does any digit's skeleton but 0's read "o").
+			name = guestPrefix + "0" + strconv.FormatUint(s.id, 10)
 		}
 		if key := Skeleton(name); h.claimName(key, name, s) {
 			s.name, s.fold, s.key = name, foldName(name), key
 			break
+		}
+		if i == 8 {
+			// Cannot happen (guest names are reserved to the server), and
+			// must not loop: a connection without a name is refused.
+			h.log.Error("no guest name free", "name", name)
+			h.sessions.Delete(s.id)
+			s.releaseBudgets()
+			s.closed = true
+			out.Close(protocol.CloseGoingAway, "no guest name is free, try again")
+			return s
 		}
 	}
 	s.out.Send(protocol.EncodeWelcome(s.name, false))
@@ -286,9 +362,11 @@ func (h *Hub) Connect(remote string, out Peer) *Session {
 // A guest that holds the name (or a look-alike), because it took it before
 // the account was registered, loses it: its connection is closed with 1008,
 // and the account holds the name from this call on.
-func (h *Hub) ConnectAccount(remote string, out Peer, name string) *Session {
-	s := newSession(h, h.nextID.Add(1), remote, out)
-	s.account = true
+//
+// client is as for Connect; admin says the account has the admin role.
+func (h *Hub) ConnectAccount(client string, out Peer, name string, admin bool) *Session {
+	s := newSession(h, h.nextID.Add(1), client, out)
+	s.account, s.admin = true, admin
 	key := Skeleton(name)
 	var evicted []*Session
 	h.names.Compute(key, func(old nameOwner, loaded bool) (nameOwner, bool) {
@@ -303,6 +381,7 @@ func (h *Hub) ConnectAccount(remote string, out Peer, name string) *Session {
 		return nameOwner{name: name, person: s.id, account: true, sessions: []*Session{s}}, false
 	})
 	s.name, s.fold, s.key = name, foldName(name), key
+	s.holdBudgets()
 	h.sessions.Store(s.id, s)
 	for _, g := range evicted {
 		h.log.Warn("name taken back by its account", "name", name, "session", g.id)
@@ -346,14 +425,15 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 // Metrics returns a snapshot of the Hub's counters.
 func (h *Hub) Metrics() MetricsSnapshot {
 	return MetricsSnapshot{
-		Sessions:    h.sessions.Size(),
-		Rooms:       h.rooms.Size(),
-		MessagesIn:  h.metrics.messagesIn.Load(),
-		PrivateIn:   h.metrics.privateIn.Load(),
-		Deliveries:  h.metrics.deliveries.Load(),
-		Busy:        h.metrics.busy.Load(),
-		Slow:        h.metrics.slow.Load(),
-		RateLimited: h.metrics.rateLimited.Load(),
+		Sessions:     h.sessions.Size(),
+		Rooms:        h.rooms.Size(),
+		MessagesIn:   h.metrics.messagesIn.Load(),
+		PrivateIn:    h.metrics.privateIn.Load(),
+		Deliveries:   h.metrics.deliveries.Load(),
+		Busy:         h.metrics.busy.Load(),
+		Slow:         h.metrics.slow.Load(),
+		RateLimited:  h.metrics.rateLimited.Load(),
+		RoomsRefused: h.metrics.roomsRefused.Load(),
 	}
 }
 

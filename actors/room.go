@@ -149,10 +149,16 @@ func (r *Room) run(ctx context.Context) {
 		select {
 		case m := <-r.inbox:
 			r.handle(m)
+			if r.forgettable() && r.hub.forgetRoom(r) {
+				return
+			}
 		case <-presenceC:
 			r.flushPresence()
 		case <-idleC:
 			r.idle = nil
+			if r.forgettable() && r.hub.forgetRoom(r) {
+				return
+			}
 			if len(r.members) == 0 && r.hub.retireRoom(r) {
 				return
 			}
@@ -200,6 +206,12 @@ func (r *Room) handle(m *roomMsg) {
 	if m.reply != nil {
 		m.reply <- rep
 	}
+}
+
+// forgettable: the room is empty and never held a message (nor is it a
+// default room), so nothing is lost by forgetting it was created.
+func (r *Room) forgettable() bool {
+	return !r.permanent && len(r.members) == 0 && r.lastID == ""
 }
 
 func (r *Room) startIdle() { r.idle = r.hub.cfg.Clock.NewTimer(r.hub.cfg.RoomIdle) }

@@ -33,11 +33,13 @@ import (
 type Session struct {
 	id     uint64
 	hub    *Hub
-	remote string
-	out    Peer // sent to by anyone; drained by the transport's writer
+	client string // the client it comes from, as the transport keys it: its shared budgets' key
+	out    Peer   // sent to by anyone; drained by the transport's writer
 	// Set before the session is published (Connect, ConnectAccount), never
 	// changed: rooms read them from their own goroutines.
-	account bool // an account's connection: its name is fixed
+	account bool      // an account's connection: its name is fixed
+	admin   bool      // an account's with the admin role
+	budgets []*budget // shared with its client's (and account's) other connections; released by Close
 	// person is who the session speaks for: its own id for a guest; for an
 	// account, one id shared by all of its connections (see ConnectAccount).
 	person uint64
@@ -55,22 +57,43 @@ type Session struct {
 	pmNonces nonceCache // recent private messages sent with a nonce, by recipient and nonce
 	// Token buckets, full at first. Only ever asked with AllowN and the
 	// hub's Clock, so that tests drive them with an injected clock.
-	bucket *rate.Limiter // requests allowed
-	abuse  *rate.Limiter // rate-limited requests tolerated before 1008
-	closed bool
+	bucket   *rate.Limiter // requests allowed
+	abuse    *rate.Limiter // rate-limited requests tolerated before 1008
+	newRooms *rate.Limiter // rooms it may create (mayCreate)
+	closed   bool
 }
 
-func newSession(h *Hub, id uint64, remote string, out Peer) *Session {
+func newSession(h *Hub, id uint64, client string, out Peer) *Session {
 	l := h.cfg.Limits
 	return &Session{
-		id:     id,
-		hub:    h,
-		remote: remote,
-		out:    out,
-		rooms:  make(map[string]*Room),
-		bucket: rate.NewLimiter(rate.Limit(l.RatePerSec), l.RateBurst),
-		abuse:  rate.NewLimiter(rate.Limit(l.RatePerSec/2), l.AbuseBudget),
+		id:       id,
+		hub:      h,
+		client:   client,
+		out:      out,
+		rooms:    make(map[string]*Room),
+		bucket:   rate.NewLimiter(rate.Limit(l.RatePerSec), l.RateBurst),
+		abuse:    rate.NewLimiter(rate.Limit(l.RatePerSec/2), l.AbuseBudget),
+		newRooms: rate.NewLimiter(rate.Limit(float64(l.RoomsPerMinute)/60), l.RoomsPerMinute),
 	}
+}
+
+// holdBudgets takes the session's shared budgets: its client's and, for an
+// account, its account's. Before the session is published.
+func (s *Session) holdBudgets() {
+	l := s.hub.cfg.Limits
+	s.budgets = append(s.budgets, s.hub.holdBudget(clientKey(s.client), float64(l.ClientRoomsPerMinute), l.ClientRoomsPerMinute))
+	if s.account {
+		s.budgets = append(s.budgets, s.hub.holdBudget(accountKey(s.key), float64(l.RoomsPerMinute), l.RoomsPerMinute))
+	}
+}
+
+// releaseBudgets lets go of the shared budgets, once.
+func (s *Session) releaseBudgets() {
+	s.hub.releaseBudget(clientKey(s.client))
+	if s.account {
+		s.hub.releaseBudget(accountKey(s.key))
+	}
+	s.budgets = nil
 }
 
 // ID returns the session's id, unique for the life of the process.
@@ -304,6 +327,9 @@ func (s *Session) joinRoom(conn context.Context, req protocol.Request) {
 		s.fail(req.Ref, protocol.CodeInvalidRoom, "you are in as many rooms as one connection may be")
 		return
 	}
+	if _, known := s.hub.catalog.Load(name); !known && !s.mayCreate(req.Ref, name) {
+		return
+	}
 	ctx, cancel := s.deadline(conn)
 	defer cancel()
 	joined := s.enter(ctx, conn, name, req.Ref, req.Since, func(lastID string) {
@@ -325,23 +351,23 @@ func (s *Session) joinRoom(conn context.Context, req protocol.Request) {
 // JoinRoom's. It reports whether the session is in the room; when not, the
 // client has had an Error (with ref).
 func (s *Session) enter(ctx, conn context.Context, name, ref, since string, entered func(lastID string)) bool {
-	if _, err := s.hub.ensureRoom(ctx, name); err != nil {
-		if errors.Is(err, errRoomCap) {
-			s.fail(ref, protocol.CodeInvalidRoom, "no new rooms can be created now")
-		} else {
-			s.hub.log.Error("create room", "room", name, "err", waitErr(ctx, err))
-			s.fail(ref, protocol.CodeServerBusy, "could not create the room, try again")
-		}
-		return false
-	}
-	// The room may retire between the lookup and the join; then look again.
+	// The room may retire (or, never written to, be forgotten) between the
+	// lookup and the join; then look again.
 	var (
 		r   *Room
 		rep roomReply
 	)
 	for {
+		if _, err := s.hub.ensureRoom(ctx, name); err != nil {
+			s.hub.log.Error("create room", "room", name, "err", waitErr(ctx, err))
+			s.fail(ref, protocol.CodeServerBusy, "could not create the room, try again")
+			return false
+		}
 		var err error
-		if r, err = s.hub.room(ctx, name); err != nil {
+		if r, err = s.hub.room(ctx, name); errors.Is(err, errRoomCap) {
+			s.fail(ref, protocol.CodeInvalidRoom, "the server runs as many rooms as it may: try again later")
+			return false
+		} else if err != nil {
 			s.hub.log.Error("start room", "room", name, "err", waitErr(ctx, err))
 			s.fail(ref, protocol.CodeServerBusy, "could not open the room, try again")
 			return false
@@ -682,6 +708,7 @@ func (s *Session) Close() {
 		_, _ = r.control(context.Background(), &roomMsg{kind: msgLeave, from: s})
 	}
 	s.rooms = nil
+	s.releaseBudgets()
 	s.hub.releaseName(s.key, s)
 	s.hub.sessions.Delete(s.id)
 	s.out.Close(protocol.CloseNormal, "")

@@ -113,7 +113,9 @@ type Store interface {
 	// CreateRoom records a room; recording one that exists is not an error.
 	CreateRoom(ctx context.Context, name string, createdAt time.Time) error
 
-	// Rooms lists every recorded room.
+	// Rooms lists every recorded room that holds a message: a room that
+	// never did is forgotten once empty (Hub.forgetRoom), and not brought
+	// back by a restart.
 	Rooms(ctx context.Context) ([]RoomRecord, error)
 
 	// History returns the newest q.Limit public messages of q.Room within the

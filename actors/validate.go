@@ -21,20 +21,30 @@ type Limits struct {
 	// refilled at half of RatePerSec, before it is closed with 1008.
 	AbuseBudget     int
 	RoomsPerSession int // rooms one connection may be in at once
-	MaxRooms        int // rooms the server keeps at most
+	// MaxRooms is how many rooms may run at once (have an actor: members,
+	// or a member within the last RoomIdle); the default rooms are not
+	// counted. A room that holds messages and is idle does not count.
+	MaxRooms int
+	// RoomsPerMinute is how many new rooms one connection, and one
+	// account across its connections, may create a minute (and at once);
+	// ClientRoomsPerMinute the same for one client across its connections.
+	RoomsPerMinute       int
+	ClientRoomsPerMinute int
 }
 
 // DefaultLimits are the limits parley runs with unless flags say otherwise.
 var DefaultLimits = Limits{
-	UsernameMax:     32,
-	RoomMax:         64,
-	ContentMax:      4000,
-	RefMax:          64,
-	RatePerSec:      20,
-	RateBurst:       40,
-	AbuseBudget:     100,
-	RoomsPerSession: 100,
-	MaxRooms:        10000,
+	UsernameMax:          32,
+	RoomMax:              64,
+	ContentMax:           4000,
+	RefMax:               64,
+	RatePerSec:           20,
+	RateBurst:            40,
+	AbuseBudget:          100,
+	RoomsPerSession:      100,
+	MaxRooms:             10000,
+	RoomsPerMinute:       5,
+	ClientRoomsPerMinute: 10,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -65,6 +75,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxRooms > 0 {
 		d.MaxRooms = l.MaxRooms
+	}
+	if l.RoomsPerMinute > 0 {
+		d.RoomsPerMinute = l.RoomsPerMinute
+	}
+	if l.ClientRoomsPerMinute > 0 {
+		d.ClientRoomsPerMinute = l.ClientRoomsPerMinute
 	}
 	return d
 }

@@ -76,13 +76,15 @@ func (s *Store) History(ctx context.Context, q actors.HistoryQuery) ([]actors.St
 	return msgs, more, nil
 }
 
-// Rooms lists every recorded room, by name.
+// Rooms lists every recorded room that holds a message, by name (see
+// actors.Store).
 func (s *Store) Rooms(ctx context.Context) ([]actors.RoomRecord, error) {
 	var rows []struct {
 		Name      string `db:"name"`
 		CreatedAt string `db:"created_at"`
 	}
-	if err := s.rdb.SelectContext(ctx, &rows, "SELECT name, created_at FROM rooms ORDER BY name"); err != nil {
+	if err := s.rdb.SelectContext(ctx, &rows, `SELECT name, created_at FROM rooms r
+WHERE EXISTS (SELECT 1 FROM messages m WHERE m.room = r.name) ORDER BY name`); err != nil {
 		return nil, fmt.Errorf("list rooms: %w", err)
 	}
 	rooms := make([]actors.RoomRecord, len(rows))

@@ -578,6 +578,8 @@ func TestRefusedRowAnywhereInStatement(t *testing.T) {
 	}
 }
 
+// CreateRoom keeps a room's first creation time; Rooms lists the rooms
+// that hold a message, the others being forgotten.
 func TestCreateRoomIsIdempotent(t *testing.T) {
 	path := tempDB(t)
 	w := openTest(t, path, Options{})
@@ -586,11 +588,12 @@ func TestCreateRoomIsIdempotent(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		at   time.Time
-	}{{"random", t2}, {"general", t1}, {"general", t2}} {
+	}{{"random", t2}, {"general", t1}, {"general", t2}, {"never-written", t1}} {
 		if err := w.CreateRoom(ctx, c.name, c.at); err != nil {
 			t.Fatalf("CreateRoom(%s): %v", c.name, err)
 		}
 	}
+	appendAll(t, w, []*actors.StoredMessage{roomMsg("01JE0000000000000000000001", "general", "ann", 1), roomMsg("01JE0000000000000000000002", "random", "ann", 2)})
 	want := []actors.RoomRecord{{Name: "general", CreatedAt: t1}, {Name: "random", CreatedAt: t2}}
 	if got, err := w.Rooms(ctx); err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("Rooms() = %+v, %v; want %+v", got, err, want)

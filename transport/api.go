@@ -350,6 +350,6 @@ func (s *Server) upgradeAuth(w http.ResponseWriter, r *http.Request) (auth *acco
 // connectAccount makes the chat session of an account's connection: one
 // that has the account's name from the start, and is one person with the
 // account's other connections (actors.Hub.ConnectAccount).
-func (s *Server) connectAccount(remote string, peer actors.Peer, auth *accounts.Auth) *actors.Session {
-	return s.hub.ConnectAccount(remote, peer, auth.Username)
+func (s *Server) connectAccount(client string, peer actors.Peer, auth *accounts.Auth) *actors.Session {
+	return s.hub.ConnectAccount(client, peer, auth.Username, auth.Role == accounts.RoleAdmin)
 }

@@ -73,7 +73,7 @@ func FuzzDispatch(f *testing.F) {
 		if len(frame)%2 == 0 {
 			s = hub.Connect("fuzz", q)
 		} else {
-			s = hub.ConnectAccount("fuzz", q, "fuzzer") // half the inputs, as an account's connection
+			s = hub.ConnectAccount("fuzz", q, "fuzzer", false) // half the inputs, as an account's connection
 		}
 		if err != nil {
 			s.HandleMalformed(req.Ref, err.Error())

@@ -276,9 +276,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.out = outbound.New(s.hub.OutboxLimits())
 	if auth != nil {
 		c.account, c.session, c.resume = auth.AccountID, auth.Session, true
-		c.sess = s.connectAccount(r.RemoteAddr, c.out, auth)
+		c.sess = s.connectAccount(ip, c.out, auth)
 	} else {
-		c.sess = s.hub.Connect(r.RemoteAddr, c.out)
+		c.sess = s.hub.Connect(ip, c.out)
 	}
 	// The handler returns now and net/http lets go of what it kept for the
 	// request (its 4 KiB read buffer, the handler's grown stack); readers

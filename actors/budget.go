@@ -1,0 +1,131 @@
+package actors
+
+import (
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"parley/internal/protocol"
+)
+
+// Budgets shared by several connections: those of one client (every
+// connection from one address, as the transport keys it) and those of one
+// account. Each connection also has its own (Session.newRooms). A request
+// that spends from a budget spends from all of the connection's at once, or
+// from none.
+//
+// A budget outlives its connections until it has refilled: a client that
+// spent it cannot get a fresh one by reconnecting. Entries with no
+// connection are swept once there are many of them (sweepBudgets), so the
+// map is bounded by the clients and accounts seen within a refill time.
+
+// RoomCreation says who may create rooms (Config.RoomCreation).
+type RoomCreation string
+
+const (
+	RoomCreationAnyone   RoomCreation = "anyone"   // guests and accounts (the default)
+	RoomCreationAccounts RoomCreation = "accounts" // signed-in users only
+	RoomCreationAdmins   RoomCreation = "admins"   // accounts with the admin role only
+)
+
+// budget is what the connections of one client, or of one account, may
+// spend together.
+type budget struct {
+	refs  int           // connections holding it; changed only inside the budgets map's Compute
+	rooms *rate.Limiter // new rooms
+}
+
+func (h *Hub) newBudget(perMinute float64, burst int) *budget {
+	return &budget{rooms: rate.NewLimiter(rate.Limit(perMinute/60), burst)}
+}
+
+// holdBudget returns the budget under key, made if there is none, and
+// counts one more connection holding it.
+func (h *Hub) holdBudget(key string, perMinute float64, burst int) *budget {
+	b, _ := h.budgets.Compute(key, func(old *budget, loaded bool) (*budget, bool) {
+		if !loaded {
+			old = h.newBudget(perMinute, burst)
+		}
+		old.refs++
+		return old, false
+	})
+	return b
+}
+
+// releaseBudget counts one connection fewer holding the budget under key,
+// and forgets it once none holds it and it has refilled.
+func (h *Hub) releaseBudget(key string) {
+	now := h.cfg.Clock.Now()
+	h.budgets.Compute(key, func(old *budget, loaded bool) (*budget, bool) {
+		if !loaded {
+			return nil, true
+		}
+		old.refs--
+		return old, old.refs <= 0 && old.full(now)
+	})
+	if h.budgets.Size() > budgetSweepAt {
+		h.sweepBudgets(now)
+	}
+}
+
+// budgetSweepAt is how many budgets the map holds before a release sweeps
+// the ones no connection holds and that have refilled.
+const budgetSweepAt = 4096
+
+func (h *Hub) sweepBudgets(now time.Time) {
+	h.budgets.Range(func(key string, _ *budget) bool {
+		h.budgets.Compute(key, func(old *budget, loaded bool) (*budget, bool) {
+			return old, !loaded || (old.refs <= 0 && old.full(now))
+		})
+		return true
+	})
+}
+
+func (b *budget) full(now time.Time) bool {
+	return b.rooms.TokensAt(now) >= float64(b.rooms.Burst())
+}
+
+// budgetKeys are the shared budgets a connection holds: its client's, and
+// its account's.
+func clientKey(client string) string    { return "client " + client }
+func accountKey(skeleton string) string { return "account " + skeleton }
+
+// mayCreate reports whether the session may create the room name, which is
+// not known yet: the server's policy (Config.RoomCreation) must allow it,
+// and the connection, its client and its account must each have a new room
+// left in their budgets (Limits.RoomsPerMinute, ClientRoomsPerMinute),
+// which it spends. Otherwise the client is told why.
+func (s *Session) mayCreate(ref, name string) bool {
+	switch s.hub.cfg.RoomCreation {
+	case RoomCreationAccounts:
+		if !s.account {
+			s.fail(ref, protocol.CodeNotAllowed, "only signed-in users may create rooms here: there is no room "+name)
+			return false
+		}
+	case RoomCreationAdmins:
+		if !s.admin {
+			s.fail(ref, protocol.CodeNotAllowed, "only admins may create rooms here: there is no room "+name)
+			return false
+		}
+	}
+	now := s.hub.cfg.Clock.Now()
+	limiters := []*rate.Limiter{s.newRooms}
+	for _, b := range s.budgets {
+		limiters = append(limiters, b.rooms)
+	}
+	var taken []*rate.Reservation
+	for _, l := range limiters {
+		r := l.ReserveN(now, 1)
+		if !r.OK() || r.DelayFrom(now) > 0 {
+			r.CancelAt(now)
+			for _, t := range taken {
+				t.CancelAt(now)
+			}
+			s.hub.metrics.roomsRefused.Add(1)
+			s.fail(ref, protocol.CodeRateLimited, "you have created too many rooms: wait a minute before creating "+name)
+			return false
+		}
+		taken = append(taken, r)
+	}
+	return true
+}

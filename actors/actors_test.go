@@ -174,8 +174,8 @@ func TestRenameIsAnnouncedAndNamesAreCaseInsensitive(t *testing.T) {
 		if sys.str("content") != "Alice is now known as alicia" || sys.str("room") != "general" {
 			t.Fatalf("rename: got %v", sys)
 		}
-		if got := usernames(cl.expect("Members")); !slices.Contains(got, "alicia") || slices.Contains(got, "Alice") {
-			t.Fatalf("members after rename: got %v", got)
+		if r := cl.expect("UserRenamed"); r.str("room") != "general" || r.str("old") != "Alice" || r.str("new") != "alicia" {
+			t.Fatalf("rename event: got %v, want UserRenamed Alice -> alicia in general", r)
 		}
 	}
 	a.expect("Ack")

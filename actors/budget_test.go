@@ -154,3 +154,23 @@ func TestRoomCapIsExactUnderConcurrency(t *testing.T) {
 		t.Errorf("a default room at the cap: got %q, want joined", code)
 	}
 }
+
+// Renames have a rate of their own (two at once, then one every
+// RenameEvery); a rename that fails spends nothing.
+func TestRenameRate(t *testing.T) {
+	f := newFixture(t, actors.Config{Limits: actors.Limits{RenameEvery: 10 * time.Second}})
+	a, b := f.connect(), f.connect()
+	b.rename("taken")
+	a.rename("one")
+	a.do(protocol.Request{Type: "SetUsername", Username: "TAKEN", Ref: "x"})
+	if e := a.expect("Error"); e.str("code") != "username_taken" {
+		t.Fatalf("a taken name: got %v, want username_taken", e)
+	}
+	a.rename("two") // the failed one spent nothing
+	a.do(protocol.Request{Type: "SetUsername", Username: "three", Ref: "r"})
+	if e := a.expect("Error"); e.str("code") != "rate_limited" || a.s.Username() != "two" {
+		t.Fatalf("a third rename at once: got %v, name %s, want rate_limited and still two", e, a.s.Username())
+	}
+	f.clock.Advance(10 * time.Second)
+	a.rename("three")
+}

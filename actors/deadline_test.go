@@ -309,7 +309,9 @@ func TestStalledRoomGivesServerBusyAndNoGhostMember(t *testing.T) {
 	f.expire(1)
 	f.handled(done, "SetUsername")
 	a.waitFor("SystemMessage", func(fr frame) bool { return fr.str("content") == "zed is now known as alice" })
-	a.expect("Members")
+	if r := a.expect("UserRenamed"); r.str("old") != "zed" || r.str("new") != "alice" {
+		t.Fatalf("the rename back: got %v, want UserRenamed zed -> alice", r)
+	}
 	a.expectBusy("a2")
 	if got := a.s.Username(); got != "alice" {
 		t.Fatalf("name after a failed rename: got %q, want alice", got)

@@ -326,8 +326,11 @@ func (r *Room) handleRename(m *roomMsg) {
 	if mem := r.members[m.from]; mem != nil && mem.who.name != m.name {
 		old := mem.who.name
 		mem.who.name = m.name
+		// Two small frames, whatever the room's size: the seed's notice,
+		// and the event a client updates its member list from (a full
+		// Members per rename cost each member the whole list).
 		r.broadcast(protocol.EncodeSystem(r.name, old+" is now known as "+m.name))
-		r.broadcast(protocol.EncodeMembers(r.name, r.names()))
+		r.broadcast(protocol.EncodeUserRenamed(r.name, old, m.name))
 	}
 }
 

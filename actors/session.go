@@ -60,6 +60,7 @@ type Session struct {
 	bucket   *rate.Limiter // requests allowed
 	abuse    *rate.Limiter // rate-limited requests tolerated before 1008
 	newRooms *rate.Limiter // rooms it may create (mayCreate)
+	renames  *rate.Limiter // renames it may make: only successful ones spend it
 	closed   bool
 }
 
@@ -74,6 +75,7 @@ func newSession(h *Hub, id uint64, client string, out Peer) *Session {
 		bucket:   rate.NewLimiter(rate.Limit(l.RatePerSec), l.RateBurst),
 		abuse:    rate.NewLimiter(rate.Limit(l.RatePerSec/2), l.AbuseBudget),
 		newRooms: rate.NewLimiter(rate.Limit(float64(l.RoomsPerMinute)/60), l.RoomsPerMinute),
+		renames:  rate.NewLimiter(rate.Every(l.RenameEvery), 2),
 	}
 }
 
@@ -226,6 +228,12 @@ func (s *Session) setUsername(conn context.Context, req protocol.Request) {
 		s.fail(req.Ref, protocol.CodeNotAllowed, "you are signed in as "+s.name+": an account's name cannot be changed")
 		return
 	}
+	now := s.hub.cfg.Clock.Now()
+	if s.renames.TokensAt(now) < 1 {
+		s.hub.metrics.rateLimited.Add(1)
+		s.fail(req.Ref, protocol.CodeRateLimited, "you can change your name once every "+s.hub.cfg.Limits.RenameEvery.String()+": wait a moment")
+		return
+	}
 	if Reserved(name) {
 		s.fail(req.Ref, protocol.CodeInvalidUsername, "the name "+name+" is reserved")
 		return
@@ -286,6 +294,7 @@ func (s *Session) setUsername(conn context.Context, req protocol.Request) {
 	if key != oldKey {
 		s.hub.releaseName(oldKey, s)
 	}
+	s.renames.AllowN(now, 1) // turns are one at a time: the token checked above is there
 	s.name, s.fold, s.key = name, fold, key
 	s.ack(req.Ref, name, "")
 }

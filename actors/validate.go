@@ -2,6 +2,7 @@ package actors
 
 import (
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -30,6 +31,9 @@ type Limits struct {
 	// ClientRoomsPerMinute the same for one client across its connections.
 	RoomsPerMinute       int
 	ClientRoomsPerMinute int
+	// RenameEvery is how often a connection may change its name, after
+	// a first two at once: each rename is announced in every room it is in.
+	RenameEvery time.Duration
 }
 
 // DefaultLimits are the limits parley runs with unless flags say otherwise.
@@ -45,6 +49,7 @@ var DefaultLimits = Limits{
 	MaxRooms:             10000,
 	RoomsPerMinute:       5,
 	ClientRoomsPerMinute: 10,
+	RenameEvery:          10 * time.Second,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -81,6 +86,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.ClientRoomsPerMinute > 0 {
 		d.ClientRoomsPerMinute = l.ClientRoomsPerMinute
+	}
+	if l.RenameEvery > 0 {
+		d.RenameEvery = l.RenameEvery
 	}
 	return d
 }

@@ -155,8 +155,9 @@ func TestManyClientsManyMessages(t *testing.T) {
 
 // TestContractSetUsername covers SetUsername: guest names, Ack{ref,
 // username}, case-insensitive uniqueness, invalid names, renames announced.
+// (Renames are not rate-limited here; TestRenameRate covers the limit.)
 func TestContractSetUsername(t *testing.T) {
-	s := startServer(t, serverConfig{})
+	s := startServer(t, serverConfig{hub: actors.Config{Limits: actors.Limits{RenameEvery: time.Nanosecond}}})
 	a, b := s.dial(), s.dial()
 	for _, w := range []*wsClient{a, b} {
 		if !guestRE.MatchString(w.name) {
@@ -182,13 +183,14 @@ func TestContractSetUsername(t *testing.T) {
 		t.Fatalf("SetUsername: got %v, want Ack{ref n1, username alice}", m)
 	}
 	a.name = "alice"
-	// The rename is announced to the room, and the member list follows.
+	// The rename is announced to the room, and the member list follows
+	// from the event.
 	sys := b.waitFor("SystemMessage", nil)
 	if c := sys.str("content"); !strings.Contains(c, guest) || !strings.Contains(c, "alice") {
 		t.Errorf("rename announcement: got %v, want it to name %s and alice", sys, guest)
 	}
-	if m := b.waitFor("Members", nil); !slices.Contains(m["usernames"].([]any), any("alice")) {
-		t.Errorf("Members after rename: got %v, want alice in it", m)
+	if m := b.waitFor("UserRenamed", nil); m.str("old") != guest || m.str("new") != "alice" || m.str("room") != "general" {
+		t.Errorf("UserRenamed: got %v, want %s -> alice in general", m, guest)
 	}
 
 	for i, name := range []string{"alice", "ALICE", "Alice"} {

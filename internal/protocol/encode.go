@@ -194,6 +194,19 @@ func EncodeUserLeft(username, room string) []byte {
 	return mustJSON(presenceFrame{Type: "UserLeft", Username: username, Room: room})
 }
 
+type renamedFrame struct {
+	Type string `json:"type"`
+	Room string `json:"room"`
+	Old  string `json:"old"`
+	New  string `json:"new"`
+}
+
+// EncodeUserRenamed encodes the UserRenamed frame of a member of room
+// renamed from old to new.
+func EncodeUserRenamed(room, old, new string) []byte {
+	return mustJSON(renamedFrame{Type: "UserRenamed", Room: room, Old: old, New: new})
+}
+
 // EncodeMembers encodes a Members frame; nil names is an empty list.
 func EncodeMembers(room string, names []string) []byte {
 	if names == nil {

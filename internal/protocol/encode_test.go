@@ -115,6 +115,7 @@ func TestEncodeFrames(t *testing.T) {
 			`{"type":"SystemMessage","room":"general","content":"alice is now known as alicia"}`},
 		{"UserJoined", EncodeUserJoined("alice", "general"), `{"type":"UserJoined","username":"alice","room":"general"}`},
 		{"UserLeft", EncodeUserLeft("alice", "general"), `{"type":"UserLeft","username":"alice","room":"general"}`},
+		{"UserRenamed", EncodeUserRenamed("general", "alice", "alicia"), `{"type":"UserRenamed","room":"general","old":"alice","new":"alicia"}`},
 		{"Members", EncodeMembers("general", []string{"alice", "bob"}), `{"type":"Members","room":"general","usernames":["alice","bob"]}`},
 		{"Members, none", EncodeMembers("general", nil), `{"type":"Members","room":"general","usernames":[]}`},
 		{"Welcome of a guest", EncodeWelcome("guest-48213", false), `{"type":"Welcome","username":"guest-48213","account":false}`},

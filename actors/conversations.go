@@ -66,14 +66,13 @@ func (s *Session) conversationHistory(conn context.Context, req protocol.Request
 		more bool
 	)
 	if err == nil {
-		msgs, more, err = s.hub.store.Conversation(ctx, ConversationQuery{Owner: s.key, Peer: Skeleton(with), Before: req.Before, Limit: limit})
+		msgs, more, err = s.hub.store.Conversation(ctx, ConversationQuery{Owner: s.key, Peer: Skeleton(with), Before: req.Before, Limit: limit, MaxBytes: s.hub.cfg.HistoryBytes})
 	}
 	if err != nil {
 		s.hub.log.Warn("read conversation", "err", waitErr(ctx, err))
 		s.fail(req.Ref, protocol.CodeServerBusy, "could not read the conversation with "+with)
 		return
 	}
-	msgs, more = s.withinBudget(msgs, more)
 	page := make([]protocol.Message, len(msgs))
 	for i := range msgs {
 		page[i] = msgs[i].wire()
@@ -107,7 +106,7 @@ func (s *Session) conversations(conn context.Context, req protocol.Request) {
 	// Newest first: the budget drops the oldest, from the end.
 	size := 0
 	for i := range convs {
-		size += messageSize(&convs[i].Last)
+		size += MessageSize(&convs[i].Last)
 		if size > s.hub.cfg.HistoryBytes {
 			convs, more = convs[:i], true
 			break
@@ -132,22 +131,10 @@ func (s *Session) otherSide(m *StoredMessage) string {
 // owner is the session's account as the store knows it.
 func (s *Session) owner() Owner { return Owner{Key: s.key, Name: s.name} }
 
-// messageSize is what a message counts against a frame's byte budget.
-func messageSize(m *StoredMessage) int {
+// MessageSize is what a message counts against a frame's byte budget (a
+// store stops a page there: HistoryQuery.MaxBytes).
+func MessageSize(m *StoredMessage) int {
 	return 128 + len(m.Content) + len(m.Username) + len(m.Room) + len(m.Recipient) + len(m.Nonce)
-}
-
-// withinBudget keeps a page (oldest first) within a History frame's byte
-// budget, dropping the oldest first, and reports whether some were left out.
-func (s *Session) withinBudget(msgs []StoredMessage, more bool) ([]StoredMessage, bool) {
-	size := 0
-	for i := len(msgs) - 1; i >= 0; i-- {
-		size += messageSize(&msgs[i])
-		if size > s.hub.cfg.HistoryBytes {
-			return msgs[i+1:], true
-		}
-	}
-	return msgs, more
 }
 
 // accountsOnly refuses a guest what is kept for accounts, and reports

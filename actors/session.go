@@ -416,7 +416,8 @@ func (s *Session) enter(ctx, conn context.Context, name, ref, since string, ente
 	return true
 }
 
-// sendHistory reads a page of history and queues it. With sync, it first
+// sendHistory reads a page of history, within a History frame's byte
+// budget, and queues it. With sync, it first
 // waits for the store to commit what was handed to it, so the page holds
 // every message delivered so far (up to q.Through, if set).
 func (s *Session) sendHistory(ctx context.Context, ref string, q HistoryQuery, sync bool) {
@@ -429,6 +430,7 @@ func (s *Session) sendHistory(ctx context.Context, ref string, q HistoryQuery, s
 		more bool
 	)
 	if err == nil {
+		q.MaxBytes = s.hub.cfg.HistoryBytes
 		msgs, more, err = s.hub.store.History(ctx, q)
 	}
 	if err != nil {
@@ -436,7 +438,6 @@ func (s *Session) sendHistory(ctx context.Context, ref string, q HistoryQuery, s
 		s.fail(ref, protocol.CodeServerBusy, "could not read the history of "+q.Room)
 		msgs, more = nil, false
 	}
-	msgs, more = s.withinBudget(msgs, more)
 	s.out.Send(historyFrame(ref, q.Room, msgs, more))
 }
 

@@ -56,16 +56,20 @@ type HistoryQuery struct {
 	Before  string // only messages with id < Before
 	Through string // only messages with id <= Through
 	Limit   int    // at most this many, the newest of the range
+	// MaxBytes bounds the page by MessageSize: the newest of the range
+	// that fit, and more is true if any were left out. 0: no bound.
+	MaxBytes int
 }
 
 // ConversationQuery selects a page of the conversation between two
 // accounts, as Owner keeps it: the private messages between Owner and
 // Peer (both skeletons), either way. Bounds as in HistoryQuery.
 type ConversationQuery struct {
-	Owner  string
-	Peer   string
-	Before string // only messages with id < Before
-	Limit  int    // at most this many, the newest of the range
+	Owner    string
+	Peer     string
+	Before   string // only messages with id < Before
+	Limit    int    // at most this many, the newest of the range
+	MaxBytes int    // as HistoryQuery's
 }
 
 // Owner is the account whose kept state a query reads or writes: Key is

@@ -32,22 +32,10 @@ func (s *Store) Conversation(ctx context.Context, q actors.ConversationQuery) ([
 	if before == "" {
 		before = noBound
 	}
-	var rows []messageRow
 	// One more than asked tells whether older ones were left out.
-	if err := s.rdb.SelectContext(ctx, &rows, conversationSelect, q.Owner, q.Peer, before, q.Limit+1); err != nil {
+	msgs, more, err := s.newestFirst(ctx, conversationSelect, []any{q.Owner, q.Peer, before, q.Limit + 1}, q.Limit, q.MaxBytes, messageRow.kept)
+	if err != nil {
 		return nil, false, fmt.Errorf("conversation: %w", err)
-	}
-	more := len(rows) > q.Limit
-	if more {
-		rows = rows[:q.Limit]
-	}
-	msgs := make([]actors.StoredMessage, len(rows))
-	for i, r := range rows {
-		m, err := r.kept()
-		if err != nil {
-			return nil, false, fmt.Errorf("conversation: %w", err)
-		}
-		msgs[len(rows)-1-i] = m // newest first from the query; oldest first to the caller
 	}
 	return msgs, more, nil
 }

@@ -131,3 +131,31 @@ func TestReadMarkers(t *testing.T) {
 		t.Errorf("RoomsRead, reopened: got %+v, %v, want general read to %s", got, err, id(8))
 	}
 }
+
+// A page stops at its byte budget in the query: the newest messages that
+// fit, and more is set; the same for a conversation.
+func TestPagesStopAtTheirByteBudget(t *testing.T) {
+	w := openTest(t, tempDB(t), Options{})
+	ctx := testCtx(t)
+	var msgs []*actors.StoredMessage
+	for i := 1; i <= 10; i++ {
+		m := roomMsg(fmt.Sprintf("01JF%022d", i), "general", "bob", i)
+		p := privMsg(fmt.Sprintf("01JG%022d", i), "Ann", "Ben", i)
+		p.Kept = true
+		msgs = append(msgs, m, p)
+	}
+	appendAll(t, w, msgs)
+	one := actors.MessageSize(msgs[0])
+	got, more, err := w.History(ctx, actors.HistoryQuery{Room: "general", Limit: 50, MaxBytes: 3*one + one/2})
+	if err != nil || more != true || !slices.Equal(historyIDs(got), []string{msgs[14].ID, msgs[16].ID, msgs[18].ID}) {
+		t.Errorf("History within 3.5 messages' bytes: got %v, more %t, %v, want the newest 3, more", historyIDs(got), more, err)
+	}
+	conv, more, err := w.Conversation(ctx, actors.ConversationQuery{Owner: actors.Skeleton("Ann"), Peer: actors.Skeleton("Ben"), Limit: 50, MaxBytes: actors.MessageSize(msgs[17]) + actors.MessageSize(msgs[19])})
+	if err != nil || more != true || !slices.Equal(historyIDs(conv), []string{msgs[17].ID, msgs[19].ID}) {
+		t.Errorf("Conversation within 2 messages' bytes: got %v, more %t, %v, want the newest 2, more", historyIDs(conv), more, err)
+	}
+	all, more, err := w.History(ctx, actors.HistoryQuery{Room: "general", Limit: 50})
+	if err != nil || more || len(all) != 10 {
+		t.Errorf("History without a byte bound: got %d, more %t, %v, want all 10", len(all), more, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,27 +54,66 @@ func (s *Store) History(ctx context.Context, q actors.HistoryQuery) ([]actors.St
 	b.WriteString(" ORDER BY id DESC LIMIT ?")
 	args = append(args, q.Limit+1)
 
-	var rows []messageRow
-	if err := s.rdb.SelectContext(ctx, &rows, b.String(), args...); err != nil {
+	msgs, more, err := s.newestFirst(ctx, b.String(), args, q.Limit, q.MaxBytes, messageRow.stored)
+	if err != nil {
 		return nil, false, fmt.Errorf("history of %q: %w", q.Room, err)
 	}
-	more := len(rows) > q.Limit
-	if more {
-		rows = rows[:q.Limit]
-	}
-	msgs := make([]actors.StoredMessage, len(rows))
-	for i, r := range rows {
-		ts, err := protocol.ParseTimestamp(r.Timestamp)
-		if err != nil {
-			return nil, false, fmt.Errorf("history of %q: message %s: %w", q.Room, r.ID, err)
-		}
-		// Newest first from the query; oldest first to the caller.
-		msgs[len(rows)-1-i] = actors.StoredMessage{
-			ID: r.ID, Room: r.Room, Username: r.Username, Recipient: r.Recipient,
-			Content: r.Content, Timestamp: ts, Private: r.Private, Nonce: r.Nonce,
-		}
-	}
 	return msgs, more, nil
+}
+
+// newestFirst runs query, whose rows come newest first, and returns at
+// most limit of them, oldest first, converted by conv; it stops reading as
+// soon as the page would pass maxBytes (by actors.MessageSize; 0: no
+// bound), so that a page costs what it sends, not what the range holds.
+// more reports that rows were left out.
+func (s *Store) newestFirst(ctx context.Context, query string, args []any, limit, maxBytes int,
+	conv func(messageRow) (actors.StoredMessage, error)) ([]actors.StoredMessage, bool, error) {
+	rows, err := s.rdb.QueryxContext(ctx, query, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var (
+		msgs []actors.StoredMessage
+		size int
+		more bool
+	)
+	for rows.Next() {
+		if len(msgs) == limit {
+			more = true
+			break
+		}
+		var r messageRow
+		if err := rows.StructScan(&r); err != nil {
+			return nil, false, err
+		}
+		m, err := conv(r)
+		if err != nil {
+			return nil, false, err
+		}
+		if size += actors.MessageSize(&m); maxBytes > 0 && size > maxBytes {
+			more = true
+			break
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	slices.Reverse(msgs)
+	return msgs, more, nil
+}
+
+// stored is a row of a room's history as the actors know it.
+func (r messageRow) stored() (actors.StoredMessage, error) {
+	ts, err := protocol.ParseTimestamp(r.Timestamp)
+	if err != nil {
+		return actors.StoredMessage{}, fmt.Errorf("message %s: %w", r.ID, err)
+	}
+	return actors.StoredMessage{
+		ID: r.ID, Room: r.Room, Username: r.Username, Recipient: r.Recipient,
+		Content: r.Content, Timestamp: ts, Private: r.Private, Nonce: r.Nonce,
+	}, nil
 }
 
 // Rooms lists every recorded room that holds a message, by name (see

@@ -31,20 +31,17 @@ const (
 // budget is what the connections of one client, or of one account, may
 // spend together.
 type budget struct {
-	refs  int           // connections holding it; changed only inside the budgets map's Compute
-	rooms *rate.Limiter // new rooms
+	refs     int           // connections holding it; changed only inside the budgets map's Compute
+	rooms    *rate.Limiter // new rooms
+	requests *rate.Limiter // request tokens (cost.go); nil for an account's
 }
 
-func (h *Hub) newBudget(perMinute float64, burst int) *budget {
-	return &budget{rooms: rate.NewLimiter(rate.Limit(perMinute/60), burst)}
-}
-
-// holdBudget returns the budget under key, made if there is none, and
+// holdBudget returns the budget under key, made by mk if there is none, and
 // counts one more connection holding it.
-func (h *Hub) holdBudget(key string, perMinute float64, burst int) *budget {
+func (h *Hub) holdBudget(key string, mk func() *budget) *budget {
 	b, _ := h.budgets.Compute(key, func(old *budget, loaded bool) (*budget, bool) {
 		if !loaded {
-			old = h.newBudget(perMinute, burst)
+			old = mk()
 		}
 		old.refs++
 		return old, false
@@ -82,8 +79,41 @@ func (h *Hub) sweepBudgets(now time.Time) {
 }
 
 func (b *budget) full(now time.Time) bool {
-	return b.rooms.TokensAt(now) >= float64(b.rooms.Burst())
+	return full(b.rooms, now) && (b.requests == nil || full(b.requests, now))
 }
+
+func full(l *rate.Limiter, now time.Time) bool { return l.TokensAt(now) >= float64(l.Burst()) }
+
+// holdBudgets takes the session's shared budgets: its client's and, for an
+// account, its account's. Before the session is published.
+func (s *Session) holdBudgets() {
+	l := s.hub.cfg.Limits
+	s.clientBudget = s.hub.holdBudget(clientKey(s.client), func() *budget {
+		return &budget{
+			rooms:    perMinute(l.ClientRoomsPerMinute),
+			requests: rate.NewLimiter(rate.Limit(l.ClientRatePerSec), l.ClientBurst),
+		}
+	})
+	if s.account {
+		s.accountBudget = s.hub.holdBudget(accountKey(s.key), func() *budget {
+			return &budget{rooms: perMinute(l.RoomsPerMinute)}
+		})
+	}
+}
+
+// releaseBudgets lets go of the shared budgets, once.
+func (s *Session) releaseBudgets() {
+	if s.clientBudget != nil {
+		s.hub.releaseBudget(clientKey(s.client))
+	}
+	if s.accountBudget != nil {
+		s.hub.releaseBudget(accountKey(s.key))
+	}
+	s.clientBudget, s.accountBudget = nil, nil
+}
+
+// perMinute is a limiter of n a minute, n at once.
+func perMinute(n int) *rate.Limiter { return rate.NewLimiter(rate.Limit(float64(n)/60), n) }
 
 // budgetKeys are the shared budgets a connection holds: its client's, and
 // its account's.
@@ -109,9 +139,9 @@ func (s *Session) mayCreate(ref, name string) bool {
 		}
 	}
 	now := s.hub.cfg.Clock.Now()
-	limiters := []*rate.Limiter{s.newRooms}
-	for _, b := range s.budgets {
-		limiters = append(limiters, b.rooms)
+	limiters := []*rate.Limiter{s.newRooms, s.clientBudget.rooms}
+	if s.accountBudget != nil {
+		limiters = append(limiters, s.accountBudget.rooms)
 	}
 	var taken []*rate.Reservation
 	for _, l := range limiters {

@@ -77,7 +77,7 @@ func (s *Session) conversationHistory(conn context.Context, req protocol.Request
 	for i := range msgs {
 		page[i] = msgs[i].wire()
 	}
-	s.out.Send(protocol.EncodeConversationHistory(req.Ref, with, page, more))
+	s.reply(protocol.EncodeConversationHistory(req.Ref, with, page, more))
 }
 
 // conversations answers Conversations: the account's conversations, newest
@@ -116,7 +116,7 @@ func (s *Session) conversations(conn context.Context, req protocol.Request) {
 	for i := range convs {
 		wire[i] = protocol.Conversation{With: s.otherSide(&convs[i].Last), Last: convs[i].Last.wire(), Read: convs[i].Read, Unread: convs[i].Unread}
 	}
-	s.out.Send(protocol.EncodeConversations(req.Ref, wire, more))
+	s.reply(protocol.EncodeConversations(req.Ref, wire, more))
 }
 
 // otherSide is the name of the account a conversation's message m is

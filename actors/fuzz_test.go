@@ -87,7 +87,8 @@ func FuzzRoomActor(f *testing.F) {
 		Logger: slog.Default(),
 		Store:  persistence.Options{Synchronous: "OFF"},
 		Hub: actors.Config{
-			Limits: actors.Limits{RatePerSec: 1e9, RateBurst: 1 << 20, MaxRooms: 1 << 30, RoomsPerMinute: 1 << 30, ClientRoomsPerMinute: 1 << 30},
+			Limits: actors.Limits{RatePerSec: 1e9, RateBurst: 1 << 20, MaxRooms: 1 << 30, RoomsPerMinute: 1 << 30, ClientRoomsPerMinute: 1 << 30,
+				RenameEvery: time.Nanosecond},
 			Outbox: actors.OutboxLimits{Frames: 1 << 16, Bytes: 1 << 26},
 			// Rooms retire as soon as they are empty, so joins race retirements.
 			RoomIdle: time.Millisecond,

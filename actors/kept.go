@@ -69,7 +69,7 @@ func (s *Session) follow(join bool, name string) {
 	}
 	ctx, cancel := s.deadline(conn)
 	defer cancel()
-	s.enter(ctx, conn, name, "", "", func(string) { s.out.Send(protocol.EncodeJoined([]string{name})) })
+	s.enter(ctx, conn, name, entry{entered: func(string) { s.out.Send(protocol.EncodeJoined([]string{name})) }})
 }
 
 // Resume puts a new connection of an account in the account's rooms and
@@ -90,9 +90,13 @@ func (s *Session) Resume(conn context.Context) {
 	}
 	s.out.Send(protocol.EncodeJoined(rooms))
 	in := make([]string, 0, len(rooms))
+	// Every room's history at once must fit in the connection's queue,
+	// with room to spare for the live traffic: half of it, shared. A room
+	// whose page is cut says truncated, and the client pages back.
+	share := max(s.hub.cfg.Outbox.Bytes/2/max(len(rooms), 1), 4<<10)
 	for _, name := range rooms {
 		ctx, cancel := s.deadline(conn)
-		if s.enter(ctx, conn, name, "", "", nil) {
+		if s.enter(ctx, conn, name, entry{historyBytes: share}) {
 			in = append(in, name)
 		} else {
 			s.out.Send(protocol.EncodeLeft(name)) // enter sent the Error that says why

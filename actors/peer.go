@@ -18,6 +18,9 @@ type Peer interface {
 	SendDeferred(frame []byte) Verdict
 	// Flush wakes the writer for frames SendDeferred queued, if any wait.
 	Flush()
+	// Len reports the frames and bytes queued: a request whose reply may
+	// be large is refused while one would not fit (Session.allow).
+	Len() (frames, bytes int)
 	// Close ends the connection with code: what is queued is still written
 	// (unless the peer was cut off as a slow consumer), then the close
 	// handshake. The first Close wins.

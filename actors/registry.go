@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,8 +162,11 @@ type Hub struct {
 	rooms    *xsync.MapOf[string, *Room]     // running room actors
 	running  atomic.Int64                    // running room actors, the default rooms not counted (Limits.MaxRooms)
 	catalog  *xsync.MapOf[string, time.Time] // every known room and its creation time
-	budgets  *xsync.MapOf[string, *budget]   // shared by a client's or an account's connections (budget.go)
-	metrics  Metrics
+	// sortedNames caches the catalog's names for ListRooms (roomlist.go);
+	// nil after the catalog changed.
+	sortedNames atomic.Pointer[roomNames]
+	budgets     *xsync.MapOf[string, *budget] // shared by a client's or an account's connections (budget.go)
+	metrics     Metrics
 }
 
 // NewHub loads the known rooms from the store, records the default rooms
@@ -220,6 +222,9 @@ func (h *Hub) ensureRoom(ctx context.Context, name string) (created bool, err er
 		return false, fmt.Errorf("create room %q: %w", name, err)
 	}
 	_, loaded := h.catalog.LoadOrStore(name, now)
+	if !loaded {
+		h.namesChanged()
+	}
 	return !loaded, nil
 }
 
@@ -293,6 +298,7 @@ func (h *Hub) forgetRoom(r *Room) bool {
 		_, running := h.rooms.Load(r.name) // a new actor already: keep the entry
 		return old, !loaded || !running
 	})
+	h.namesChanged()
 	return true
 }
 
@@ -435,21 +441,6 @@ func (h *Hub) Metrics() MetricsSnapshot {
 		RateLimited:  h.metrics.rateLimited.Load(),
 		RoomsRefused: h.metrics.roomsRefused.Load(),
 	}
-}
-
-// roomList lists every known room with its member count, sorted by name.
-func (h *Hub) roomList() []protocol.RoomInfo {
-	list := make([]protocol.RoomInfo, 0, h.catalog.Size())
-	h.catalog.Range(func(name string, _ time.Time) bool {
-		n := 0
-		if r, ok := h.rooms.Load(name); ok {
-			n = r.Members()
-		}
-		list = append(list, protocol.RoomInfo{Name: name, Members: n})
-		return true
-	})
-	slices.SortFunc(list, func(a, b protocol.RoomInfo) int { return strings.Compare(a.Name, b.Name) })
-	return list
 }
 
 // RoomInboxDepth sums what waits in every room's inbox. It walks the map,

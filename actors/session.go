@@ -37,9 +37,11 @@ type Session struct {
 	out    Peer   // sent to by anyone; drained by the transport's writer
 	// Set before the session is published (Connect, ConnectAccount), never
 	// changed: rooms read them from their own goroutines.
-	account bool      // an account's connection: its name is fixed
-	admin   bool      // an account's with the admin role
-	budgets []*budget // shared with its client's (and account's) other connections; released by Close
+	account bool // an account's connection: its name is fixed
+	admin   bool // an account's with the admin role
+	// Shared with its client's (and account's) other connections; held
+	// from before it is published, released by Close.
+	clientBudget, accountBudget *budget
 	// person is who the session speaks for: its own id for a guest; for an
 	// account, one id shared by all of its connections (see ConnectAccount).
 	person uint64
@@ -74,28 +76,9 @@ func newSession(h *Hub, id uint64, client string, out Peer) *Session {
 		rooms:    make(map[string]*Room),
 		bucket:   rate.NewLimiter(rate.Limit(l.RatePerSec), l.RateBurst),
 		abuse:    rate.NewLimiter(rate.Limit(l.RatePerSec/2), l.AbuseBudget),
-		newRooms: rate.NewLimiter(rate.Limit(float64(l.RoomsPerMinute)/60), l.RoomsPerMinute),
+		newRooms: perMinute(l.RoomsPerMinute),
 		renames:  rate.NewLimiter(rate.Every(l.RenameEvery), 2),
 	}
-}
-
-// holdBudgets takes the session's shared budgets: its client's and, for an
-// account, its account's. Before the session is published.
-func (s *Session) holdBudgets() {
-	l := s.hub.cfg.Limits
-	s.budgets = append(s.budgets, s.hub.holdBudget(clientKey(s.client), float64(l.ClientRoomsPerMinute), l.ClientRoomsPerMinute))
-	if s.account {
-		s.budgets = append(s.budgets, s.hub.holdBudget(accountKey(s.key), float64(l.RoomsPerMinute), l.RoomsPerMinute))
-	}
-}
-
-// releaseBudgets lets go of the shared budgets, once.
-func (s *Session) releaseBudgets() {
-	s.hub.releaseBudget(clientKey(s.client))
-	if s.account {
-		s.hub.releaseBudget(accountKey(s.key))
-	}
-	s.budgets = nil
 }
 
 // ID returns the session's id, unique for the life of the process.
@@ -113,7 +96,7 @@ func (s *Session) Username() string { return s.name }
 func (s *Session) Handle(conn context.Context, req protocol.Request) {
 	s.turn.Lock()
 	defer s.turn.Unlock()
-	if s.closed || !s.allow(req.Ref) {
+	if s.closed || !s.allow(req.Ref, heavy(req.Type)) {
 		return
 	}
 	if len(req.Ref) > s.hub.cfg.Limits.RefMax {
@@ -132,7 +115,7 @@ func (s *Session) Handle(conn context.Context, req protocol.Request) {
 	case protocol.TypePrivateMessage:
 		s.privateMessage(conn, req)
 	case protocol.TypeListRooms:
-		s.out.Send(protocol.EncodeRoomList(req.Ref, s.hub.roomList()))
+		s.listRooms(req)
 	case protocol.TypeHistory:
 		s.history(conn, req)
 	case protocol.TypeConversations:
@@ -178,27 +161,10 @@ func waitErr(ctx context.Context, err error) error {
 func (s *Session) HandleMalformed(ref, reason string) {
 	s.turn.Lock()
 	defer s.turn.Unlock()
-	if s.closed || !s.allow(ref) {
+	if s.closed || !s.allow(ref, false) {
 		return
 	}
 	s.fail(ref, protocol.CodeBadRequest, reason)
-}
-
-// allow applies the rate limit: a request beyond it is answered with
-// rate_limited and otherwise ignored; a client that keeps sending past the
-// limit exhausts its abuse budget and is closed with 1008.
-func (s *Session) allow(ref string) bool {
-	now := s.hub.cfg.Clock.Now()
-	if s.bucket.AllowN(now, 1) {
-		return true
-	}
-	s.hub.metrics.rateLimited.Add(1)
-	if !s.abuse.AllowN(now, 1) {
-		s.out.Close(protocol.ClosePolicy, "rate limit exceeded")
-		return false
-	}
-	s.fail(ref, protocol.CodeRateLimited, "too many requests: slow down")
-	return false
 }
 
 // fail queues an Error. A ref over the limit is not echoed: it was never a
@@ -341,25 +307,35 @@ func (s *Session) joinRoom(conn context.Context, req protocol.Request) {
 	}
 	ctx, cancel := s.deadline(conn)
 	defer cancel()
-	joined := s.enter(ctx, conn, name, req.Ref, req.Since, func(lastID string) {
+	joined := s.enter(ctx, conn, name, entry{ref: req.Ref, since: req.Since, entered: func(lastID string) {
 		s.current = name
 		s.ack(req.Ref, "", name)
 		if s.account {
 			s.keepRoom(ctx, name, true, lastID)
 		}
-	})
+	}})
 	if joined && s.account {
 		s.spread(true, name)
 	}
 }
 
+// entry is how a join is made and answered (enter).
+type entry struct {
+	ref, since string // JoinRoom's, if it is one
+	// historyBytes bounds the History frame (0: HistoryBytes): a
+	// connection joined to many rooms at once (Resume) gets a share each.
+	historyBytes int
+	// entered runs once the room has the member, before its history is
+	// read, with the id of the room's last message ("" for none).
+	entered func(lastID string)
+}
+
 // enter makes the session a member of the room name, creating the room if
 // it is new, and sends its history and members: a join, whoever asked for
-// it. entered runs once the room has the member, before its history is
-// read, with the id of the room's last message ("" for none); since is
-// JoinRoom's. It reports whether the session is in the room; when not, the
-// client has had an Error (with ref).
-func (s *Session) enter(ctx, conn context.Context, name, ref, since string, entered func(lastID string)) bool {
+// it. It reports whether the session is in the room; when not, the client
+// has had an Error (with e.ref).
+func (s *Session) enter(ctx, conn context.Context, name string, e entry) bool {
+	ref := e.ref
 	// The room may retire (or, never written to, be forgotten) between the
 	// lookup and the join; then look again.
 	var (
@@ -393,8 +369,8 @@ func (s *Session) enter(ctx, conn context.Context, name, ref, since string, ente
 		}
 	}
 	s.rooms[name] = r
-	if entered != nil {
-		entered(rep.lastID)
+	if e.entered != nil {
+		e.entered(rep.lastID)
 	}
 
 	// History up to the last message the room sent before we joined; what
@@ -402,9 +378,9 @@ func (s *Session) enter(ctx, conn context.Context, name, ref, since string, ente
 	if rep.lastID == "" {
 		s.out.Send(historyFrame(ref, name, nil, false)) // the room never had a message
 	} else {
-		q := HistoryQuery{Room: name, Through: rep.lastID, Limit: s.hub.cfg.HistoryPage}
-		if since != "" {
-			q.After, q.Limit = since, s.hub.cfg.SinceMax
+		q := HistoryQuery{Room: name, Through: rep.lastID, Limit: s.hub.cfg.HistoryPage, MaxBytes: e.historyBytes}
+		if e.since != "" {
+			q.After, q.Limit = e.since, s.hub.cfg.SinceMax
 		}
 		s.sendHistory(ctx, ref, q, true)
 	}
@@ -430,7 +406,9 @@ func (s *Session) sendHistory(ctx context.Context, ref string, q HistoryQuery, s
 		more bool
 	)
 	if err == nil {
-		q.MaxBytes = s.hub.cfg.HistoryBytes
+		if q.MaxBytes <= 0 || q.MaxBytes > s.hub.cfg.HistoryBytes {
+			q.MaxBytes = s.hub.cfg.HistoryBytes
+		}
 		msgs, more, err = s.hub.store.History(ctx, q)
 	}
 	if err != nil {
@@ -438,7 +416,7 @@ func (s *Session) sendHistory(ctx context.Context, ref string, q HistoryQuery, s
 		s.fail(ref, protocol.CodeServerBusy, "could not read the history of "+q.Room)
 		msgs, more = nil, false
 	}
-	s.out.Send(historyFrame(ref, q.Room, msgs, more))
+	s.reply(historyFrame(ref, q.Room, msgs, more))
 }
 
 func (s *Session) leaveRoom(conn context.Context, req protocol.Request) {

@@ -31,6 +31,11 @@ type Limits struct {
 	// ClientRoomsPerMinute the same for one client across its connections.
 	RoomsPerMinute       int
 	ClientRoomsPerMinute int
+	// ClientRatePerSec and ClientBurst are the request tokens the
+	// connections of one client share (cost.go), beside each one's own;
+	// by default what five connections have.
+	ClientRatePerSec float64
+	ClientBurst      int
 	// RenameEvery is how often a connection may change its name, after
 	// a first two at once: each rename is announced in every room it is in.
 	RenameEvery time.Duration
@@ -51,6 +56,10 @@ var DefaultLimits = Limits{
 	ClientRoomsPerMinute: 10,
 	RenameEvery:          10 * time.Second,
 }
+
+// clientShare is how many connections' worth of requests a client's
+// connections share by default.
+const clientShare = 5
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
@@ -89,6 +98,13 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.RenameEvery > 0 {
 		d.RenameEvery = l.RenameEvery
+	}
+	d.ClientRatePerSec, d.ClientBurst = clientShare*d.RatePerSec, clientShare*d.RateBurst
+	if l.ClientRatePerSec > 0 {
+		d.ClientRatePerSec = l.ClientRatePerSec
+	}
+	if l.ClientBurst > 0 {
+		d.ClientBurst = l.ClientBurst
 	}
 	return d
 }

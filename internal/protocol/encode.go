@@ -154,9 +154,11 @@ type RoomInfo struct {
 }
 
 type roomListFrame struct {
-	Type  string     `json:"type"`
-	Ref   string     `json:"ref,omitempty"`
-	Rooms []RoomInfo `json:"rooms"`
+	Type      string     `json:"type"`
+	Ref       string     `json:"ref,omitempty"`
+	Rooms     []RoomInfo `json:"rooms"`
+	Total     int        `json:"total"`
+	Truncated bool       `json:"truncated"`
 }
 
 func mustJSON(v any) []byte {
@@ -222,12 +224,14 @@ func EncodeWelcome(username string, account bool) []byte {
 	return mustJSON(welcomeFrame{Type: "Welcome", Username: username, Account: account})
 }
 
-// EncodeRoomList encodes a RoomList frame; nil rooms is an empty list.
-func EncodeRoomList(ref string, rooms []RoomInfo) []byte {
+// EncodeRoomList encodes a RoomList frame: rooms of the total that matched
+// the request, truncated when some were left out; nil rooms is an empty
+// list.
+func EncodeRoomList(ref string, rooms []RoomInfo, total int, truncated bool) []byte {
 	if rooms == nil {
 		rooms = []RoomInfo{}
 	}
-	return mustJSON(roomListFrame{Type: "RoomList", Ref: ref, Rooms: rooms})
+	return mustJSON(roomListFrame{Type: "RoomList", Ref: ref, Rooms: rooms, Total: total, Truncated: truncated})
 }
 
 const hexDigits = "0123456789abcdef"

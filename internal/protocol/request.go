@@ -22,8 +22,9 @@ type Request struct {
 	Before   string `json:"before"`
 	Limit    int    `json:"limit"`
 	Nonce    string `json:"nonce"`
-	With     string `json:"with"` // History or MarkRead of a conversation: the other account's name
-	ID       string `json:"id"`   // MarkRead: the last message read
+	With     string `json:"with"`   // History or MarkRead of a conversation: the other account's name
+	ID       string `json:"id"`     // MarkRead: the last message read
+	Prefix   string `json:"prefix"` // ListRooms: only rooms whose names start with it
 }
 
 // The request types a client may send.
@@ -149,6 +150,8 @@ func field(req *Request, key string) (bit uint16, dst *string, known bool) {
 		return 1 << 10, &req.With, true
 	case "id":
 		return 1 << 11, &req.ID, true
+	case "prefix":
+		return 1 << 12, &req.Prefix, true
 	}
 	return 0, nil, false
 }

@@ -16,7 +16,7 @@ const COMMANDS = [
   ['/nick', '<name>', 'change your name'],
   ['/join', '<room>', 'join (or create) a room and switch to it'],
   ['/pm', '<user> [message]', 'open a private conversation, optionally sending a message'],
-  ['/rooms', '', 'list all rooms with their member counts'],
+  ['/rooms', '[prefix]', 'list the rooms (the busiest, or those whose names start with prefix) with their member counts'],
   ['/leave', '[room]', 'leave the current room (or the one named); closes a private conversation'],
   ['/help', '', 'show this help'],
 ];
@@ -71,7 +71,7 @@ function runCommand(line) {
     case 'rooms':
     case 'list':
       if (!requireReady()) return false;
-      return requestRoomList(true);
+      return requestRoomList(true, args.trim().toLowerCase().replace(/^#/, ''));
     case 'leave':
     case 'part':
       if (args) return leaveRoom(args);

@@ -10,6 +10,7 @@ export const HISTORY_PAGE = 50;
 export const GAP_PAGE = 200; // the server's History maximum
 export const GROUP_GAP_MS = 5 * 60 * 1000;
 export const ROOMLIST_EVERY_MS = 10000;
+export const ROOMLIST_LIMIT = 100; // rooms a list asks for: the server sends the busiest, and says how many matched
 export const NAME_RETRY_MS = 3000;
 export const NAME_RETRIES = 15; // ~45 s: longer than the server's ping timeout for a dead old session
 export const BACKOFF_BASE_MS = 500;

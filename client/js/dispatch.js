@@ -10,7 +10,7 @@ import { onHistory, onHistoryError } from './history.js';
 import { notice } from './messagelist.js';
 import { onSendAck, onSendError } from './messages.js';
 import {
-  onJoinAck, onJoinError, onJoined, onLeaveAck, onLeft, onMembers, onRoomList, onRoomMessage, onSystem, onUserJoined,
+  onJoinAck, onJoinError, onJoined, onLeaveAck, onLeft, onMembers, onRoomList, onRoomMessage, onSystem, onUserJoined, onUserRenamed,
   onUserLeft,
 } from './rooms.js';
 import { onNickAck, onNickError, onWelcome } from './session.js';
@@ -58,6 +58,7 @@ export const handlers = {
   UserJoined: onUserJoined,
   UserLeft: onUserLeft,
   RoomList: onRoomList,
+  UserRenamed: onUserRenamed,
   History: onHistory,
   Members: onMembers,
   Joined: onJoined,

@@ -9,7 +9,9 @@ import { request, takeRef } from './connection.js';
 import { mutate, newConv, notice, renderEdge } from './messagelist.js';
 import { dropPending, placeMessage } from './messages.js';
 import { req } from './protocol.js';
-import { renderDms, renderHeader, updateComposer, updateTitle } from './render.js';
+import {
+  renderDms, renderHeader, renderMembers, updateComposer, updateTitle,
+} from './render.js';
 import { fallbackView, state } from './state.js';
 import { setConversationCount } from './unread.js';
 import { lower, sameName } from './util.js';
@@ -108,5 +110,6 @@ export function renameDm(from, to) {
   if (state.view && state.view.kind === 'dm' && state.view.key === lower(from)) state.view = { kind: 'dm', key: lower(to) };
   renderDms();
   renderHeader();
+  renderMembers(); // the people of an open conversation
   updateComposer();
 }

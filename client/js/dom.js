@@ -59,6 +59,7 @@ export const dom = {
   passwordCancel: $('password-cancel'),
   passwordSubmit: $('password-submit'),
   roomList: $('room-list'),
+  roomListMore: $('room-list-more'),
   newRoomForm: $('new-room-form'),
   newRoomInput: $('new-room-input'),
   dmList: $('dm-list'),

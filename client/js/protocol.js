@@ -2,6 +2,7 @@
 // subprotocol, the shape of every request, and how server frames decode.
 // A new request type (edit, react, search, upload...) gets its builder here.
 
+import { ROOMLIST_LIMIT } from './config.js';
 import { utf8Bytes } from './util.js';
 
 // With this subprotocol one server frame may carry several JSON objects, one
@@ -15,7 +16,7 @@ export const req = {
   setUsername: (username) => ({ type: 'SetUsername', username }),
   joinRoom: (room, since) => ({ type: 'JoinRoom', room, since }),
   leaveRoom: (room) => ({ type: 'LeaveRoom', room }),
-  listRooms: () => ({ type: 'ListRooms' }),
+  listRooms: (prefix) => (prefix ? { type: 'ListRooms', limit: ROOMLIST_LIMIT, prefix } : { type: 'ListRooms', limit: ROOMLIST_LIMIT }),
   history: (room, before, limit) => ({ type: 'History', room, before, limit }),
   historyWith: (user, before, limit) => ({ type: 'History', with: user, before, limit }),
   conversations: () => ({ type: 'Conversations' }),

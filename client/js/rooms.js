@@ -5,6 +5,7 @@
 
 import { DEFAULT_ROOM, ROOM_RE, STORE_VIEW } from './config.js';
 import { conn, request, takeRef } from './connection.js';
+import { dom } from './dom.js';
 import { renameDm } from './dms.js';
 import { mutate, newConv, notice, requireReady } from './messagelist.js';
 import { dropPending, flushPending, markFailed, placeMessage } from './messages.js';
@@ -146,16 +147,28 @@ export function onLeft(f) {
   requestRoomList(false);
 }
 
-// print: show the list in the conversation (/rooms), not only in the sidebar.
-export function requestRoomList(print) {
+// print: show the list in the conversation (/rooms), not only in the
+// sidebar. prefix: only the rooms whose names start with it (printed, and
+// the sidebar left as it is).
+export function requestRoomList(print, prefix) {
   if (!conn.socketOpen) return false;
-  request(req.listRooms(), { kind: 'rooms', print });
+  request(req.listRooms(prefix), { kind: 'rooms', print, prefix });
   return true;
 }
 
 export function onRoomList(f) {
   const meta = takeRef(f.ref);
   const list = Array.isArray(f.rooms) ? f.rooms : [];
+  const total = Number(f.total) || list.length;
+  if (meta && meta.prefix) {
+    const line = list.map((r) => `#${r.name} (${r.members})`).join('  ·  ');
+    const more = f.truncated ? ` (the ${list.length} busiest of ${total})` : '';
+    notice(list.length ? `Rooms starting with “${meta.prefix}”${more}: ${line}.` : `No room starts with “${meta.prefix}”.`);
+    return;
+  }
+  // A server with more rooms than a list holds sends the busiest: say so.
+  dom.roomListMore.hidden = !f.truncated;
+  dom.roomListMore.textContent = f.truncated ? `${total - list.length} more rooms: /rooms name finds them` : '';
   const seen = new Set();
   for (const info of list) {
     if (!info || typeof info.name !== 'string') continue;
@@ -216,12 +229,20 @@ function membersChanged(room) {
   }
 }
 
-const RENAME_RE = /^([A-Za-z0-9_-]{1,32}) is now known as ([A-Za-z0-9_-]{1,32})$/;
+// A member's rename: one small event per room the two of us share (never
+// the whole list again); an open conversation with them follows too.
+export function onUserRenamed(f) {
+  if (typeof f.old !== 'string' || typeof f.new !== 'string') return;
+  const room = state.rooms.get(f.room);
+  if (room && room.joined) {
+    room.members = room.members.map((u) => (sameName(u, f.old) ? f.new : u)).sort();
+    membersChanged(room);
+  }
+  renameDm(f.old, f.new);
+}
 
 export function onSystem(f) {
   const content = String(f.content ?? '');
   const room = f.room ? state.rooms.get(f.room) : null;
   notice(content, 'server', room && room.conv ? room.conv : currentConv());
-  const m = f.room ? RENAME_RE.exec(content) : null;
-  if (m) renameDm(m[1], m[2]);
 }

@@ -8,17 +8,19 @@ import (
 	"github.com/chromedp/chromedp/kb"
 )
 
-// A realistic conversation (a few people, a link, a DM, unread badges) looks
-// right in light and dark, at desktop and phone width. With
-// PARLEY_SCREENSHOTS=DIR the test also writes what its browser sees:
+// A realistic conversation (a few people with accounts, a link, DMs kept by
+// the server with their last message, unread badges) looks right in light
+// and dark, at desktop and phone width. With PARLEY_SCREENSHOTS=DIR the
+// test also writes what its browser sees:
 //
 //	PARLEY_SCREENSHOTS=$PWD/docs/img go test -run Screenshot ./client/
 func TestBrowserScreenshots(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "", "")
-	alex := dialUser(t, s.addr, "alex")
-	priya := dialUser(t, s.addr, "priya")
-	jonas := dialUser(t, s.addr, "jonas")
+	alex := dialAccount(t, s.addr, registerAPI(t, s, "alex"))
+	priya := dialAccount(t, s.addr, registerAPI(t, s, "priya"))
+	jonas := dialAccount(t, s.addr, registerAPI(t, s, "jonas"))
+	registerAPI(t, s, "maya")
 	for _, u := range []*wsUser{alex, priya, jonas} {
 		u.join("general")
 	}
@@ -30,8 +32,8 @@ func TestBrowserScreenshots(t *testing.T) {
 	alex.say("general", "Tried it twice with the browser tests: the message arrived exactly once on both screens.")
 
 	maya := newPage(t, s.url(), "maya")
-	maya.login("maya")
-	maya.wait(`document.querySelectorAll('#message-list .message').length === 5`)
+	maya.signIn("maya", syncPW)
+	maya.wait(accountChat("maya") + ` && document.querySelectorAll('#message-list .message').length === 5`)
 	// An earlier private chat with priya, already read.
 	maya.click(`#member-list li[data-user="priya"] button`)
 	maya.sendOK("Thanks for the fix! I'll review it after lunch.")

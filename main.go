@@ -72,6 +72,8 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.limits.ContentMax, "max-message", d.ContentMax, "longest message in characters")
 	fs.Float64Var(&c.limits.RatePerSec, "rate", d.RatePerSec, "requests per second one connection may send, sustained")
 	fs.IntVar(&c.limits.RateBurst, "burst", d.RateBurst, "requests one connection may send at once")
+	fs.Float64Var(&c.limits.ClientRatePerSec, "client-rate", 0, "requests per second the connections of one IP address may send together, sustained; a reply read from the store costs one more per 32 KiB (0: five times -rate)")
+	fs.IntVar(&c.limits.ClientBurst, "client-burst", 0, "requests the connections of one IP address may send at once together (0: five times -burst)")
 	fs.IntVar(&c.limits.RoomsPerSession, "max-rooms-per-conn", d.RoomsPerSession, "rooms one connection may be in")
 	fs.IntVar(&c.limits.MaxRooms, "max-rooms", d.MaxRooms, "rooms that may run at once (with members, or had some within the last minute); the default rooms and idle rooms do not count")
 	fs.IntVar(&c.limits.RoomsPerMinute, "rooms-per-minute", d.RoomsPerMinute, "new rooms one connection, or one account, may create a minute")

@@ -117,6 +117,7 @@ func startServer(ctx context.Context, cpus string, extraArgs []string, pprofAddr
 		"-db", filepath.Join(dir, "chat.db"),
 		"-rate", "1000000", "-burst", "1000000",
 		"-rooms-per-minute", "1000000", "-client-rooms-per-minute", "1000000",
+		"-client-rate", "1000000000", "-client-burst", "1000000000",
 		"-max-conns", "19500", "-max-conns-per-ip", "20000",
 		"-log-level", "warn",
 		"-admin-addr", "", // no fixed admin port: runs side by side must not collide

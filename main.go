@@ -19,6 +19,7 @@ import (
 
 	"parley/actors"
 	"parley/internal/accounts"
+	"parley/internal/roomcmd"
 	"parley/internal/server"
 	"parley/internal/usercmd"
 	"parley/persistence"
@@ -29,6 +30,8 @@ func main() {
 	var err error
 	if len(os.Args) > 1 && os.Args[1] == "user" {
 		err = runUser(os.Args[2:], os.Stdin, os.Stdout, os.Stderr)
+	} else if len(os.Args) > 1 && os.Args[1] == "room" {
+		err = runRoom(os.Args[2:], os.Stdout, os.Stderr)
 	} else {
 		err = run()
 	}
@@ -56,7 +59,7 @@ func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: parley [flags]\n       parley user add|passwd|list ... (parley user -h)\n\nEvery flag can also be set by the environment variable PARLEY_<FLAG>\n(upper case, '-' as '_'), e.g. PARLEY_DB=/var/lib/parley/chat.db; LOG_LEVEL\nworks too. A flag on the command line wins.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: parley [flags]\n       parley user add|passwd|list ... (parley user -h)\n       parley room delete|list ... (parley room -h)\n\nEvery flag can also be set by the environment variable PARLEY_<FLAG>\n(upper case, '-' as '_'), e.g. PARLEY_DB=/var/lib/parley/chat.db; LOG_LEVEL\nworks too. A flag on the command line wins.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	d := actors.DefaultLimits
@@ -138,6 +141,22 @@ func runUser(args []string, in io.Reader, out, errOut io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return usercmd.Run(ctx, args, in, out, errOut, db)
+}
+
+// runRoom runs `parley room ...` (internal/roomcmd): through the running
+// server's admin listener ($PARLEY_ADMIN_ADDR, else the default), else on
+// the database ($PARLEY_DB, else chat.db).
+func runRoom(args []string, out, errOut io.Writer) error {
+	db, admin := "chat.db", "127.0.0.1:9002"
+	if v, ok := os.LookupEnv("PARLEY_DB"); ok {
+		db = v
+	}
+	if v, ok := os.LookupEnv("PARLEY_ADMIN_ADDR"); ok {
+		admin = v
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return roomcmd.Run(ctx, args, out, errOut, db, admin)
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

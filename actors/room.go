@@ -24,6 +24,7 @@ const (
 	msgReady  // the member's join reply is out: release the frames held for it
 	msgLeave  // remove a member (LeaveRoom or disconnect)
 	msgRename // a member changed its name
+	msgDelete // the room is deleted (Hub.DeleteRoom): its members are sent out, and it stops
 )
 
 // roomMsg is one item of a room's inbox.
@@ -96,6 +97,7 @@ type Room struct {
 	memberCount atomic.Int32
 
 	// Owned by run.
+	deleted bool                 // msgDelete was handled: run stops after this turn
 	members map[*Session]*member // every connection in the room: the fan-out's set
 	people  map[uint64]*person   // by Session.person: who is in the room
 	ids     *idSource
@@ -149,6 +151,10 @@ func (r *Room) run(ctx context.Context) {
 		select {
 		case m := <-r.inbox:
 			r.handle(m)
+			if r.deleted {
+				r.drainDeleted()
+				return
+			}
 			if r.forgettable() && r.hub.forgetRoom(r) {
 				return
 			}
@@ -197,6 +203,8 @@ func (r *Room) handle(m *roomMsg) {
 		r.handleLeave(m)
 	case msgRename:
 		r.handleRename(m)
+	case msgDelete:
+		r.handleDelete()
 	}
 	r.reap()
 	r.memberCount.Store(int32(len(r.people)))

@@ -152,6 +152,10 @@ type Store interface {
 	// wrapping ErrNoConversation.
 	MarkRead(ctx context.Context, owner Owner, mark ReadState) (ReadState, error)
 
+	// DeleteRoom deletes a room's record, its messages, and every
+	// account's membership and read marker in it.
+	DeleteRoom(ctx context.Context, room string) error
+
 	// RoomsRead returns owner's read state in each of rooms, in order.
 	RoomsRead(ctx context.Context, owner Owner, rooms []string) ([]ReadState, error)
 

@@ -60,6 +60,29 @@ SELECT ?, ?, ? WHERE (SELECT COUNT(*) FROM account_rooms WHERE owner = ?) < ?`,
 	return nil
 }
 
+// DeleteRoom deletes a room: its record, its messages, and every account's
+// membership and read marker in it, in one transaction. (A private message
+// has room ” and no room name is empty: none is touched.)
+func (s *Store) DeleteRoom(ctx context.Context, room string) error {
+	err := s.accountTx(ctx, true, func(tx *sqlx.Tx) error {
+		for _, q := range []string{
+			"DELETE FROM messages WHERE room = ?",
+			"DELETE FROM rooms WHERE name = ?",
+			"DELETE FROM account_rooms WHERE room = ?",
+			"DELETE FROM read_markers WHERE kind = 'room' AND target = ?",
+		} {
+			if _, err := tx.ExecContext(ctx, q, room); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete room %q: %w", room, err)
+	}
+	return nil
+}
+
 // MarkRead moves owner's marker in mark.Room, or in its conversation with
 // mark.Peer, forward to mark.Read, and returns it as stored with the
 // unread count after it. Only a conversation that owner has takes a

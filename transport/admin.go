@@ -10,7 +10,7 @@ import (
 )
 
 // AdminHandler serves the operator's endpoints: Prometheus /metrics,
-// /healthz and /debug/pprof. Mount it on a listener of its own (main's
+// /healthz, /debug/pprof, and DELETE /rooms/{name} (adminrooms.go). Mount it on a listener of its own (main's
 // -admin-addr, loopback by default): it is not for the public. extra adds
 // collectors of other packages (the store's).
 func (s *Server) AdminHandler(extra ...prometheus.Collector) http.Handler {
@@ -28,6 +28,7 @@ func (s *Server) AdminHandler(extra ...prometheus.Collector) http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("DELETE /rooms/{name}", s.deleteRoom)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -58,6 +59,7 @@ func (s *Server) collectors() []prometheus.Collector {
 		counter("server_busy_total", "Sends refused with server_busy.", func() float64 { return float64(m().Busy) }),
 		counter("slow_consumer_disconnects_total", "Sessions cut off with 1008 because their queue was full.", func() float64 { return float64(m().Slow) }),
 		counter("rate_limited_total", "Requests refused with rate_limited.", func() float64 { return float64(m().RateLimited) }),
+		counter("rooms_refused_total", "New rooms refused: a creation budget spent, or the cap of running rooms.", func() float64 { return float64(m().RoomsRefused) }),
 		newQueueCollector(s),
 	}
 }

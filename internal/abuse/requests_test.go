@@ -1,11 +1,16 @@
 package abuse
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"parley/actors"
 	"parley/internal/server"
@@ -161,5 +166,67 @@ func TestCatchUpFromTheStartIsOnePage(t *testing.T) {
 	if len(b) > 520<<10 || h["truncated"] != true || len(h["messages"].([]any)) >= n {
 		t.Errorf("JoinRoom{since: 0…} in a room of %d × 3.9 KiB: got %d bytes, %d messages, truncated %v; want one page of at most 512 KiB, truncated",
 			n, len(b), len(h["messages"].([]any)), h["truncated"])
+	}
+}
+
+// Item 2, the bystander: while five connections of one client ask for full
+// History pages as fast as the server lets them (reading every reply), a
+// user elsewhere keeps its everyday latency: its p99 round trip stays
+// within twice its idle value (and 5 ms, below which a loopback round
+// trip is noise). A timing: make abuse only.
+func TestBystanderLatencyUnderHistoryAbuse(t *testing.T) {
+	fullOnly(t, "a bystander's p99 under attack")
+	srv, addr := start(t, server.Config{})
+	fillRoom(t, srv, "big", 200, 3900)
+	user := connect(t, addr, nil)
+	user.do(map[string]any{"type": "JoinRoom", "room": "general"})
+	p99 := func() time.Duration {
+		var d []time.Duration
+		for range 200 { // 16 a second: within its own rate limit
+			at := time.Now()
+			user.do(map[string]any{"type": "ListRooms"})
+			d = append(d, time.Since(at))
+			time.Sleep(60 * time.Millisecond)
+		}
+		slices.Sort(d)
+		return d[len(d)*99/100]
+	}
+	idle := p99()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 5 {
+		a := connect(t, addr, nil)
+		a.do(map[string]any{"type": "JoinRoom", "room": "big"})
+		wg.Add(1)
+		go func() { // asks and reads until stop; errors end it quietly (the test judges the bystander)
+			defer wg.Done()
+			ctx := context.Background()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if a.c.Write(ctx, websocket.MessageText, []byte(`{"type":"History","room":"big","limit":200,"ref":"h"}`)) != nil {
+					return
+				}
+				for {
+					_, b, err := a.c.Read(ctx)
+					if err != nil {
+						return
+					}
+					if strings.Contains(string(b), `"ref":"h"`) {
+						break
+					}
+				}
+			}
+		}()
+	}
+	loaded := p99()
+	close(stop)
+	wg.Wait()
+	t.Logf("bystander p99: idle %v, under attack %v", idle, loaded)
+	if limit := max(2*idle, 5*time.Millisecond); loaded > limit {
+		t.Errorf("bystander p99 under attack: got %v, want at most %v (idle %v)", loaded, limit, idle)
 	}
 }

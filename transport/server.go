@@ -109,7 +109,7 @@ type Server struct {
 // this system has none (connections then keep one reader goroutine each).
 func (s *Server) poller() *park.Poller {
 	s.pollOnce.Do(func() {
-		p, err := park.NewPoller(s.kick)
+		p, err := park.NewPoller(s.kick, s.pollerFailed)
 		if err != nil {
 			s.log.Warn("no poller: every connection keeps a reader goroutine", "err", err)
 			return
@@ -124,6 +124,17 @@ func (s *Server) kick(id uint64) {
 	if c, ok := s.conns.Load(id); ok {
 		c.netConn.Kick()
 	}
+}
+
+// pollerFailed is told that the poller stopped for good (an epoll_wait
+// error): every connection it may hold is woken, and from then on each
+// keeps a reader goroutine, as without a poller.
+func (s *Server) pollerFailed(err error) {
+	s.log.Error("poller failed: every connection keeps a reader goroutine from now on", "err", err)
+	s.conns.Range(func(_ uint64, c *conn) bool {
+		c.netConn.Kick()
+		return true
+	})
 }
 
 // stopPoller stops the poller, if one was started. Connections still parked

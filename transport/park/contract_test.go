@@ -92,7 +92,7 @@ func newPeer(t *testing.T, readSize int, first []byte) *peer {
 		if id == peerID {
 			p.conn.Kick()
 		}
-	})
+	}, func(err error) { t.Errorf("poller failed: %v", err) })
 	if err != nil {
 		t.Fatalf("poller: %v", err)
 	}

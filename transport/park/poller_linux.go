@@ -24,7 +24,8 @@ import (
 // runtime's monitor takes it back, which with one P stalls every goroutine
 // for up to 10 ms at each wait.
 type Poller struct {
-	kick func(id uint64) // called by run for every event; must not block
+	kick   func(id uint64) // called by run for every event; must not block
+	failed func(error)     // called by run, once, if epoll_wait fails for good; run has stopped
 
 	mu      sync.RWMutex // held for reading by arm, for writing by Stop: epfd is not closed under an arm
 	stopped bool
@@ -35,8 +36,11 @@ type Poller struct {
 
 // NewPoller starts a poller that calls kick with the id a connection was
 // parked as (Park) when bytes or a hang-up arrive on it. kick runs on the
-// poller's goroutine and must not block. Stop ends it.
-func NewPoller(kick func(id uint64)) (*Poller, error) {
+// poller's goroutine and must not block. Stop ends it. If epoll_wait fails
+// with anything but an interruption, the poller stops by itself (Park
+// refuses from then on) and calls failed: its owner must then wake every
+// connection it parked, whose readers read on without parking.
+func NewPoller(kick func(id uint64), failed func(error)) (*Poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
@@ -56,7 +60,7 @@ func NewPoller(kick func(id uint64)) (*Poller, error) {
 		file.Close()
 		return nil, fmt.Errorf("epoll descriptor not pollable by the runtime: %w", err)
 	}
-	p := &Poller{kick: kick, epfd: epfd, file: file, done: make(chan struct{})}
+	p := &Poller{kick: kick, failed: failed, epfd: epfd, file: file, done: make(chan struct{})}
 	go p.run(rc) // runs in its own goroutine; returns when Stop closes the file
 	return p, nil
 }
@@ -77,21 +81,44 @@ func (p *Poller) run(rc syscall.RawConn) {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
 	for {
-		var n int
+		var (
+			n    int
+			werr error
+		)
 		err := rc.Read(func(fd uintptr) bool {
-			var werr error
 			n, werr = unix.EpollWait(int(fd), events, 0)
-			if werr != nil {
-				n = 0 // EINTR: look again when the descriptor is readable
+			switch {
+			case werr == unix.EINTR || werr == unix.EAGAIN:
+				n, werr = 0, nil // look again when the descriptor is readable
+				return false
+			case werr != nil:
+				return true // for good: not "no events", or the parked would sleep forever
 			}
 			return n > 0
 		})
 		if err != nil {
 			return // Stop closed the file
 		}
+		if werr != nil {
+			p.fail(fmt.Errorf("epoll_wait: %w", werr))
+			return
+		}
 		for i := range events[:n] {
 			p.kick(eventID(&events[i]))
 		}
+	}
+}
+
+// fail stops the poller after epoll_wait failed for good, and tells its
+// owner. Park refuses from then on.
+func (p *Poller) fail(err error) {
+	p.mu.Lock()
+	already := p.stopped
+	p.stopped = true
+	p.mu.Unlock()
+	if !already {
+		p.file.Close()
+		p.failed(err)
 	}
 }
 

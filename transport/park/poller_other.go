@@ -12,7 +12,7 @@ import (
 type Poller struct{}
 
 // NewPoller fails here: there is no epoll.
-func NewPoller(func(id uint64)) (*Poller, error) {
+func NewPoller(func(id uint64), func(error)) (*Poller, error) {
 	return nil, errors.New("no epoll on this system")
 }
 

@@ -42,6 +42,7 @@ func TestUnfinishedMessageCloses(t *testing.T) {
 	}
 	n := scale(2, 500) // connections per case
 	for _, c := range cases {
+		began := time.Now()
 		stop := make(chan struct{})
 		ws := make([]*wireClient, n)
 		for i := range ws {
@@ -62,16 +63,16 @@ func TestUnfinishedMessageCloses(t *testing.T) {
 				}
 			}(ws[i])
 		}
+		pongs := 0
 		for _, w := range ws {
-			code, reason, pongs := w.closed() // reads the pongs as they come: the pings are answered
+			code, reason, p := w.closed() // reads the pongs as they come: the pings are answered
 			if code != 1008 || reason != "message not completed in time" {
 				t.Errorf("%s: got close %d %q, want 1008 %q", c.name, code, reason, "message not completed in time")
 			}
-			if pongs > 0 {
-				t.Logf("%s: %d pings answered, then close %d", c.name, pongs, code)
-			}
+			pongs += p
 		}
 		close(stop)
+		t.Logf("%s: %d connections, all closed with 1008 %v after they began (timeout %v); %d pings answered before", c.name, n, time.Since(began).Round(time.Millisecond), messageTimeout, pongs)
 	}
 	// Every attacker is gone, and no reader is left: the bystander, idle,
 	// is parked.

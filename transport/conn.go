@@ -222,7 +222,7 @@ func resetBuf(b *bytes.Buffer) *bytes.Buffer {
 func (c *conn) readError(err error) {
 	if perr := c.netConn.Err(); perr != nil {
 		code, reason := streamClose(perr)
-		c.srv.frameRefused.Add(1)
+		c.srv.streamRefused.Add(1)
 		c.srv.log.Debug("read refused", "session", c.sess.ID(), "err", perr)
 		c.out.Close(code, reason)
 		return

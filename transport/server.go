@@ -96,15 +96,18 @@ type Server struct {
 
 	// mu makes "not closing, so count this connection" atomic against
 	// Shutdown, so that no connWG.Add races connWG.Wait.
-	mu           sync.Mutex
-	closing      atomic.Bool    // set by Shutdown under mu: new upgrades get 503
-	connWG       sync.WaitGroup // one per connection, from upgrade to finish
-	total        atomic.Int64   // connections open
-	readers      atomic.Int64   // reader goroutines running: connections not parked in the poller
-	refused      atomic.Int64   // upgrades refused by the caps
-	frameRefused atomic.Int64   // connections closed for what park.Conn found in their stream (1002, 1007, 1008, 1009)
-	perIP        *xsync.MapOf[string, int]
-	conns        *xsync.MapOf[uint64, *conn] // for the heartbeat and the poller
+	mu      sync.Mutex
+	closing atomic.Bool    // set by Shutdown under mu: new upgrades get 503
+	connWG  sync.WaitGroup // one per connection, from upgrade to finish
+	total   atomic.Int64   // connections open
+	readers atomic.Int64   // reader goroutines running: connections not parked in the poller
+	refused atomic.Int64   // upgrades refused by the caps
+	perIP   *xsync.MapOf[string, int]
+	conns   *xsync.MapOf[uint64, *conn] // for the heartbeat and the poller
+
+	// streamRefused counts connections closed for what park.Conn found in
+	// their stream (1002, 1007, 1008, 1009: conn.readError).
+	streamRefused atomic.Int64
 
 	pollOnce sync.Once
 	poll     *park.Poller // nil when there is none; see poller()

@@ -23,8 +23,8 @@ import (
 
 // wireClient is a WebSocket client written byte by byte (internal/wsframe),
 // for the attacks no library would send: unmasked frames, impossible
-// lengths, fragments that never end. Every read and write is bounded by
-// testkit.WaitLimit from the dial.
+// lengths, fragments that never end. Every wait (the upgrade, a write, a
+// reply, the close) is bounded by testkit.WaitLimit from its start.
 type wireClient struct {
 	t  *testing.T
 	nc net.Conn
@@ -62,6 +62,7 @@ func dialWire(t *testing.T, addr string) *wireClient {
 // write sends raw bytes: frames, or parts of them.
 func (c *wireClient) write(b []byte) {
 	c.t.Helper()
+	c.nc.SetWriteDeadline(time.Now().Add(testkit.WaitLimit))
 	if _, err := c.nc.Write(b); err != nil {
 		c.t.Fatalf("write: %v", err)
 	}
@@ -76,6 +77,7 @@ func (c *wireClient) frame() (wsframe.Header, []byte, error) {
 // type; pongs and other frames before it are skipped.
 func (c *wireClient) reply(ref string) string {
 	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(testkit.WaitLimit))
 	for {
 		h, p, err := c.frame()
 		if err != nil {
@@ -101,6 +103,7 @@ func (c *wireClient) reply(ref string) string {
 // pongs there were.
 func (c *wireClient) closed() (code int, reason string, pongs int) {
 	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(testkit.WaitLimit))
 	for {
 		h, p, err := c.frame()
 		if err != nil {

@@ -165,7 +165,8 @@ func (s *frameScan) check() bool {
 // two-byte code, the reason must be UTF-8. It returns the index of the byte
 // that shows it is not (then s.err is set), or -1.
 func (s *frameScan) reason(b []byte) int {
-	for i, c := range b {
+	bad := -1
+	for i, c := range b { // all of b, even past an error: the state must not depend on how the stream was cut
 		c ^= s.key[s.pos&3]
 		s.pos++
 		if s.pos <= 2 {
@@ -179,10 +180,10 @@ func (s *frameScan) reason(b []byte) int {
 		r, size := utf8.DecodeRune(s.part[:s.pn])
 		s.pn = 0
 		if r == utf8.RuneError && size == 1 && s.fail(ErrCloseReason) {
-			return i
+			bad = i
 		}
 	}
-	return -1
+	return bad
 }
 
 // headerLen is the length of a frame header whose second byte is b1: two

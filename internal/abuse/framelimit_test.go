@@ -89,7 +89,8 @@ func TestLargestLegalRequestIsAccepted(t *testing.T) {
 // TestFrameHeaderOverTheLimitClosesAtOnce (issue 12, item 11): a frame
 // header that claims 2^63-1 bytes, or one byte over the limit, closes with
 // 1009 as soon as its length has arrived: no byte of the payload is
-// needed, and the heartbeat (an hour here; it would close without a close
+// needed (and one sent whole is read and dropped, so that the client can
+// read the close frame), and the heartbeat (an hour here; it would close without a close
 // frame) has nothing to do with it. In the fragments of one message, the
 // limit counts their sum. A bystander is served throughout.
 func TestFrameHeaderOverTheLimitClosesAtOnce(t *testing.T) {
@@ -103,19 +104,33 @@ func TestFrameHeaderOverTheLimitClosesAtOnce(t *testing.T) {
 	cases := []struct {
 		name   string
 		attack []byte
+		chunk  int // written in pieces of this many bytes, a pause between them; 0: at once
 	}{
-		{"2^63-1 bytes", max64},
-		{"2^63-1 bytes, the header without its masking key", max64[:10]},
-		{"one byte over the limit", header(true, wsframe.OpText, limit+1)},
-		{"a binary frame over the limit", header(true, wsframe.OpBinary, limit+1)},
-		{"a continuation that takes the message over", append(first, header(true, wsframe.OpContinuation, limit/2+2)...)},
+		{"2^63-1 bytes", max64, 0},
+		{"2^63-1 bytes, the header without its masking key", max64[:10], 0},
+		{"one byte over the limit", header(true, wsframe.OpText, limit+1), 0},
+		{"a binary frame over the limit", header(true, wsframe.OpBinary, limit+1), 0},
+		{"a continuation that takes the message over", append(first, header(true, wsframe.OpContinuation, limit/2+2)...), 0},
+		// Sent whole: the server must read on (and discard) while the client
+		// still writes, or its close would reset the connection: the
+		// client's writes would fail, and the 1009 could be lost
+		// (park.Conn.Close lingers).
+		{"a 512 KiB message, sent whole in 16 KiB writes", wsframe.Client(true, wsframe.OpText, make([]byte, 512<<10)), 16 << 10},
 	}
 	n := scale(1, 20) // connections per case
 	for _, c := range cases {
 		ws := make([]*wireClient, n)
 		for i := range ws {
 			ws[i] = dialWire(t, addr)
-			ws[i].write(c.attack)
+			for b := c.attack; len(b) > 0; {
+				n := len(b)
+				if c.chunk > 0 {
+					n = min(n, c.chunk)
+					time.Sleep(time.Millisecond) // the server reads the header while the client still writes
+				}
+				ws[i].write(b[:n]) // fails on a reset
+				b = b[n:]
+			}
 		}
 		for _, w := range ws {
 			if code, reason, _ := w.closed(); code != 1009 {

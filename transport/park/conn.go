@@ -72,6 +72,9 @@ type Conn struct {
 
 	parking atomic.Bool // ErrWouldBlock allowed; cleared for good when the poller cannot take the connection
 	closing atomic.Bool // the close handshake began: every read waits
+	// refused: a stream error was found (c.err is one), so Close lingers;
+	// lingering: it does, once.
+	refused, lingering atomic.Bool
 
 	// state is running while a reader goroutine owns the read side, parked
 	// while the connection waits in the poller. Only a CAS from parked to
@@ -194,6 +197,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if err != nil && c.deadline && errors.Is(err, os.ErrDeadlineExceeded) {
 		c.err, err = ErrMessageTimeout, ErrMessageTimeout
+		c.refused.Store(true)
 	}
 	n = c.scanned(p[:n])
 	if err == nil && c.err != nil {
@@ -213,6 +217,7 @@ func (c *Conn) scanned(b []byte) int {
 	n := len(b)
 	if bad := c.scan.feed(b); bad >= 0 {
 		n, c.err = bad, c.scan.err
+		c.refused.Store(true)
 	}
 	if c.deadline && c.scan.atBoundary() {
 		c.deadline = false
@@ -223,6 +228,7 @@ func (c *Conn) scanned(b []byte) int {
 		c.scan.extra = 0
 		if !c.charge(extra) && c.err == nil {
 			c.err = ErrFrameBudget // the bytes of this read still go out: the connection is closing anyway
+			c.refused.Store(true)
 		}
 	}
 	return n
@@ -266,8 +272,21 @@ func (c *Conn) readAhead() error {
 // parked reader, which then finds the connection closed and tears it down:
 // a socket closed while parked is no longer in the poller, so no event
 // would ever come for it.
+//
+// After a stream error (the client broke the protocol, sent a message over
+// the limit, or too many frames) the client may still be sending: closed at
+// once with its bytes unread, the socket would answer them with a reset,
+// which can destroy the close frame just sent before the client reads it.
+// So Close shuts the write side (the close frame, then FIN), and a
+// goroutine discards what still comes, for at most lingerTime and
+// lingerBytes, before closing the socket.
 func (c *Conn) Close() error {
-	err := c.Conn.Close()
+	var err error
+	if c.refused.Load() {
+		err = c.linger()
+	} else {
+		err = c.Conn.Close()
+	}
 	if c.onClose != nil {
 		c.onClose()
 	}
@@ -275,4 +294,32 @@ func (c *Conn) Close() error {
 		c.Kick()
 	}
 	return err
+}
+
+// How long, and how much, a socket closed after a stream error reads what
+// its client still sends before it is closed (see Close).
+const (
+	lingerTime  = time.Second
+	lingerBytes = 1 << 20
+)
+
+// linger half-closes the socket and closes it for good once the client
+// stops sending, or lingerTime or lingerBytes have passed; once.
+func (c *Conn) linger() error {
+	if !c.lingering.CompareAndSwap(false, true) {
+		return net.ErrClosed
+	}
+	cw, ok := c.Conn.(interface{ CloseWrite() error })
+	if !ok {
+		return c.Conn.Close()
+	}
+	if err := cw.CloseWrite(); err != nil {
+		return c.Conn.Close()
+	}
+	go func() { // ends within lingerTime
+		_ = c.Conn.SetReadDeadline(time.Now().Add(lingerTime))
+		_, _ = io.CopyN(io.Discard, c.Conn, lingerBytes)
+		_ = c.Conn.Close()
+	}()
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +47,7 @@ type config struct {
 	limits                                                         actors.Limits
 	outbox                                                         actors.OutboxLimits
 	readLimit                                                      int64
+	messageTimeout                                                 time.Duration
 	maxConns, maxConnsPerIP                                        int
 	shutdownTimeout, presenceWindow, requestTimeout                time.Duration
 	guests, secureCookies                                          bool
@@ -84,7 +86,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.roomCreation, "room-creation", string(actors.RoomCreationAnyone), "who may create rooms: anyone, accounts or admins")
 	fs.IntVar(&c.outbox.Frames, "outbox-frames", actors.DefaultOutboxLimits.Frames, "frames queued for one connection before it is cut off as slow")
 	fs.IntVar(&c.outbox.Bytes, "outbox-bytes", actors.DefaultOutboxLimits.Bytes, "bytes queued for one connection before it is cut off as slow")
-	fs.Int64Var(&c.readLimit, "max-frame", 16<<10, "largest client frame in bytes; larger ones close the connection with 1009")
+	fs.Int64Var(&c.readLimit, "max-frame", 0, "largest client message in `bytes`; larger ones close the connection with 1009 at their header (0: the largest legal request in its longest encoding, from -max-message, -max-username, -max-room-name: "+strconv.FormatInt(d.MaxRequestBytes(), 10)+" by default)")
+	fs.DurationVar(&c.messageTimeout, "message-timeout", 10*time.Second, "a client message (or control frame) begun must be complete within this `duration`, or the connection closes with 1008")
 	fs.IntVar(&c.maxConns, "max-conns", 19000, "connections at once")
 	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", 1000, "connections at once from one IP address")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "time to drain on SIGINT/SIGTERM")
@@ -214,6 +217,7 @@ func run() error {
 		Transport: transport.Options{
 			AllowedOrigins: origins,
 			ReadLimit:      c.readLimit,
+			MessageTimeout: c.messageTimeout,
 			MaxConns:       c.maxConns,
 			MaxConnsPerIP:  c.maxConnsPerIP,
 			NoGuests:       !c.guests,

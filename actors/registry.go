@@ -458,3 +458,7 @@ func (h *Hub) RoomInboxDepth() int {
 // transport builds each connection's queue with them, and a room holds a
 // syncing member's frames within them.
 func (h *Hub) OutboxLimits() OutboxLimits { return h.cfg.Outbox }
+
+// MaxRequestBytes is the largest legal request under the hub's limits in
+// its longest encoding (Limits.MaxRequestBytes).
+func (h *Hub) MaxRequestBytes() int64 { return h.cfg.Limits.MaxRequestBytes() }

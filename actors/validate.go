@@ -168,3 +168,13 @@ func CheckContent(s string, max int) protocol.ErrorCode {
 	}
 	return ""
 }
+
+// MaxRequestBytes is the largest legal request under these limits in its
+// longest legal encoding (protocol.MaxRequestBytes): the transport's frame
+// limit, unless an operator sets one.
+func (l Limits) MaxRequestBytes() int64 {
+	l = l.withDefaults()
+	return protocol.MaxRequestBytes(protocol.FieldLimits{
+		Content: l.ContentMax, Username: l.UsernameMax, Room: l.RoomMax, Ref: l.RefMax,
+	})
+}

@@ -58,6 +58,7 @@ func (s *Server) collectors() []prometheus.Collector {
 		counter("deliveries_total", "Frames fanned out to room members.", func() float64 { return float64(m().Deliveries) }),
 		counter("server_busy_total", "Sends refused with server_busy.", func() float64 { return float64(m().Busy) }),
 		counter("slow_consumer_disconnects_total", "Sessions cut off with 1008 because their queue was full.", func() float64 { return float64(m().Slow) }),
+		counter("streams_refused_total", "Connections closed for a frame the scanner refused: not masked, a bad length (1002), over the read limit (1009), a close reason not UTF-8 (1007), a message not completed in time or too many control frames and fragments (1008).", func() float64 { return float64(s.streamRefused.Load()) }),
 		counter("rate_limited_total", "Requests refused with rate_limited.", func() float64 { return float64(m().RateLimited) }),
 		counter("rooms_refused_total", "New rooms refused: a creation budget spent, or the cap of running rooms.", func() float64 { return float64(m().RoomsRefused) }),
 		newQueueCollector(s),

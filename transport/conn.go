@@ -44,8 +44,11 @@ type conn struct {
 	session string          // the account's session (accounts.Auth.Session); "" for a guest
 	resume  bool            // an account's: the first reader runs Session.Resume, then clears it
 	pinging atomic.Bool     // a ping is in flight; set by Heartbeat, cleared by ping
-	ctx     context.Context // never done; see start
-	closed  chan struct{}   // closed by Close, the last writer's call; awaited by finish
+	// libClosed: coder/websocket sent the close frame itself (its own read
+	// limit), so Close must not send another.
+	libClosed atomic.Bool
+	ctx       context.Context // never done; see start
+	closed    chan struct{}   // closed by Close, the last writer's call; awaited by finish
 	// life is the context requests run under (Session.Handle): done once
 	// the connection is ending, so that a request waiting on the store or a
 	// room gives up. end cancels it; it is called when the queue closes
@@ -71,6 +74,11 @@ func (c *conn) start() {
 	c.life, c.end = context.WithCancel(context.Background())
 	c.closed = make(chan struct{})
 	c.netConn.OnWake(c.startReader)
+	// What the frame scanner refuses before the library reads it: a
+	// message over the read limit, one not completed in time, and control
+	// frames and fragments past the session's rate limit.
+	c.netConn.SetLimits(c.srv.opts.ReadLimit, c.srv.opts.MessageTimeout)
+	c.netConn.OnFrames(c.sess.ChargeFrames)
 	c.netConn.OnClose(c.end) // a request still waiting gives up; park.Conn then wakes a parked reader
 	c.srv.conns.Store(c.sess.ID(), c)
 
@@ -205,16 +213,46 @@ func resetBuf(b *bytes.Buffer) *bytes.Buffer {
 	return b
 }
 
+// readError closes the connection's queue with the code a failed read
+// calls for. What the frame scanner refused (package park) has not reached
+// coder/websocket, which has sent nothing: the code is parley's to send.
+// Errors the library found itself it has answered already (1002 for most
+// protocol errors, 1009 for its own read limit) or needs none (the socket
+// closed, the peer's close frame).
 func (c *conn) readError(err error) {
+	if perr := c.netConn.Err(); perr != nil {
+		code, reason := streamClose(perr)
+		c.srv.streamRefused.Add(1)
+		c.srv.log.Debug("read refused", "session", c.sess.ID(), "err", perr)
+		c.out.Close(code, reason)
+		return
+	}
 	switch websocket.CloseStatus(err) {
 	case websocket.StatusMessageTooBig:
 		// coder/websocket has already sent 1009.
+		c.libClosed.Store(true)
 		c.out.Close(protocol.CloseTooBig, "frame too large")
 	case -1:
 		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, context.Canceled) {
 			c.srv.log.Debug("read", "session", c.sess.ID(), "err", err)
 		}
 	}
+}
+
+// streamClose is the close code and reason for an error park.Conn found in
+// the client's stream.
+func streamClose(err error) (protocol.CloseCode, string) {
+	switch {
+	case errors.Is(err, park.ErrTooBig):
+		return protocol.CloseTooBig, "message too large"
+	case errors.Is(err, park.ErrCloseReason):
+		return protocol.CloseInvalidData, "close reason is not valid UTF-8"
+	case errors.Is(err, park.ErrMessageTimeout):
+		return protocol.ClosePolicy, "message not completed in time"
+	case errors.Is(err, park.ErrFrameBudget):
+		return protocol.ClosePolicy, "rate limit exceeded"
+	}
+	return protocol.CloseProtocolError, err.Error() // park.ErrProtocol's: which rule the frame broke
 }
 
 // ping sends one ping and waits for its pong, at most timeout; on timeout

@@ -833,11 +833,13 @@ func TestDisconnectAnnouncements(t *testing.T) {
 	}
 }
 
-// TestFrameLimits: a frame of exactly 16 KiB is accepted; one byte more
-// closes with 1009; invalid UTF-8 closes with 1007; a binary frame with 1003.
-// The server keeps serving the others.
+// TestFrameLimits: a frame of exactly the default limit (the largest legal
+// request, actors.Limits.MaxRequestBytes) is accepted; one byte more closes
+// with 1009; invalid UTF-8 closes with 1007; a binary frame with 1003. The
+// server keeps serving the others.
 func TestFrameLimits(t *testing.T) {
 	s := startServer(t, serverConfig{})
+	limit := int(actors.DefaultLimits.MaxRequestBytes())
 	a := s.dial()
 	a.join("general")
 
@@ -845,9 +847,9 @@ func TestFrameLimits(t *testing.T) {
 		b := []byte(`{"type":"SendMessage","content":"padded","ref":"` + ref + `"}`)
 		return append(b, strings.Repeat(" ", size-len(b))...)
 	}
-	exact := frame(16384, "exact")
-	if len(exact) != 16384 {
-		t.Fatalf("frame: got %d bytes, want 16384", len(exact))
+	exact := frame(limit, "exact")
+	if len(exact) != limit {
+		t.Fatalf("frame: got %d bytes, want %d", len(exact), limit)
 	}
 	a.sendRaw(websocket.MessageText, exact)
 	a.reply("exact", "Ack")
@@ -858,7 +860,7 @@ func TestFrameLimits(t *testing.T) {
 		frame []byte
 		want  websocket.StatusCode
 	}{
-		{"16385 bytes", websocket.MessageText, frame(16385, "over"), websocket.StatusMessageTooBig},
+		{"one byte over", websocket.MessageText, frame(limit+1, "over"), websocket.StatusMessageTooBig},
 		{"invalid byte", websocket.MessageText, []byte("{\"type\":\"SendMessage\",\"content\":\"\xff\"}"), websocket.StatusInvalidFramePayloadData},
 		{"overlong encoding", websocket.MessageText, []byte("{\"type\":\"SendMessage\",\"content\":\"\xc0\xaf\"}"), websocket.StatusInvalidFramePayloadData},
 		{"surrogate", websocket.MessageText, []byte("{\"type\":\"SendMessage\",\"content\":\"\xed\xa0\x80\"}"), websocket.StatusInvalidFramePayloadData},

@@ -37,7 +37,8 @@ type Options struct {
 	Logger *slog.Logger
 
 	AllowedOrigins []string      // extra origins allowed to upgrade (see originAllowed)
-	ReadLimit      int64         // bytes of one client frame [16 KiB]
+	ReadLimit      int64         // bytes of one client message [the largest legal request: Hub.MaxRequestBytes]
+	MessageTimeout time.Duration // for a message (or a control frame) begun to be completed [10s]
 	PingInterval   time.Duration // between pings of one connection [25s]
 	PingTimeout    time.Duration // to answer a ping [10s]
 	WriteTimeout   time.Duration // for one batch of writes [10s]
@@ -60,7 +61,10 @@ func (o Options) withDefaults() Options {
 		o.Logger = slog.Default()
 	}
 	if o.ReadLimit <= 0 {
-		o.ReadLimit = 16 << 10
+		o.ReadLimit = o.Hub.MaxRequestBytes()
+	}
+	if o.MessageTimeout <= 0 {
+		o.MessageTimeout = 10 * time.Second
 	}
 	if o.PingInterval <= 0 {
 		o.PingInterval = 25 * time.Second
@@ -100,6 +104,10 @@ type Server struct {
 	refused atomic.Int64   // upgrades refused by the caps
 	perIP   *xsync.MapOf[string, int]
 	conns   *xsync.MapOf[uint64, *conn] // for the heartbeat and the poller
+
+	// streamRefused counts connections closed for what park.Conn found in
+	// their stream (1002, 1007, 1008, 1009: conn.readError).
+	streamRefused atomic.Int64
 
 	pollOnce sync.Once
 	poll     *park.Poller // nil when there is none; see poller()

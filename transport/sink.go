@@ -39,8 +39,8 @@ var batchBufs = sync.Pool{New: func() any { return new([]byte) }}
 func (c *conn) Close(code protocol.CloseCode, reason string, last [][]byte) {
 	c.end()
 	_ = c.Write(last)
-	if code == protocol.CloseTooBig {
-		c.ws.CloseNow() // the library already sent 1009
+	if c.libClosed.Load() {
+		c.ws.CloseNow() // the library already sent its close frame (1009)
 	} else {
 		// The handshake reads the peer's close frame itself, and must wait
 		// for it rather than find the socket empty.

@@ -36,10 +36,11 @@ type CloseCode int
 const (
 	CloseNormal        CloseCode = 1000
 	CloseGoingAway     CloseCode = 1001 // server shutting down
+	CloseProtocolError CloseCode = 1002 // a frame that breaks RFC 6455
 	CloseUnsupported   CloseCode = 1003 // binary frame
-	CloseInvalidData   CloseCode = 1007 // text frame that is not UTF-8
-	ClosePolicy        CloseCode = 1008 // slow consumer, sustained abuse
-	CloseTooBig        CloseCode = 1009 // frame over the read limit
+	CloseInvalidData   CloseCode = 1007 // text frame or close reason that is not UTF-8
+	ClosePolicy        CloseCode = 1008 // slow consumer, sustained abuse, a message not completed in time
+	CloseTooBig        CloseCode = 1009 // message over the read limit
 	CloseInternalError CloseCode = 1011
 	CloseTryAgainLater CloseCode = 1013 // connection caps
 )

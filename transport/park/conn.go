@@ -19,15 +19,27 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // ErrWouldBlock is what Conn.Read returns when a new message could begin but
 // nothing has arrived: coder/websocket passes it up from Reader without
 // touching the connection's state, and the reader parks the connection.
 var ErrWouldBlock = errors.New("no message waiting")
+
+// ErrMessageTimeout is what Conn.Read returns, from then on, once a message
+// (or a control frame) begun has not been completed within the message
+// timeout (SetLimits). Close 1008.
+var ErrMessageTimeout = errors.New("message not completed in time")
+
+// ErrFrameBudget is what Conn.Read returns, from then on, once the function
+// given to OnFrames refused the frames read. Close 1008 (that function
+// closes the connection itself).
+var ErrFrameBudget = errors.New("too many frames")
 
 // readAheadSize is the pooled buffer one read ahead fills.
 const readAheadSize = 4096
@@ -46,9 +58,23 @@ type Conn struct {
 	pending []byte          // read but not yet handed out: sent with the upgrade request, or read ahead
 	ahead   *[]byte         // the pooled buffer pending lies in, if any; returned once pending is drained
 	scan    frameScan
+	err     error // the stream's first error (frameScan's, or above): every read returns it from then on
+
+	// msgTimeout bounds a message from the first read that has to wait for
+	// the rest of it to the end of it (SetLimits); deadline is set while the
+	// socket's read deadline is armed for the current message.
+	msgTimeout time.Duration
+	deadline   bool
+	// charge is given the count of frames that are not a whole message by
+	// themselves (fragments after the first, control frames), and
+	// reports whether the connection may go on (OnFrames).
+	charge func(n int) bool
 
 	parking atomic.Bool // ErrWouldBlock allowed; cleared for good when the poller cannot take the connection
 	closing atomic.Bool // the close handshake began: every read waits
+	// refused: a stream error was found (c.err is one), so Close lingers;
+	// lingering: it does, once.
+	refused, lingering atomic.Bool
 
 	// state is running while a reader goroutine owns the read side, parked
 	// while the connection waits in the poller. Only a CAS from parked to
@@ -91,6 +117,31 @@ func (c *Conn) OnWake(wake func()) { c.wake = wake }
 // before it wakes a parked reader. Call it, if at all, when calling OnWake.
 func (c *Conn) OnClose(f func()) { c.onClose = f }
 
+// SetLimits sets the largest message payload in bytes (limit, 0 for none:
+// a data frame whose length, with those of its message's earlier
+// fragments, is more is ErrTooBig at its header) and the longest a message
+// may take (msgTimeout, 0 for no bound: a message, or a control frame, not
+// completed within it of the first read that had to wait for its rest is
+// ErrMessageTimeout). Call it before the first read.
+func (c *Conn) SetLimits(limit int64, msgTimeout time.Duration) {
+	c.scan.limit = uint64(max(limit, 0))
+	c.msgTimeout = msgTimeout
+}
+
+// OnFrames sets the function that is charged with the frames a client sent
+// that are not a whole message by themselves: every control frame, and
+// every fragment after a message's first. A message's own frame is the
+// request its reader charges; these would otherwise be free. It is called
+// from Read, on whichever goroutine reads, and returning false makes every
+// read fail with ErrFrameBudget. Call it, if at all, before the first read.
+func (c *Conn) OnFrames(f func(n int) bool) { c.charge = f }
+
+// Err returns the error that ended the client's stream, if one did: one of
+// frameScan's, ErrMessageTimeout or ErrFrameBudget. Every read returns it
+// from then on, so a reader that failed can tell from it what to close with.
+// Only the reading goroutine may call it.
+func (c *Conn) Err() error { return c.err }
+
 // Kick starts a reader, through the function given to OnWake, if the
 // connection is parked. The Poller's kick leads here when bytes or a
 // hang-up arrive, and Close calls it when the socket is closed.
@@ -107,8 +158,14 @@ func (c *Conn) Closing() { c.closing.Store(true) }
 
 // Read hands out what was read ahead, or reads from the socket, and scans
 // what it returns (frameScan). Where a message may begin it reads ahead into
-// a pooled buffer without waiting; elsewhere it waits, reading into p.
+// a pooled buffer without waiting; elsewhere it waits, reading into p, under
+// the message timeout. It never hands out the byte that shows a stream
+// error (frameScan's errors): it returns what comes before it, then the
+// error, to every later call too.
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
 	if len(c.pending) == 0 && c.raw != nil && c.parking.Load() && c.scan.atBoundary() && !c.closing.Load() {
 		if err := c.readAhead(); err != nil {
 			return 0, err
@@ -117,19 +174,64 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(c.pending) > 0 {
 		n := copy(p, c.pending)
 		c.pending = c.pending[n:]
-		c.scan.feed(p[:n])
-		if len(c.pending) == 0 {
+		n = c.scanned(p[:n])
+		if len(c.pending) == 0 || c.err != nil {
 			c.pending = nil
 			if c.ahead != nil {
 				readAheadBufs.Put(c.ahead)
 				c.ahead = nil
 			}
 		}
+		if n == 0 && c.err != nil {
+			return 0, c.err
+		}
 		return n, nil
 	}
+	if c.msgTimeout > 0 && !c.deadline && !c.scan.atBoundary() && !c.closing.Load() {
+		// Inside a message (or a frame) the client must finish: from here
+		// on it has msgTimeout, however it paces its bytes, fragments and
+		// pings.
+		c.deadline = true
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.msgTimeout))
+	}
 	n, err := c.Conn.Read(p)
-	c.scan.feed(p[:n])
+	if err != nil && c.deadline && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.err, err = ErrMessageTimeout, ErrMessageTimeout
+		c.refused.Store(true)
+	}
+	n = c.scanned(p[:n])
+	if err == nil && c.err != nil {
+		err = c.err
+		if n > 0 {
+			err = nil // the bytes before it first; the next read returns it
+		}
+	}
 	return n, err
+}
+
+// scanned feeds b, bytes about to be handed out, to the scan, and returns
+// how many of them may be: all, or those before the byte that shows a
+// stream error (c.err is set then). It disarms the message timeout at a
+// message boundary, and charges the frames that need it (OnFrames).
+func (c *Conn) scanned(b []byte) int {
+	n := len(b)
+	if bad := c.scan.feed(b); bad >= 0 {
+		n, c.err = bad, c.scan.err
+		c.refused.Store(true)
+	}
+	if c.deadline && c.scan.atBoundary() {
+		c.deadline = false
+		_ = c.Conn.SetReadDeadline(time.Time{})
+	}
+	if c.scan.extra > 0 && c.charge != nil && !c.closing.Load() {
+		extra := c.scan.extra
+		c.scan.extra = 0
+		if !c.charge(extra) && c.err == nil {
+			c.err = ErrFrameBudget // the bytes of this read still go out: the connection is closing anyway
+			c.refused.Store(true)
+		}
+	}
+	return n
 }
 
 // readAheadBufs lend buffers for reads ahead: one system call fetches what
@@ -170,8 +272,21 @@ func (c *Conn) readAhead() error {
 // parked reader, which then finds the connection closed and tears it down:
 // a socket closed while parked is no longer in the poller, so no event
 // would ever come for it.
+//
+// After a stream error (the client broke the protocol, sent a message over
+// the limit, or too many frames) the client may still be sending: closed at
+// once with its bytes unread, the socket would answer them with a reset,
+// which can destroy the close frame just sent before the client reads it.
+// So Close shuts the write side (the close frame, then FIN), and a
+// goroutine discards what still comes, for at most lingerTime and
+// lingerBytes, before closing the socket.
 func (c *Conn) Close() error {
-	err := c.Conn.Close()
+	var err error
+	if c.refused.Load() {
+		err = c.linger()
+	} else {
+		err = c.Conn.Close()
+	}
 	if c.onClose != nil {
 		c.onClose()
 	}
@@ -179,4 +294,32 @@ func (c *Conn) Close() error {
 		c.Kick()
 	}
 	return err
+}
+
+// How long, and how much, a socket closed after a stream error reads what
+// its client still sends before it is closed (see Close).
+const (
+	lingerTime  = time.Second
+	lingerBytes = 1 << 20
+)
+
+// linger half-closes the socket and closes it for good once the client
+// stops sending, or lingerTime or lingerBytes have passed; once.
+func (c *Conn) linger() error {
+	if !c.lingering.CompareAndSwap(false, true) {
+		return net.ErrClosed
+	}
+	cw, ok := c.Conn.(interface{ CloseWrite() error })
+	if !ok {
+		return c.Conn.Close()
+	}
+	if err := cw.CloseWrite(); err != nil {
+		return c.Conn.Close()
+	}
+	go func() { // ends within lingerTime
+		_ = c.Conn.SetReadDeadline(time.Now().Add(lingerTime))
+		_, _ = io.CopyN(io.Discard, c.Conn, lingerBytes)
+		_ = c.Conn.Close()
+	}()
+	return nil
 }

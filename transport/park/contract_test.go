@@ -44,6 +44,12 @@ import (
 //     Closing set, so its reads wait) and returns nil once it arrives.
 //  6. Bytes the client sent with its upgrade request reach the library
 //     through the Conn, so that they are scanned like the rest.
+//  7. When Conn.Read fails with a stream error of its own (what the scan
+//     refuses, the message timeout), inside a header, a payload or a
+//     control frame, the library passes it up from Reader or the message's
+//     Read having written nothing (no close frame: the code is the
+//     caller's), and Close then sends the caller's code, does not wait for
+//     an answer (its reads fail at once), and closes the socket.
 
 // peerID is what the tests park their connection as.
 const peerID = 42
@@ -368,5 +374,67 @@ func TestContractEarlyBytes(t *testing.T) {
 	p.wouldBlock() // reads the ping, answers it, finds nothing more
 	if op, payload := p.serverFrame(); op != wsframe.OpPong || string(payload) != "pe" {
 		t.Fatalf("client: got opcode %#x %q, want a pong %q", op, payload, "pe")
+	}
+}
+
+// TestContractStreamErrorReachesReader (point 7): each stream error Conn
+// finds, wherever in the stream it is, reaches the reader as an error with
+// nothing sent by the library; Close then sends the reader's chosen code at
+// once and closes the socket.
+func TestContractStreamErrorReachesReader(t *testing.T) {
+	unmasked := append([]byte{0x81, 0x05}, "hello"...)
+	cases := []struct {
+		name    string
+		pieces  [][]byte
+		inMsg   bool // the error comes inside a message: from its Read, not Reader
+		want    error
+		timeout time.Duration
+	}{
+		{name: "unmasked, a message first", pieces: [][]byte{append(clientFrame(true, wsframe.OpText, []byte("ok")), unmasked...)}, want: errUnmasked},
+		{name: "unmasked continuation", pieces: [][]byte{clientFrame(false, wsframe.OpText, []byte("a")), {0x80, 0x01, 'b'}}, inMsg: true, want: errUnmasked},
+		{name: "over the limit", pieces: [][]byte{wsframe.AppendHeader(nil, true, wsframe.OpText, 1<<20+1, wsframe.Key)}, want: ErrTooBig},
+		{name: "close reason not UTF-8", pieces: [][]byte{clientFrame(true, wsframe.OpClose, []byte{0x03, 0xe8, 0xff})}, want: ErrCloseReason},
+		{name: "a payload not completed", pieces: [][]byte{clientFrame(true, wsframe.OpText, []byte("abc"))[:8]}, inMsg: true, want: ErrMessageTimeout, timeout: 100 * time.Millisecond},
+		{name: "a header not completed", pieces: [][]byte{{0x81}}, want: ErrMessageTimeout, timeout: 100 * time.Millisecond},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPeer(t, 16, nil)
+			p.conn.SetLimits(1<<20, c.timeout)
+			p.wouldBlock()
+			p.park()
+			if err := wait(t, p.send(c.pieces...), "client's writes"); err != nil {
+				t.Fatal(err)
+			}
+			wait(t, p.wakes, "wake after bytes arrived")
+			var err error
+			for err == nil {
+				var r io.Reader
+				_, r, err = p.ws.Reader(context.Background())
+				if errors.Is(err, ErrWouldBlock) {
+					t.Fatalf("Reader: got ErrWouldBlock, want %v", c.want)
+				}
+				if err == nil {
+					_, err = io.Copy(io.Discard, r)
+					if err == nil && c.inMsg {
+						t.Fatalf("message read to its end, want %v inside it", c.want)
+					}
+				}
+			}
+			if !errors.Is(p.conn.Err(), c.want) || !errors.Is(err, c.want) {
+				t.Fatalf("got %v (Conn.Err %v), want %v", err, p.conn.Err(), c.want)
+			}
+			closed := make(chan error, 1)
+			p.conn.Closing()
+			go func() { closed <- p.ws.Close(websocket.StatusProtocolError, "refused") }() // ends at once: its reads fail
+			// The first frame the client gets is the caller's close: the
+			// library sent nothing of its own before it.
+			op, payload := p.serverFrame()
+			if op != wsframe.OpClose || len(payload) < 2 || websocket.StatusCode(binary.BigEndian.Uint16(payload)) != websocket.StatusProtocolError {
+				t.Fatalf("client: got opcode %#x %q, want the caller's close frame %v", op, payload, websocket.StatusProtocolError)
+			}
+			wait(t, closed, "Close")
+			p.closedByServer()
+		})
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"parley/actors"
 	"parley/internal/protocol"
+	"parley/internal/subcmd"
 	"parley/persistence"
 )
 
@@ -52,26 +53,17 @@ func Run(ctx context.Context, args []string, out, errOut io.Writer, db, admin st
 		fmt.Fprint(errOut, Usage)
 		return fmt.Errorf("room: unknown subcommand %q", cmd)
 	}
-	fs := flag.NewFlagSet("parley room "+cmd, flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	fs.Usage = func() { fmt.Fprint(errOut, Usage) }
+	fs := subcmd.FlagSet("room "+cmd, Usage, errOut)
 	fs.StringVar(&db, "db", db, "SQLite database `file`")
 	if cmd == "delete" {
 		fs.StringVar(&admin, "admin", admin, "the running server's admin `address`")
 	}
-	// Flags may come before or after NAME.
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+	operands, err := subcmd.Parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
 	}
-	var operands []string
-	for rest := fs.Args(); len(rest) > 0; rest = fs.Args() {
-		operands = append(operands, rest[0])
-		if err := fs.Parse(rest[1:]); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
 	if want := map[string]int{"delete": 1, "list": 0}[cmd]; len(operands) != want {
 		fmt.Fprint(errOut, Usage)
@@ -84,7 +76,7 @@ func Run(ctx context.Context, args []string, out, errOut io.Writer, db, admin st
 	if !ok {
 		return fmt.Errorf("room delete: %q is not a room name", operands[0])
 	}
-	err := askServer(ctx, admin, name)
+	err = askServer(ctx, admin, name)
 	if !errors.Is(err, errNoServer) {
 		if err == nil {
 			fmt.Fprintf(out, "deleted %s (the server at %s did)\n", name, admin)

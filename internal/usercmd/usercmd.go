@@ -22,6 +22,7 @@ import (
 
 	"parley/internal/accounts"
 	"parley/internal/protocol"
+	"parley/internal/subcmd"
 	"parley/persistence"
 )
 
@@ -50,28 +51,18 @@ func Run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer
 		fmt.Fprint(out, Usage)
 		return nil
 	}
-	fs := flag.NewFlagSet("parley user "+cmd, flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	fs.Usage = func() { fmt.Fprint(errOut, Usage) }
+	fs := subcmd.FlagSet("user "+cmd, Usage, errOut)
 	fs.StringVar(&db, "db", db, "SQLite database `file`")
 	admin := false
 	if cmd == "add" {
 		fs.BoolVar(&admin, "admin", false, "make the account an admin")
 	}
-	// Flags may come before or after NAME: Go's flag package stops at the
-	// first operand, so parse what follows it too.
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+	operands, err := subcmd.Parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
 	}
-	var operands []string
-	for rest := fs.Args(); len(rest) > 0; rest = fs.Args() {
-		operands = append(operands, rest[0])
-		if err := fs.Parse(rest[1:]); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
 	want := 1
 	if cmd == "list" {

@@ -117,6 +117,7 @@ func startServer(ctx context.Context, cpus string, extraArgs []string, pprofAddr
 		"-db", filepath.Join(dir, "chat.db"),
 		"-rate", "1000000", "-burst", "1000000",
 		"-max-conns", "19500", "-max-conns-per-ip", "20000",
+		"-max-pending-per-ip", "20000", // every client is on 127.0.0.1, 256 setting up at once
 		"-log-level", "warn",
 		"-admin-addr", "", // no fixed admin port: runs side by side must not collide
 	}

@@ -59,6 +59,7 @@ func (s *Server) collectors() []prometheus.Collector {
 		counter("slow_consumer_disconnects_total", "Sessions cut off with 1008 because their queue was full.", func() float64 { return float64(m().Slow) }),
 		counter("rate_limited_total", "Requests refused with rate_limited.", func() float64 { return float64(m().RateLimited) }),
 		newQueueCollector(s),
+		newEdgeCollector(s), // refusals.go
 	}
 }
 

@@ -73,8 +73,14 @@ func descriptorBudget() budget {
 	}
 	n := int64(min(limit, 1<<30))
 	b.reserve = min(max(n/64, minReserve), maxReserve)
-	b.maxOpen = n - b.reserve
-	b.maxConns = int(min(b.maxOpen-b.maxOpen/32, defaultMaxConnsCeiling))
+	return b.withMaxOpen(n - b.reserve)
+}
+
+// withMaxOpen is b with maxOpen connections (Options.MaxOpen overrides the
+// descriptors' figure), and the default -max-conns that leaves.
+func (b budget) withMaxOpen(maxOpen int64) budget {
+	b.maxOpen = maxOpen
+	b.maxConns = int(max(1, min(maxOpen-maxOpen/32, defaultMaxConnsCeiling)))
 	return b
 }
 

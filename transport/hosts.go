@@ -36,7 +36,7 @@ type hostPolicy struct {
 func newHostPolicy(listener string, bound net.Addr, allowed []string) *hostPolicy {
 	p := &hostPolicy{listener: listener, names: slices.Clone(loopbackNames)}
 	if ip, ok := boundIP(bound); ok && !ip.IsUnspecified() {
-		p.names = append(p.names, ip.String())
+		p.addName(ip.String())
 	}
 	for _, a := range allowed {
 		a = strings.ToLower(strings.TrimSpace(a))
@@ -47,13 +47,19 @@ func newHostPolicy(listener string, bound net.Addr, allowed []string) *hostPolic
 		case strings.HasPrefix(a, "*."):
 			p.suffixes = append(p.suffixes, a[1:])
 		default:
-			p.names = append(p.names, hostName(a))
+			p.addName(hostName(a))
 		}
 	}
 	if listener == "web" && len(allowed) == 0 && !isLoopback(bound) {
 		p.any = true
 	}
 	return p
+}
+
+func (p *hostPolicy) addName(n string) {
+	if !slices.Contains(p.names, n) {
+		p.names = append(p.names, n)
+	}
 }
 
 // allows reports whether the request's Host is one the listener answers.

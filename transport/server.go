@@ -168,6 +168,9 @@ func (s *Server) stopPoller() {
 func New(opts Options) *Server {
 	opts = opts.withDefaults()
 	b := descriptorBudget()
+	if opts.MaxOpen > 0 {
+		b = b.withMaxOpen(int64(opts.MaxOpen))
+	}
 	maxConnsSet := opts.MaxConns > 0
 	if !maxConnsSet {
 		opts.MaxConns = b.maxConns
@@ -182,9 +185,6 @@ func New(opts Options) *Server {
 		rlog:  newRateLog(opts.Logger, time.Second),
 	}
 	s.edge.maxOpen = b.maxOpen
-	if opts.MaxOpen > 0 {
-		s.edge.maxOpen = int64(opts.MaxOpen)
-	}
 	s.edge.pending = xsync.NewMapOf[string, int]()
 	s.logBudget(b, maxConnsSet)
 	if opts.Accounts != nil {

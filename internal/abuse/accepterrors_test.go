@@ -24,8 +24,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"parley/internal/server"
 	"parley/internal/testkit"
+	"parley/transport"
 )
 
 // recordLog is a slog.Handler that keeps the messages at WARN and above,
@@ -155,5 +158,65 @@ func TestAcceptErrorsVisible(t *testing.T) {
 	}
 	if most := 1 + int(math.Ceil(elapsed.Seconds())); lines < 1 || lines > most || float64(lines) > count {
 		t.Errorf("WARN lines for %v failed accepts in %v: got %d, want 1 to %d (one a second at most)", count, elapsed, lines, most)
+	}
+}
+
+// TestRefusalsAreCounted: each way the edge turns a client away, and each
+// close code a protocol error ends in, moves its own counter in /metrics.
+func TestRefusalsAreCounted(t *testing.T) {
+	s, addr := start(t, server.Config{Transport: transport.Options{MaxConnsPerIP: 1}})
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitLimit)
+	defer cancel()
+	refused := func(reason string) string { return `parley_refused_total{reason="` + reason + `"}` }
+
+	first, _, err := edgeWS(ctx, addr, "127.0.0.5", nil)
+	if err != nil {
+		t.Fatalf("first connection: %v", err)
+	}
+	defer first.CloseNow()
+	attempts := []struct {
+		what, src string
+		opts      *websocket.DialOptions
+		status    int
+		counter   string
+	}{
+		{"over the per-IP cap", "127.0.0.5", nil, http.StatusServiceUnavailable, refused("conn_cap")},
+		{"a foreign origin", "127.0.0.6", &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://evil.example"}}}, http.StatusForbidden, refused("origin")},
+		{"an unknown session", "127.0.0.6", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer not-a-token"}}}, http.StatusUnauthorized, refused("unauthorized")},
+		{"a foreign Host", "127.0.0.6", &websocket.DialOptions{Host: "evil.example"}, http.StatusMisdirectedRequest, refused("host")},
+	}
+	for _, a := range attempts {
+		_, status, err := edgeWS(ctx, addr, a.src, a.opts)
+		if err == nil || status != a.status {
+			t.Errorf("%s: got status %d (err %v), want %d", a.what, status, err, a.status)
+		}
+		if got := edgeMetric(t, s, a.counter); got != 1 {
+			t.Errorf("%s: %s got %v, want 1", a.what, a.counter, got)
+		}
+	}
+	if got := edgeMetric(t, s, "parley_connections_refused_total"); got != 1 {
+		t.Errorf("parley_connections_refused_total (the caps, as before): got %v, want 1", got)
+	}
+
+	// Protocol errors: a binary frame (1003), a text frame that is not
+	// UTF-8 (1007). (Each close the server makes goes through the outbound
+	// queue's Close, where it is counted, whatever its code.)
+	for _, c := range []struct {
+		typ     websocket.MessageType
+		payload string
+		code    string
+	}{{websocket.MessageBinary, "a", "1003"}, {websocket.MessageText, "\xff", "1007"}} {
+		conn, _, err := edgeWS(ctx, addr, "127.0.0.7", nil)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		_ = conn.Write(ctx, c.typ, []byte(c.payload))
+		for {
+			if _, _, err := conn.Read(ctx); err != nil {
+				break
+			}
+		}
+		conn.CloseNow()
+		edgeWaitMetric(t, s, `parley_connections_closed_total{code="`+c.code+`"}`, func(v float64) bool { return v == 1 })
 	}
 }

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -229,4 +231,45 @@ func TestUpgradeUnderIdleFlood(t *testing.T) {
 	if got := edgeMetric(t, s, `parley_accept_errors_total{kind="emfile"}`); got != 0 {
 		t.Errorf("accept errors (EMFILE): got %v, want 0", got)
 	}
+}
+
+// TestTrustedProxyIsNotCappedAtAccept: a trusted proxy's connections carry
+// many clients, whom accept cannot tell apart, so the cap at accept does
+// not apply to it (its clients are counted at the upgrade, by header).
+func TestTrustedProxyIsNotCappedAtAccept(t *testing.T) {
+	const capPerIP = 4
+	s, addr := start(t, server.Config{Transport: transport.Options{
+		MaxPendingPerIP: capPerIP,
+		TrustedProxies:  []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")},
+	}})
+	idleConns(t, addr, "127.0.0.3", 4*capPerIP)
+	edgeWaitMetric(t, s, "parley_tcp_connections_pending", func(v float64) bool { return v == 4*capPerIP })
+	if got := edgeMetric(t, s, `parley_refused_total{reason="pending_per_ip"}`); got != 0 {
+		t.Errorf("connections from a trusted proxy closed at accept: got %v, want 0", got)
+	}
+}
+
+// TestTrickledHeadersAreCut: a client that sends its request a byte at a
+// time holds its connection for the header timeout (5 s), not as long as it
+// likes. The wait is bounded by WaitLimit; the time is logged, not asserted.
+func TestTrickledHeadersAreCut(t *testing.T) {
+	_, addr := start(t, server.Config{})
+	c := idleConns(t, addr, "127.0.0.4", 1)[0]
+	began := time.Now()
+	closed := make(chan struct{})
+	go func() { // trickles until the server closes the connection, or WaitLimit
+		defer close(closed)
+		req := []byte("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + strings.Repeat("a", 1000))
+		for i := 0; time.Since(began) < testkit.WaitLimit; i++ {
+			if _, err := c.Write(req[i%len(req) : i%len(req)+1]); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	if !closedByServer(c) {
+		t.Fatalf("a connection trickling its headers: still open after %v", testkit.WaitLimit)
+	}
+	<-closed
+	t.Logf("a connection trickling its headers was closed after %v", time.Since(began).Round(10*time.Millisecond))
 }

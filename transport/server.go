@@ -121,15 +121,15 @@ type Server struct {
 	perIP   *xsync.MapOf[string, int]
 	conns   *xsync.MapOf[uint64, *conn] // for the heartbeat and the poller
 
+	pollOnce sync.Once
+	poll     *park.Poller // nil when there is none; see poller()
+
 	// The edge (edge.go) and what /metrics counts of it (refusals.go).
 	edge       edge
 	refusals   refusals
 	acceptErrs [len(acceptErrorKinds) + 1]atomic.Int64
 	closes     [len(closeCodes) + 1]atomic.Int64
 	rlog       *rateLog // accept errors, connections closed at accept, net/http's lines
-
-	pollOnce sync.Once
-	poll     *park.Poller // nil when there is none; see poller()
 }
 
 // poller returns the server's poller, starting it on first use, or nil when

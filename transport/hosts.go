@@ -142,7 +142,7 @@ type hostPolicyKey struct{}
 // names and -allowed-hosts.
 func (s *Server) checkHost(next http.Handler) http.Handler {
 	strict := newHostPolicy("admin", nil, s.opts.AllowedHosts) // checked like the admin listener's...
-	strict.listener = "web"                                   // ...and counted as the web's
+	strict.listener = "web"                                    // ...and counted as the web's
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := r.Context().Value(hostPolicyKey{}).(*hostPolicy)
 		if !ok {

@@ -55,6 +55,10 @@ type config struct {
 	hashConcurrency, hashQueue                                     int
 	loginFailuresAccount, loginFailuresIP, registrationsIP         int
 	roomCreation                                                   string
+
+	// The listener's edge (transport/edge.go, hosts.go, clientip.go).
+	allowedHosts, trustedProxies string
+	maxPendingPerIP              int
 }
 
 func parseFlags(args []string) (config, error) {
@@ -88,7 +92,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.outbox.Bytes, "outbox-bytes", actors.DefaultOutboxLimits.Bytes, "bytes queued for one connection before it is cut off as slow")
 	fs.Int64Var(&c.readLimit, "max-frame", 0, "largest client message in `bytes`; larger ones close the connection with 1009 at their header (0: the largest legal request in its longest encoding, from -max-message, -max-username, -max-room-name: "+strconv.FormatInt(d.MaxRequestBytes(), 10)+" by default)")
 	fs.DurationVar(&c.messageTimeout, "message-timeout", 10*time.Second, "a client message (or control frame) begun must be complete within this `duration`, or the connection closes with 1008")
-	fs.IntVar(&c.maxConns, "max-conns", 19000, "connections at once")
+	fs.IntVar(&c.maxConns, "max-conns", 0, "WebSocket connections at once (0: sized from the open-file limit, keeping a reserve, at most 19000; the log says what it chose)")
 	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", 1000, "connections at once from one IP address")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "time to drain on SIGINT/SIGTERM")
 	fs.DurationVar(&c.presenceWindow, "presence-window", 0, "a room's joins and leaves within this `duration` of the last one it announced are announced together at its end, so that a reconnect storm costs fewer writes (0: each at once)")
@@ -101,6 +105,9 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.loginFailuresAccount, "login-failures-per-account", 10, "failed logins a minute allowed for one account name, then 429")
 	fs.IntVar(&c.loginFailuresIP, "login-failures-per-ip", 30, "failed logins a minute allowed from one IP address, then 429")
 	fs.IntVar(&c.registrationsIP, "registrations-per-ip", 10, "accounts an hour one IP address may register, then 429")
+	fs.StringVar(&c.allowedHosts, "allowed-hosts", "", "comma-separated Host `names` the server answers besides localhost, 127.0.0.1, ::1 and its own address (ports ignored; *.example.com for subdomains, * for any); unset, a listener on a non-loopback address answers any Host, and the admin listener only those")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated `networks` (CIDR, or addresses) of reverse proxies whose X-Forwarded-For or Forwarded header names the client the per-IP limits count")
+	fs.IntVar(&c.maxPendingPerIP, "max-pending-per-ip", 256, "TCP connections not yet upgraded to WebSocket from one address (an IPv6 /64); more are closed at accept (trusted proxies are exempt)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -123,6 +130,17 @@ func parseFlags(args []string) (config, error) {
 		}
 	})
 	return c, envErr
+}
+
+// splitList splits a comma-separated flag into its non-empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // perPeriod is a limit of n events per period: n at once, then one every
@@ -194,11 +212,10 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	var origins []string
-	for _, o := range strings.Split(c.origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			origins = append(origins, o)
-		}
+	origins := splitList(c.origins)
+	proxies, err := transport.ParseTrustedProxies(c.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("-trusted-proxies: %w", err)
 	}
 	srv, err := server.New(ctx, server.Config{
 		DB:    c.db,
@@ -222,6 +239,10 @@ func run() error {
 			MaxConnsPerIP:  c.maxConnsPerIP,
 			NoGuests:       !c.guests,
 			SecureCookies:  c.secureCookies,
+			// The listener's edge.
+			AllowedHosts:    splitList(c.allowedHosts),
+			TrustedProxies:  proxies,
+			MaxPendingPerIP: c.maxPendingPerIP,
 		},
 		Addr:      c.addr,
 		AdminAddr: c.adminAddr,

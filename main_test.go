@@ -196,7 +196,8 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	for _, flag := range []string{"-addr", "-db", "-log-level", "-log-format", "-admin-addr", "-allowed-origins",
 		"-rate", "-burst", "-max-frame", "-message-timeout", "-max-message", "-max-username", "-max-conns", "-max-conns-per-ip",
 		"-guests", "-secure-cookies", "-session-ttl", "-hash-concurrency", "-hash-queue",
-		"-login-failures-per-account", "-login-failures-per-ip", "-registrations-per-ip"} {
+		"-login-failures-per-account", "-login-failures-per-ip", "-registrations-per-ip",
+		"-allowed-hosts", "-trusted-proxies", "-max-pending-per-ip"} {
 		if !strings.Contains(string(out), flag+" ") && !strings.Contains(string(out), flag+"\n") { // a bool flag ends its line
 			t.Errorf("-h output lacks %s", flag)
 		}

@@ -119,6 +119,7 @@ func startServer(ctx context.Context, cpus string, extraArgs []string, pprofAddr
 		"-rooms-per-minute", "1000000", "-client-rooms-per-minute", "1000000",
 		"-client-rate", "1000000000", "-client-burst", "1000000000",
 		"-max-conns", "19500", "-max-conns-per-ip", "20000",
+		"-max-pending-per-ip", "20000", // every client is on 127.0.0.1, 256 setting up at once
 		"-log-level", "warn",
 		"-admin-addr", "", // no fixed admin port: runs side by side must not collide
 	}

@@ -62,6 +62,7 @@ func (s *Server) collectors() []prometheus.Collector {
 		counter("rate_limited_total", "Requests refused with rate_limited.", func() float64 { return float64(m().RateLimited) }),
 		counter("rooms_refused_total", "New rooms refused: a creation budget spent, or the cap of running rooms.", func() float64 { return float64(m().RoomsRefused) }),
 		newQueueCollector(s),
+		newEdgeCollector(s), // refusals.go
 	}
 }
 

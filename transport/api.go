@@ -12,7 +12,6 @@ import (
 	"io"
 	"math"
 	"mime"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -58,21 +57,12 @@ func (s *Server) routeAPI() {
 func (s *Server) post(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !originAllowed(r, s.opts.AllowedOrigins) {
+			s.refusals.add(refusedOrigin)
 			apiError(w, http.StatusForbidden, "forbidden_origin")
 			return
 		}
 		h(w, r)
 	}
-}
-
-// clientIP is the address the limits count by: the peer's, since no proxy
-// header is trusted (docs/security.md).
-func clientIP(r *http.Request) string {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return ip
 }
 
 // requestToken is the session token of r: `Authorization: Bearer`, else the
@@ -133,7 +123,7 @@ func (s *Server) apiRegister(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	auth, token, err := s.opts.Accounts.Register(r.Context(), req.Username, req.Password, clientIP(r))
+	auth, token, err := s.opts.Accounts.Register(r.Context(), req.Username, req.Password, s.clientKey(r))
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
@@ -147,7 +137,7 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	auth, token, err := s.opts.Accounts.Login(r.Context(), req.Username, req.Password, clientIP(r))
+	auth, token, err := s.opts.Accounts.Login(r.Context(), req.Username, req.Password, s.clientKey(r))
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
@@ -199,7 +189,7 @@ func (s *Server) apiPassword(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	auth, err := s.opts.Accounts.ChangePassword(r.Context(), requestToken(r), req.Old, req.New, clientIP(r))
+	auth, err := s.opts.Accounts.ChangePassword(r.Context(), requestToken(r), req.Old, req.New, s.clientKey(r))
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
@@ -239,9 +229,11 @@ func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	var limited *accounts.RateLimitedError
 	switch {
 	case errors.As(err, &limited):
+		s.refusals.add(refusedAPIRateLimited)
 		setRetryAfter(w, limited.RetryAfter)
 		apiError(w, http.StatusTooManyRequests, string(protocol.CodeRateLimited))
 	case errors.Is(err, accounts.ErrBusy):
+		s.refusals.add(refusedAPIRateLimited)
 		setRetryAfter(w, time.Second)
 		apiError(w, http.StatusTooManyRequests, string(protocol.CodeRateLimited))
 	case errors.Is(err, accounts.ErrTaken):
@@ -329,6 +321,7 @@ func (s *Server) upgradeAuth(w http.ResponseWriter, r *http.Request) (auth *acco
 	}
 	if token == "" {
 		if s.opts.NoGuests {
+			s.refusals.add(refusedUnauthorized)
 			http.Error(w, "sign in first: this server has no guests", http.StatusUnauthorized)
 			return nil, false
 		}
@@ -337,6 +330,7 @@ func (s *Server) upgradeAuth(w http.ResponseWriter, r *http.Request) (auth *acco
 	a, err := s.opts.Accounts.Authenticate(r.Context(), token)
 	switch {
 	case errors.Is(err, accounts.ErrUnauthorized):
+		s.refusals.add(refusedUnauthorized)
 		http.Error(w, "invalid or expired session", http.StatusUnauthorized)
 		return nil, false
 	case err != nil:

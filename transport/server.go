@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,7 +43,7 @@ type Options struct {
 	PingInterval   time.Duration // between pings of one connection [25s]
 	PingTimeout    time.Duration // to answer a ping [10s]
 	WriteTimeout   time.Duration // for one batch of writes [10s]
-	MaxConns       int           // connections at once [19000]
+	MaxConns       int           // connections at once [from the descriptor limit, at most 19000; edge.go]
 	MaxConnsPerIP  int           // connections at once from one IP address [1000]
 	MaxBatchBytes  int           // bytes of one batched frame [64 KiB]
 
@@ -54,14 +55,35 @@ type Options struct {
 	// SecureCookies marks the session cookie Secure on plain HTTP too: the
 	// server is reached through a proxy that terminates TLS.
 	SecureCookies bool
+
+	// The listener's edge (edge.go, hosts.go, clientip.go).
+	//
+	// AllowedHosts are the Host names the listeners answer besides the
+	// loopback names and their own address: names, "*.suffix", or "*" for
+	// any. Without any, a web listener not bound to loopback answers any
+	// Host (and says so in the log); the admin listener never does.
+	AllowedHosts []string
+	// TrustedProxies are the peers whose X-Forwarded-For or Forwarded
+	// header names the client the limits count by (clientKey); they are
+	// exempt from MaxPendingPerIP.
+	TrustedProxies []netip.Prefix
+	// MaxPendingPerIP caps the TCP connections not (yet) upgraded from one
+	// peer address (an IPv6 /64) [256]; over it, one is closed at accept.
+	MaxPendingPerIP int
+	// MaxOpen caps the TCP connections the web listeners hold, upgraded or
+	// not [the descriptor limit less a reserve]. MaxConns defaults to what
+	// the same budget leaves for WebSockets, at most 19,000.
+	MaxOpen int
 }
 
 func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.ReadLimit <= 0 {
+	if o.ReadLimit <= 0 && o.Hub != nil {
 		o.ReadLimit = o.Hub.MaxRequestBytes()
+	} else if o.ReadLimit <= 0 {
+		o.ReadLimit = actors.DefaultLimits.MaxRequestBytes() // no hub: a server only built to be looked at
 	}
 	if o.MessageTimeout <= 0 {
 		o.MessageTimeout = 10 * time.Second
@@ -75,14 +97,14 @@ func (o Options) withDefaults() Options {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
 	}
-	if o.MaxConns <= 0 {
-		o.MaxConns = 19000
-	}
 	if o.MaxConnsPerIP <= 0 {
 		o.MaxConnsPerIP = 1000
 	}
 	if o.MaxBatchBytes <= 0 {
 		o.MaxBatchBytes = 64 << 10
+	}
+	if o.MaxPendingPerIP <= 0 {
+		o.MaxPendingPerIP = defaultMaxPendingPerIP
 	}
 	return o
 }
@@ -111,6 +133,13 @@ type Server struct {
 
 	pollOnce sync.Once
 	poll     *park.Poller // nil when there is none; see poller()
+
+	// The edge (edge.go) and what /metrics counts of it (refusals.go).
+	edge       edge
+	refusals   refusals
+	acceptErrs [len(acceptErrorKinds) + 1]atomic.Int64
+	closes     [len(closeCodes) + 1]atomic.Int64
+	rlog       *rateLog // accept errors, connections closed at accept, net/http's lines
 }
 
 // poller returns the server's poller, starting it on first use, or nil when
@@ -154,9 +183,19 @@ func (s *Server) stopPoller() {
 	}
 }
 
-// New returns a Server for opts.
+// New returns a Server for opts. It reads the descriptor limit (raising the
+// soft one to the hard one), sizes the default MaxConns from it, and logs
+// what it allows (edge.go).
 func New(opts Options) *Server {
 	opts = opts.withDefaults()
+	b := descriptorBudget()
+	if opts.MaxOpen > 0 {
+		b = b.withMaxOpen(int64(opts.MaxOpen))
+	}
+	maxConnsSet := opts.MaxConns > 0
+	if !maxConnsSet {
+		opts.MaxConns = b.maxConns
+	}
 	s := &Server{
 		opts:  opts,
 		hub:   opts.Hub,
@@ -164,7 +203,11 @@ func New(opts Options) *Server {
 		mux:   http.NewServeMux(),
 		perIP: xsync.NewMapOf[string, int](),
 		conns: xsync.NewMapOf[uint64, *conn](),
+		rlog:  newRateLog(opts.Logger, time.Second),
 	}
+	s.edge.maxOpen = b.maxOpen
+	s.edge.pending = xsync.NewMapOf[string, int]()
+	s.logBudget(b, maxConnsSet)
 	if opts.Accounts != nil {
 		s.routeAPI()
 	}
@@ -249,10 +292,12 @@ func (s *Server) release(ip string) {
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if s.closing.Load() {
+		s.refusals.add(refusedShutdown)
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	if !originAllowed(r, s.opts.AllowedOrigins) {
+		s.refusals.add(refusedOrigin)
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
@@ -260,9 +305,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ip := clientIP(r)
+	ip := s.clientKey(r) // clientip.go: the one place a client is keyed
 	if !s.admit(ip) {
 		s.refused.Add(1)
+		s.refusals.add(refusedConnCap)
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return
@@ -271,6 +317,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if s.closing.Load() {
 		s.mu.Unlock()
 		s.release(ip)
+		s.refusals.add(refusedShutdown)
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
@@ -289,6 +336,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket accept", "remote", r.RemoteAddr, "err", err)
 		return
 	}
+	markUpgraded(hw.conn.Conn) // edge.go: no longer counted as pending
 	ws.SetReadLimit(s.opts.ReadLimit)
 	c.ws, c.netConn = ws, hw.conn
 	c.batch = ws.Subprotocol() == BatchSubprotocol

@@ -37,6 +37,7 @@ var batchBufs = sync.Pool{New: func() any { return new([]byte) }}
 // a request still waiting gives up (nothing it sends would be written), last
 // is written, and the close handshake ends the connection.
 func (c *conn) Close(code protocol.CloseCode, reason string, last [][]byte) {
+	c.srv.closedWith(code) // counted by code in /metrics (refusals.go)
 	c.end()
 	_ = c.Write(last)
 	if c.libClosed.Load() {

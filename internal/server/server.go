@@ -54,9 +54,29 @@ type Config struct {
 	Logger *slog.Logger // default slog.Default()
 }
 
-// readHeaderTimeout bounds a request's headers, so that a client that
-// never finishes them does not hold a connection forever.
-const readHeaderTimeout = 10 * time.Second
+// The listeners' timeouts (transport/edge.go has the rest of the edge).
+// readHeaderTimeout bounds a request's headers, from the connection's first
+// byte or the end of the request before: a client that trickles them, or
+// connects and says nothing, holds its descriptor this long at most (a
+// browser sends its headers in one packet). idleTimeout closes a kept-alive
+// connection that asks nothing more: without it net/http waits for the next
+// request forever, and such connections count against -max-pending-per-ip.
+const (
+	readHeaderTimeout = 5 * time.Second
+	idleTimeout       = 30 * time.Second
+)
+
+// httpServer is an http.Server for one kind of listener: the handler
+// behind the transport's Host check, its error log, and the timeouts.
+func httpServer(t *transport.Server, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           t.Guard(h),
+		ConnContext:       t.ConnContext,
+		ErrorLog:          t.ErrorLog(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+	}
+}
 
 // Server is one parley server. Build it with New, serve it with Start or
 // Serve, stop it with Shutdown.
@@ -148,7 +168,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		admin:    tsrv.AdminHandler(store.Collectors()...),
 		serveErr: make(chan error, 1),
 	}
-	s.web = &http.Server{Handler: tsrv, ReadHeaderTimeout: readHeaderTimeout}
+	s.web = httpServer(tsrv, tsrv)
 	return s, nil
 }
 
@@ -198,11 +218,17 @@ func (s *Server) serve(ln net.Listener, admin bool) error {
 	srv := s.web
 	switch {
 	case admin:
-		s.adminSrv = &http.Server{Handler: s.admin, ReadHeaderTimeout: readHeaderTimeout}
+		s.adminSrv = httpServer(s.tsrv, s.admin)
 		s.adminAddr = ln.Addr()
 		srv = s.adminSrv
 	case s.addr == nil:
 		s.addr = ln.Addr()
+	}
+	// The edge: caps at accept and the listener's Host policy.
+	if admin {
+		ln = s.tsrv.AdminListener(ln)
+	} else {
+		ln = s.tsrv.Listener(ln)
 	}
 	if !admin && s.stopHeartbeat == nil {
 		var ctx context.Context

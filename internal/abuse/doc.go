@@ -9,5 +9,7 @@
 // 2-core machine, with no wall-clock assertion. `make abuse` runs the full
 // form (PARLEY_ABUSE=full): the attack at the scale it was found at, and
 // also the promises about other users' latency, which are timings and so
-// are only asserted there.
+// are only asserted there, and without the race detector, which
+// multiplies the server's CPU cost (make test runs the short form under
+// -race).
 package abuse

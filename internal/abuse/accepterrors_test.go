@@ -144,7 +144,7 @@ func TestAcceptErrorsVisible(t *testing.T) {
 	resp.Body.Close()
 	elapsed := time.Since(began)
 
-	count := edgeMetric(t, s, `parley_accept_errors_total{kind="emfile"}`)
+	count := metric(t, s, `parley_accept_errors_total{kind="emfile"}`)
 	rec.mu.Lock()
 	lines := 0
 	for _, m := range *rec.warns {
@@ -194,11 +194,11 @@ func TestRefusalsAreCounted(t *testing.T) {
 		if err == nil || status != a.status {
 			t.Errorf("%s: got status %d (err %v), want %d", a.what, status, err, a.status)
 		}
-		if got := edgeMetric(t, s, a.counter); got != 1 {
+		if got := metric(t, s, a.counter); got != 1 {
 			t.Errorf("%s: %s got %v, want 1", a.what, a.counter, got)
 		}
 	}
-	if got := edgeMetric(t, s, "parley_connections_refused_total"); got != 1 {
+	if got := metric(t, s, "parley_connections_refused_total"); got != 1 {
 		t.Errorf("parley_connections_refused_total (the caps, as before): got %v, want 1", got)
 	}
 
@@ -221,6 +221,6 @@ func TestRefusalsAreCounted(t *testing.T) {
 			}
 		}
 		conn.CloseNow()
-		edgeWaitMetric(t, s, `parley_connections_closed_total{code="`+c.code+`"}`, func(v float64) bool { return v == 1 })
+		waitMetric(t, s, `parley_connections_closed_total{code="`+c.code+`"}`, func(v float64) bool { return v == 1 })
 	}
 }

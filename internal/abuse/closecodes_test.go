@@ -35,7 +35,7 @@ func TestCloseCodes(t *testing.T) {
 		// The converse: a well-formed close is answered with its own code.
 		{"close 1000 with a UTF-8 reason", wsframe.Client(true, wsframe.OpClose, []byte{0x03, 0xe8, 'b', 'y', 'e', 0xe2, 0x9c, 0x93}), 1000},
 	}
-	refusedBefore := metric(t, s, "parley_streams_refused_total")
+	refusedBefore := int(metric(t, s, "parley_streams_refused_total"))
 	refused := 0
 	for _, c := range cases {
 		for _, pause := range []bool{false, true} {
@@ -64,7 +64,7 @@ func TestCloseCodes(t *testing.T) {
 			t.Logf("%s (split %v): close %d %q", c.name, pause, code, reason)
 		}
 	}
-	if got := metric(t, s, "parley_streams_refused_total") - refusedBefore; got != refused {
+	if got := int(metric(t, s, "parley_streams_refused_total")) - refusedBefore; got != refused {
 		t.Errorf("parley_streams_refused_total: got %d more, want %d", got, refused)
 	}
 	bystander.write(text(`{"type":"ListRooms","ref":"after"}`))

@@ -142,7 +142,7 @@ func TestFrameHeaderOverTheLimitClosesAtOnce(t *testing.T) {
 	if got := bystander.reply("after"); got != "RoomList" {
 		t.Errorf("bystander: got %s, want RoomList", got)
 	}
-	if got := metric(t, s, "parley_streams_refused_total"); got != n*len(cases) {
+	if got := int(metric(t, s, "parley_streams_refused_total")); got != n*len(cases) {
 		t.Errorf("parley_streams_refused_total: got %d, want %d", got, n*len(cases))
 	}
 }

@@ -77,10 +77,10 @@ func TestHostCheck(t *testing.T) {
 		}
 	}
 
-	if got := edgeMetric(t, s, `parley_refused_total{reason="host"}`); got != 4 {
+	if got := metric(t, s, `parley_refused_total{reason="host"}`); got != 4 {
 		t.Errorf(`parley_refused_total{reason="host"}: got %v, want 4 (one upgrade, three GETs)`, got)
 	}
-	if got := edgeMetric(t, s, `parley_refused_total{reason="admin_host"}`); got != 3 {
+	if got := metric(t, s, `parley_refused_total{reason="admin_host"}`); got != 3 {
 		t.Errorf(`parley_refused_total{reason="admin_host"}: got %v, want 3`, got)
 	}
 }

@@ -89,7 +89,7 @@ func TestPerIPKeying(t *testing.T) {
 			}
 		}
 	}
-	if got := edgeMetric(t, s, `parley_refused_total{reason="conn_cap"}`); got != 6 {
+	if got := metric(t, s, `parley_refused_total{reason="conn_cap"}`); got != 6 {
 		t.Errorf(`parley_refused_total{reason="conn_cap"}: got %v, want 6`, got)
 	}
 
@@ -114,7 +114,7 @@ func TestPerIPKeying(t *testing.T) {
 	if got := login("2001:db8:9:a::1"); got != 401 {
 		t.Errorf("failed login from another /64: got %d, want 401 (its own bucket)", got)
 	}
-	if got := edgeMetric(t, s, `parley_refused_total{reason="api_rate_limited"}`); got != 1 {
+	if got := metric(t, s, `parley_refused_total{reason="api_rate_limited"}`); got != 1 {
 		t.Errorf(`parley_refused_total{reason="api_rate_limited"}: got %v, want 1`, got)
 	}
 }

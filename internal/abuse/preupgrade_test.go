@@ -67,16 +67,16 @@ func TestPendingConnectionsCappedPerIP(t *testing.T) {
 	// are still held when the last arrive.
 	attack := idleConns(t, addr, "127.0.0.2", n)
 	refused := `parley_refused_total{reason="pending_per_ip"}`
-	edgeWaitMetric(t, s, refused, func(v float64) bool { return v >= float64(n-capPerIP) })
+	waitMetric(t, s, refused, func(v float64) bool { return v >= float64(n-capPerIP) })
 	for i, c := range attack[capPerIP:] {
 		if !closedByServer(c) {
 			t.Errorf("idle connection %d (over the cap of %d): got open, want closed by the server", capPerIP+i, capPerIP)
 		}
 	}
-	if got := edgeMetric(t, s, refused); got != float64(n-capPerIP) {
+	if got := metric(t, s, refused); got != float64(n-capPerIP) {
 		t.Errorf("%s: got %v, want %d", refused, got, n-capPerIP)
 	}
-	if got := edgeMetric(t, s, "parley_tcp_connections_pending"); got != capPerIP {
+	if got := metric(t, s, "parley_tcp_connections_pending"); got != capPerIP {
 		t.Errorf("pending connections: got %v, want %d (the cap)", got, capPerIP)
 	}
 
@@ -94,13 +94,13 @@ func TestPendingConnectionsCappedPerIP(t *testing.T) {
 	for _, c := range attack {
 		c.Close()
 	}
-	edgeWaitMetric(t, s, "parley_tcp_connections_pending", func(v float64) bool { return v == 0 })
+	waitMetric(t, s, "parley_tcp_connections_pending", func(v float64) bool { return v == 0 })
 	again, status, err := edgeWS(ctx, addr, "127.0.0.2", nil)
 	if err != nil {
 		t.Fatalf("127.0.0.2 after its connections closed: got status %d, %v; want 101", status, err)
 	}
 	edgeChat(t, again, "general")
-	if got := edgeMetric(t, s, `parley_accept_errors_total{kind="emfile"}`); got != 0 {
+	if got := metric(t, s, `parley_accept_errors_total{kind="emfile"}`); got != 0 {
 		t.Errorf("accept errors (EMFILE): got %v, want 0", got)
 	}
 }
@@ -117,22 +117,22 @@ func TestDescriptorReserve(t *testing.T) {
 		attack = append(attack, idleConns(t, addr, fmt.Sprintf("127.0.1.%d", i+1), 8)...)
 	}
 	refused := `parley_refused_total{reason="descriptors"}`
-	edgeWaitMetric(t, s, refused, func(v float64) bool { return v >= 64-maxOpen })
+	waitMetric(t, s, refused, func(v float64) bool { return v >= 64-maxOpen })
 	for i, c := range attack[maxOpen:] {
 		if !closedByServer(c) {
 			t.Errorf("connection %d (over the %d held): got open, want closed at accept", maxOpen+i, maxOpen)
 		}
 	}
-	if got := edgeMetric(t, s, "parley_tcp_connections"); got != maxOpen {
+	if got := metric(t, s, "parley_tcp_connections"); got != maxOpen {
 		t.Errorf("connections held: got %v, want %d", got, maxOpen)
 	}
-	if got := edgeMetric(t, s, `parley_accept_errors_total{kind="emfile"}`); got != 0 {
+	if got := metric(t, s, `parley_accept_errors_total{kind="emfile"}`); got != 0 {
 		t.Errorf("accept errors (EMFILE): got %v, want 0", got)
 	}
 	for _, c := range attack {
 		c.Close()
 	}
-	edgeWaitMetric(t, s, "parley_tcp_connections", func(v float64) bool { return v == 0 })
+	waitMetric(t, s, "parley_tcp_connections", func(v float64) bool { return v == 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitLimit)
 	defer cancel()
 	c, status, err := edgeWS(ctx, addr, "127.0.0.1", nil)
@@ -217,8 +217,8 @@ func TestUpgradeUnderIdleFlood(t *testing.T) {
 	}
 	failed.Range(func(k, _ any) bool { t.Errorf("attacker's dial: %v", k); return true })
 	t.Logf("attack: %d connections from 127.0.0.2; held by the server: %v; closed at accept: %v; accept EMFILE: %v",
-		attempts, edgeMetric(t, s, "parley_tcp_connections_pending"),
-		edgeMetric(t, s, `parley_refused_total{reason="pending_per_ip"}`), edgeMetric(t, s, `parley_accept_errors_total{kind="emfile"}`))
+		attempts, metric(t, s, "parley_tcp_connections_pending"),
+		metric(t, s, `parley_refused_total{reason="pending_per_ip"}`), metric(t, s, `parley_accept_errors_total{kind="emfile"}`))
 	if len(during) > 0 {
 		slices.Sort(during)
 		t.Logf("normal client's upgrade while the connections were made: median %v, max %v (%d upgrades)", during[len(during)/2], during[len(during)-1], len(during))
@@ -228,7 +228,7 @@ func TestUpgradeUnderIdleFlood(t *testing.T) {
 	if worst := after[len(after)-1]; worst >= 100*time.Millisecond {
 		t.Errorf("normal client's upgrade after the flood: got max %v, want under 100ms", worst)
 	}
-	if got := edgeMetric(t, s, `parley_accept_errors_total{kind="emfile"}`); got != 0 {
+	if got := metric(t, s, `parley_accept_errors_total{kind="emfile"}`); got != 0 {
 		t.Errorf("accept errors (EMFILE): got %v, want 0", got)
 	}
 }
@@ -243,8 +243,8 @@ func TestTrustedProxyIsNotCappedAtAccept(t *testing.T) {
 		TrustedProxies:  []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")},
 	}})
 	idleConns(t, addr, "127.0.0.3", 4*capPerIP)
-	edgeWaitMetric(t, s, "parley_tcp_connections_pending", func(v float64) bool { return v == 4*capPerIP })
-	if got := edgeMetric(t, s, `parley_refused_total{reason="pending_per_ip"}`); got != 0 {
+	waitMetric(t, s, "parley_tcp_connections_pending", func(v float64) bool { return v == 4*capPerIP })
+	if got := metric(t, s, `parley_refused_total{reason="pending_per_ip"}`); got != 0 {
 		t.Errorf("connections from a trusted proxy closed at accept: got %v, want 0", got)
 	}
 }

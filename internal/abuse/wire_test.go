@@ -10,13 +10,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"parley/internal/server"
 	"parley/internal/testkit"
 	"parley/internal/wsframe"
 )
@@ -133,21 +130,3 @@ func closeCode(p []byte) (int, string) {
 
 // text is one masked client text frame holding a request.
 func text(req string) []byte { return wsframe.Text([]byte(req)) }
-
-// metric reads one counter of the server's /metrics.
-func metric(t *testing.T, s *server.Server, name string) int {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	s.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	for _, line := range strings.Split(rec.Body.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			n, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("metric %s: %q: %v", name, v, err)
-			}
-			return int(n)
-		}
-	}
-	t.Fatalf("metric %s: not in /metrics", name)
-	return 0
-}

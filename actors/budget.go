@@ -61,7 +61,12 @@ func (h *Hub) releaseBudget(key string) {
 		return old, old.refs <= 0 && old.full(now)
 	})
 	if h.budgets.Size() > budgetSweepAt {
-		h.sweepBudgets(now)
+		// At most one sweep a second: with many clients connected, a
+		// sweep per disconnect would make a storm of them quadratic.
+		last := h.budgetSweep.Load()
+		if now.UnixNano()-last >= int64(time.Second) && h.budgetSweep.CompareAndSwap(last, now.UnixNano()) {
+			h.sweepBudgets(now)
+		}
 	}
 }
 

@@ -174,3 +174,30 @@ func TestRenameRate(t *testing.T) {
 	f.clock.Advance(10 * time.Second)
 	a.rename("three")
 }
+
+// The budgets map is bounded: a client's budget goes with its last
+// connection once refilled; those still spent are swept, once there are
+// many, as soon as they have refilled.
+func TestBudgetsAreForgotten(t *testing.T) {
+	f := newFixture(t, actors.Config{})
+	c := f.connectFrom("10.9.0.1")
+	c.s.Close()
+	if got := f.hub.Metrics().Budgets; got != 0 {
+		t.Fatalf("budgets after an unspent client left: got %d, want 0", got)
+	}
+	const n = 4200 // past the sweep threshold
+	for i := range n {
+		c := f.connectFrom(fmt.Sprintf("10.%d.%d.%d", 10+i/65536, i/256%256, i%256))
+		c.do(protocol.Request{Type: "ListRooms", Ref: "l"}) // spends a token of its client's budget
+		c.s.Close()
+	}
+	if got := f.hub.Metrics().Budgets; got != n {
+		t.Fatalf("budgets of %d spent clients gone: got %d, want %d kept until refilled", n, got, n)
+	}
+	f.clock.Advance(2 * time.Second) // refilled; the next release sweeps
+	c = f.connectFrom("10.9.0.2")
+	c.s.Close()
+	if got := f.hub.Metrics().Budgets; got != 0 {
+		t.Errorf("budgets after a sweep: got %d, want 0", got)
+	}
+}

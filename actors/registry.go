@@ -135,6 +135,7 @@ type Metrics struct {
 // MetricsSnapshot is a copy of the Hub's counters.
 type MetricsSnapshot struct {
 	Sessions, Rooms                                            int
+	Budgets                                                    int // shared budgets kept: clients' and accounts'
 	MessagesIn, PrivateIn, Deliveries, Busy, Slow, RateLimited int64
 	RoomsRefused                                               int64
 }
@@ -166,6 +167,7 @@ type Hub struct {
 	// nil after the catalog changed.
 	sortedNames atomic.Pointer[roomNames]
 	budgets     *xsync.MapOf[string, *budget] // shared by a client's or an account's connections (budget.go)
+	budgetSweep atomic.Int64                  // when budgets was last swept (unix ns; releaseBudget)
 	metrics     Metrics
 }
 
@@ -433,6 +435,7 @@ func (h *Hub) Metrics() MetricsSnapshot {
 	return MetricsSnapshot{
 		Sessions:     h.sessions.Size(),
 		Rooms:        h.rooms.Size(),
+		Budgets:      h.budgets.Size(),
 		MessagesIn:   h.metrics.messagesIn.Load(),
 		PrivateIn:    h.metrics.privateIn.Load(),
 		Deliveries:   h.metrics.deliveries.Load(),

@@ -53,6 +53,7 @@ func (s *Server) collectors() []prometheus.Collector {
 		counter("connections_refused_total", "Upgrades refused by the connection caps.", func() float64 { return float64(s.refused.Load()) }),
 		gauge("sessions", "Registered sessions.", func() float64 { return float64(m().Sessions) }),
 		gauge("rooms_running", "Room actors running.", func() float64 { return float64(m().Rooms) }),
+		gauge("budgets", "Budgets kept for clients and accounts (connected, or not yet refilled).", func() float64 { return float64(m().Budgets) }),
 		counter("messages_in_total", "Room messages accepted.", func() float64 { return float64(m().MessagesIn) }),
 		counter("private_messages_in_total", "Private messages accepted.", func() float64 { return float64(m().PrivateIn) }),
 		counter("deliveries_total", "Frames fanned out to room members.", func() float64 { return float64(m().Deliveries) }),

@@ -163,12 +163,13 @@ type Hub struct {
 	rooms    *xsync.MapOf[string, *Room]     // running room actors
 	running  atomic.Int64                    // running room actors, the default rooms not counted (Limits.MaxRooms)
 	catalog  *xsync.MapOf[string, time.Time] // every known room and its creation time
-	// sortedNames caches the catalog's names for ListRooms (roomlist.go);
-	// nil after the catalog changed.
-	sortedNames atomic.Pointer[roomNames]
-	budgets     *xsync.MapOf[string, *budget] // shared by a client's or an account's connections (budget.go)
-	budgetSweep atomic.Int64                  // when budgets was last swept (unix ns; releaseBudget)
-	metrics     Metrics
+	// sortedNames caches the catalog's names for ListRooms (roomlist.go),
+	// valid while namesVersion is the one it was made at.
+	sortedNames  atomic.Pointer[roomNames]
+	namesVersion atomic.Uint64
+	budgets      *xsync.MapOf[string, *budget] // shared by a client's or an account's connections (budget.go)
+	budgetSweep  atomic.Int64                  // when budgets was last swept (unix ns; releaseBudget)
+	metrics      Metrics
 }
 
 // NewHub loads the known rooms from the store, records the default rooms

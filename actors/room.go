@@ -152,6 +152,7 @@ func (r *Room) run(ctx context.Context) {
 		case m := <-r.inbox:
 			r.handle(m)
 			if r.deleted {
+				r.stopIdle()
 				r.drainDeleted()
 				return
 			}

@@ -25,15 +25,23 @@ const RoomListMax = 500
 // roomListDefault is how many rooms a ListRooms without limit gets.
 const roomListDefault = 100
 
-// roomNames is the catalog's names, sorted: read by every ListRooms, made
-// again by the first after the catalog changed (nil then).
-type roomNames struct{ names []string }
+// roomNames is the catalog's names, sorted, as of a version of the
+// catalog: read by every ListRooms while the catalog is at that version,
+// made again by the first after it changed.
+type roomNames struct {
+	version uint64
+	names   []string
+}
 
-// namesChanged drops the sorted names after a room was created or forgotten.
-func (h *Hub) namesChanged() { h.sortedNames.Store(nil) }
+// namesChanged marks the sorted names stale after a room was created or
+// forgotten (after the catalog changed: a list made from before is stale).
+func (h *Hub) namesChanged() { h.namesVersion.Add(1) }
 
 func (h *Hub) sortedRoomNames() []string {
-	if n := h.sortedNames.Load(); n != nil {
+	// The version is read before the catalog: a change during the walk
+	// leaves this list marked older than the catalog, so it is made again.
+	v := h.namesVersion.Load()
+	if n := h.sortedNames.Load(); n != nil && n.version == v {
 		return n.names
 	}
 	names := make([]string, 0, h.catalog.Size())
@@ -42,7 +50,7 @@ func (h *Hub) sortedRoomNames() []string {
 		return true
 	})
 	slices.Sort(names)
-	h.sortedNames.CompareAndSwap(nil, &roomNames{names})
+	h.sortedNames.Store(&roomNames{version: v, names: names})
 	return names
 }
 

@@ -203,13 +203,14 @@ func TestRefusalsAreCounted(t *testing.T) {
 	}
 
 	// Protocol errors: a binary frame (1003), a text frame that is not
-	// UTF-8 (1007). (Each close the server makes goes through the outbound
-	// queue's Close, where it is counted, whatever its code.)
+	// UTF-8 (1007), a message over the limit (1009). (Each close the server
+	// makes goes through the outbound queue's Close, where it is counted,
+	// whatever its code.)
 	for _, c := range []struct {
 		typ     websocket.MessageType
 		payload string
 		code    string
-	}{{websocket.MessageBinary, "a", "1003"}, {websocket.MessageText, "\xff", "1007"}} {
+	}{{websocket.MessageBinary, "a", "1003"}, {websocket.MessageText, "\xff", "1007"}, {websocket.MessageText, strings.Repeat("x", 64<<10), "1009"}} {
 		conn, _, err := edgeWS(ctx, addr, "127.0.0.7", nil)
 		if err != nil {
 			t.Fatalf("dial: %v", err)

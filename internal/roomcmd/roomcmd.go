@@ -32,8 +32,9 @@ const Usage = `Usage:
 delete asks the server running with -admin-addr ADDR (default $PARLEY_ADMIN_ADDR,
 else 127.0.0.1:9002) to delete the room: its members are told, and it is gone
 at once. When no server answers there, it deletes the room from the database
-(-db, default $PARLEY_DB, else chat.db) itself. The default rooms (general,
-random, tech) cannot be deleted.
+(-db, default $PARLEY_DB, else chat.db) itself: a server running with its admin
+listener off (-admin-addr "") would not know, so stop it first. The default
+rooms (general, random, tech) cannot be deleted.
 `
 
 // Run runs `parley room` with args (what follows "room"); db and admin are

@@ -60,9 +60,10 @@ function toggleDrawer(which) {
   else openDrawer(which);
 }
 
-// Tab and Shift+Tab go round inside the open drawer.
+// Tab and Shift+Tab go round inside the open drawer (a modal dialog opened
+// from it, such as the password's, keeps the focus its own way).
 function trapTab(ev) {
-  if (!open || ev.key !== 'Tab') return;
+  if (!open || ev.key !== 'Tab' || document.querySelector('dialog[open]')) return;
   const items = focusables(open.panel);
   if (!items.length) {
     ev.preventDefault();

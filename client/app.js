@@ -37,7 +37,7 @@
  *   #app                                  the chat, hidden until a name is taken
  *   #sidebar-toggle, #sidebar, #members-toggle, #member-panel, #drawer-backdrop (narrow screens)
  *   #room-list > li[data-room="general"]  .joined, .current; button.room-open, button.room-leave
- *   #new-room-form, #new-room-input, #new-room-submit
+ *   #new-room-form, #new-room-input, #new-room-submit, #new-room-error (the box's own errors)
  *   #dm-list > li[data-user="bob"]        .current; button.dm-open (an account's: .dm-preview, the
  *                                         last message), button.dm-close
  *   .unread-badge                         inside a room or DM item, present only when unread > 0
@@ -66,13 +66,15 @@ import { prefill, wireComposer } from './js/composer.js';
 import { conn, reconnectNow, setHooks } from './js/connection.js';
 import { handlers } from './js/dispatch.js';
 import { dom } from './js/dom.js';
-import { closeDrawers, wireDrawers } from './js/drawers.js';
+import { closeDrawers, escapeDrawer, wireDrawers } from './js/drawers.js';
 import { closeDm, openDm } from './js/dms.js';
 import { loadOlder } from './js/history.js';
 import { newConv, showConv } from './js/messagelist.js';
 import { discardPending, retryPending } from './js/messages.js';
 import { renderAll, updateTitle } from './js/render.js';
-import { leaveRoom, openRoom } from './js/rooms.js';
+import {
+  leaveRoom, onRoomBoxSubmit, openRoom, setRoomBoxError,
+} from './js/rooms.js';
 import { onDisconnect, onNameSubmit } from './js/session.js';
 import { currentConv, currentRoomName, joinedRooms, state } from './js/state.js';
 import { maybeMarkRead } from './js/unread.js';
@@ -86,11 +88,8 @@ function wire() {
 
   wireComposer(submitLine);
 
-  dom.newRoomForm.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const v = dom.newRoomInput.value.trim();
-    if (v && openRoom(v)) dom.newRoomInput.value = '';
-  });
+  dom.newRoomForm.addEventListener('submit', onRoomBoxSubmit);
+  dom.newRoomInput.addEventListener('input', () => setRoomBoxError(''));
 
   dom.roomList.addEventListener('click', (ev) => {
     const li = ev.target.closest('li[data-room]');
@@ -137,7 +136,7 @@ function wire() {
   wireDrawers();
 
   document.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape' && !dom.passwordDialog.open) closeDrawers(dom.input);
+    if (ev.key === 'Escape' && !dom.passwordDialog.open) escapeDrawer();
     if (ev.altKey && (ev.key === 'ArrowUp' || ev.key === 'ArrowDown') && state.screen === 'chat') {
       ev.preventDefault();
       stepView(ev.key === 'ArrowUp' ? -1 : 1);

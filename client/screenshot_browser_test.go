@@ -97,9 +97,9 @@ func TestBrowserScreenshots(t *testing.T) {
 		}
 		maya.screenshot("chat-" + shot.scheme + "-" + shot.size + ".png")
 	}
-	// The drawer closes with Escape and gives the focus back.
+	// The drawer closes with Escape and gives the focus back to its button.
 	maya.do(chromedp.KeyEvent(kb.Escape))
-	maya.wait(settled + ` && ` + inView + ` === '[false,false,true]' && document.activeElement === document.querySelector('#message-input')`)
+	maya.wait(settled + ` && ` + inView + ` === '[false,false,true]' && document.activeElement === document.querySelector('#sidebar-toggle')`)
 }
 
 // The sign-in screen, the first thing a visitor sees, in two of the pictures.

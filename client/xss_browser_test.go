@@ -57,7 +57,9 @@ func TestBrowserXSS(t *testing.T) {
 	victim.wait(`document.querySelector('#message-input').value === ` + js("/join "+badRoom))
 	eval[bool](victim, `(() => { const i = document.querySelector('#message-input'); i.value = ''; i.dispatchEvent(new Event('input')); return true; })()`)
 	victim.do(chromedp.SendKeys(chromedp.ID("new-room-input"), `<script>window.__xss=4</script>`), chromedp.Click(chromedp.ID("new-room-submit")))
-	victim.wait(`[...document.querySelectorAll('#message-list .system-line.error')].some((l) => l.textContent.includes('<script>window.__xss=4</script>'))`)
+	// The room box reports it next to itself, as text.
+	victim.wait(`document.querySelector('#new-room-error').textContent.includes('<script>window.__xss=4</script>') &&
+		!document.querySelector('#new-room-error *')`)
 	if r := eve.try(map[string]any{"type": "JoinRoom", "room": badRoom}); r["code"] != "invalid_room" {
 		t.Errorf("the server let a client join %q: %v", badRoom, r)
 	}

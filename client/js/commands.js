@@ -21,7 +21,8 @@ const COMMANDS = [
   ['/help', '', 'show this help'],
 ];
 
-// Returns true when the line was accepted (the composer is then cleared).
+// Returns true when the line was accepted (the composer is then cleared);
+// /nick clears it itself once the server has taken the name.
 export function submitLine(raw) {
   const start = raw.trimStart();
   if (start.startsWith('/') && !start.startsWith('//')) return runCommand(raw.trim());
@@ -49,8 +50,10 @@ function runCommand(line) {
         return true;
       }
       if (!requireReady()) return false;
-      takeName(args, 'command');
-      return true;
+      // The line stays until the server takes the name (session.js clears
+      // it then): a name in use is corrected, not typed again.
+      takeName(args, 'command', line);
+      return false;
     case 'join':
       if (!args) {
         notice('Usage: /join room', 'error');

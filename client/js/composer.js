@@ -32,6 +32,15 @@ export function prefill(text) {
   onInput();
 }
 
+// Clears the composer if it still holds line: a command that waits for the
+// server's answer (/nick) leaves its line there until it is accepted, so a
+// refusal leaves it to be corrected.
+export function clearComposerIf(line) {
+  if (dom.input.value.trim() !== line.trim()) return;
+  dom.input.value = '';
+  onInput();
+}
+
 // submit(raw) returns whether the line was accepted; the composer is then cleared.
 export function wireComposer(submit) {
   let swallowEnter = false;

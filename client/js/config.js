@@ -16,6 +16,9 @@ export const NAME_RETRIES = 15; // ~45 s: longer than the server's ping timeout 
 export const BACKOFF_BASE_MS = 500;
 export const BACKOFF_MAX_MS = 30000;
 export const AUTO_RETRY_MAX = 4;
+// A member who leaves and is back within this long (a reload, a dropped
+// connection) was never gone: neither the leave nor the join is told.
+export const PRESENCE_GRACE_MS = 5000;
 // An account tells the server what it has read at most once a second per
 // conversation: reading a busy room must not cost a request per message.
 export const MARK_READ_MS = 1000;

@@ -6,9 +6,8 @@
 // transient errors, and otherwise marked failed with Retry and Discard.
 
 import { AUTO_RETRY_MAX, MAX_CONTENT } from './config.js';
-import { onInput } from './composer.js';
 import { conn, request } from './connection.js';
-import { button, dom, el } from './dom.js';
+import { button, el } from './dom.js';
 import { buildMessage, mutate, notice, placeEl, regroup, setMessageTime } from './messagelist.js';
 import { fitsInFrame, req } from './protocol.js';
 import { renderDms, renderMarker, renderRooms, updateTitle } from './render.js';
@@ -156,12 +155,9 @@ export function onSendError(meta, f) {
     p.retryTimer = setTimeout(() => transmit(p), 1000 * 2 ** p.autoRetries);
     return;
   }
+  // The text stays in its bubble, with Retry and Discard; it is not copied
+  // back into the composer as well (one place to act on it).
   markFailed(p, f.code, f.message || f.code);
-  // Keep the text: if the composer is empty, put it back there too.
-  if (p.conv === currentConv() && !dom.input.value) {
-    dom.input.value = p.content;
-    onInput();
-  }
 }
 
 function setStatusText(p) {

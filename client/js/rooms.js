@@ -3,7 +3,9 @@
 // keeps them (Joined, Left: the same in every tab), the list of all rooms,
 // members coming and going, and what the server says in a room.
 
-import { DEFAULT_ROOM, ROOM_RE, STORE_VIEW } from './config.js';
+import {
+  DEFAULT_ROOM, PRESENCE_GRACE_MS, ROOM_RE, STORE_VIEW,
+} from './config.js';
 import { conn, request, takeRef } from './connection.js';
 import { dom } from './dom.js';
 import { renameDm } from './dms.js';
@@ -14,7 +16,9 @@ import { renderHeader, renderMembers, renderRooms, updateTitle } from './render.
 import {
   currentConv, currentRoomName, ensureRoom, fallbackView, joinedRooms, lastId, saveRooms, state,
 } from './state.js';
-import { normalizeRoom, readStore, sameName } from './util.js';
+import {
+  lower, normalizeRoom, readStore, sameName,
+} from './util.js';
 import { setView } from './view.js';
 
 // opts: {switchTo} to show the room once joined; {rejoin, since} after a reconnect.
@@ -25,11 +29,18 @@ export function requestJoin(name, opts) {
   return ref;
 }
 
-// /join, the sidebar, the create-room box.
-export function openRoom(input) {
+// Why input cannot name a room, in plain words; '' when it can.
+function roomNameProblem(input) {
+  return ROOM_RE.test(normalizeRoom(input)) ? '' : `“${input}” is not a valid room name: use 1–64 of a–z, 0–9, “_” or “-”.`;
+}
+
+// /join, the sidebar. opts.box: the create-room box asked, so a refusal is
+// told next to it rather than in the conversation.
+export function openRoom(input, opts = {}) {
   const name = normalizeRoom(input);
-  if (!ROOM_RE.test(name)) {
-    notice(`“${input}” is not a valid room name: use 1–64 of a–z, 0–9, “_” or “-”.`, 'error');
+  const problem = roomNameProblem(input);
+  if (problem) {
+    if (opts.box) setRoomBoxError(problem); else notice(problem, 'error');
     return false;
   }
   const room = state.rooms.get(name);
@@ -37,9 +48,29 @@ export function openRoom(input) {
     setView({ kind: 'room', key: name });
     return true;
   }
+  if (!state.ready && opts.box) {
+    setRoomBoxError('Not connected right now. Try again when the banner at the top is gone.');
+    return false;
+  }
   if (!requireReady()) return false;
-  requestJoin(name, { switchTo: true });
+  requestJoin(name, { switchTo: true, box: !!opts.box });
   return true;
+}
+
+// The create-room box's own error line (empty clears it).
+export function setRoomBoxError(text) {
+  dom.newRoomError.textContent = text;
+  dom.newRoomInput.setAttribute('aria-invalid', text ? 'true' : 'false');
+}
+
+export function onRoomBoxSubmit(ev) {
+  ev.preventDefault();
+  const v = dom.newRoomInput.value.trim();
+  if (!v) return;
+  if (openRoom(v, { box: true })) {
+    dom.newRoomInput.value = '';
+    setRoomBoxError('');
+  }
 }
 
 export function onJoinAck(meta, f) {
@@ -58,7 +89,8 @@ export function onJoinAck(meta, f) {
 export function onJoinError(meta, f) {
   const room = state.rooms.get(meta.room);
   if (room) room.joinReq = null;
-  notice(`Could not join #${meta.room}: ${f.message || f.code}`, 'error');
+  const text = `Could not join #${meta.room}: ${f.message || f.code}`;
+  if (meta.box) setRoomBoxError(text); else notice(text, 'error');
   if (meta.rejoin && room) {
     for (const p of state.pending.values()) {
       if (p.kind === 'room' && p.target === room.name && p.status === 'pending') markFailed(p, f.code, 'could not re-join the room');
@@ -91,6 +123,8 @@ function dropRoom(room) {
   room.joined = false;
   room.live = false;
   room.conv = null; // re-joining later starts from fresh history
+  for (const timer of room.leaving.values()) clearTimeout(timer);
+  room.leaving.clear();
   room.members = [];
   room.sync = null;
   saveRooms();
@@ -209,15 +243,30 @@ export function onUserJoined(f) {
     room.members.sort();
   }
   membersChanged(room);
-  if (!sameName(f.username, state.username)) notice(`${f.username} joined #${room.name}.`, 'presence', room.conv);
+  if (sameName(f.username, state.username)) return;
+  const leaving = room.leaving.get(lower(f.username));
+  if (leaving) { // back within the grace: a reload, not a leave and a join
+    clearTimeout(leaving);
+    room.leaving.delete(lower(f.username));
+    return;
+  }
+  notice(`${f.username} joined #${room.name}.`, 'presence', room.conv);
 }
 
+// A leave is told after PRESENCE_GRACE_MS, unless the member is back by then.
 export function onUserLeft(f) {
   const room = state.rooms.get(f.room);
   if (!room || !room.joined) return;
   room.members = room.members.filter((u) => !sameName(u, f.username));
   membersChanged(room);
-  if (!sameName(f.username, state.username)) notice(`${f.username} left #${room.name}.`, 'presence', room.conv);
+  if (sameName(f.username, state.username)) return;
+  const key = lower(f.username);
+  clearTimeout(room.leaving.get(key));
+  const conv = room.conv;
+  room.leaving.set(key, setTimeout(() => {
+    room.leaving.delete(key);
+    if (room.conv === conv) notice(`${f.username} left #${room.name}.`, 'presence', conv);
+  }, PRESENCE_GRACE_MS));
 }
 
 function membersChanged(room) {

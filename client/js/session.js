@@ -8,7 +8,7 @@
 import { onLostSession, renderAccount } from './account.js';
 import { updateConnUi } from './banner.js';
 import { NAME_RE, NAME_RETRIES, NAME_RETRY_MS, ROOMLIST_EVERY_MS, STORE_NAME, STORE_VIEW } from './config.js';
-import { focusComposer } from './composer.js';
+import { clearComposerIf, focusComposer } from './composer.js';
 import { conn, request } from './connection.js';
 import { requestConversations } from './dms.js';
 import { dom } from './dom.js';
@@ -63,14 +63,14 @@ export function onWelcome(f) {
 }
 
 // purpose: 'choose' (the name screen), 'auto' (the remembered name on a new
-// page), 'reconnect' (taking it back), 'command' (/nick).
-export function takeName(name, purpose) {
+// page), 'reconnect' (taking it back), 'command' (/nick, typed as line).
+export function takeName(name, purpose, line) {
   if (purpose === 'reconnect') {
     state.nameWait = name;
   } else if (purpose !== 'command') {
     state.nameBusy = true;
   }
-  request(req.setUsername(name), { kind: 'nick', name, purpose });
+  request(req.setUsername(name), { kind: 'nick', name, purpose, line });
   updateConnUi();
 }
 
@@ -99,6 +99,7 @@ export function onNickAck(meta, f) {
       break;
     default:
       rememberName(name);
+      if (meta.line) clearComposerIf(meta.line);
       notice(`You are now known as ${name}.`);
       renderMembers();
   }

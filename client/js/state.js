@@ -7,11 +7,12 @@ import { DEFAULT_ROOM, ROOM_RE, STORE_NAME, STORE_ROOMS } from './config.js';
 import { readStore, writeStore } from './util.js';
 
 /*
- * Room:    {name, joined, live, count, members: [names], conv, joinReq, sync}
+ * Room:    {name, joined, live, count, members: [names], conv, joinReq, sync, leaving}
  *          joined = we consider ourselves a member (kept across reconnects);
  *          live = joined on the current connection (Ack received, or an account's
  *          Joined), so sends may go out; sync = {since} while the History that
- *          follows an account's Joined (no ref) is awaited.
+ *          follows an account's Joined (no ref) is awaited; leaving = Map lower-cased
+ *          name -> timer of a leave not told yet (rooms.js, PRESENCE_GRACE_MS).
  * Dm:      {user, conv, last}                         keyed by lower-cased user name;
  *          last = {id, from, content}: the newest message known (an account's list)
  * Conv:    {kind, key, el, edge, order: [ids sorted], byId: Map id->element, unread,
@@ -55,7 +56,7 @@ export function ensureRoom(name) {
   let room = state.rooms.get(name);
   if (!room) {
     room = {
-      name, joined: false, live: false, count: 0, members: [], conv: null, joinReq: null, sync: null,
+      name, joined: false, live: false, count: 0, members: [], conv: null, joinReq: null, sync: null, leaving: new Map(),
     };
     state.rooms.set(name, room);
   }

@@ -188,4 +188,3 @@ func (s *Server) exec(ctx context.Context, sql string) error {
 	}
 	return nil
 }
-

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,8 +185,14 @@ func open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// keywordPassword is the password of a key=value DSN.
+var keywordPassword = regexp.MustCompile(`password\s*=\s*('(\\.|[^'])*'|\S*)`)
+
 // redact is dsn without its password, for messages and logs.
 func redact(dsn string) string {
+	if !strings.Contains(dsn, "://") {
+		return keywordPassword.ReplaceAllString(dsn, "password=xxxxx")
+	}
 	u, err := url.Parse(dsn)
 	if err != nil || u.User == nil {
 		return dsn

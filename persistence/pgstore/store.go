@@ -236,3 +236,6 @@ func (s *Store) guard(f func() error) error {
 	}
 	return f()
 }
+
+// Redact is dsn without its password, for logs: what Open's errors name.
+func Redact(dsn string) string { return redact(dsn) }

@@ -7,16 +7,17 @@
 // queue (in messages and bytes) without blocking, and says false when it is
 // full or the store closed; one writer goroutine takes whatever is waiting
 // (up to Options.BatchMax items, or Options.BatchDelay after the first) and
-// writes it in one transaction, its statements pipelined in one round trip
-// (pgx's Batch). Only once that transaction committed is each message
+// writes it in one transaction: all its messages in one INSERT of arrays
+// (unnest), sent with its rooms in one round trip. Only once that transaction committed is each message
 // acknowledged through its done callback, on the writer's goroutine, in
 // queue order. PostgreSQL's own synchronous_commit decides what a commit
 // promises (on by default: flushed to its WAL); the store adds no sync.
 //
 // A row refused as a duplicate (its id, or its sender's nonce to the same
-// room or recipient) fails alone: the inserts are ON CONFLICT DO NOTHING, and
-// a row that inserted nothing gets an error wrapping actors.ErrDuplicate,
-// without aborting the transaction.
+// room or recipient) fails alone, with an error wrapping
+// actors.ErrDuplicate: a clash within the batch is found before it is sent,
+// and a clash with a stored row inserts nothing (ON CONFLICT DO NOTHING),
+// which RETURNING tells, without aborting the transaction.
 //
 // Everything else (reads, account and marker writes) goes straight to the
 // connection pool: PostgreSQL runs them concurrently with the writer, so

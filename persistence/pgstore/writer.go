@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -271,91 +272,160 @@ func (s *Store) finish(batch []item, rowErr []error, err error) {
 
 const (
 	insertRoomSQL = `INSERT INTO rooms (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`
-	// ON CONFLICT DO NOTHING, without a target, covers the primary key and
-	// the nonce index both: a duplicate inserts nothing and says so by
-	// its row count, and the transaction goes on.
-	insertMessageSQL = `INSERT INTO messages (id, room, username, content, timestamp, is_private, recipient, nonce)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`
-	// A kept message also goes into the conversation of each side, in the
-	// same statement, only if it was inserted (its row count then says so).
-	insertKeptSQL = `WITH ins AS (` + insertMessageSQL + ` RETURNING id)
-INSERT INTO conversation_messages (owner, peer, id)
-SELECT DISTINCT s.owner, s.peer, ins.id FROM ins CROSS JOIN (VALUES ($9, $10), ($10, $9)) AS s (owner, peer)
-ON CONFLICT DO NOTHING`
+	// One statement for all of a batch's messages, as arrays. ON CONFLICT
+	// DO NOTHING, without a target, covers the primary key and the nonce
+	// index both: a row that clashes with one already stored inserts
+	// nothing, the transaction goes on, and RETURNING leaves its id out.
+	insertMessagesSQL = `INSERT INTO messages (id, room, username, content, timestamp, is_private, recipient, nonce)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bool[], $7::text[], $8::text[])
+ON CONFLICT DO NOTHING RETURNING id`
+	// The kept messages that were stored, into the conversation of each side.
+	insertPartiesSQL = `INSERT INTO conversation_messages (owner, peer, id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[])`
 )
 
-// write runs batch in one transaction, its statements pipelined, and
-// reports whether it began one. An invalid or duplicate row gets its error
-// in rowErr and does not fail the others; any other error fails the whole
-// batch and is returned.
+// messageArrays are a batch's messages as insertMessagesSQL's columns.
+type messageArrays struct {
+	ids, rooms, users, contents []string
+	times                       []time.Time
+	private                     []bool
+	recipients, nonces          []*string
+}
+
+func (a *messageArrays) add(m *actors.StoredMessage) {
+	a.ids = append(a.ids, m.ID)
+	a.rooms = append(a.rooms, m.Room)
+	a.users = append(a.users, m.Username)
+	a.contents = append(a.contents, m.Content)
+	a.times = append(a.times, ms(m.Timestamp))
+	a.private = append(a.private, m.Private)
+	a.recipients = append(a.recipients, nullIfEmpty(m.Recipient))
+	a.nonces = append(a.nonces, nullIfEmpty(m.Nonce))
+}
+
+// nonceKey is what the messages_nonce index compares.
+type nonceKey struct{ room, recipient, username, nonce string }
+
+// write runs batch in one transaction and reports whether it began one. An
+// invalid or duplicate row gets its error in rowErr and does not fail the
+// others; any other error fails the whole batch and is returned.
+//
+// Two rows of the same batch that clash (one id, or one nonce from one
+// sender to one room or recipient) are told apart here, before the
+// database sees them: the later one is refused. So every row the database
+// refuses clashes with one stored before the batch, and is exactly a row
+// whose id RETURNING left out. The rooms, the messages and the commit
+// take one round trip each; kept messages one more.
 func (s *Store) write(batch []item, rowErr []error) (tx bool, err error) {
-	var b pgx.Batch
-	var rows []int // batch index of each queued statement
+	var (
+		rooms    pgx.Batch
+		msgs     messageArrays
+		idx      []int // batch index of each row of msgs
+		seenID   = make(map[string]bool)
+		seenOnce = make(map[nonceKey]bool)
+	)
 	for i, it := range batch {
 		switch it.kind {
 		case kindRoom:
-			b.Queue(insertRoomSQL, it.room.Name, ms(it.room.CreatedAt))
+			rooms.Queue(insertRoomSQL, it.room.Name, ms(it.room.CreatedAt))
 		case kindMessage:
 			m := it.msg
 			if err := validate(m); err != nil {
 				rowErr[i] = err
 				continue
 			}
-			args := []any{m.ID, m.Room, m.Username, m.Content, ms(m.Timestamp), m.Private, nullIfEmpty(m.Recipient), nullIfEmpty(m.Nonce)}
-			if m.Kept {
-				b.Queue(insertKeptSQL, append(args, actors.Skeleton(m.Username), actors.Skeleton(m.Recipient))...)
-			} else {
-				b.Queue(insertMessageSQL, args...)
+			k := nonceKey{m.Room, strings.ToLower(m.Recipient), strings.ToLower(m.Username), m.Nonce}
+			if seenID[m.ID] || (m.Nonce != "" && seenOnce[k]) {
+				rowErr[i] = fmt.Errorf("insert message %s: %w: its id or nonce is an earlier message's of the same batch", m.ID, actors.ErrDuplicate)
+				continue
 			}
-		default:
-			continue
+			seenID[m.ID] = true
+			if m.Nonce != "" {
+				seenOnce[k] = true
+			}
+			msgs.add(m)
+			idx = append(idx, i)
 		}
-		rows = append(rows, i)
 	}
-	if len(rows) == 0 {
-		return false, nil // barriers and invalid messages only: nothing to commit
+	if rooms.Len() == 0 && len(idx) == 0 {
+		return false, nil // barriers and refused messages only: nothing to commit
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
 	defer cancel()
+	stored := make(map[string]bool, len(idx))
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		res := tx.SendBatch(ctx, &b)
-		for _, i := range rows {
-			tag, err := res.Exec()
+		if len(idx) > 0 {
+			rooms.Queue(insertMessagesSQL, msgs.ids, msgs.rooms, msgs.users, msgs.contents,
+				msgs.times, msgs.private, msgs.recipients, msgs.nonces)
+		}
+		res := tx.SendBatch(ctx, &rooms)
+		for range rooms.Len() - min(len(idx), 1) {
+			if _, err := res.Exec(); err != nil {
+				_ = res.Close()
+				return fmt.Errorf("insert room: %w", err)
+			}
+		}
+		if len(idx) > 0 {
+			rows, _ := res.Query()
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 			if err != nil {
 				_ = res.Close()
-				return fmt.Errorf("insert %s: %w", what(batch[i]), err)
+				return fmt.Errorf("insert %d messages: %w", len(idx), err)
 			}
-			if batch[i].kind == kindMessage && tag.RowsAffected() == 0 {
-				rowErr[i] = fmt.Errorf("insert message %s: %w: id or nonce already stored", batch[i].msg.ID, actors.ErrDuplicate)
+			for _, id := range ids {
+				stored[id] = true
 			}
 		}
-		return res.Close()
+		if err := res.Close(); err != nil {
+			return err
+		}
+		return s.insertParties(ctx, tx, batch, idx, stored)
 	})
 	if err != nil {
-		for _, i := range rows {
-			rowErr[i] = nil // the batch's error is every row's
-		}
 		return true, err
+	}
+	for _, i := range idx {
+		if !stored[batch[i].msg.ID] {
+			rowErr[i] = fmt.Errorf("insert message %s: %w: its id or nonce is already stored", batch[i].msg.ID, actors.ErrDuplicate)
+		}
 	}
 	return true, nil
 }
 
-func what(it item) string {
-	if it.kind == kindRoom {
-		return fmt.Sprintf("room %q", it.room.Name)
+// insertParties keeps each private message between two accounts that was
+// stored in the conversation of each side (one row for a message to
+// oneself). Room messages and guests' private messages cost nothing here.
+func (s *Store) insertParties(ctx context.Context, tx pgx.Tx, batch []item, idx []int, stored map[string]bool) error {
+	var owners, peers, ids []string
+	for _, i := range idx {
+		m := batch[i].msg
+		if !m.Kept || !stored[m.ID] {
+			continue
+		}
+		from, to := actors.Skeleton(m.Username), actors.Skeleton(m.Recipient)
+		owners, peers, ids = append(owners, from), append(peers, to), append(ids, m.ID)
+		if from != to {
+			owners, peers, ids = append(owners, to), append(peers, from), append(ids, m.ID)
+		}
 	}
-	return "message " + it.msg.ID
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, insertPartiesSQL, owners, peers, ids); err != nil {
+		return fmt.Errorf("keep %d messages in their conversations: %w", len(ids), err)
+	}
+	return nil
 }
 
 // ms is t as stored: UTC, to the millisecond, as the protocol and the
 // SQLite store keep it.
 func ms(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
 
-func nullIfEmpty(s string) any {
+func nullIfEmpty(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return s
+	return &s
 }
 
 // validate checks what the readers rely on (as package persistence's

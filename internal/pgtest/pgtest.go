@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,9 +36,14 @@ const startLimit = 60 * time.Second
 
 // Server is one running throwaway PostgreSQL server.
 type Server struct {
-	dir  string // the temporary directory: data/, the socket and the log
-	port int
-	dbs  atomic.Int64 // databases made by NewDB, for their names
+	dir    string   // the temporary directory: data/, the socket and the log
+	bin    string   // the directory of initdb and pg_ctl
+	asUser []string // the command that runs the next as the postgres user, when we are root
+	port   int
+	dbs    atomic.Int64 // databases made by NewDB, for their names
+
+	mu      sync.Mutex
+	running bool // between a start and a stop
 }
 
 // binDir finds the directory of initdb and pg_ctl, or "".
@@ -98,48 +104,85 @@ func Start(t testing.TB) *Server {
 		}
 		asUser = []string{"runuser", "-u", "postgres", "--"}
 	}
-	s := &Server{dir: dir}
-	ctx, cancel := context.WithTimeout(context.Background(), startLimit)
-	defer cancel()
-	run := func(name string, args ...string) error {
-		argv := append(slices.Clone(asUser), append([]string{filepath.Join(bin, name)}, args...)...)
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s: %w\n%s", name, err, out)
-		}
-		return nil
-	}
-	data := filepath.Join(dir, "data")
+	s := &Server{dir: dir, bin: bin, asUser: asUser}
 	// C locale and UTF-8: ids compare as bytes whatever the locale (the
 	// schema says COLLATE "C"), but the rest should not depend on the
 	// machine's environment either.
-	if err := run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
+	if err := s.run("initdb", "-D", s.data(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	// A port that was free a moment ago; another process could take it
 	// before the server binds it, in which case pg_ctl fails and says so.
-	s.port, err = freePort()
-	if err != nil {
+	if s.port, err = freePort(); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	// fsync off: a test's database does not outlive the test, and this
-	// machine's disk is shared. Crash durability is not what these tests test.
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", s.port, dir)
-	if err := run("pg_ctl", "start", "-w", "-t", strconv.Itoa(int(startLimit/time.Second)), "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		t.Fatalf("pgtest: %v\nserver log:\n%s", err, log)
-	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), startLimit)
-		defer cancel()
-		argv := append(slices.Clone(asUser), filepath.Join(bin, "pg_ctl"), "stop", "-w", "-m", "immediate", "-D", data)
-		if out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput(); err != nil {
-			t.Errorf("pgtest: stop the server: %v\n%s", err, out)
+		if err := s.stop(); err != nil {
+			t.Errorf("pgtest: %v", err)
 		}
 	})
+	s.Start(t)
 	return s
+}
+
+func (s *Server) data() string { return filepath.Join(s.dir, "data") }
+
+// run runs one of PostgreSQL's programs, as the postgres user if need be.
+func (s *Server) run(name string, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), startLimit)
+	defer cancel()
+	argv := append(slices.Clone(s.asUser), append([]string{filepath.Join(s.bin, name)}, args...)...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = s.dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %w\n%s", name, err, out)
+	}
+	return nil
+}
+
+// Start starts the server again after Stop (Start, the function, starts
+// it the first time), on the same port and data.
+func (s *Server) Start(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return
+	}
+	// fsync off: a test's database does not outlive the test, and this
+	// machine's disk is shared; the machine's crash is not what these tests
+	// test. A commit still writes its WAL to the kernel before it returns
+	// (synchronous_commit stays on), so what was committed survives the
+	// server's own crash (Stop): tests kill it and count on that.
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200", s.port, s.dir)
+	if err := s.run("pg_ctl", "start", "-w", "-t", strconv.Itoa(int(startLimit/time.Second)), "-D", s.data(), "-l", filepath.Join(s.dir, "log"), "-o", opts); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
+		t.Fatalf("pgtest: %v\nserver log:\n%s", err, log)
+	}
+	s.running = true
+}
+
+// Stop stops the server at once (pg_ctl's immediate mode: as if it
+// crashed; it recovers from its WAL at the next Start). Its clients' next
+// statements fail, and new connections are refused.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	if err := s.stop(); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+}
+
+func (s *Server) stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return nil
+	}
+	if err := s.run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", s.data()); err != nil {
+		return fmt.Errorf("stop the server: %w", err)
+	}
+	s.running = false
+	return nil
 }
 
 func freePort() (int, error) {

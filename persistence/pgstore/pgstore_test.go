@@ -123,6 +123,55 @@ func TestPostgres(t *testing.T) {
 	})
 }
 
+// A server that goes away fails the batches written meanwhile (no Ack,
+// never ErrDuplicate), not the writer: once it is back, the next batch is
+// written, and only what was acknowledged is stored.
+func TestServerGoneAndBack(t *testing.T) {
+	srv := pgtest.Start(t) // a server of its own: this test stops it
+	s := openTest(t, srv.NewDB(t), Options{WriteTimeout: 5 * time.Second})
+	send := func(id string) error {
+		t.Helper()
+		errs := make(chan error, 1)
+		m := &actors.StoredMessage{ID: id, Room: "general", Username: "alice", Content: "c", Timestamp: time.Now()}
+		if !s.Append(m, func(err error) { errs <- err }) {
+			t.Fatalf("Append(%s) = false", id)
+		}
+		select {
+		case err := <-errs:
+			return err
+		case <-time.After(15 * time.Second):
+			t.Fatalf("done(%s) not called within 15s", id)
+			return nil
+		}
+	}
+	if err := send("m1"); err != nil {
+		t.Fatalf("done(m1) = %v", err)
+	}
+	srv.Stop(t)
+	if err := send("m2"); err == nil || errors.Is(err, actors.ErrDuplicate) {
+		t.Errorf("done(m2) with the server gone = %v, want an error other than ErrDuplicate", err)
+	}
+	srv.Start(t)
+	// The pool's connections died with the server: the first batch may
+	// find one and fail; the writer backs off and tries the next.
+	var ok string
+	for i := 0; ok == "" && i < 50; i++ {
+		id := fmt.Sprintf("m3-%02d", i)
+		if err := send(id); err == nil {
+			ok = id
+		} else {
+			t.Logf("after the restart, done(%s) = %v", id, err)
+		}
+	}
+	if ok == "" {
+		t.Fatal("after the server came back, 50 messages failed")
+	}
+	msgs, _, err := s.History(testCtx(t), actors.HistoryQuery{Room: "general", Limit: 100})
+	if got := fmt.Sprint(historyIDs(msgs)); err != nil || got != "[m1 "+ok+"]" {
+		t.Errorf("stored: %s, %v, want [m1 %s]: the acknowledged ones alone", got, err, ok)
+	}
+}
+
 func historyIDs(msgs []actors.StoredMessage) []string {
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {

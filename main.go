@@ -71,7 +71,7 @@ func parseFlags(args []string) (config, error) {
 	d := actors.DefaultLimits
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:9001", "`address` to serve the web client and WebSocket on")
 	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:9002", "`address` for /metrics, /healthz and /debug/pprof; empty turns it off (keep it private)")
-	fs.StringVar(&c.db, "db", "chat.db", "SQLite database `file` (created if missing)")
+	fs.StringVar(&c.db, "db", "chat.db", "the store: a SQLite database `file` (created if missing; sqlite:file also works), or a PostgreSQL URL (postgres://user:pass@host:5432/parley?sslmode=disable)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&c.origins, "allowed-origins", "", "comma-separated `origins` allowed to connect besides the page's own, e.g. https://chat.example.com or *.example.com")

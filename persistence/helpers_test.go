@@ -145,17 +145,6 @@ func waitClosed(t testing.TB, ch <-chan struct{}, what string) {
 	}
 }
 
-// waitGroupDone fails unless wg is done within the deadline.
-func waitGroupDone(t testing.TB, wg *sync.WaitGroup, what string) {
-	t.Helper()
-	ch := make(chan struct{})
-	go func() { // closes ch when wg is done; exits with the test binary at worst
-		wg.Wait()
-		close(ch)
-	}()
-	waitClosed(t, ch, what)
-}
-
 // blockWriter appends a message whose done blocks the writer's goroutine
 // until the returned release is called (also called at cleanup), and returns
 // once the writer is blocked there: from then on nothing reads the queue.

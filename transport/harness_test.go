@@ -13,7 +13,6 @@ import (
 	"parley/internal/accounts"
 	parley "parley/internal/server"
 	"parley/internal/testkit"
-	"parley/persistence"
 	"parley/transport"
 )
 
@@ -25,7 +24,7 @@ type server struct {
 	t      *testing.T
 	srv    *parley.Server
 	dbPath string
-	store  *persistence.Store
+	store  parley.Store
 	tsrv   *transport.Server
 	url    string // ws://127.0.0.1:port
 }

@@ -257,7 +257,7 @@ func storedIDs(ms []actors.StoredMessage) []string {
 // storedHistory reads every stored message of room from an open store,
 // once what was handed to the store so far is committed (rooms deliver a
 // message before its commit).
-func storedHistory(t *testing.T, st *persistence.Store, room string) []actors.StoredMessage {
+func storedHistory(t *testing.T, st actors.Store, room string) []actors.StoredMessage {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()

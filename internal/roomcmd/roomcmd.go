@@ -20,6 +20,7 @@ import (
 
 	"parley/actors"
 	"parley/internal/protocol"
+	"parley/internal/server"
 	"parley/internal/subcmd"
 	"parley/persistence"
 )
@@ -55,7 +56,7 @@ func Run(ctx context.Context, args []string, out, errOut io.Writer, db, admin st
 		return fmt.Errorf("room: unknown subcommand %q", cmd)
 	}
 	fs := subcmd.FlagSet("room "+cmd, Usage, errOut)
-	fs.StringVar(&db, "db", db, "SQLite database `file`")
+	fs.StringVar(&db, "db", db, "SQLite database `file`, or a postgres:// URL")
 	if cmd == "delete" {
 		fs.StringVar(&admin, "admin", admin, "the running server's admin `address`")
 	}
@@ -153,6 +154,6 @@ func list(ctx context.Context, out, errOut io.Writer, db string) error {
 	return tw.Flush()
 }
 
-func open(ctx context.Context, errOut io.Writer, db string) (*persistence.Store, error) {
-	return persistence.Open(ctx, db, persistence.Options{Logger: slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+func open(ctx context.Context, errOut io.Writer, db string) (server.Store, error) {
+	return server.OpenStore(ctx, db, persistence.Options{Logger: slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 }

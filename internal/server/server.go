@@ -25,9 +25,12 @@ import (
 
 // Config is everything a server is built from.
 type Config struct {
-	// DB is the SQLite database file, created if missing.
+	// DB names the store (OpenStore): a SQLite database file, created if
+	// missing (a path, or sqlite:path), or a PostgreSQL database
+	// (postgres:// or postgresql://), which must exist.
 	DB string
-	// Store configures the store; its Logger defaults to Logger.
+	// Store configures the SQLite store; its Logger defaults to Logger
+	// (and is the PostgreSQL store's too).
 	Store persistence.Options
 	// Hub configures the chat core (limits, outbox bounds, presence
 	// window, clock...). New sets its Store; its Logger defaults to Logger.
@@ -83,7 +86,7 @@ func httpServer(t *transport.Server, h http.Handler) *http.Server {
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
-	store *persistence.Store
+	store Store
 	hub   *actors.Hub
 	tsrv  *transport.Server
 	admin http.Handler
@@ -125,7 +128,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Store.Logger == nil {
 		cfg.Store.Logger = log
 	}
-	store, err := persistence.Open(ctx, cfg.DB, cfg.Store)
+	store, err := OpenStore(ctx, cfg.DB, cfg.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +197,7 @@ func (s *Server) Start() error {
 	if err := s.Serve(ln); err != nil {
 		return err
 	}
-	s.log.Info("parley listening", "url", "http://"+ln.Addr().String()+"/", "db", s.cfg.DB)
+	s.log.Info("parley listening", "url", "http://"+ln.Addr().String()+"/", "db", displayDB(s.cfg.DB))
 	return nil
 }
 
@@ -337,7 +340,7 @@ func (s *Server) addrString(a *net.Addr) string {
 func (s *Server) Hub() *actors.Hub { return s.hub }
 
 // Store is the store the Hub writes to.
-func (s *Server) Store() *persistence.Store { return s.store }
+func (s *Server) Store() Store { return s.store }
 
 // Accounts is the accounts and sessions service.
 func (s *Server) Accounts() *accounts.Service { return s.accounts }

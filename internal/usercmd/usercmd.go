@@ -22,6 +22,7 @@ import (
 
 	"parley/internal/accounts"
 	"parley/internal/protocol"
+	"parley/internal/server"
 	"parley/internal/subcmd"
 	"parley/persistence"
 )
@@ -52,7 +53,7 @@ func Run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer
 		return nil
 	}
 	fs := subcmd.FlagSet("user "+cmd, Usage, errOut)
-	fs.StringVar(&db, "db", db, "SQLite database `file`")
+	fs.StringVar(&db, "db", db, "SQLite database `file`, or a postgres:// URL")
 	admin := false
 	if cmd == "add" {
 		fs.BoolVar(&admin, "admin", false, "make the account an admin")
@@ -79,7 +80,7 @@ func Run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer
 		return fmt.Errorf("user %s: want %d name, got %d", cmd, want, len(operands))
 	}
 
-	store, err := persistence.Open(ctx, db, persistence.Options{Logger: slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	store, err := server.OpenStore(ctx, db, persistence.Options{Logger: slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package persistence
+package storetest
 
 import (
 	"fmt"
@@ -20,9 +20,8 @@ func kept(i int, from, to string) *actors.StoredMessage {
 // order, and pages like a room's history; Conversations lists an account's
 // conversations newest first by their last message; a guest's private
 // messages (not Kept) are in none; a reopened store keeps them.
-func TestConversations(t *testing.T) {
-	path := tempDB(t)
-	w := openTest(t, path, Options{})
+func testConversations(t *testing.T, open Opener, _ Engine) {
+	w := open(t, Options{})
 	ctx := testCtx(t)
 	appendAll(t, w, []*actors.StoredMessage{
 		kept(1, "Ann", "Ben"),
@@ -66,7 +65,7 @@ func TestConversations(t *testing.T) {
 
 	// Unread, with no markers: the other side's messages (a guest's are in
 	// no conversation; one's own never count).
-	check := func(w *Store, what string) {
+	check := func(w Store, what string) {
 		t.Helper()
 		for _, tc := range []struct {
 			owner      actors.Owner
@@ -97,13 +96,13 @@ func TestConversations(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	check(openTest(t, path, Options{}), "reopened")
+	check(open(t, Options{}), "reopened")
 }
 
 // A room message marked Kept is refused alone: a conversation holds only
 // private messages.
-func TestConversationKeepsOnlyPrivateMessages(t *testing.T) {
-	w := openTest(t, tempDB(t), Options{})
+func testConversationKeepsOnlyPrivateMessages(t *testing.T, open Opener, _ Engine) {
+	w := open(t, Options{})
 	room := roomMsg(fmt.Sprintf("01JC%022d", 1), "general", "Ann", 1)
 	room.Kept = true
 	ok := kept(2, "Ann", "Ben")

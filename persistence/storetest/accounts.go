@@ -1,4 +1,4 @@
-package persistence
+package storetest
 
 import (
 	"bytes"
@@ -23,9 +23,8 @@ func tokenHashOf(s string) []byte {
 	return sum[:]
 }
 
-func TestAccountsAndSessionsRoundTripAndSurviveReopen(t *testing.T) {
-	path := tempDB(t)
-	w := openTest(t, path, Options{})
+func testAccountsAndSessionsRoundTripAndSurviveReopen(t *testing.T, open Opener, _ Engine) {
+	w := open(t, Options{})
 	ctx := testCtx(t)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
 
@@ -58,7 +57,7 @@ func TestAccountsAndSessionsRoundTripAndSurviveReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w = openTest(t, path, Options{})
+	w = open(t, Options{})
 	a, err := w.AccountBySkeleton(ctx, "allce")
 	alice.ID = id
 	if err != nil || !sameAccount(a, alice) {
@@ -121,8 +120,8 @@ func TestAccountsAndSessionsRoundTripAndSurviveReopen(t *testing.T) {
 
 // Account writes go between the writer's batches: with messages flowing,
 // every account is written and every message acknowledged.
-func TestAccountWritesInterleaveWithBatches(t *testing.T) {
-	w := openTest(t, tempDB(t), Options{BatchMax: 8})
+func testAccountWritesInterleaveWithBatches(t *testing.T, open Opener, _ Engine) {
+	w := open(t, Options{BatchMax: 8})
 	ctx := testCtx(t)
 	const msgs, accts = 2000, 40
 	res := newResults(msgs)
@@ -155,15 +154,12 @@ func TestAccountWritesInterleaveWithBatches(t *testing.T) {
 	}
 }
 
-func TestAccountWritesAfterCloseFail(t *testing.T) {
-	w, err := Open(testCtx(t), tempDB(t), Options{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
+func testAccountWritesAfterCloseFail(t *testing.T, open Opener, e Engine) {
+	w := open(t, Options{})
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.DeleteSessions(testCtx(t), 1); !errors.Is(err, ErrClosed) {
+	if err := w.DeleteSessions(testCtx(t), 1); !errors.Is(err, e.ErrClosed) {
 		t.Errorf("after Close: got %v, want ErrClosed", err)
 	}
 }

@@ -1,4 +1,4 @@
-package persistence
+package storetest
 
 import (
 	"errors"
@@ -12,9 +12,8 @@ import (
 // An account's rooms: a join is stored once, up to the cap, a leave removes
 // it, they come back sorted, another account's are its own, and a reopened
 // store keeps them.
-func TestAccountRooms(t *testing.T) {
-	path := tempDB(t)
-	w := openTest(t, path, Options{})
+func testAccountRooms(t *testing.T, open Opener, _ Engine) {
+	w := open(t, Options{})
 	ctx := testCtx(t)
 	for _, step := range []struct {
 		owner, room string
@@ -28,7 +27,7 @@ func TestAccountRooms(t *testing.T) {
 			t.Fatalf("SetAccountRoom(%+v): %v", step, err)
 		}
 	}
-	check := func(w *Store, what string) {
+	check := func(w Store, what string) {
 		t.Helper()
 		for owner, want := range map[string][]string{"ann": {"general", "lobby", "tech"}, "ben": {"general"}, "cid": nil} {
 			got, err := w.AccountRooms(ctx, owner)
@@ -41,16 +40,15 @@ func TestAccountRooms(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	check(openTest(t, path, Options{}), "reopened")
+	check(open(t, Options{}), "reopened")
 }
 
 // Read markers: a room's starts where the account joined it and only moves
 // forward; unread counts the others' messages after it, up to UnreadMax; a
 // conversation's takes a marker only if the account has it, and names the
 // other side as displayed; a reopened store keeps them.
-func TestReadMarkers(t *testing.T) {
-	path := tempDB(t)
-	w := openTest(t, path, Options{})
+func testReadMarkers(t *testing.T, open Opener, _ Engine) {
+	w := open(t, Options{})
 	ctx := testCtx(t)
 	id := func(i int) string { return fmt.Sprintf("01JD%022d", i) }
 	var msgs []*actors.StoredMessage
@@ -121,7 +119,7 @@ func TestReadMarkers(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	w = openTest(t, path, Options{})
+	w = open(t, Options{})
 	convs, _, err = w.Conversations(ctx, ann, 10)
 	if err != nil || len(convs) != 1 || convs[0].Read != id(200) || convs[0].Unread != 1 {
 		t.Errorf("Ann's conversations, reopened: got %+v, %v, want one read to %s with 1 unread", convs, err, id(200))
@@ -134,8 +132,8 @@ func TestReadMarkers(t *testing.T) {
 
 // A page stops at its byte budget in the query: the newest messages that
 // fit, and more is set; the same for a conversation.
-func TestPagesStopAtTheirByteBudget(t *testing.T) {
-	w := openTest(t, tempDB(t), Options{})
+func testPagesStopAtTheirByteBudget(t *testing.T, open Opener, _ Engine) {
+	w := open(t, Options{})
 	ctx := testCtx(t)
 	var msgs []*actors.StoredMessage
 	for i := 1; i <= 10; i++ {

@@ -97,14 +97,15 @@ type Room struct {
 	memberCount atomic.Int32
 
 	// Owned by run.
-	deleted bool                 // msgDelete was handled: run stops after this turn
-	members map[*Session]*member // every connection in the room: the fan-out's set
-	people  map[uint64]*person   // by Session.person: who is in the room
-	ids     *idSource
-	lastID  string
-	dropped []*Session // members whose peer overflowed during a fan-out
-	nonces  nonceCache // recent messages sent with a nonce, by sender and nonce
-	idle    Timer      // running while the room is empty; nil otherwise
+	deleted   bool                 // msgDelete was handled: run stops after this turn
+	forgotten bool                 // empty, never written to, and forgotten (Hub.forgetRoom): run stops after this turn
+	members   map[*Session]*member // every connection in the room: the fan-out's set
+	people    map[uint64]*person   // by Session.person: who is in the room
+	ids       *idSource
+	lastID    string
+	dropped   []*Session // members whose peer overflowed during a fan-out
+	nonces    nonceCache // recent messages sent with a nonce, by sender and nonce
+	idle      Timer      // running while the room is empty; nil otherwise
 	// Presence throttling (see presence): when presence last woke the
 	// members, and the timer that wakes them for presence queued since.
 	presenceAt    time.Time
@@ -156,7 +157,8 @@ func (r *Room) run(ctx context.Context) {
 				r.drainDeleted()
 				return
 			}
-			if r.forgettable() && r.hub.forgetRoom(r) {
+			if r.forgotten {
+				r.stopIdle()
 				return
 			}
 		case <-presenceC:
@@ -209,7 +211,12 @@ func (r *Room) handle(m *roomMsg) {
 	}
 	r.reap()
 	r.memberCount.Store(int32(len(r.people)))
-	if len(r.members) == 0 && r.idle == nil && !r.permanent {
+	// Forgotten within the turn, before its reply: once the last member's
+	// leave is acknowledged, the room is gone from the list.
+	if !r.deleted && r.forgettable() {
+		r.forgotten = r.hub.forgetRoom(r)
+	}
+	if len(r.members) == 0 && r.idle == nil && !r.permanent && !r.forgotten && !r.deleted {
 		r.startIdle()
 	}
 	if m.reply != nil {

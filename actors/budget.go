@@ -144,6 +144,9 @@ func (s *Session) mayCreate(ref, name string) bool {
 		}
 	}
 	now := s.hub.cfg.Clock.Now()
+	if s.newRooms == nil {
+		s.newRooms = perMinute(s.hub.cfg.Limits.RoomsPerMinute)
+	}
 	limiters := []*rate.Limiter{s.newRooms, s.clientBudget.rooms}
 	if s.accountBudget != nil {
 		limiters = append(limiters, s.accountBudget.rooms)

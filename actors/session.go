@@ -59,8 +59,10 @@ type Session struct {
 	pmNonces nonceCache // recent private messages sent with a nonce, by recipient and nonce
 	// Token buckets, full at first. Only ever asked with AllowN and the
 	// hub's Clock, so that tests drive them with an injected clock.
-	bucket   *rate.Limiter // requests allowed
-	abuse    *rate.Limiter // rate-limited requests tolerated before 1008
+	bucket *rate.Limiter // requests allowed
+	abuse  *rate.Limiter // rate-limited requests tolerated before 1008
+	// Made on first use (most connections never create a room or rename:
+	// an idle connection does not carry them).
 	newRooms *rate.Limiter // rooms it may create (mayCreate)
 	renames  *rate.Limiter // renames it may make: only successful ones spend it
 	closed   bool
@@ -69,15 +71,13 @@ type Session struct {
 func newSession(h *Hub, id uint64, client string, out Peer) *Session {
 	l := h.cfg.Limits
 	return &Session{
-		id:       id,
-		hub:      h,
-		client:   client,
-		out:      out,
-		rooms:    make(map[string]*Room),
-		bucket:   rate.NewLimiter(rate.Limit(l.RatePerSec), l.RateBurst),
-		abuse:    rate.NewLimiter(rate.Limit(l.RatePerSec/2), l.AbuseBudget),
-		newRooms: perMinute(l.RoomsPerMinute),
-		renames:  rate.NewLimiter(rate.Every(l.RenameEvery), 2),
+		id:     id,
+		hub:    h,
+		client: client,
+		out:    out,
+		rooms:  make(map[string]*Room),
+		bucket: rate.NewLimiter(rate.Limit(l.RatePerSec), l.RateBurst),
+		abuse:  rate.NewLimiter(rate.Limit(l.RatePerSec/2), l.AbuseBudget),
 	}
 }
 
@@ -195,6 +195,9 @@ func (s *Session) setUsername(conn context.Context, req protocol.Request) {
 		return
 	}
 	now := s.hub.cfg.Clock.Now()
+	if s.renames == nil {
+		s.renames = rate.NewLimiter(rate.Every(s.hub.cfg.Limits.RenameEvery), 2)
+	}
 	if s.renames.TokensAt(now) < 1 {
 		s.hub.metrics.rateLimited.Add(1)
 		s.fail(req.Ref, protocol.CodeRateLimited, "you can change your name once every "+s.hub.cfg.Limits.RenameEvery.String()+": wait a moment")

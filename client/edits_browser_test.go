@@ -59,6 +59,8 @@ func TestBrowserEditAndDelete(t *testing.T) {
 		!document.querySelector('#message-list .message.deleted .msg-actions')`
 	alice.wait(deleted)
 	bob.wait(deleted)
+	alice.do(chromedp.Focus(chromedp.CSS(first + ` .msg-actions button[data-action="edit"]`)))
+	alice.screenshot("edit-delete.png")
 
 	carol := newPage(t, s.url(), "carol")
 	carol.login("carol")

@@ -134,7 +134,11 @@ func (s *Session) owner() Owner { return Owner{Key: s.key, Name: s.name} }
 // MessageSize is what a message counts against a frame's byte budget (a
 // store stops a page there: HistoryQuery.MaxBytes).
 func MessageSize(m *StoredMessage) int {
-	return 128 + len(m.Content) + len(m.Username) + len(m.Room) + len(m.Recipient) + len(m.Nonce)
+	n := 128 + len(m.Content) + len(m.Username) + len(m.Room) + len(m.Recipient) + len(m.Nonce)
+	if !m.EditedAt.IsZero() {
+		n += 64 // "edited_at" and "deleted"
+	}
+	return n
 }
 
 // accountsOnly refuses a guest what is kept for accounts, and reports

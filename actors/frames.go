@@ -13,6 +13,8 @@ func (m *StoredMessage) wire() protocol.Message {
 		Content:   m.Content,
 		Timestamp: m.Timestamp,
 		Nonce:     m.Nonce,
+		EditedAt:  m.EditedAt,
+		Deleted:   m.Deleted,
 	}
 }
 

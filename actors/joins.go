@@ -105,6 +105,9 @@ func (s *Session) enter(ctx, conn context.Context, name string, e entry) bool {
 			q.After, q.Limit = e.since, s.hub.cfg.SinceMax
 		}
 		s.sendHistory(ctx, ref, q, true)
+		if e.since != "" {
+			s.sendChanges(ctx, ref, name, e.since)
+		}
 	}
 	s.out.Send(protocol.EncodeMembers(name, rep.members))
 	// The room holds the member's frames until ready, so ready is not given

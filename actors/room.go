@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,7 @@ const (
 	msgLeave  // remove a member (LeaveRoom or disconnect)
 	msgRename // a member changed its name
 	msgDelete // the room is deleted (Hub.DeleteRoom): its members are sent out, and it stops
+	msgChange // a stored edit or deletion of a message: announce it (see edits.go)
 )
 
 // roomMsg is one item of a room's inbox.
@@ -41,6 +43,7 @@ type roomMsg struct {
 	ref   string         // msgPost: the request's ref, for the Ack
 	post  *StoredMessage // msgPost: content and nonce set by the session; the room sets the rest
 	size  int64          // msgPost: bytes counted against the inbox byte budget
+	frame []byte         // msgChange: the MessageEdited or MessageDeleted to broadcast
 	reply chan roomReply // control: capacity 1; written once by run; read by the sender
 }
 
@@ -95,6 +98,10 @@ type Room struct {
 	stopped chan struct{}
 	// memberCount (people, not connections) is written by run and read by RoomList.
 	memberCount atomic.Int32
+	// changes is held by a session from storing an edit or deletion to the
+	// room's taking its announcement, so that changes are announced in the
+	// order they were stored (see edits.go).
+	changes sync.Mutex
 
 	// Owned by run.
 	deleted   bool                 // msgDelete was handled: run stops after this turn
@@ -208,6 +215,8 @@ func (r *Room) handle(m *roomMsg) {
 		r.handleRename(m)
 	case msgDelete:
 		r.handleDelete()
+	case msgChange:
+		r.handleChange(m)
 	}
 	r.reap()
 	r.memberCount.Store(int32(len(r.people)))
@@ -282,6 +291,9 @@ func (r *Room) handlePost(m *roomMsg) {
 		return
 	}
 	r.lastID = id
+	if !sender.account {
+		sender.sent.add(id) // a guest may edit what this connection sent
+	}
 	r.hub.metrics.messagesIn.Add(1)
 	r.broadcast(frame)
 	if r.hub.broker != nil {

@@ -45,6 +45,8 @@ type Session struct {
 	// person is who the session speaks for: its own id for a guest; for an
 	// account, one id shared by all of its connections (see ConnectAccount).
 	person uint64
+	// sent: a guest's recent room messages, the ones it may edit (edits.go).
+	sent sentIDs
 
 	turn sync.Mutex // held for each turn: Handle, HandleMalformed, Resume, follow, Close
 
@@ -122,6 +124,10 @@ func (s *Session) Handle(conn context.Context, req protocol.Request) {
 		s.conversations(conn, req)
 	case protocol.TypeMarkRead:
 		s.markRead(conn, req)
+	case protocol.TypeEditMessage:
+		s.changeMessage(conn, req, false)
+	case protocol.TypeDeleteMessage:
+		s.changeMessage(conn, req, true)
 	case "":
 		s.fail(req.Ref, protocol.CodeBadRequest, "missing type")
 	default:

@@ -39,6 +39,39 @@ type StoredMessage struct {
 	// here costs a room message nothing: it sits in Private's padding.)
 	Kept  bool
 	Nonce string // optional, chosen by the client to make resends idempotent
+	// EditedAt is when the message was last edited or deleted (UTC,
+	// millisecond precision); zero if never. Deleted marks a message its
+	// author (or an admin) took back: it keeps its id and place, and its
+	// Content is "".
+	EditedAt time.Time
+	Deleted  bool
+}
+
+// ErrNoMessage is wrapped in the error of a Store's Message or
+// ChangeMessage when no room message has the id (in the room, for
+// ChangeMessage), or, for ChangeMessage, when it is deleted already.
+var ErrNoMessage = errors.New("no such message")
+
+// MessageChange is an edit (Content set) or a deletion (Deleted) of one
+// room message, made at At.
+type MessageChange struct {
+	ID      string
+	Room    string
+	Content string // the new content; ignored for a deletion
+	Deleted bool
+	At      time.Time // UTC, millisecond precision: stored as EditedAt
+}
+
+// ChangesQuery selects the room messages with id <= Through (the messages a
+// client already had) edited or deleted after After: what a client that
+// was away missed of the messages it had. At After counts as after: a
+// change made within the millisecond of the last message a client had is
+// sent again rather than missed.
+type ChangesQuery struct {
+	Room    string
+	Through string
+	After   time.Time
+	Limit   int // at most this many, the most recently changed
 }
 
 // RoomRecord is a room as the Store keeps it.
@@ -161,6 +194,18 @@ type Store interface {
 
 	// LastID returns the greatest message id stored for room, or "" if none.
 	LastID(ctx context.Context, room string) (string, error)
+
+	// Message returns the room message with id (private messages are not
+	// returned): an error wrapping ErrNoMessage if there is none.
+	Message(ctx context.Context, id string) (StoredMessage, error)
+
+	// ChangeMessage stores an edit or a deletion of a room message, durably
+	// before it returns. A message that is not in c.Room, or is already
+	// deleted, is not changed: an error wrapping ErrNoMessage.
+	ChangeMessage(ctx context.Context, c MessageChange) error
+
+	// Changes returns the messages q selects, most recently changed first.
+	Changes(ctx context.Context, q ChangesQuery) ([]StoredMessage, error)
 
 	// FindNonce returns the id and timestamp of the message that sender already
 	// stored with nonce in room (or, for private messages, to recipient), if any.

@@ -49,6 +49,11 @@
  *                                         data-nonce and .pending -> .sent, or .failed with
  *                                         .msg-error and button[data-action="retry"|"discard"]
  *       .message .msg-author .msg-time .msg-body (links: a.msg-link)
+ *       .message.own (a room's, with an id) .msg-actions > button[data-action="edit"|"delete"];
+ *                                         editing: .msg-editor > textarea.msg-edit-input (Enter saves,
+ *                                         Esc cancels); deleting: .msg-confirm > button[data-action=
+ *                                         "delete-yes"|"delete-no"]; .edited (.msg-edited "(edited)"),
+ *                                         .deleted (.msg-deleted-text "message deleted")
  *       .system-line                      notices, joins/leaves, errors (.error)
  *   #new-messages-marker                  shown when scrolled up and something new arrived below
  *   #member-list > li[data-user="bob"]    .self for yourself; click anyone else to open a DM
@@ -68,6 +73,7 @@ import { handlers } from './js/dispatch.js';
 import { dom } from './js/dom.js';
 import { closeDrawers, escapeDrawer, wireDrawers } from './js/drawers.js';
 import { closeDm, openDm } from './js/dms.js';
+import { askDelete, cancelEdit, confirmDelete, saveEdit, startEdit } from './js/edits.js';
 import { loadOlder } from './js/history.js';
 import { newConv, showConv } from './js/messagelist.js';
 import { discardPending, retryPending } from './js/messages.js';
@@ -118,6 +124,12 @@ function wire() {
     if (b.dataset.action === 'older') loadOlder(currentConv());
     else if (msg && b.dataset.action === 'retry') retryPending(msg.dataset.nonce);
     else if (msg && b.dataset.action === 'discard') discardPending(msg.dataset.nonce);
+    else if (msg && b.dataset.action === 'edit') startEdit(msg);
+    else if (msg && b.dataset.action === 'edit-save') saveEdit(msg);
+    else if (msg && b.dataset.action === 'edit-cancel') cancelEdit(msg);
+    else if (msg && b.dataset.action === 'delete') askDelete(msg);
+    else if (msg && b.dataset.action === 'delete-yes') confirmDelete(msg);
+    else if (msg && b.dataset.action === 'delete-no') cancelEdit(msg);
   });
 
   dom.marker.addEventListener('click', showNewest);

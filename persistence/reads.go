@@ -25,10 +25,13 @@ type messageRow struct {
 	Private   bool   `db:"is_private"`
 	Recipient string `db:"recipient"`
 	Nonce     string `db:"nonce"`
+	EditedAt  string `db:"edited_at"` // "" if never edited
+	Deleted   bool   `db:"deleted"`
 }
 
 const historySelect = `SELECT id, room, username, content, timestamp, is_private,
-       IFNULL(recipient, '') AS recipient, IFNULL(nonce, '') AS nonce
+       IFNULL(recipient, '') AS recipient, IFNULL(nonce, '') AS nonce,
+       IFNULL(edited_at, '') AS edited_at, deleted
 FROM messages
 WHERE room = ? AND is_private = 0`
 
@@ -110,9 +113,16 @@ func (r messageRow) stored() (actors.StoredMessage, error) {
 	if err != nil {
 		return actors.StoredMessage{}, fmt.Errorf("message %s: %w", r.ID, err)
 	}
+	var edited time.Time
+	if r.EditedAt != "" {
+		if edited, err = protocol.ParseTimestamp(r.EditedAt); err != nil {
+			return actors.StoredMessage{}, fmt.Errorf("message %s: edited_at: %w", r.ID, err)
+		}
+	}
 	return actors.StoredMessage{
 		ID: r.ID, Room: r.Room, Username: r.Username, Recipient: r.Recipient,
 		Content: r.Content, Timestamp: ts, Private: r.Private, Nonce: r.Nonce,
+		EditedAt: edited, Deleted: r.Deleted,
 	}, nil
 }
 

@@ -131,6 +131,18 @@ CREATE TABLE read_markers (
     PRIMARY KEY (owner, kind, target)
 ) WITHOUT ROWID;
 `,
+	// Version 5: edited and deleted room messages (actors.MessageChange).
+	// Additive, so that the Rust chat's readers still see the six columns
+	// they know. edited_at is the time of the last edit or the deletion, in
+	// protocol's layout (it sorts as it reads); a deleted message keeps its
+	// row, id and place, and its content is ''. messages_room_edited serves
+	// a rejoin's catch-up (Changes) from the few changed rows only, not the
+	// room's whole history.
+	`
+ALTER TABLE messages ADD COLUMN edited_at TEXT NULL;
+ALTER TABLE messages ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT 0;
+CREATE INDEX messages_room_edited ON messages (room, edited_at) WHERE edited_at IS NOT NULL;
+`,
 }
 
 // migrate brings the database on conn to version len(migrations). It always

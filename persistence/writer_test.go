@@ -28,8 +28,8 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 	if err := w.rdb.GetContext(ctx, &version, "PRAGMA user_version"); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := version, len(migrations); got != want || want != 4 {
-		t.Errorf("user_version = %d, want %d (and 4 migrations, got %d)", got, want, len(migrations))
+	if got, want := version, len(migrations); got != want || want != 5 {
+		t.Errorf("user_version = %d, want %d (and 5 migrations, got %d)", got, want, len(migrations))
 	}
 
 	type column struct {
@@ -62,6 +62,9 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 			// Then parley's.
 			"recipient TEXT notnull=false pk=0",
 			"nonce TEXT notnull=false pk=0",
+			// Version 5, additive.
+			"edited_at TEXT notnull=false pk=0",
+			"deleted BOOLEAN notnull=true pk=0",
 		}},
 		{"rooms", []string{
 			"name TEXT notnull=false pk=1",
@@ -116,7 +119,7 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 		}
 	}
 	slices.Sort(got)
-	if want := []string{"messages_nonce unique=true partial=true", "messages_room_id unique=false partial=false"}; !slices.Equal(got, want) {
+	if want := []string{"messages_nonce unique=true partial=true", "messages_room_edited unique=false partial=true", "messages_room_id unique=false partial=false"}; !slices.Equal(got, want) {
 		t.Errorf("indexes on messages: got %q, want %q", got, want)
 	}
 
@@ -299,6 +302,9 @@ func TestTimestampsAndTheRustChatsQuery(t *testing.T) {
 		Private   bool   `db:"is_private"`
 		Recipient *string
 		Nonce     *string
+		// Version 5's columns follow the Rust chat's six, which it reads by place.
+		EditedAt *string `db:"edited_at"`
+		Deleted  bool    `db:"deleted"`
 	}
 	db := rawDB(t, path)
 	if err := db.Select(&rows, "SELECT * FROM messages ORDER BY timestamp DESC LIMIT 10;"); err != nil {

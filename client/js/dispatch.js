@@ -6,6 +6,7 @@
 import { takeRef } from './connection.js';
 import { dom } from './dom.js';
 import { onConversations, onPrivateMessage } from './dms.js';
+import { onChangeError, onMessageDeleted, onMessageEdited } from './edits.js';
 import { onHistory, onHistoryError } from './history.js';
 import { notice } from './messagelist.js';
 import { onSendAck, onSendError } from './messages.js';
@@ -41,6 +42,8 @@ function onError(f) {
     case 'gap':
     case 'first': onHistoryError(meta, f); break;
     case 'mark': onMarkError(meta, f); break;
+    case 'edit':
+    case 'delete': onChangeError(meta, f); break;
     case 'conversations': notice(`Could not load your conversations: ${text}`, 'error'); break;
     default:
       if (state.screen === 'chat') notice(text, 'error');
@@ -66,4 +69,6 @@ export const handlers = {
   Unread: onUnread,
   ReadMarker: onReadMarker,
   Conversations: onConversations,
+  MessageEdited: onMessageEdited,
+  MessageDeleted: onMessageDeleted,
 };

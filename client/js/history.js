@@ -32,7 +32,9 @@ function historyRequest(conv, before, limit) {
   return dm ? req.historyWith(dm.user, before, limit) : null;
 }
 
-const asRoomMessage = (m) => ({ id: m.id, user: m.username, content: m.content, ts: m.timestamp, nonce: m.nonce });
+const asRoomMessage = (m) => ({
+  id: m.id, user: m.username, content: m.content, ts: m.timestamp, nonce: m.nonce, editedAt: m.edited_at, deleted: m.deleted === true,
+});
 const asPrivateMessage = (m) => ({ id: m.id, user: m.from, content: m.content, ts: m.timestamp, nonce: m.nonce });
 
 export function onHistory(f) {

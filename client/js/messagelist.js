@@ -115,7 +115,10 @@ export function showConv(conv) {
 
 // ---- messages
 
-export function buildMessage({ id, user, content, ts, own }) {
+// editable: one's own room message, which gets the Edit and Delete buttons
+// (shown on hover or focus, always on touch screens; only once it has an
+// id). editedAt and deleted are its state from History (see setMessageState).
+export function buildMessage({ id, user, content, ts, own, editable, editedAt, deleted }) {
   const root = el('div', 'message');
   if (own) root.classList.add('own');
   if (id) root.dataset.id = id;
@@ -126,12 +129,50 @@ export function buildMessage({ id, user, content, ts, own }) {
   const author = el('span', 'msg-author', user);
   head.append(author, el('time', 'msg-time'));
   if (own) head.append(el('span', 'msg-you', '(you)'));
+  let actions = null;
+  if (editable) { // a child of the message, not of its head: a grouped message hides its head
+    actions = el('span', 'msg-actions');
+    const edit = button('msg-action', 'Edit', 'Edit this message');
+    edit.dataset.action = 'edit';
+    const del = button('msg-action', 'Delete', 'Delete this message');
+    del.dataset.action = 'delete';
+    actions.append(edit, del);
+  }
   const body = el('div', 'msg-body');
   renderText(body, String(content ?? ''));
   const status = el('span', 'msg-status');
   root.append(avatar(user), gutter, head, body, status);
+  if (actions) root.append(actions);
   setMessageTime(root, ts);
+  if (editedAt || deleted) setMessageState(root, { content, editedAt, deleted });
   return root;
+}
+
+// Shows a message as edited (its new content, and "(edited)" with the
+// time in its title) or as deleted ("message deleted", in its place, with
+// no content and no buttons). Ends an edit in progress on it.
+export function setMessageState(node, { content, editedAt, deleted }) {
+  const body = node.querySelector(':scope > .msg-body');
+  for (const x of node.querySelectorAll(':scope > .msg-editor, :scope > .msg-confirm')) x.remove();
+  body.hidden = false;
+  if (deleted) {
+    node.classList.add('deleted');
+    node.classList.remove('edited');
+    for (const x of node.querySelectorAll(':scope > .msg-actions, :scope > .msg-edited')) x.remove();
+    body.replaceChildren(el('span', 'msg-deleted-text', 'message deleted'));
+    return;
+  }
+  body.replaceChildren();
+  renderText(body, String(content ?? ''));
+  if (!editedAt) return;
+  node.classList.add('edited');
+  let mark = node.querySelector(':scope > .msg-edited');
+  if (!mark) { // after the body, not in the head: a grouped message hides its head
+    mark = el('span', 'msg-edited', '(edited)');
+    body.after(mark);
+  }
+  const d = parseTime(editedAt);
+  mark.title = `edited ${fmtFull.format(d)}`;
 }
 
 export function setMessageTime(node, ts) {

@@ -8,7 +8,7 @@
 import { AUTO_RETRY_MAX, MAX_CONTENT } from './config.js';
 import { conn, request } from './connection.js';
 import { button, el } from './dom.js';
-import { buildMessage, mutate, notice, placeEl, regroup, setMessageTime } from './messagelist.js';
+import { buildMessage, mutate, notice, placeEl, regroup, setMessageState, setMessageTime } from './messagelist.js';
 import { fitsInFrame, req } from './protocol.js';
 import { renderDms, renderMarker, renderRooms, updateTitle } from './render.js';
 import { currentConv, state } from './state.js';
@@ -19,7 +19,13 @@ import { codePoints, makeNonce, sameName } from './util.js';
 
 // Adds a confirmed message (live, history, or the echo of our own send). Never shows an id twice.
 export function placeMessage(conv, m, opts) {
-  if (!m.id || conv.byId.has(m.id)) return;
+  if (!m.id) return;
+  const shown = conv.byId.get(m.id);
+  if (shown) {
+    // A page read again (a rejoin's History) carries what changed since.
+    if (m.deleted || m.editedAt) setMessageState(shown, m);
+    return;
+  }
   const p = m.nonce ? state.pending.get(m.nonce) : null;
   if (p && p.conv === conv && !p.id) {
     p.id = m.id;
@@ -30,7 +36,7 @@ export function placeMessage(conv, m, opts) {
     return;
   }
   const own = sameName(m.user, state.username);
-  const node = buildMessage({ ...m, own });
+  const node = buildMessage({ ...m, own, editable: own && conv.kind === 'room' });
   const atEnd = placeEl(conv, node, m.id);
   if (opts.unread && !own) noteUnread(conv, atEnd);
 }
@@ -78,7 +84,7 @@ export function sendChat(text) {
     notice('That message is too large to send; please shorten it.', 'error');
     return false;
   }
-  const node = buildMessage({ user: state.username || 'you', content, own: true });
+  const node = buildMessage({ user: state.username || 'you', content, own: true, editable: view.kind === 'room' });
   node.classList.add('pending', 'unplaced');
   node.dataset.nonce = nonce;
   const p = {

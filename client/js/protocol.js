@@ -24,6 +24,8 @@ export const req = {
   markRead: (target, id) => ({ type: 'MarkRead', ...target, id }),
   sendMessage: (room, content, nonce) => ({ type: 'SendMessage', room, content, nonce }),
   privateMessage: (to, content, nonce) => ({ type: 'PrivateMessage', to, content, nonce }),
+  editMessage: (room, id, content) => ({ type: 'EditMessage', room, id, content }),
+  deleteMessage: (room, id) => ({ type: 'DeleteMessage', room, id }),
 };
 
 // Whether frame, with a ref of the longest length this page uses, stays

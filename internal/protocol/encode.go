@@ -21,7 +21,9 @@ type Message struct {
 	Recipient string // private messages only
 	Content   string
 	Timestamp time.Time
-	Nonce     string // optional; omitted when empty
+	Nonce     string    // optional; omitted when empty
+	EditedAt  time.Time // room messages: when last edited or deleted; omitted when zero
+	Deleted   bool      // room messages: taken back by its author (Content is ""); omitted when false
 }
 
 // EncodeMessage encodes a Message frame for a room message.
@@ -64,6 +66,14 @@ func appendBody(b []byte, m *Message) []byte {
 	if m.Nonce != "" {
 		b = append(b, `,"nonce":`...)
 		b = appendJSONString(b, m.Nonce)
+	}
+	if !m.EditedAt.IsZero() {
+		b = append(b, `,"edited_at":"`...)
+		b = appendTimestamp(b, m.EditedAt)
+		b = append(b, '"')
+	}
+	if m.Deleted {
+		b = append(b, `,"deleted":true`...)
 	}
 	return append(b, '}')
 }
@@ -286,4 +296,31 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+type messageEditedFrame struct {
+	Type     string `json:"type"`
+	Room     string `json:"room"`
+	ID       string `json:"id"`
+	Content  string `json:"content"`
+	EditedAt string `json:"edited_at"`
+}
+
+// EncodeMessageEdited encodes a MessageEdited frame: message id of room now
+// reads content, since at.
+func EncodeMessageEdited(room, id, content string, at time.Time) []byte {
+	return mustJSON(messageEditedFrame{Type: "MessageEdited", Room: room, ID: id, Content: content, EditedAt: FormatTimestamp(at)})
+}
+
+type messageDeletedFrame struct {
+	Type     string `json:"type"`
+	Room     string `json:"room"`
+	ID       string `json:"id"`
+	EditedAt string `json:"edited_at"`
+}
+
+// EncodeMessageDeleted encodes a MessageDeleted frame: message id of room
+// was taken back at at.
+func EncodeMessageDeleted(room, id string, at time.Time) []byte {
+	return mustJSON(messageDeletedFrame{Type: "MessageDeleted", Room: room, ID: id, EditedAt: FormatTimestamp(at)})
 }

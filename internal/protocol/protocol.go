@@ -27,6 +27,9 @@ const (
 	// CodeNotAllowed refuses what this connection may not do, whatever it
 	// asks: an account's connection changing its name.
 	CodeNotAllowed ErrorCode = "not_allowed"
+	// CodeNoSuchMessage: an EditMessage or DeleteMessage names no room
+	// message (none with that id in a room one is in, or one deleted).
+	CodeNoSuchMessage ErrorCode = "no_such_message"
 )
 
 // CloseCode is the WebSocket close status a connection ends with.

@@ -23,7 +23,7 @@ type Request struct {
 	Limit    int    `json:"limit"`
 	Nonce    string `json:"nonce"`
 	With     string `json:"with"`   // History or MarkRead of a conversation: the other account's name
-	ID       string `json:"id"`     // MarkRead: the last message read
+	ID       string `json:"id"`     // MarkRead: the last message read; EditMessage, DeleteMessage: the message
 	Prefix   string `json:"prefix"` // ListRooms: only rooms whose names start with it
 }
 
@@ -42,6 +42,10 @@ const (
 	// TypeMarkRead stores how far an account has read a room or a
 	// conversation.
 	TypeMarkRead = "MarkRead"
+	// TypeEditMessage replaces the content of one's own room message;
+	// TypeDeleteMessage takes one back (an admin's: anyone's).
+	TypeEditMessage   = "EditMessage"
+	TypeDeleteMessage = "DeleteMessage"
 )
 
 var (

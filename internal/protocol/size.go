@@ -24,7 +24,7 @@ const memberSpace = 8
 // requestTypes are the values of type, for the longest one.
 var requestTypes = []string{
 	TypeSetUsername, TypeJoinRoom, TypeLeaveRoom, TypeSendMessage, TypePrivateMessage,
-	TypeListRooms, TypeHistory, TypeConversations, TypeMarkRead,
+	TypeListRooms, TypeHistory, TypeConversations, TypeMarkRead, TypeEditMessage, TypeDeleteMessage,
 }
 
 // MaxRequestBytes is the size of the largest legal request in its longest

@@ -17,14 +17,16 @@ import (
 
 // messageRow is a messages row as the read queries select it.
 type messageRow struct {
-	ID        string    `db:"id"`
-	Room      string    `db:"room"`
-	Username  string    `db:"username"`
-	Content   string    `db:"content"`
-	Timestamp time.Time `db:"timestamp"`
-	Private   bool      `db:"is_private"`
-	Recipient string    `db:"recipient"`
-	Nonce     string    `db:"nonce"`
+	ID        string       `db:"id"`
+	Room      string       `db:"room"`
+	Username  string       `db:"username"`
+	Content   string       `db:"content"`
+	Timestamp time.Time    `db:"timestamp"`
+	Private   bool         `db:"is_private"`
+	Recipient string       `db:"recipient"`
+	Nonce     string       `db:"nonce"`
+	EditedAt  sql.NullTime `db:"edited_at"`
+	Deleted   bool         `db:"deleted"`
 }
 
 // stored is the row as the actors know it; kept marks it as a message of a
@@ -33,11 +35,13 @@ func (r messageRow) stored(kept bool) actors.StoredMessage {
 	return actors.StoredMessage{
 		ID: r.ID, Room: r.Room, Username: r.Username, Recipient: r.Recipient,
 		Content: r.Content, Timestamp: r.Timestamp.UTC(), Private: r.Private, Kept: kept, Nonce: r.Nonce,
+		EditedAt: editedAt(r.EditedAt), Deleted: r.Deleted,
 	}
 }
 
 const messageColumns = `m.id, m.room, m.username, m.content, m.timestamp, m.is_private,
-       coalesce(m.recipient, '') AS recipient, coalesce(m.nonce, '') AS nonce`
+       coalesce(m.recipient, '') AS recipient, coalesce(m.nonce, '') AS nonce,
+       m.edited_at, m.deleted`
 
 // History returns the newest q.Limit public messages of q.Room within the
 // bounds, oldest first, and whether older ones within the bounds were left

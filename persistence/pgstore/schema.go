@@ -80,6 +80,12 @@ CREATE TABLE read_markers (
     PRIMARY KEY (owner, kind, target)
 );
 `,
+	// Version 2: edited and deleted room messages, as SQLite's version 5.
+	`
+ALTER TABLE messages ADD COLUMN edited_at TIMESTAMPTZ NULL;
+ALTER TABLE messages ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT false;
+CREATE INDEX messages_room_edited ON messages (room, edited_at) WHERE edited_at IS NOT NULL;
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations between

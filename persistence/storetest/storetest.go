@@ -89,6 +89,8 @@ var cases = []struct {
 	{"AccountsAndSessionsRoundTripAndSurviveReopen", testAccountsAndSessionsRoundTripAndSurviveReopen},
 	{"AccountWritesInterleaveWithBatches", testAccountWritesInterleaveWithBatches},
 	{"AccountWritesAfterCloseFail", testAccountWritesAfterCloseFail},
+	{"EditAndDelete", testEditAndDelete},
+	{"Changes", testChanges},
 }
 
 func testCtx(t testing.TB) context.Context {

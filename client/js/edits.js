@@ -1,0 +1,137 @@
+// Editing and deleting one's own room messages: the inline editor (Enter
+// saves, Shift+Enter a new line, Esc cancels), the inline "Delete?" confirm,
+// the requests, and the server's MessageEdited / MessageDeleted applied to
+// the message wherever it is shown. How an edited or deleted message looks
+// is messagelist.js's (setMessageState).
+
+import { MAX_CONTENT } from './config.js';
+import { request } from './connection.js';
+import { button, el } from './dom.js';
+import { mutate, notice, requireReady, setMessageState } from './messagelist.js';
+import { req } from './protocol.js';
+import { state } from './state.js';
+import { codePoints } from './util.js';
+
+// The conversation a message element is in: only rooms' messages are edited.
+function roomOf(node) {
+  for (const [name, room] of state.rooms) if (room.conv && room.conv.el.contains(node)) return { name, conv: room.conv };
+  return null;
+}
+
+function cancel(node) {
+  for (const x of node.querySelectorAll(':scope > .msg-editor, :scope > .msg-confirm')) x.remove();
+  node.querySelector(':scope > .msg-body').hidden = false;
+  node.classList.remove('editing');
+}
+
+// Opens the inline editor on one's own message.
+export function startEdit(node) {
+  const where = roomOf(node);
+  if (!where || !node.dataset.id || node.classList.contains('deleted')) return;
+  cancel(node);
+  const body = node.querySelector(':scope > .msg-body');
+  const editor = el('div', 'msg-editor');
+  const area = el('textarea', 'msg-edit-input');
+  area.value = body.textContent;
+  area.rows = Math.min(8, area.value.split('\n').length + 1);
+  area.setAttribute('aria-label', 'Edit message');
+  const save = button('link-button', 'Save');
+  save.dataset.action = 'edit-save';
+  const dismiss = button('link-button', 'Cancel');
+  dismiss.dataset.action = 'edit-cancel';
+  const hint = el('span', 'msg-edit-hint', 'Enter to save, Esc to cancel');
+  editor.append(area, save, dismiss, hint);
+  area.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') {
+      ev.preventDefault();
+      ev.stopPropagation();
+      cancelEdit(node);
+    } else if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      saveEdit(node);
+    }
+  });
+  mutate(where.conv, () => {
+    body.hidden = true;
+    node.classList.add('editing');
+    body.after(editor);
+  });
+  area.focus();
+  area.setSelectionRange(area.value.length, area.value.length);
+}
+
+export function cancelEdit(node) {
+  cancel(node);
+  const b = node.querySelector('button[data-action="edit"]');
+  if (b) b.focus();
+}
+
+export function saveEdit(node) {
+  const where = roomOf(node);
+  const area = node.querySelector(':scope > .msg-editor > textarea');
+  if (!where || !area) return;
+  const content = area.value;
+  if (!content.trim()) {
+    notice('A message cannot be empty: delete it instead.', 'error', where.conv);
+    return;
+  }
+  if (codePoints(content) > MAX_CONTENT) {
+    notice(`That message is ${codePoints(content)} characters long; the limit is ${MAX_CONTENT}.`, 'error', where.conv);
+    return;
+  }
+  if (!requireReady()) return;
+  if (request(req.editMessage(where.name, node.dataset.id, content), { kind: 'edit', room: where.name, id: node.dataset.id })) {
+    area.disabled = true; // until MessageEdited (or the error) comes back
+  }
+}
+
+// Asks, in place, whether to delete the message.
+export function askDelete(node) {
+  const where = roomOf(node);
+  if (!where || !node.dataset.id || node.classList.contains('deleted')) return;
+  cancel(node);
+  const box = el('div', 'msg-confirm');
+  box.setAttribute('role', 'group');
+  box.setAttribute('aria-label', 'Delete this message?');
+  const yes = button('link-button danger', 'Delete');
+  yes.dataset.action = 'delete-yes';
+  const no = button('link-button', 'Cancel');
+  no.dataset.action = 'delete-no';
+  box.append(el('span', 'msg-confirm-text', 'Delete this message for everyone?'), yes, no);
+  mutate(where.conv, () => node.querySelector(':scope > .msg-body').after(box));
+  no.focus();
+}
+
+export function confirmDelete(node) {
+  const where = roomOf(node);
+  if (!where || !requireReady()) return;
+  request(req.deleteMessage(where.name, node.dataset.id), { kind: 'delete', room: where.name, id: node.dataset.id });
+}
+
+export function onChangeError(meta, f) {
+  const room = state.rooms.get(meta.room);
+  const node = room && room.conv ? room.conv.byId.get(meta.id) : null;
+  const area = node ? node.querySelector(':scope > .msg-editor > textarea') : null;
+  if (area) area.disabled = false;
+  const what = meta.kind === 'edit' ? 'edit' : 'delete';
+  const why = f.code === 'not_allowed' ? 'you can only change messages you sent under your current name on this connection' : f.message || f.code;
+  notice(`Could not ${what} that message: ${why}`, 'error', room ? room.conv : undefined);
+}
+
+function changed(f, change) {
+  const room = state.rooms.get(f.room);
+  const node = room && room.conv ? room.conv.byId.get(f.id) : null;
+  if (!node) return; // not shown: History will show it as it is now
+  mutate(room.conv, () => {
+    node.classList.remove('editing');
+    setMessageState(node, change);
+  });
+}
+
+export function onMessageEdited(f) {
+  changed(f, { content: f.content, editedAt: f.edited_at || new Date().toISOString() });
+}
+
+export function onMessageDeleted(f) {
+  changed(f, { deleted: true });
+}

@@ -25,6 +25,19 @@ import (
 // ReplyUnit is the reply size that costs one more token.
 const ReplyUnit = 32 << 10
 
+// changeCost is what an EditMessage or DeleteMessage spends: it reads the
+// message and waits for a synced write, where a send joins a batch.
+const changeCost = 5
+
+// cost is the tokens a request spends up front.
+func cost(typ string) int {
+	switch typ {
+	case protocol.TypeEditMessage, protocol.TypeDeleteMessage:
+		return changeCost
+	}
+	return 1
+}
+
 // heavy reports whether a request's reply may be as large as a History
 // frame.
 func heavy(typ string) bool {
@@ -35,16 +48,16 @@ func heavy(typ string) bool {
 	return false
 }
 
-// allow spends a request's token, from the connection's bucket and its
+// allow spends a request's n tokens, from the connection's bucket and its
 // client's, or refuses the request: rate_limited, or, for a client that
 // keeps sending past the limit, a close with 1008 once its abuse budget is
 // spent. A heavy request is also refused while its reply could not be
 // queued.
-func (s *Session) allow(ref string, isHeavy bool) bool {
+func (s *Session) allow(ref string, n int, isHeavy bool) bool {
 	now := s.hub.cfg.Clock.Now()
-	own := s.bucket.ReserveN(now, 1)
+	own := s.bucket.ReserveN(now, n)
 	if own.OK() && own.DelayFrom(now) == 0 {
-		if s.clientBudget == nil || s.clientBudget.requests.AllowN(now, 1) {
+		if s.clientBudget == nil || s.clientBudget.requests.AllowN(now, n) {
 			if !isHeavy || s.roomForReply() {
 				return true
 			}

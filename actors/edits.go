@@ -45,14 +45,17 @@ func (t *sentIDs) add(id string) {
 	defer t.mu.Unlock()
 	if t.ids == nil {
 		t.ids = make(map[string]struct{}, 16)
-		t.ring = make([]string, sentMax)
 	}
-	if old := t.ring[t.next]; old != "" {
-		delete(t.ids, old)
+	// The ring grows with what is sent, up to sentMax: a guest that sent
+	// a few messages holds a few ids, not sentMax slots.
+	if len(t.ring) < sentMax {
+		t.ring = append(t.ring, id)
+	} else {
+		delete(t.ids, t.ring[t.next])
+		t.ring[t.next] = id
+		t.next = (t.next + 1) % sentMax
 	}
-	t.ring[t.next] = id
 	t.ids[id] = struct{}{}
-	t.next = (t.next + 1) % sentMax
 }
 
 func (t *sentIDs) has(id string) bool {

@@ -1,6 +1,7 @@
 package actors_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -66,7 +67,7 @@ func (c *client) history(room string) map[string]frame {
 }
 
 func TestEditAndDeleteOwnMessages(t *testing.T) {
-	f := newFixture(t, actors.Config{})
+	f := newFixture(t, editsConfig)
 	a, b := f.aliceAndBob("lobby")
 	id := a.send("lobby", "helo")
 	other := b.send("lobby", "bob's")
@@ -108,7 +109,7 @@ func TestEditAndDeleteOwnMessages(t *testing.T) {
 // to the same connection under a new name, nor to another guest who takes
 // the old name.
 func TestGuestRenameLosesEditRights(t *testing.T) {
-	f := newFixture(t, actors.Config{})
+	f := newFixture(t, editsConfig)
 	a, b := f.aliceAndBob("lobby")
 	id := a.send("lobby", "as alice")
 	a.rename("alice2")
@@ -125,7 +126,7 @@ func TestGuestRenameLosesEditRights(t *testing.T) {
 // An account may change its messages from any of its connections; an
 // admin may delete anyone's message, but edit only its own.
 func TestAccountAndAdminRights(t *testing.T) {
-	f := newFixture(t, actors.Config{})
+	f := newFixture(t, editsConfig)
 	c1 := f.connectAccount("carol")
 	c1.join("lobby")
 	c2 := f.connectAccount("carol")
@@ -148,7 +149,7 @@ func TestAccountAndAdminRights(t *testing.T) {
 // A client back with JoinRoom{since} gets the edits and deletions it
 // missed of the messages it had, after its History.
 func TestSinceCatchUpCarriesChanges(t *testing.T) {
-	f := newFixture(t, actors.Config{})
+	f := newFixture(t, editsConfig)
 	a, b := f.aliceAndBob("lobby")
 	m1 := a.send("lobby", "one")
 	m2 := a.send("lobby", "two")
@@ -174,4 +175,27 @@ func TestSinceCatchUpCarriesChanges(t *testing.T) {
 		t.Errorf("catch-up: got %v, want MessageDeleted of %s", fr, m2)
 	}
 	b.expect("Members")
+}
+
+// editsConfig lifts the request rate: these tests make many changes at
+// once on a still clock (TestChangesCostMore tests what they cost).
+var editsConfig = actors.Config{Limits: actors.Limits{RatePerSec: 1e6, RateBurst: 1 << 20}}
+
+// An edit or a delete reads the message and waits for a synced write: it
+// spends five requests' tokens where a send spends one.
+func TestChangesCostMore(t *testing.T) {
+	f := newFixture(t, actors.Config{Limits: actors.Limits{RatePerSec: 0.001, RateBurst: 20}})
+	a := f.connect()
+	a.join("lobby") // 1 token
+	id := a.send("lobby", "helo")
+	for i, want := range []string{"MessageEdited", "MessageEdited", "MessageEdited", "Error"} {
+		a.do(protocol.Request{Type: "EditMessage", Room: "lobby", ID: id, Content: fmt.Sprint("edit ", i), Ref: fmt.Sprint("e", i)})
+		fr := a.next()
+		if fr.str("type") != want || (want == "Error" && fr.str("code") != "rate_limited") {
+			t.Fatalf("edit %d with %d tokens left: got %v, want %s", i, 20-2-5*i, fr, want)
+		}
+		if want != "Error" {
+			a.waitFor("Ack", nil)
+		}
+	}
 }

@@ -98,7 +98,7 @@ func (s *Session) Username() string { return s.name }
 func (s *Session) Handle(conn context.Context, req protocol.Request) {
 	s.turn.Lock()
 	defer s.turn.Unlock()
-	if s.closed || !s.allow(req.Ref, heavy(req.Type)) {
+	if s.closed || !s.allow(req.Ref, cost(req.Type), heavy(req.Type)) {
 		return
 	}
 	if len(req.Ref) > s.hub.cfg.Limits.RefMax {
@@ -167,7 +167,7 @@ func waitErr(ctx context.Context, err error) error {
 func (s *Session) HandleMalformed(ref, reason string) {
 	s.turn.Lock()
 	defer s.turn.Unlock()
-	if s.closed || !s.allow(ref, false) {
+	if s.closed || !s.allow(ref, 1, false) {
 		return
 	}
 	s.fail(ref, protocol.CodeBadRequest, reason)

@@ -70,7 +70,7 @@ func TestAcksOnlyAfterWALSync(t *testing.T) {
 	appendN := func(from, to int) {
 		for i := from; i < to; i++ {
 			m := roomMsg(fmt.Sprintf("m%02d", i), "general", "alice", i)
-			if !w.Append(m, r.done(m.ID)) {
+			if !w.Append(m, r.Done(m.ID)) {
 				t.Fatalf("Append(%s) = false", m.ID)
 			}
 			ids = append(ids, m.ID)
@@ -82,14 +82,14 @@ func TestAcksOnlyAfterWALSync(t *testing.T) {
 	// The writer goes on committing while the acker waits for the sync.
 	waitFor(t, "four commits", func() bool { return w.Stats().Batches == 4 })
 	time.Sleep(20 * time.Millisecond) // room for a wrong early ack to show
-	if got := len(r.ch); got != 0 {
+	if got := r.Called(); got != 0 {
 		t.Fatalf("%d messages acknowledged before their WAL sync returned", got)
 	}
 	if st := w.Stats(); st.QueueDepth != n || st.Rows != 0 {
 		t.Errorf("Stats() = %+v, want QueueDepth %d and no rows acknowledged while the sync runs", st, n)
 	}
 	close(gate.release)
-	for id, err := range r.wait(t, n) {
+	for id, err := range r.Wait(t, n) {
 		if err != nil {
 			t.Errorf("done(%s) = %v", id, err)
 		}

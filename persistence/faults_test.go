@@ -18,10 +18,10 @@ import (
 func appendExpectingFailure(t *testing.T, w *Store, m *actors.StoredMessage) error {
 	t.Helper()
 	r := newResults(1)
-	if !w.Append(m, r.done(m.ID)) {
+	if !w.Append(m, r.Done(m.ID)) {
 		t.Fatalf("Append(%s) = false", m.ID)
 	}
-	err := r.wait(t, 1)[m.ID]
+	err := r.Wait(t, 1)[m.ID]
 	if err == nil {
 		t.Fatalf("done(%s) = nil during a storage fault: acknowledged but not storable", m.ID)
 	}
@@ -108,7 +108,7 @@ func TestCloseAfterFailedBatchFailsTheRest(t *testing.T) {
 	r := newResults(5)
 	for i := 1; i <= 5; i++ {
 		m := roomMsg(string(rune('0'+i)), "general", "alice", i)
-		if !w.Append(m, r.done(m.ID)) {
+		if !w.Append(m, r.Done(m.ID)) {
 			t.Fatalf("Append(%s) = false", m.ID)
 		}
 	}
@@ -117,7 +117,7 @@ func TestCloseAfterFailedBatchFailsTheRest(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	elapsed := time.Since(start)
-	got := r.wait(t, 5)
+	got := r.Wait(t, 5)
 	for id, err := range got {
 		var se sqlite3.Error
 		if !errors.As(err, &se) || se.Code != sqlite3.ErrBusy {

@@ -3,7 +3,6 @@ package persistence
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -13,12 +12,32 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"parley/actors"
+	"parley/persistence/storetest"
 )
 
 // testDeadline bounds every wait in these tests.
 const testDeadline = 10 * time.Second
 
-var baseTime = time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+// The helpers the SQLite tests share with the conformance suite are the
+// suite's own (persistence/storetest).
+var (
+	baseTime   = storetest.BaseTime
+	roomMsg    = storetest.RoomMsg
+	privMsg    = storetest.PrivMsg
+	newResults = storetest.NewResults
+	historyIDs = storetest.HistoryIDs
+	waitClosed = storetest.WaitClosed
+)
+
+func appendAll(t testing.TB, w *Store, msgs []*actors.StoredMessage) {
+	t.Helper()
+	storetest.AppendAll(t, w, msgs)
+}
+
+func blockWriter(t testing.TB, w *Store) (release func()) {
+	t.Helper()
+	return storetest.BlockWriter(t, w)
+}
 
 func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
@@ -61,112 +80,6 @@ func rawDB(t testing.TB, path string) *sqlx.DB {
 	return db
 }
 
-func roomMsg(id, room, user string, i int) *actors.StoredMessage {
-	return &actors.StoredMessage{
-		ID:        id,
-		Room:      room,
-		Username:  user,
-		Content:   fmt.Sprintf("message %d from %s", i, user),
-		Timestamp: baseTime.Add(time.Duration(i) * time.Millisecond),
-	}
-}
-
-func privMsg(id, from, to string, i int) *actors.StoredMessage {
-	return &actors.StoredMessage{
-		ID:        id,
-		Username:  from,
-		Recipient: to,
-		Content:   fmt.Sprintf("private %d from %s", i, from),
-		Timestamp: baseTime.Add(time.Duration(i) * time.Millisecond),
-		Private:   true,
-	}
-}
-
-type result struct {
-	id  string
-	err error
-}
-
-// results collects done outcomes. Its channel is buffered for every message
-// a test appends, so a done callback never blocks the writer.
-type results struct{ ch chan result }
-
-func newResults(n int) *results { return &results{ch: make(chan result, n)} }
-
-func (r *results) done(id string) func(error) {
-	return func(err error) { r.ch <- result{id, err} }
-}
-
-// wait returns the outcome of n messages by id, failing on a timeout or on a
-// done called twice for one id.
-func (r *results) wait(t testing.TB, n int) map[string]error {
-	t.Helper()
-	got := make(map[string]error, n)
-	deadline := time.NewTimer(testDeadline)
-	defer deadline.Stop()
-	for len(got) < n {
-		select {
-		case res := <-r.ch:
-			if _, dup := got[res.id]; dup {
-				t.Fatalf("done called twice for %s", res.id)
-			}
-			got[res.id] = res.err
-		case <-deadline.C:
-			t.Fatalf("after %v, %d of %d done callbacks called", testDeadline, len(got), n)
-		}
-	}
-	return got
-}
-
-// appendAll appends msgs, failing if any is refused, and waits for all of
-// them, failing unless every one was committed.
-func appendAll(t testing.TB, w *Store, msgs []*actors.StoredMessage) {
-	t.Helper()
-	r := newResults(len(msgs))
-	for _, m := range msgs {
-		if !w.Append(m, r.done(m.ID)) {
-			t.Fatalf("Append(%s) = false, want true", m.ID)
-		}
-	}
-	for id, err := range r.wait(t, len(msgs)) {
-		if err != nil {
-			t.Fatalf("done(%s) = %v, want nil", id, err)
-		}
-	}
-}
-
-// waitClosed fails unless ch is closed within the deadline.
-func waitClosed(t testing.TB, ch <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(testDeadline):
-		t.Fatalf("timed out after %v waiting for %s", testDeadline, what)
-	}
-}
-
-// blockWriter appends a message whose done blocks the writer's goroutine
-// until the returned release is called (also called at cleanup), and returns
-// once the writer is blocked there: from then on nothing reads the queue.
-// Nothing else may be appended before it returns, so that the blocker is
-// written alone (at once with BatchMax 1, else after BatchDelay).
-func blockWriter(t testing.TB, w *Store) (release func()) {
-	t.Helper()
-	entered := make(chan struct{})
-	unblock := make(chan struct{})
-	var once sync.Once
-	release = func() { once.Do(func() { close(unblock) }) }
-	t.Cleanup(release) // runs before the Close registered by openTest
-	if !w.Append(roomMsg("blocker", "general", "alice", 0), func(error) {
-		close(entered)
-		<-unblock
-	}) {
-		t.Fatal("Append(blocker) = false, want true")
-	}
-	waitClosed(t, entered, "the writer to call the blocking done")
-	return release
-}
-
 // syncBuffer is a bytes.Buffer safe for the writer's goroutine to log into
 // while the test reads it.
 type syncBuffer struct {
@@ -184,12 +97,4 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-func historyIDs(msgs []actors.StoredMessage) []string {
-	ids := make([]string, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.ID
-	}
-	return ids
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"parley/actors"
+	"parley/persistence/storetest"
 )
 
 func TestSchemaVersionAndColumns(t *testing.T) {
@@ -384,14 +385,14 @@ func TestBadRowsFailAlone(t *testing.T) {
 	first.Nonce = "n"
 	r0 := newResults(2)
 	for _, m := range []*actors.StoredMessage{first, roomMsg("m01", "general", "alice", 1)} {
-		if !w.Append(m, r0.done(m.ID)) {
+		if !w.Append(m, r0.Done(m.ID)) {
 			t.Fatalf("Append(%s) = false", m.ID)
 		}
 	}
 	if err := w.Sync(testCtx(t)); err != nil { // the barrier ends the batch
 		t.Fatal(err)
 	}
-	for id, err := range r0.wait(t, 2) {
+	for id, err := range r0.Wait(t, 2) {
 		if err != nil {
 			t.Fatalf("done(%s) = %v", id, err)
 		}
@@ -408,11 +409,11 @@ func TestBadRowsFailAlone(t *testing.T) {
 
 	r := newResults(len(batch))
 	for i, m := range batch {
-		if !w.Append(m, r.done(fmt.Sprint(i))) {
+		if !w.Append(m, r.Done(fmt.Sprint(i))) {
 			t.Fatalf("Append(%s) = false", m.ID)
 		}
 	}
-	got := r.wait(t, len(batch)) // BatchMax reached: one transaction
+	got := r.Wait(t, len(batch)) // BatchMax reached: one transaction
 	var wantIDs []string
 	for i, m := range batch {
 		err := got[fmt.Sprint(i)]
@@ -450,13 +451,13 @@ func TestRefusedRowAnywhereInStatement(t *testing.T) {
 			w := openTest(t, tempDB(t), Options{BatchMax: n, BatchDelay: time.Hour})
 			stored := roomMsg("a000", "room-0", "alice", 0)
 			r0 := newResults(1)
-			if !w.Append(stored, r0.done(stored.ID)) {
+			if !w.Append(stored, r0.Done(stored.ID)) {
 				t.Fatal("Append(a000) = false")
 			}
 			if err := w.Sync(testCtx(t)); err != nil { // the barrier ends the batch
 				t.Fatal(err)
 			}
-			if err := r0.wait(t, 1)[stored.ID]; err != nil {
+			if err := r0.Wait(t, 1)[stored.ID]; err != nil {
 				t.Fatalf("done(a000) = %v", err)
 			}
 
@@ -471,11 +472,11 @@ func TestRefusedRowAnywhereInStatement(t *testing.T) {
 				} else {
 					want[room] = append(want[room], id)
 				}
-				if !w.Append(roomMsg(id, room, "alice", i), r.done(fmt.Sprint(i))) {
+				if !w.Append(roomMsg(id, room, "alice", i), r.Done(fmt.Sprint(i))) {
 					t.Fatalf("Append(%d) = false", i)
 				}
 			}
-			got := r.wait(t, n) // BatchMax reached: one transaction, one statement
+			got := r.Wait(t, n) // BatchMax reached: one transaction, one statement
 			for i := range n {
 				err := got[fmt.Sprint(i)]
 				if i == pos && !errors.Is(err, actors.ErrDuplicate) {
@@ -506,7 +507,7 @@ func TestAppendRefusedWhenQueueFull(t *testing.T) {
 		var accepted []string
 		for i := 1; i <= 4; i++ {
 			m := roomMsg(fmt.Sprintf("m%d", i), "general", "alice", i)
-			if !w.Append(m, r.done(m.ID)) {
+			if !w.Append(m, r.Done(m.ID)) {
 				t.Fatalf("Append(%s) into a queue with room = false", m.ID)
 			}
 			accepted = append(accepted, m.ID)
@@ -530,7 +531,7 @@ func TestAppendRefusedWhenQueueFull(t *testing.T) {
 		var accepted []string
 		for i := 1; i <= 3; i++ {
 			m := roomMsg(fmt.Sprintf("m%d", i), "general", "alice", i)
-			if !w.Append(m, r.done(m.ID)) {
+			if !w.Append(m, r.Done(m.ID)) {
 				t.Fatalf("Append(%s) within the byte budget = false", m.ID)
 			}
 			accepted = append(accepted, m.ID)
@@ -570,9 +571,9 @@ func TestAppendRefusedWhenQueueFull(t *testing.T) {
 // checkOnlyAccepted waits for the accepted messages, then checks that they,
 // the blocker, and nothing else were stored, and that the refused message's
 // done was never called.
-func checkOnlyAccepted(t *testing.T, w *Store, r *results, accepted []string, refusedCalled *atomic.Bool) {
+func checkOnlyAccepted(t *testing.T, w *Store, r *storetest.Results, accepted []string, refusedCalled *atomic.Bool) {
 	t.Helper()
-	for id, err := range r.wait(t, len(accepted)) {
+	for id, err := range r.Wait(t, len(accepted)) {
 		if err != nil {
 			t.Errorf("done(%s) = %v", id, err)
 		}

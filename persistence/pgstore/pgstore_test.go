@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"parley/persistence/storetest"
 	"slices"
 	"strings"
 	"sync"
@@ -114,7 +115,7 @@ func TestPostgres(t *testing.T) {
 			}
 		}
 		msgs, _, err := s.History(testCtx(t), actors.HistoryQuery{Room: "general", Limit: 10})
-		if got := fmt.Sprint(historyIDs(msgs)); err != nil || got != "[b1 b2 b3]" {
+		if got := fmt.Sprint(storetest.HistoryIDs(msgs)); err != nil || got != "[b1 b2 b3]" {
 			t.Errorf("stored: %s, %v, want the second batch alone", got, err)
 		}
 		if st := s.Stats(); st.FailedBatches != 1 || st.Batches != 1 || st.FailedRows != 3 || st.Rows != 3 {
@@ -167,17 +168,9 @@ func TestServerGoneAndBack(t *testing.T) {
 		t.Fatal("after the server came back, 50 messages failed")
 	}
 	msgs, _, err := s.History(testCtx(t), actors.HistoryQuery{Room: "general", Limit: 100})
-	if got := fmt.Sprint(historyIDs(msgs)); err != nil || got != "[m1 "+ok+"]" {
+	if got := fmt.Sprint(storetest.HistoryIDs(msgs)); err != nil || got != "[m1 "+ok+"]" {
 		t.Errorf("stored: %s, %v, want [m1 %s]: the acknowledged ones alone", got, err, ok)
 	}
-}
-
-func historyIDs(msgs []actors.StoredMessage) []string {
-	ids := make([]string, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.ID
-	}
-	return ids
 }
 
 func TestRedact(t *testing.T) {

@@ -124,7 +124,7 @@ func testAccountWritesInterleaveWithBatches(t *testing.T, open Opener, _ Engine)
 	w := open(t, Options{BatchMax: 8})
 	ctx := testCtx(t)
 	const msgs, accts = 2000, 40
-	res := newResults(msgs)
+	res := NewResults(msgs)
 	errs := make(chan error, accts)
 	go func() { // returns after the last account write
 		for i := range accts {
@@ -135,11 +135,11 @@ func testAccountWritesInterleaveWithBatches(t *testing.T, open Opener, _ Engine)
 	}()
 	for i := range msgs {
 		id := fmt.Sprintf("%026d", i)
-		if !w.Append(roomMsg(id, "general", "bob", i), res.done(id)) { // the queue holds them all
+		if !w.Append(RoomMsg(id, "general", "bob", i), res.Done(id)) { // the queue holds them all
 			t.Fatalf("Append(%s) = false", id)
 		}
 	}
-	for id, err := range res.wait(t, msgs) {
+	for id, err := range res.Wait(t, msgs) {
 		if err != nil {
 			t.Errorf("message %s: %v", id, err)
 		}

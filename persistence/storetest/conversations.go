@@ -11,7 +11,7 @@ import (
 // kept is a private message between two accounts: kept in both sides'
 // conversations.
 func kept(i int, from, to string) *actors.StoredMessage {
-	m := privMsg(fmt.Sprintf("01JC%022d", i), from, to, i)
+	m := PrivMsg(fmt.Sprintf("01JC%022d", i), from, to, i)
 	m.Kept = true
 	return m
 }
@@ -23,14 +23,14 @@ func kept(i int, from, to string) *actors.StoredMessage {
 func testConversations(t *testing.T, open Opener, _ Engine) {
 	w := open(t, Options{})
 	ctx := testCtx(t)
-	appendAll(t, w, []*actors.StoredMessage{
+	AppendAll(t, w, []*actors.StoredMessage{
 		kept(1, "Ann", "Ben"),
 		kept(2, "Ben", "Ann"),
-		privMsg(fmt.Sprintf("01JC%022d", 3), "Ann", "Ben", 3), // a guest named Ann, before the account was
+		PrivMsg(fmt.Sprintf("01JC%022d", 3), "Ann", "Ben", 3), // a guest named Ann, before the account was
 		kept(4, "Ann", "Cid"),
 		kept(5, "Ann", "Ben"),
 		kept(6, "Ann", "Ann"), // to oneself
-		roomMsg(fmt.Sprintf("01JC%022d", 7), "general", "Ann", 7),
+		RoomMsg(fmt.Sprintf("01JC%022d", 7), "general", "Ann", 7),
 	})
 	id := func(i int) string { return fmt.Sprintf("01JC%022d", i) }
 	ann, ben, cid := actors.Skeleton("Ann"), actors.Skeleton("Ben"), actors.Skeleton("Cid")
@@ -50,8 +50,8 @@ func testConversations(t *testing.T, open Opener, _ Engine) {
 		{"zero limit", actors.ConversationQuery{Owner: ann, Peer: ben, Limit: 0}, []string{}, true},
 	} {
 		got, more, err := w.Conversation(ctx, tc.q)
-		if err != nil || !slices.Equal(historyIDs(got), tc.want) || more != tc.wantMore {
-			t.Errorf("Conversation %s: got %v, more %t, %v, want %v, more %t", tc.what, historyIDs(got), more, err, tc.want, tc.wantMore)
+		if err != nil || !slices.Equal(HistoryIDs(got), tc.want) || more != tc.wantMore {
+			t.Errorf("Conversation %s: got %v, more %t, %v, want %v, more %t", tc.what, HistoryIDs(got), more, err, tc.want, tc.wantMore)
 		}
 	}
 	if _, _, err := w.Conversation(ctx, actors.ConversationQuery{Owner: ann, Peer: ben, Limit: -1}); err == nil {
@@ -86,9 +86,9 @@ func testConversations(t *testing.T, open Opener, _ Engine) {
 			for i, c := range convs {
 				last[i], unread[i] = c.Last, c.Unread
 			}
-			if err != nil || !slices.Equal(historyIDs(last), tc.want) || !slices.Equal(unread, tc.wantUnread) || more != tc.wantMore {
+			if err != nil || !slices.Equal(HistoryIDs(last), tc.want) || !slices.Equal(unread, tc.wantUnread) || more != tc.wantMore {
 				t.Errorf("%s: Conversations(%s, %d): got %v unread %v, more %t, %v, want %v unread %v, more %t",
-					what, tc.owner.Name, tc.limit, historyIDs(last), unread, more, err, tc.want, tc.wantUnread, tc.wantMore)
+					what, tc.owner.Name, tc.limit, HistoryIDs(last), unread, more, err, tc.want, tc.wantUnread, tc.wantMore)
 			}
 		}
 	}
@@ -103,16 +103,16 @@ func testConversations(t *testing.T, open Opener, _ Engine) {
 // private messages.
 func testConversationKeepsOnlyPrivateMessages(t *testing.T, open Opener, _ Engine) {
 	w := open(t, Options{})
-	room := roomMsg(fmt.Sprintf("01JC%022d", 1), "general", "Ann", 1)
+	room := RoomMsg(fmt.Sprintf("01JC%022d", 1), "general", "Ann", 1)
 	room.Kept = true
 	ok := kept(2, "Ann", "Ben")
-	r := newResults(2)
+	r := NewResults(2)
 	for _, m := range []*actors.StoredMessage{room, ok} {
-		if !w.Append(m, r.done(m.ID)) {
+		if !w.Append(m, r.Done(m.ID)) {
 			t.Fatalf("Append(%s) = false", m.ID)
 		}
 	}
-	got := r.wait(t, 2)
+	got := r.Wait(t, 2)
 	if got[room.ID] == nil || got[ok.ID] != nil {
 		t.Errorf("a Kept room message and a kept PM: got %v, want the room message refused alone", got)
 	}

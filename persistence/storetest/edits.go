@@ -18,13 +18,13 @@ import (
 func testEditAndDelete(t *testing.T, open Opener, _ Engine) {
 	w := open(t, Options{})
 	ctx := testCtx(t)
-	appendAll(t, w, []*actors.StoredMessage{
-		roomMsg("01", "general", "alice", 1),
-		roomMsg("02", "general", "bob", 2),
-		roomMsg("03", "general", "alice", 3),
-		privMsg("04", "alice", "bob", 4),
+	AppendAll(t, w, []*actors.StoredMessage{
+		RoomMsg("01", "general", "alice", 1),
+		RoomMsg("02", "general", "bob", 2),
+		RoomMsg("03", "general", "alice", 3),
+		PrivMsg("04", "alice", "bob", 4),
 	})
-	at := baseTime.Add(time.Minute)
+	at := BaseTime.Add(time.Minute)
 	if err := w.ChangeMessage(ctx, actors.MessageChange{ID: "01", Room: "general", Content: "fixed", At: at}); err != nil {
 		t.Fatalf("edit 01: got %v, want nil", err)
 	}
@@ -79,11 +79,11 @@ func testChanges(t *testing.T, open Opener, _ Engine) {
 	ctx := testCtx(t)
 	var msgs []*actors.StoredMessage
 	for i, id := range []string{"01", "02", "03", "04"} {
-		msgs = append(msgs, roomMsg(id, "general", "alice", i))
+		msgs = append(msgs, RoomMsg(id, "general", "alice", i))
 	}
-	msgs = append(msgs, roomMsg("05", "random", "alice", 5))
-	appendAll(t, w, msgs)
-	at := baseTime.Add(time.Minute)
+	msgs = append(msgs, RoomMsg("05", "random", "alice", 5))
+	AppendAll(t, w, msgs)
+	at := BaseTime.Add(time.Minute)
 	for i, c := range []actors.MessageChange{
 		{ID: "01", Content: "early"},      // before After
 		{ID: "02", Content: "two"},        // at After
@@ -99,14 +99,14 @@ func testChanges(t *testing.T, open Opener, _ Engine) {
 		t.Fatal(err)
 	}
 	got, err := w.Changes(ctx, actors.ChangesQuery{Room: "general", Through: "03", After: at.Add(time.Second), Limit: 10})
-	if ids := historyIDs(got); err != nil || len(ids) != 2 || ids[0] != "03" || ids[1] != "02" {
+	if ids := HistoryIDs(got); err != nil || len(ids) != 2 || ids[0] != "03" || ids[1] != "02" {
 		t.Fatalf("Changes: got %v, %v, want [03 02]", ids, err)
 	}
 	if !got[0].Deleted || got[0].Content != "" || got[1].Content != "two" || !got[1].EditedAt.Equal(at.Add(time.Second)) {
 		t.Errorf("Changes: got %+v, want 03 deleted and 02 reading two", got)
 	}
 	got, err = w.Changes(ctx, actors.ChangesQuery{Room: "general", Through: "04", After: at, Limit: 1})
-	if ids := historyIDs(got); err != nil || len(ids) != 1 || ids[0] != "04" {
+	if ids := HistoryIDs(got); err != nil || len(ids) != 1 || ids[0] != "04" {
 		t.Errorf("Changes with Limit 1: got %v, %v, want [04]", ids, err)
 	}
 }

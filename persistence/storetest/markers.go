@@ -57,18 +57,18 @@ func testReadMarkers(t *testing.T, open Opener, _ Engine) {
 		if i%5 == 0 {
 			from = "Ann" // her own: never unread
 		}
-		msgs = append(msgs, roomMsg(id(i), "general", from, i))
+		msgs = append(msgs, RoomMsg(id(i), "general", from, i))
 	}
 	for i := 11; i <= 11+actors.UnreadMax; i++ {
-		msgs = append(msgs, roomMsg(id(i), "busy", "bob", i))
+		msgs = append(msgs, RoomMsg(id(i), "busy", "bob", i))
 	}
 	dm := func(i int, from, to string) *actors.StoredMessage {
-		m := privMsg(id(i), from, to, i)
+		m := PrivMsg(id(i), from, to, i)
 		m.Kept = true
 		return m
 	}
 	msgs = append(msgs, dm(200, "Ben", "Ann"), dm(201, "Ann", "Ben"), dm(202, "Ben", "Ann"))
-	appendAll(t, w, msgs)
+	AppendAll(t, w, msgs)
 	ann := actors.Owner{Key: actors.Skeleton("Ann"), Name: "Ann"}
 
 	if err := w.SetAccountRoom(ctx, ann.Key, "general", true, id(4), 100); err != nil {
@@ -137,20 +137,20 @@ func testPagesStopAtTheirByteBudget(t *testing.T, open Opener, _ Engine) {
 	ctx := testCtx(t)
 	var msgs []*actors.StoredMessage
 	for i := 1; i <= 10; i++ {
-		m := roomMsg(fmt.Sprintf("01JF%022d", i), "general", "bob", i)
-		p := privMsg(fmt.Sprintf("01JG%022d", i), "Ann", "Ben", i)
+		m := RoomMsg(fmt.Sprintf("01JF%022d", i), "general", "bob", i)
+		p := PrivMsg(fmt.Sprintf("01JG%022d", i), "Ann", "Ben", i)
 		p.Kept = true
 		msgs = append(msgs, m, p)
 	}
-	appendAll(t, w, msgs)
+	AppendAll(t, w, msgs)
 	one := actors.MessageSize(msgs[0])
 	got, more, err := w.History(ctx, actors.HistoryQuery{Room: "general", Limit: 50, MaxBytes: 3*one + one/2})
-	if err != nil || more != true || !slices.Equal(historyIDs(got), []string{msgs[14].ID, msgs[16].ID, msgs[18].ID}) {
-		t.Errorf("History within 3.5 messages' bytes: got %v, more %t, %v, want the newest 3, more", historyIDs(got), more, err)
+	if err != nil || more != true || !slices.Equal(HistoryIDs(got), []string{msgs[14].ID, msgs[16].ID, msgs[18].ID}) {
+		t.Errorf("History within 3.5 messages' bytes: got %v, more %t, %v, want the newest 3, more", HistoryIDs(got), more, err)
 	}
 	conv, more, err := w.Conversation(ctx, actors.ConversationQuery{Owner: actors.Skeleton("Ann"), Peer: actors.Skeleton("Ben"), Limit: 50, MaxBytes: actors.MessageSize(msgs[17]) + actors.MessageSize(msgs[19])})
-	if err != nil || more != true || !slices.Equal(historyIDs(conv), []string{msgs[17].ID, msgs[19].ID}) {
-		t.Errorf("Conversation within 2 messages' bytes: got %v, more %t, %v, want the newest 2, more", historyIDs(conv), more, err)
+	if err != nil || more != true || !slices.Equal(HistoryIDs(conv), []string{msgs[17].ID, msgs[19].ID}) {
+		t.Errorf("Conversation within 2 messages' bytes: got %v, more %t, %v, want the newest 2, more", HistoryIDs(conv), more, err)
 	}
 	all, more, err := w.History(ctx, actors.HistoryQuery{Room: "general", Limit: 50})
 	if err != nil || more || len(all) != 10 {

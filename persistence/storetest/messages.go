@@ -29,12 +29,12 @@ func testAppendCommitsAndSurvivesReopen(t *testing.T, open Opener, _ Engine) {
 		var m *actors.StoredMessage
 		switch i % 6 {
 		case 0:
-			m = privMsg(id, "alice", "bob", i)
+			m = PrivMsg(id, "alice", "bob", i)
 			m.Nonce = "n" + id
 		case 1, 2:
-			m = roomMsg(id, "random", "bob", i)
+			m = RoomMsg(id, "random", "bob", i)
 		default:
-			m = roomMsg(id, "general", "alice", i)
+			m = RoomMsg(id, "general", "alice", i)
 			m.Nonce = "n" + id
 		}
 		all = append(all, m)
@@ -42,7 +42,7 @@ func testAppendCommitsAndSurvivesReopen(t *testing.T, open Opener, _ Engine) {
 			want[m.Room] = append(want[m.Room], id)
 		}
 	}
-	appendAll(t, w, all)
+	AppendAll(t, w, all)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func testAppendCommitsAndSurvivesReopen(t *testing.T, open Opener, _ Engine) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := historyIDs(msgs); !slices.Equal(got, ids) || more {
+		if got := HistoryIDs(msgs); !slices.Equal(got, ids) || more {
 			t.Fatalf("History(%s) after reopen: got %d ids (more=%t), want %d in order", room, len(got), more, len(ids))
 		}
 		for _, m := range msgs {
@@ -86,15 +86,15 @@ func testHistory(t *testing.T, open Opener, _ Engine) {
 	var msgs []*actors.StoredMessage
 	id := func(i int) string { return fmt.Sprintf("%04d", i) }
 	for i := 1; i <= 10; i++ {
-		msgs = append(msgs, roomMsg(id(i), "a", "alice", i))
+		msgs = append(msgs, RoomMsg(id(i), "a", "alice", i))
 	}
 	for i := 11; i <= 13; i++ {
-		msgs = append(msgs, roomMsg(id(i), "b", "bob", i))
+		msgs = append(msgs, RoomMsg(id(i), "b", "bob", i))
 	}
 	for i := 14; i <= 15; i++ {
-		msgs = append(msgs, privMsg(id(i), "alice", "bob", i))
+		msgs = append(msgs, PrivMsg(id(i), "alice", "bob", i))
 	}
-	appendAll(t, w, msgs)
+	AppendAll(t, w, msgs)
 
 	ids := func(from, to int) []string {
 		var out []string
@@ -129,7 +129,7 @@ func testHistory(t *testing.T, open Opener, _ Engine) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := historyIDs(msgs); !slices.Equal(got, tc.want) || more != tc.wantMore {
+			if got := HistoryIDs(msgs); !slices.Equal(got, tc.want) || more != tc.wantMore {
 				t.Errorf("History(%+v) = %q, more=%t; want %q, more=%t", tc.q, got, more, tc.want, tc.wantMore)
 			}
 		})
@@ -146,9 +146,9 @@ func testIDsSortAsBytes(t *testing.T, open Opener, _ Engine) {
 	ids := []string{"01A", "01B", "01a", "01b", "A-1", "A_1", "a-1"} // byte order
 	var msgs []*actors.StoredMessage
 	for i, id := range slices.Backward(ids) {
-		msgs = append(msgs, roomMsg(id, "general", "alice", i))
+		msgs = append(msgs, RoomMsg(id, "general", "alice", i))
 	}
-	appendAll(t, w, msgs)
+	AppendAll(t, w, msgs)
 	if got := allIDs(t, w, "general"); !slices.Equal(got, ids) {
 		t.Errorf("History order: got %q, want byte order %q", got, ids)
 	}
@@ -157,14 +157,14 @@ func testIDsSortAsBytes(t *testing.T, open Opener, _ Engine) {
 func testFindNonce(t *testing.T, open Opener, _ Engine) {
 	w := open(t, Options{})
 	ctx := testCtx(t)
-	inRoom := roomMsg("r1", "general", "Alice", 1)
+	inRoom := RoomMsg("r1", "general", "Alice", 1)
 	inRoom.Nonce = "x1"
-	private := privMsg("p1", "Alice", "Bob", 2)
+	private := PrivMsg("p1", "Alice", "Bob", 2)
 	private.Nonce = "x1" // same nonce, other target: a different send
-	other := roomMsg("r2", "general", "bob", 3)
+	other := RoomMsg("r2", "general", "bob", 3)
 	other.Nonce = "x1" // same nonce, other sender
-	plain := roomMsg("r3", "general", "carol", 4)
-	appendAll(t, w, []*actors.StoredMessage{inRoom, private, other, plain})
+	plain := RoomMsg("r3", "general", "carol", 4)
+	AppendAll(t, w, []*actors.StoredMessage{inRoom, private, other, plain})
 
 	for _, tc := range []struct {
 		key    actors.NonceKey
@@ -194,18 +194,18 @@ func testFindNonce(t *testing.T, open Opener, _ Engine) {
 // neighbours in the same transaction are committed.
 func testBadRowsFailAlone(t *testing.T, open Opener, _ Engine) {
 	w := open(t, Options{BatchMax: 12, BatchDelay: time.Hour})
-	first := roomMsg("m00", "general", "alice", 0)
+	first := RoomMsg("m00", "general", "alice", 0)
 	first.Nonce = "n"
-	r0 := newResults(2)
-	for _, m := range []*actors.StoredMessage{first, roomMsg("m01", "general", "alice", 1)} {
-		if !w.Append(m, r0.done(m.ID)) {
+	r0 := NewResults(2)
+	for _, m := range []*actors.StoredMessage{first, RoomMsg("m01", "general", "alice", 1)} {
+		if !w.Append(m, r0.Done(m.ID)) {
 			t.Fatalf("Append(%s) = false", m.ID)
 		}
 	}
 	if err := w.Sync(testCtx(t)); err != nil { // the barrier ends the batch
 		t.Fatal(err)
 	}
-	for id, err := range r0.wait(t, 2) {
+	for id, err := range r0.Wait(t, 2) {
 		if err != nil {
 			t.Fatalf("done(%s) = %v", id, err)
 		}
@@ -213,7 +213,7 @@ func testBadRowsFailAlone(t *testing.T, open Opener, _ Engine) {
 
 	var batch []*actors.StoredMessage
 	for i := 2; i < 14; i++ {
-		batch = append(batch, roomMsg(fmt.Sprintf("m%02d", i), "general", "alice", i))
+		batch = append(batch, RoomMsg(fmt.Sprintf("m%02d", i), "general", "alice", i))
 	}
 	batch[1].Nonce, batch[1].Username = "n", "ALICE" // m03: nonce already used by alice in general
 	batch[5].ID = "m01"                              // id already stored
@@ -221,13 +221,13 @@ func testBadRowsFailAlone(t *testing.T, open Opener, _ Engine) {
 	batch[10].Private = true                         // m12: a private message in a room
 	wantBad := map[int]error{1: actors.ErrDuplicate, 5: actors.ErrDuplicate, 9: nil, 10: nil}
 
-	r := newResults(len(batch))
+	r := NewResults(len(batch))
 	for i, m := range batch {
-		if !w.Append(m, r.done(fmt.Sprint(i))) {
+		if !w.Append(m, r.Done(fmt.Sprint(i))) {
 			t.Fatalf("Append(%s) = false", m.ID)
 		}
 	}
-	got := r.wait(t, len(batch)) // BatchMax reached: one transaction
+	got := r.Wait(t, len(batch)) // BatchMax reached: one transaction
 	var wantIDs []string
 	for i, m := range batch {
 		err := got[fmt.Sprint(i)]
@@ -249,7 +249,7 @@ func testBadRowsFailAlone(t *testing.T, open Opener, _ Engine) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := historyIDs(msgs); !slices.Equal(got, wantIDs) {
+	if got := HistoryIDs(msgs); !slices.Equal(got, wantIDs) {
 		t.Errorf("stored after m01: %q, want %q", got, wantIDs)
 	}
 }
@@ -259,24 +259,24 @@ func testBadRowsFailAlone(t *testing.T, open Opener, _ Engine) {
 // the second refused as a duplicate.
 func testDuplicatesWithinOneBatch(t *testing.T, open Opener, _ Engine) {
 	w := open(t, Options{BatchMax: 6, BatchDelay: time.Hour})
-	a := roomMsg("d1", "general", "alice", 1)
-	aAgain := roomMsg("d1", "general", "alice", 2)
-	n1 := roomMsg("d2", "general", "bob", 3)
+	a := RoomMsg("d1", "general", "alice", 1)
+	aAgain := RoomMsg("d1", "general", "alice", 2)
+	n1 := RoomMsg("d2", "general", "bob", 3)
 	n1.Nonce = "k"
-	n2 := roomMsg("d3", "general", "BOB", 4)
+	n2 := RoomMsg("d3", "general", "BOB", 4)
 	n2.Nonce = "k"
-	p1 := privMsg("d4", "bob", "Cid", 5)
+	p1 := PrivMsg("d4", "bob", "Cid", 5)
 	p1.Nonce = "k"
-	p2 := privMsg("d5", "Bob", "cid", 6)
+	p2 := PrivMsg("d5", "Bob", "cid", 6)
 	p2.Nonce = "k"
 	batch := []*actors.StoredMessage{a, aAgain, n1, n2, p1, p2}
-	r := newResults(len(batch))
+	r := NewResults(len(batch))
 	for i, m := range batch {
-		if !w.Append(m, r.done(fmt.Sprint(i))) {
+		if !w.Append(m, r.Done(fmt.Sprint(i))) {
 			t.Fatalf("Append(%s) = false", m.ID)
 		}
 	}
-	got := r.wait(t, len(batch))
+	got := r.Wait(t, len(batch))
 	for i := range batch {
 		err := got[fmt.Sprint(i)]
 		if dup := i%2 == 1; dup != errors.Is(err, actors.ErrDuplicate) || (!dup && err != nil) {
@@ -297,7 +297,7 @@ func testDuplicatesWithinOneBatch(t *testing.T, open Opener, _ Engine) {
 func testCreateRoomIsIdempotent(t *testing.T, open Opener, _ Engine) {
 	w := open(t, Options{})
 	ctx := testCtx(t)
-	t1, t2 := baseTime, baseTime.Add(time.Hour)
+	t1, t2 := BaseTime, BaseTime.Add(time.Hour)
 	for _, c := range []struct {
 		name string
 		at   time.Time
@@ -306,7 +306,7 @@ func testCreateRoomIsIdempotent(t *testing.T, open Opener, _ Engine) {
 			t.Fatalf("CreateRoom(%s): %v", c.name, err)
 		}
 	}
-	appendAll(t, w, []*actors.StoredMessage{roomMsg("01JE0000000000000000000001", "general", "ann", 1), roomMsg("01JE0000000000000000000002", "random", "ann", 2)})
+	AppendAll(t, w, []*actors.StoredMessage{RoomMsg("01JE0000000000000000000001", "general", "ann", 1), RoomMsg("01JE0000000000000000000002", "random", "ann", 2)})
 	want := []actors.RoomRecord{{Name: "general", CreatedAt: t1}, {Name: "random", CreatedAt: t2}}
 	if got, err := w.Rooms(ctx); err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("Rooms() = %+v, %v; want %+v", got, err, want)
@@ -324,18 +324,18 @@ func testAppendRefusedWhenQueueFull(t *testing.T, _ Opener, e Engine) {
 	t.Run("messages", func(t *testing.T) {
 		open := e.NewDB(t) // a database of its own
 		w := open(t, Options{QueueMessages: 4, BatchMax: 1})
-		release := blockWriter(t, w)
-		r := newResults(4)
+		release := BlockWriter(t, w)
+		r := NewResults(4)
 		var accepted []string
 		for i := 1; i <= 4; i++ {
-			m := roomMsg(fmt.Sprintf("m%d", i), "general", "alice", i)
-			if !w.Append(m, r.done(m.ID)) {
+			m := RoomMsg(fmt.Sprintf("m%d", i), "general", "alice", i)
+			if !w.Append(m, r.Done(m.ID)) {
 				t.Fatalf("Append(%s) into a queue with room = false", m.ID)
 			}
 			accepted = append(accepted, m.ID)
 		}
 		var refusedCalled atomic.Bool
-		if w.Append(roomMsg("m5", "general", "alice", 5), func(error) { refusedCalled.Store(true) }) {
+		if w.Append(RoomMsg("m5", "general", "alice", 5), func(error) { refusedCalled.Store(true) }) {
 			t.Fatal("Append into a full queue = true, want false")
 		}
 		release()
@@ -344,20 +344,20 @@ func testAppendRefusedWhenQueueFull(t *testing.T, _ Opener, e Engine) {
 
 	t.Run("bytes", func(t *testing.T) {
 		open := e.NewDB(t) // a database of its own
-		size := e.MessageSize(roomMsg("m1", "general", "alice", 1))
+		size := e.MessageSize(RoomMsg("m1", "general", "alice", 1))
 		w := open(t, Options{QueueBytes: 3 * size, BatchMax: 1})
-		release := blockWriter(t, w) // its bytes are given back before its done runs
-		r := newResults(3)
+		release := BlockWriter(t, w) // its bytes are given back before its done runs
+		r := NewResults(3)
 		var accepted []string
 		for i := 1; i <= 3; i++ {
-			m := roomMsg(fmt.Sprintf("m%d", i), "general", "alice", i)
-			if !w.Append(m, r.done(m.ID)) {
+			m := RoomMsg(fmt.Sprintf("m%d", i), "general", "alice", i)
+			if !w.Append(m, r.Done(m.ID)) {
 				t.Fatalf("Append(%s) within the byte budget = false", m.ID)
 			}
 			accepted = append(accepted, m.ID)
 		}
 		var refusedCalled atomic.Bool
-		if w.Append(roomMsg("m4", "general", "alice", 4), func(error) { refusedCalled.Store(true) }) {
+		if w.Append(RoomMsg("m4", "general", "alice", 4), func(error) { refusedCalled.Store(true) }) {
 			t.Fatal("Append beyond the byte budget = true, want false")
 		}
 		release()
@@ -371,7 +371,7 @@ func testAppendRefusedWhenQueueFull(t *testing.T, _ Opener, e Engine) {
 			t.Fatal(err)
 		}
 		var called atomic.Bool
-		if w.Append(roomMsg("m1", "general", "alice", 1), func(error) { called.Store(true) }) {
+		if w.Append(RoomMsg("m1", "general", "alice", 1), func(error) { called.Store(true) }) {
 			t.Error("Append after Close = true, want false")
 		}
 		if w.Append(nil, nil) {
@@ -380,7 +380,7 @@ func testAppendRefusedWhenQueueFull(t *testing.T, _ Opener, e Engine) {
 		if err := w.Sync(testCtx(t)); !errors.Is(err, e.ErrClosed) {
 			t.Errorf("Sync after Close = %v, want ErrClosed", err)
 		}
-		if err := w.CreateRoom(testCtx(t), "x", baseTime); !errors.Is(err, e.ErrClosed) {
+		if err := w.CreateRoom(testCtx(t), "x", BaseTime); !errors.Is(err, e.ErrClosed) {
 			t.Errorf("CreateRoom after Close = %v, want ErrClosed", err)
 		}
 		if called.Load() {
@@ -392,9 +392,9 @@ func testAppendRefusedWhenQueueFull(t *testing.T, _ Opener, e Engine) {
 // checkOnlyAccepted waits for the accepted messages, then checks that they,
 // the blocker, and nothing else were stored, and that the refused message's
 // done was never called.
-func checkOnlyAccepted(t *testing.T, w Store, r *results, accepted []string, refusedCalled *atomic.Bool) {
+func checkOnlyAccepted(t *testing.T, w Store, r *Results, accepted []string, refusedCalled *atomic.Bool) {
 	t.Helper()
-	for id, err := range r.wait(t, len(accepted)) {
+	for id, err := range r.Wait(t, len(accepted)) {
 		if err != nil {
 			t.Errorf("done(%s) = %v", id, err)
 		}
@@ -415,10 +415,10 @@ func testSync(t *testing.T, _ Opener, e Engine) {
 		open := e.NewDB(t) // a database of its own
 		// With an hour of BatchDelay, only the barrier can end this batch.
 		w := open(t, Options{BatchDelay: time.Hour})
-		r := newResults(10)
+		r := NewResults(10)
 		for i := range 10 {
-			m := roomMsg(fmt.Sprint(i), "general", "alice", i)
-			if !w.Append(m, r.done(m.ID)) {
+			m := RoomMsg(fmt.Sprint(i), "general", "alice", i)
+			if !w.Append(m, r.Done(m.ID)) {
 				t.Fatal("Append = false")
 			}
 		}
@@ -439,8 +439,8 @@ func testSync(t *testing.T, _ Opener, e Engine) {
 	t.Run("honours ctx", func(t *testing.T) {
 		open := e.NewDB(t) // a database of its own
 		w := open(t, Options{QueueMessages: 1, BatchMax: 1})
-		release := blockWriter(t, w)
-		if !w.Append(roomMsg("m1", "general", "alice", 1), nil) {
+		release := BlockWriter(t, w)
+		if !w.Append(RoomMsg("m1", "general", "alice", 1), nil) {
 			t.Fatal("Append = false")
 		}
 		// The queue is full and nobody reads it: the send must give up.
@@ -449,7 +449,7 @@ func testSync(t *testing.T, _ Opener, e Engine) {
 		if err := w.Sync(ctx); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Sync with a full, stuck queue = %v, want DeadlineExceeded", err)
 		}
-		if err := w.CreateRoom(ctx, "x", baseTime); !errors.Is(err, context.DeadlineExceeded) {
+		if err := w.CreateRoom(ctx, "x", BaseTime); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("CreateRoom with a full, stuck queue = %v, want DeadlineExceeded", err)
 		}
 		release()
@@ -499,7 +499,7 @@ func testCloseWhileAppending(t *testing.T, open Opener, _ Engine) {
 			for i := 0; ; i++ {
 				id := fmt.Sprintf("g%d-%08d", g, i)
 				wasClosed := closed.Load()
-				if w.Append(roomMsg(id, "general", "alice", i), done(id)) {
+				if w.Append(RoomMsg(id, "general", "alice", i), done(id)) {
 					acceptedBy[g] = append(acceptedBy[g], id)
 					accepted.Add(1)
 					if wasClosed {
@@ -514,7 +514,7 @@ func testCloseWhileAppending(t *testing.T, open Opener, _ Engine) {
 			}
 		}()
 	}
-	waitClosed(t, reached, "1000 commits before closing")
+	WaitClosed(t, reached, "1000 commits before closing")
 	var closers sync.WaitGroup
 	closeErrs := make([]error, 2)
 	for i := range closeErrs {
@@ -568,13 +568,13 @@ func testDeleteRoom(t *testing.T, open Opener, _ Engine) {
 	w := open(t, Options{})
 	ctx := testCtx(t)
 	for _, room := range []string{"doomed", "kept"} {
-		if err := w.CreateRoom(ctx, room, baseTime); err != nil {
+		if err := w.CreateRoom(ctx, room, BaseTime); err != nil {
 			t.Fatal(err)
 		}
 	}
-	appendAll(t, w, []*actors.StoredMessage{
-		roomMsg("01", "doomed", "bob", 1), roomMsg("02", "kept", "bob", 2),
-		roomMsg("03", "doomed", "bob", 3), privMsg("04", "bob", "ann", 4),
+	AppendAll(t, w, []*actors.StoredMessage{
+		RoomMsg("01", "doomed", "bob", 1), RoomMsg("02", "kept", "bob", 2),
+		RoomMsg("03", "doomed", "bob", 3), PrivMsg("04", "bob", "ann", 4),
 	})
 	ann := actors.Owner{Key: "ann", Name: "ann"}
 	for _, room := range []string{"doomed", "kept"} {

@@ -52,7 +52,8 @@ type Engine struct {
 // testDeadline bounds every wait in these cases.
 const testDeadline = 10 * time.Second
 
-var baseTime = time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+// BaseTime is the time of a test's message 0.
+var BaseTime = time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
 
 // Run runs every case against e, each on a database of its own.
 func Run(t *testing.T, e Engine) {
@@ -99,23 +100,25 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-func roomMsg(id, room, user string, i int) *actors.StoredMessage {
+// RoomMsg is the i-th message of a test, in room from user.
+func RoomMsg(id, room, user string, i int) *actors.StoredMessage {
 	return &actors.StoredMessage{
 		ID:        id,
 		Room:      room,
 		Username:  user,
 		Content:   fmt.Sprintf("message %d from %s", i, user),
-		Timestamp: baseTime.Add(time.Duration(i) * time.Millisecond),
+		Timestamp: BaseTime.Add(time.Duration(i) * time.Millisecond),
 	}
 }
 
-func privMsg(id, from, to string, i int) *actors.StoredMessage {
+// PrivMsg is the i-th private message of a test, from one user to another.
+func PrivMsg(id, from, to string, i int) *actors.StoredMessage {
 	return &actors.StoredMessage{
 		ID:        id,
 		Username:  from,
 		Recipient: to,
 		Content:   fmt.Sprintf("private %d from %s", i, from),
-		Timestamp: baseTime.Add(time.Duration(i) * time.Millisecond),
+		Timestamp: BaseTime.Add(time.Duration(i) * time.Millisecond),
 		Private:   true,
 	}
 }
@@ -125,19 +128,24 @@ type result struct {
 	err error
 }
 
-// results collects done outcomes. Its channel is buffered for every message
+// Results collects done outcomes. Its channel is buffered for every message
 // a test appends, so a done callback never blocks the writer.
-type results struct{ ch chan result }
+type Results struct{ ch chan result }
 
-func newResults(n int) *results { return &results{ch: make(chan result, n)} }
+// NewResults collects the outcomes of n messages.
+func NewResults(n int) *Results { return &Results{ch: make(chan result, n)} }
 
-func (r *results) done(id string) func(error) {
+// Called is how many done callbacks have run and are not yet waited for.
+func (r *Results) Called() int { return len(r.ch) }
+
+// Done is the done callback of the message id.
+func (r *Results) Done(id string) func(error) {
 	return func(err error) { r.ch <- result{id, err} }
 }
 
-// wait returns the outcome of n messages by id, failing on a timeout or on a
+// Wait returns the outcome of n messages by id, failing on a timeout or on a
 // done called twice for one id.
-func (r *results) wait(t testing.TB, n int) map[string]error {
+func (r *Results) Wait(t testing.TB, n int) map[string]error {
 	t.Helper()
 	got := make(map[string]error, n)
 	deadline := time.NewTimer(testDeadline)
@@ -156,25 +164,25 @@ func (r *results) wait(t testing.TB, n int) map[string]error {
 	return got
 }
 
-// appendAll appends msgs, failing if any is refused, and waits for all of
+// AppendAll appends msgs, failing if any is refused, and waits for all of
 // them, failing unless every one was committed.
-func appendAll(t testing.TB, w Store, msgs []*actors.StoredMessage) {
+func AppendAll(t testing.TB, w Store, msgs []*actors.StoredMessage) {
 	t.Helper()
-	r := newResults(len(msgs))
+	r := NewResults(len(msgs))
 	for _, m := range msgs {
-		if !w.Append(m, r.done(m.ID)) {
+		if !w.Append(m, r.Done(m.ID)) {
 			t.Fatalf("Append(%s) = false, want true", m.ID)
 		}
 	}
-	for id, err := range r.wait(t, len(msgs)) {
+	for id, err := range r.Wait(t, len(msgs)) {
 		if err != nil {
 			t.Fatalf("done(%s) = %v, want nil", id, err)
 		}
 	}
 }
 
-// waitClosed fails unless ch is closed within the deadline.
-func waitClosed(t testing.TB, ch <-chan struct{}, what string) {
+// WaitClosed fails unless ch is closed within the deadline.
+func WaitClosed(t testing.TB, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ch:
@@ -191,32 +199,33 @@ func waitGroupDone(t testing.TB, wg *sync.WaitGroup, what string) {
 		wg.Wait()
 		close(ch)
 	}()
-	waitClosed(t, ch, what)
+	WaitClosed(t, ch, what)
 }
 
-// blockWriter appends a message whose done blocks the writer's goroutine
+// BlockWriter appends a message whose done blocks the writer's goroutine
 // until the returned release is called (also called at cleanup), and
 // returns once the writer is blocked there: from then on nothing reads the
 // queue. Nothing else may be appended before it returns, so that the
 // blocker is written alone (at once with BatchMax 1, else after BatchDelay).
-func blockWriter(t testing.TB, w Store) (release func()) {
+func BlockWriter(t testing.TB, w Store) (release func()) {
 	t.Helper()
 	entered := make(chan struct{})
 	unblock := make(chan struct{})
 	var once sync.Once
 	release = func() { once.Do(func() { close(unblock) }) }
 	t.Cleanup(release) // runs before the Close registered by open
-	if !w.Append(roomMsg("blocker", "general", "alice", 0), func(error) {
+	if !w.Append(RoomMsg("blocker", "general", "alice", 0), func(error) {
 		close(entered)
 		<-unblock
 	}) {
 		t.Fatal("Append(blocker) = false, want true")
 	}
-	waitClosed(t, entered, "the writer to call the blocking done")
+	WaitClosed(t, entered, "the writer to call the blocking done")
 	return release
 }
 
-func historyIDs(msgs []actors.StoredMessage) []string {
+// HistoryIDs is the ids of msgs, in order.
+func HistoryIDs(msgs []actors.StoredMessage) []string {
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {
 		ids[i] = m.ID
@@ -231,5 +240,5 @@ func allIDs(t testing.TB, w Store, room string) []string {
 	if err != nil {
 		t.Fatalf("History(%s): %v", room, err)
 	}
-	return historyIDs(msgs)
+	return HistoryIDs(msgs)
 }

@@ -121,40 +121,49 @@ type counters struct {
 	lastBatchSize, lastCommitNanos                     atomic.Int64
 }
 
-// Stats is a snapshot of the store's counters. Taking one is cheap (a few
-// atomic loads), so it can be read on every metrics scrape.
-type Stats struct {
+// WriterStats is what every store's batching writer counts, SQLite's and
+// PostgreSQL's (package pgstore) alike: WriterCollectors exports them under
+// the same names for both.
+type WriterStats struct {
 	Batches       uint64        // transactions committed
 	Rows          uint64        // messages committed and acknowledged as stored
 	FailedBatches uint64        // transactions that failed; every item in them got the error
 	FailedRows    uint64        // messages whose done got an error
 	Rejected      uint64        // Appends refused: queue full (messages or bytes) or closed
-	Syncs         uint64        // fdatasyncs of the WAL by the acker (FULL only; one may cover several batches)
-	FailedSyncs   uint64        // of those, the ones that failed
-	Checkpoints   uint64        // checkpoints run by the checkpointer
-	WALRestarts   uint64        // of those, RESTART checkpoints (WAL past WALLimit, or recovery after a failed sync)
 	LastBatchSize int           // items in the last batch written, committed or not
 	LastCommit    time.Duration // time spent writing the last batch, BEGIN to COMMIT
 	QueueDepth    int           // messages accepted and not yet acknowledged or failed
 	QueueBytes    int64         // bytes charged by those messages
 }
 
+// Stats is a snapshot of the store's counters. Taking one is cheap (a few
+// atomic loads), so it can be read on every metrics scrape.
+type Stats struct {
+	WriterStats
+	Syncs       uint64 // fdatasyncs of the WAL by the acker (FULL only; one may cover several batches)
+	FailedSyncs uint64 // of those, the ones that failed
+	Checkpoints uint64 // checkpoints run by the checkpointer
+	WALRestarts uint64 // of those, RESTART checkpoints (WAL past WALLimit, or recovery after a failed sync)
+}
+
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
 	return Stats{
-		Batches:       s.stats.batches.Load(),
-		Rows:          s.stats.rows.Load(),
-		FailedBatches: s.stats.failedBatches.Load(),
-		FailedRows:    s.stats.failedRows.Load(),
-		Rejected:      s.stats.rejected.Load(),
-		Syncs:         s.stats.syncs.Load(),
-		FailedSyncs:   s.stats.failedSyncs.Load(),
-		Checkpoints:   s.stats.checkpoints.Load(),
-		WALRestarts:   s.stats.walRestarts.Load(),
-		LastBatchSize: int(s.stats.lastBatchSize.Load()),
-		LastCommit:    time.Duration(s.stats.lastCommitNanos.Load()),
-		QueueDepth:    int(s.pending.Load()),
-		QueueBytes:    s.queued.Load(),
+		WriterStats: WriterStats{
+			Batches:       s.stats.batches.Load(),
+			Rows:          s.stats.rows.Load(),
+			FailedBatches: s.stats.failedBatches.Load(),
+			FailedRows:    s.stats.failedRows.Load(),
+			Rejected:      s.stats.rejected.Load(),
+			LastBatchSize: int(s.stats.lastBatchSize.Load()),
+			LastCommit:    time.Duration(s.stats.lastCommitNanos.Load()),
+			QueueDepth:    int(s.pending.Load()),
+			QueueBytes:    s.queued.Load(),
+		},
+		Syncs:       s.stats.syncs.Load(),
+		FailedSyncs: s.stats.failedSyncs.Load(),
+		Checkpoints: s.stats.checkpoints.Load(),
+		WALRestarts: s.stats.walRestarts.Load(),
 	}
 }
 

@@ -110,19 +110,9 @@ type counters struct {
 	lastBatchSize, lastCommitNanos                     atomic.Int64
 }
 
-// Stats is a snapshot of the store's counters; the fields mean what
-// persistence.Stats's of the same name mean.
-type Stats struct {
-	Batches       uint64        // transactions committed
-	Rows          uint64        // messages committed and acknowledged as stored
-	FailedBatches uint64        // transactions that failed; every message in them got the error
-	FailedRows    uint64        // messages whose done got an error
-	Rejected      uint64        // Appends refused: queue full (messages or bytes) or closed
-	LastBatchSize int           // items in the last batch written, committed or not
-	LastCommit    time.Duration // time spent writing the last batch, BEGIN to COMMIT
-	QueueDepth    int           // messages accepted and not yet acknowledged or failed
-	QueueBytes    int64         // bytes charged by those messages
-}
+// Stats is a snapshot of the store's counters: those of every store's
+// batching writer (persistence.WriterStats).
+type Stats = persistence.WriterStats
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {

@@ -20,6 +20,7 @@ import (
 
 	"parley/actors"
 	"parley/internal/accounts"
+	"parley/internal/cluster"
 	"parley/internal/roomcmd"
 	"parley/internal/server"
 	"parley/internal/usercmd"
@@ -59,6 +60,7 @@ type config struct {
 	// The listener's edge (transport/edge.go, hosts.go, clientip.go).
 	allowedHosts, trustedProxies string
 	maxPendingPerIP              int
+	cluster                      cluster.Config
 }
 
 func parseFlags(args []string) (config, error) {
@@ -108,6 +110,9 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.allowedHosts, "allowed-hosts", "", "comma-separated Host `names` the server answers besides localhost, 127.0.0.1, ::1 and its own address (ports ignored; *.example.com for subdomains, * for any); unset, a listener on a non-loopback address answers any Host, and the admin listener only those")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated `networks` (CIDR, or addresses) of reverse proxies whose X-Forwarded-For or Forwarded header names the client the per-IP limits count")
 	fs.IntVar(&c.maxPendingPerIP, "max-pending-per-ip", 256, "TCP connections not yet upgraded to WebSocket from one address (an IPv6 /64); more are closed at accept (trusted proxies are exempt)")
+	fs.StringVar(&c.cluster.URLs, "nats", "", "comma-separated NATS `URLs` (nats://h1:4222,nats://h2:4222): run as one node of a cluster that shares its rooms through NATS JetStream; needs -db postgres://... (docs/scaling.md)")
+	fs.StringVar(&c.cluster.NodeID, "node-id", "", "this node's `name` in a cluster (default: generated, and logged); keep it across restarts")
+	fs.IntVar(&c.cluster.Replicas, "nats-replicas", 3, "NATS servers that keep each message of the cluster's stream (at most the NATS cluster's size)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -218,8 +223,9 @@ func run() error {
 		return fmt.Errorf("-trusted-proxies: %w", err)
 	}
 	srv, err := server.New(ctx, server.Config{
-		DB:    c.db,
-		Store: persistence.Options{Synchronous: c.synchronous},
+		DB:      c.db,
+		Store:   persistence.Options{Synchronous: c.synchronous},
+		Cluster: c.cluster,
 		Hub: actors.Config{Limits: c.limits, Outbox: c.outbox, PresenceWindow: c.presenceWindow, RequestTimeout: c.requestTimeout,
 			RoomCreation: actors.RoomCreation(c.roomCreation)},
 		Accounts: accounts.Config{

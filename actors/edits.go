@@ -159,8 +159,8 @@ func (s *Session) authored(m *StoredMessage) bool {
 // other nodes), in order with the room's messages.
 func (r *Room) handleChange(m *roomMsg) {
 	r.broadcast(m.frame)
-	if r.hub.broker != nil {
-		r.hub.broker.Publish(r.name, m.frame)
+	if r.hub.broker != nil && m.from != nil { // from nil: another node's (Hub.DeliverChange)
+		r.hub.broker.Announce(r.name, m.frame)
 	}
 }
 

@@ -17,14 +17,30 @@ import (
 	"parley/internal/protocol"
 )
 
-// Broker is the seam where a message bus would sit between room actors on
-// different nodes: a room publishes every message it accepts through it. A
-// single node needs none (Config.Broker nil); the multi-node engine will
-// implement it and feed remote messages back into the room.
+// Broker moves room messages between the nodes of a cluster (see
+// cluster.go for how the Hub uses it; internal/cluster implements it on
+// NATS JetStream). A single node has none (Config.Broker nil): its rooms
+// order, store and deliver their messages themselves.
 type Broker interface {
-	// Publish hands an encoded Message frame of room to other nodes. It must
-	// not block: it runs on the room's goroutine.
-	Publish(room string, frame []byte)
+	// Publish hands a room message (Room, Username, Content, Timestamp
+	// and Nonce set) to the cluster without blocking. It reports false,
+	// and never calls done, when its queue is full or the cluster cannot
+	// be reached. Otherwise done is called exactly once, from the broker's
+	// goroutine and without blocking, with the id the cluster gave the
+	// message once it is durable (a resend of a nonce already in the
+	// cluster gets the first message's id), or with an error. The message
+	// comes back to every node's room through Hub.Deliver.
+	Publish(m *StoredMessage, done func(id string, err error)) bool
+	// Last returns the id of the newest message of room that the cluster
+	// holds, in its stream or its store, and its position in the stream
+	// (0 if it has none, as for messages from before the cluster). A room
+	// starting on this node asks once it is registered, so that every
+	// message after that position reaches it through Deliver.
+	Last(ctx context.Context, room string) (id string, pos uint64, err error)
+	// Announce hands an edit or a deletion (a MessageEdited or
+	// MessageDeleted frame of room), stored already, to the other nodes,
+	// which pass it to Hub.DeliverChange. It must not block.
+	Announce(room string, frame []byte)
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default: far above what
@@ -241,15 +257,18 @@ func (h *Hub) room(ctx context.Context, name string) (*Room, error) {
 	if r, ok := h.rooms.Load(name); ok {
 		return r, nil
 	}
-	// A retired room's last messages may still be on their way to the
-	// store: the new actor's ids must follow them, and it must know that
-	// the room holds messages (forgettable).
-	if err := h.store.Sync(ctx); err != nil {
-		return nil, fmt.Errorf("room %q: %w", name, err)
-	}
-	lastID, err := h.store.LastID(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("room %q last id: %w", name, err)
+	var lastID string
+	if h.broker == nil {
+		// A retired room's last messages may still be on their way to the
+		// store: the new actor's ids must follow them, and it must know that
+		// the room holds messages (forgettable).
+		if err := h.store.Sync(ctx); err != nil {
+			return nil, fmt.Errorf("room %q: %w", name, err)
+		}
+		var err error
+		if lastID, err = h.store.LastID(ctx, name); err != nil {
+			return nil, fmt.Errorf("room %q last id: %w", name, err)
+		}
 	}
 	permanent := slices.Contains(h.cfg.DefaultRooms, name)
 	// The cap is held exactly under any interleaving: a room is counted
@@ -262,6 +281,11 @@ func (h *Hub) room(ctx context.Context, name string) (*Room, error) {
 	r, loaded := h.rooms.LoadOrStore(name, fresh)
 	if loaded && !permanent {
 		h.running.Add(-1)
+	}
+	if !loaded && h.broker != nil {
+		if err := h.startClusterRoom(ctx, r); err != nil {
+			return nil, err
+		}
 	}
 	if !loaded {
 		h.roomWG.Add(1)

@@ -27,6 +27,10 @@ const (
 	msgRename // a member changed its name
 	msgDelete // the room is deleted (Hub.DeleteRoom): its members are sent out, and it stops
 	msgChange // a stored edit or deletion of a message: announce it (see edits.go)
+	// msgRemote is a message the cluster ordered (cluster.go): deliver it.
+	// Hub.Deliver hands it over blocking, like a control message, and it
+	// is never dropped; it has no reply.
+	msgRemote
 )
 
 // roomMsg is one item of a room's inbox.
@@ -43,7 +47,8 @@ type roomMsg struct {
 	ref   string         // msgPost: the request's ref, for the Ack
 	post  *StoredMessage // msgPost: content and nonce set by the session; the room sets the rest
 	size  int64          // msgPost: bytes counted against the inbox byte budget
-	frame []byte         // msgChange: the MessageEdited or MessageDeleted to broadcast
+	frame []byte         // msgChange: the MessageEdited or MessageDeleted to broadcast; msgRemote: the Message
+	pos   uint64         // msgRemote: the message's position in the cluster's stream
 	reply chan roomReply // control: capacity 1; written once by run; read by the sender
 }
 
@@ -110,6 +115,7 @@ type Room struct {
 	people    map[uint64]*person   // by Session.person: who is in the room
 	ids       *idSource
 	lastID    string
+	pos       uint64     // cluster mode: the stream position of lastID (see cluster.go)
 	dropped   []*Session // members whose peer overflowed during a fan-out
 	nonces    nonceCache // recent messages sent with a nonce, by sender and nonce
 	idle      Timer      // running while the room is empty; nil otherwise
@@ -217,6 +223,8 @@ func (r *Room) handle(m *roomMsg) {
 		r.handleDelete()
 	case msgChange:
 		r.handleChange(m)
+	case msgRemote:
+		r.handleRemote(m)
 	}
 	r.reap()
 	r.memberCount.Store(int32(len(r.people)))
@@ -261,6 +269,10 @@ func (r *Room) handlePost(m *roomMsg) {
 			return // a resend: answered with the first message's id
 		}
 	}
+	if r.hub.broker != nil {
+		r.publish(m, mem, nonceKey)
+		return
+	}
 	now := r.hub.cfg.Clock.Now().UTC().Truncate(time.Millisecond)
 	rec := m.post
 	rec.ID = r.ids.next(now)
@@ -296,9 +308,6 @@ func (r *Room) handlePost(m *roomMsg) {
 	}
 	r.hub.metrics.messagesIn.Add(1)
 	r.broadcast(frame)
-	if r.hub.broker != nil {
-		r.hub.broker.Publish(r.name, frame)
-	}
 }
 
 // handleJoin adds a connection. The others see UserJoined only when it is

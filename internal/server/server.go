@@ -19,6 +19,7 @@ import (
 	"parley/actors"
 	"parley/client"
 	"parley/internal/accounts"
+	"parley/internal/cluster"
 	"parley/persistence"
 	"parley/transport"
 )
@@ -43,6 +44,11 @@ type Config struct {
 	// sets its Store, and its Logger defaults to Logger. The transport
 	// serves its API and authenticates upgrades with it.
 	Accounts accounts.Config
+	// Cluster, with URLs set, runs the server as one node of a cluster
+	// (internal/cluster): rooms are shared with the other nodes through
+	// NATS JetStream, and DB must be the PostgreSQL database they share.
+	// New sets its Store, and its Logger defaults to Logger.
+	Cluster cluster.Config
 	// WrapStore, if set, is given the opened store and returns what the
 	// Hub uses in its place: tests put a fault injector in front of the
 	// real store there. The server still closes the store itself.
@@ -88,6 +94,7 @@ type Server struct {
 	log   *slog.Logger
 	store Store
 	hub   *actors.Hub
+	node  *cluster.Cluster // nil for a single node
 	tsrv  *transport.Server
 	admin http.Handler
 
@@ -128,6 +135,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Store.Logger == nil {
 		cfg.Store.Logger = log
 	}
+	clustered := cfg.Cluster.URLs != ""
+	if clustered && !IsPostgres(cfg.DB) {
+		return nil, errors.New("cluster mode (-nats) needs a store every node shares: -db must be a postgres:// URL, not a SQLite file (two nodes cannot share one)")
+	}
 	store, err := OpenStore(ctx, cfg.DB, cfg.Store)
 	if err != nil {
 		return nil, err
@@ -146,14 +157,36 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Hub.Names = accts
 	}
 	cfg.Hub.Store = store
+	var node *cluster.Cluster
+	if clustered {
+		cfg.Cluster.Store = store
+		if cfg.Cluster.Logger == nil {
+			cfg.Cluster.Logger = log
+		}
+		if node, err = cluster.Open(ctx, cfg.Cluster); err != nil {
+			_ = store.Close()
+			return nil, err
+		}
+		cfg.Hub.Broker = node
+		cfg.Hub.Store = node.Store(store)
+	}
 	if cfg.WrapStore != nil {
-		cfg.Hub.Store = cfg.WrapStore(store)
+		cfg.Hub.Store = cfg.WrapStore(cfg.Hub.Store)
 	}
 	if cfg.Hub.Logger == nil {
 		cfg.Hub.Logger = log
 	}
 	hub, err := actors.NewHub(ctx, cfg.Hub)
+	if err == nil && node != nil {
+		err = node.Start(ctx, hub)
+	}
 	if err != nil {
+		if hub != nil {
+			_ = hub.Shutdown(ctx)
+		}
+		if node != nil {
+			_ = node.Close()
+		}
 		_ = store.Close()
 		return nil, err
 	}
@@ -167,7 +200,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	tsrv := transport.New(cfg.Transport)
 	s := &Server{
-		cfg: cfg, log: log, store: store, hub: hub, tsrv: tsrv, accounts: accts,
+		cfg: cfg, log: log, store: store, hub: hub, node: node, tsrv: tsrv, accounts: accts,
 		admin:    tsrv.AdminHandler(store.Collectors()...),
 		serveErr: make(chan error, 1),
 	}
@@ -310,6 +343,13 @@ func (s *Server) shutdownOnce(ctx context.Context) error {
 	}
 	if err := s.hub.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("drain rooms: %w", err))
+	}
+	if s.node != nil {
+		// After the rooms (nothing publishes any more), before the store
+		// (the node's writer may be committing a batch).
+		if err := s.node.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("leave the cluster: %w", err))
+		}
 	}
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrClose, err))

@@ -1,0 +1,166 @@
+package cluster_test
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"parley/internal/cluster"
+	"parley/internal/natstest"
+	"parley/internal/pgtest"
+	"parley/internal/server"
+	"parley/internal/testkit"
+)
+
+// testCluster is three parley nodes on one PostgreSQL database and a
+// three-server NATS cluster, each message kept by all three (R3).
+type testCluster struct {
+	nats  *natstest.Cluster
+	db    string
+	nodes []*server.Server
+	addrs []string
+}
+
+func startCluster(t *testing.T, nodes int, mod func(i int, c *cluster.Config)) *testCluster {
+	t.Helper()
+	pg := pgtest.Start(t)
+	tc := &testCluster{nats: natstest.Start(t, 3), db: pg.NewDB(t)}
+	for i := range nodes {
+		cfg := cluster.Config{URLs: tc.nats.URLs(), NodeID: fmt.Sprintf("node-%d", i+1), Replicas: 3}
+		if mod != nil {
+			mod(i, &cfg)
+		}
+		s := testkit.NewServer(t, server.Config{DB: tc.db, Cluster: cfg})
+		tc.nodes = append(tc.nodes, s)
+		tc.addrs = append(tc.addrs, testkit.Listen(t, s))
+	}
+	return tc
+}
+
+// receive collects the ids of the Message frames of room that cl gets,
+// until it has n of them or its connection ends, on its own goroutine; the
+// result is read after wg.Wait.
+func receive(cl *client, room string, n int, wg *sync.WaitGroup, out *[]string) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for f := range cl.frames {
+			if f.str("type") == "Message" && f.str("room") == room {
+				*out = append(*out, f.str("id"))
+				if len(*out) == n {
+					return
+				}
+			}
+		}
+	}()
+}
+
+// Promise 1 of the cluster: clients on three nodes all sending into one
+// room receive its messages in one order, the order History returns.
+func TestOneOrderPerRoom(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	const perNode, each = 2, 25
+	var clients []*client
+	for i := range perNode * len(tc.addrs) {
+		cl := dial(t, tc.addrs[i%len(tc.addrs)])
+		cl.join("general", "")
+		clients = append(clients, cl)
+	}
+	total := len(clients) * each
+	got := make([][]string, len(clients))
+	var wg sync.WaitGroup
+	for i, cl := range clients {
+		receive(cl, "general", total, &wg, &got[i])
+	}
+	// Every client sends from its own goroutine, all at once.
+	var sends sync.WaitGroup
+	errs := make(chan error, len(clients))
+	for i, cl := range clients {
+		sends.Add(1)
+		go func() {
+			defer sends.Done()
+			for k := range each {
+				if _, err := cl.send(map[string]any{"type": "SendMessage", "room": "general", "content": fmt.Sprintf("c%d m%d", i, k)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	sends.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("send: %v", err)
+	}
+	wg.Wait()
+	for i := range clients {
+		if len(got[i]) != total {
+			t.Fatalf("client %d (node %d): got %d messages, want %d", i, i%len(tc.addrs)+1, len(got[i]), total)
+		}
+		if !slices.Equal(got[i], got[0]) {
+			t.Errorf("client %d (node %d): got order %v, want client 0's %v", i, i%len(tc.addrs)+1, got[i], got[0])
+		}
+	}
+	if !slices.IsSorted(got[0]) {
+		t.Errorf("ids do not sort in delivery order: %v", got[0])
+	}
+	for n, addr := range tc.addrs {
+		late := dial(t, addr)
+		if h := late.join("general", "").ids(); !slices.Equal(h, got[0][len(got[0])-len(h):]) || len(h) == 0 {
+			t.Errorf("History on node %d: got %v, want the last %d of %v", n+1, h, len(h), got[0])
+		}
+	}
+}
+
+// Promise 3: a client that drops from one node and comes back to another
+// with since gets exactly what it missed, also while the store has none of
+// it (no node writes: the stream alone has the messages).
+func TestCatchUpOnAnotherNode(t *testing.T) {
+	tc := startCluster(t, 2, func(_ int, c *cluster.Config) { c.NoWriter = true })
+	a, b := tc.addrs[0], tc.addrs[1]
+	watcher := dial(t, b)
+	watcher.join("general", "")
+	sender := dial(t, b)
+	sender.join("general", "")
+	away := dial(t, a)
+	away.join("general", "")
+
+	var seen []string
+	for i := range 5 {
+		sender.do(map[string]any{"type": "SendMessage", "room": "general", "content": fmt.Sprint("before ", i)})
+	}
+	for len(seen) < 5 {
+		if f := away.next(); f.str("type") == "Message" {
+			seen = append(seen, f.str("id"))
+		}
+	}
+	away.c.CloseNow()
+	for i := range 7 {
+		sender.do(map[string]any{"type": "SendMessage", "room": "general", "content": fmt.Sprint("while away ", i)})
+	}
+	var all []string
+	for len(all) < 12 {
+		if f := watcher.next(); f.str("type") == "Message" {
+			all = append(all, f.str("id"))
+		}
+	}
+	if !slices.Equal(all[:5], seen) {
+		t.Fatalf("the watcher's first five: got %v, want what the client saw %v", all[:5], seen)
+	}
+	back := dial(t, b)
+	if got, want := back.join("general", seen[4]).ids(), all[5:]; !slices.Equal(got, want) {
+		t.Errorf("catch-up on the other node: got %v, want %v", got, want)
+	}
+	if got, want := dial(t, a).join("general", "").ids(), all; !slices.Equal(got, want) {
+		t.Errorf("History on the first node: got %v, want %v", got, want)
+	}
+}
+
+// Cluster mode refuses a SQLite store: two nodes cannot share a file.
+func TestClusterNeedsPostgres(t *testing.T) {
+	_, err := server.New(t.Context(), server.Config{DB: t.TempDir() + "/chat.db", Cluster: cluster.Config{URLs: "nats://127.0.0.1:1"}})
+	if err == nil {
+		t.Fatal("got a server on SQLite in cluster mode, want an error")
+	}
+}

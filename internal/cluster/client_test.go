@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"sync"
 	"testing"
@@ -40,12 +41,23 @@ func (f frame) ids() []string {
 	return ids
 }
 
-// dial connects to addr and waits for the Welcome.
+// dial connects to addr as a guest and waits for the Welcome.
 func dial(t *testing.T, addr string) *client {
+	t.Helper()
+	return dialWith(t, addr, nil)
+}
+
+// dialAs connects to addr with an account's session token.
+func dialAs(t *testing.T, addr, token string) *client {
+	t.Helper()
+	return dialWith(t, addr, http.Header{"Authorization": {"Bearer " + token}})
+}
+
+func dialWith(t *testing.T, addr string, h http.Header) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitLimit)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", nil)
+	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{HTTPHeader: h})
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}

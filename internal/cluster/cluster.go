@@ -172,7 +172,9 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		nats.MaxReconnects(-1), // a node outlives NATS outages: it recovers by itself
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("NATS disconnected", "err", err)
+			if err != nil { // nil: Close
+				log.Warn("NATS disconnected", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("NATS reconnected", "server", nc.ConnectedUrlRedacted())

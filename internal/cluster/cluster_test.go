@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"parley/internal/cluster"
 	"parley/internal/natstest"
@@ -162,5 +163,146 @@ func TestClusterNeedsPostgres(t *testing.T) {
 	_, err := server.New(t.Context(), server.Config{DB: t.TempDir() + "/chat.db", Cluster: cluster.Config{URLs: "nats://127.0.0.1:1"}})
 	if err == nil {
 		t.Fatal("got a server on SQLite in cluster mode, want an error")
+	}
+}
+
+// sendUntilAcked sends content until it is acknowledged, retrying after
+// server_busy (the cluster is recovering), within testkit.WaitLimit. It
+// returns the id and how many sends were refused.
+func sendUntilAcked(t *testing.T, cl *client, room, content string) (string, int) {
+	t.Helper()
+	deadline := time.Now().Add(testkit.WaitLimit)
+	for refused := 0; ; refused++ {
+		ref, err := cl.send(map[string]any{"type": "SendMessage", "room": room, "content": content, "nonce": content})
+		if err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		for {
+			f := cl.next()
+			if f.str("ref") != ref {
+				continue
+			}
+			if f.str("type") == "Ack" {
+				return f.str("id"), refused
+			}
+			if f.str("code") != "server_busy" {
+				t.Fatalf("send %q: got %v, want an Ack or server_busy", content, f)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("send %q: still refused after %v", content, testkit.WaitLimit)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// nextMessage returns the next Message frame cl gets, skipping others.
+func nextMessage(cl *client) frame {
+	cl.t.Helper()
+	for {
+		if f := cl.next(); f.str("type") == "Message" {
+			return f
+		}
+	}
+}
+
+// Promises 2 and 5: with every NATS server down, a send fails at once with
+// server_busy (it does not hang); when NATS comes back the nodes recover by
+// themselves, and nothing acknowledged before is lost. With one NATS server
+// down (of three, every message kept by all three), sends go on.
+func TestNATSOutage(t *testing.T) {
+	tc := startCluster(t, 2, nil)
+	sender := dial(t, tc.addrs[0])
+	sender.join("general", "")
+	member := dial(t, tc.addrs[1])
+	member.join("general", "")
+
+	var acked []string
+	for i := range 3 {
+		id, _ := sendUntilAcked(t, sender, "general", fmt.Sprint("before ", i))
+		acked = append(acked, id)
+		if got := nextMessage(member).str("id"); got != id {
+			t.Fatalf("member on the other node: got %s, want %s", got, id)
+		}
+	}
+
+	tc.nats.Stop(0) // one of three: a majority keeps every message
+	id, _ := sendUntilAcked(t, sender, "general", "one NATS server down")
+	acked = append(acked, id)
+	if got := nextMessage(member).str("id"); got != id {
+		t.Fatalf("with one NATS server down, the member got %s, want %s", got, id)
+	}
+
+	for i := 1; i < tc.nats.Size(); i++ {
+		tc.nats.Stop(i)
+	}
+	ref, err := sender.send(map[string]any{"type": "SendMessage", "room": "general", "content": "into the void"})
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	for {
+		f := sender.next() // bounded by testkit.WaitLimit: a hang fails here
+		if f.str("ref") != ref {
+			continue
+		}
+		if f.str("type") != "Error" || f.str("code") != "server_busy" {
+			t.Fatalf("send with NATS down: got %v, want server_busy", f)
+		}
+		break
+	}
+
+	for i := range tc.nats.Size() {
+		tc.nats.Restart(i)
+	}
+	tc.nats.WaitReady()
+	id, _ = sendUntilAcked(t, sender, "general", "NATS is back")
+	acked = append(acked, id)
+	for {
+		got := nextMessage(member).str("id")
+		if got == id {
+			break
+		}
+		if !slices.Contains(acked, got) && got > id {
+			t.Fatalf("after the outage the member got %s, want %s", got, id)
+		}
+	}
+	h := dial(t, tc.addrs[1]).join("general", "").ids()
+	for _, id := range acked {
+		if !slices.Contains(h, id) {
+			t.Errorf("acknowledged %s: missing from History %v", id, h)
+		}
+	}
+}
+
+// A resend of a message (same account, same nonce) that lands on another
+// node is answered with the first message's id, and the room has it once.
+func TestNonceResendOnAnotherNode(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	_, token, err := tc.nodes[0].Accounts().Register(t.Context(), "ann", "correct horse battery staple", "127.0.0.1")
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	first, resend := dialAs(t, tc.addrs[0], token), dialAs(t, tc.addrs[1], token)
+	watcher := dial(t, tc.addrs[2])
+	for _, cl := range []*client{first, resend, watcher} {
+		cl.join("general", "")
+	}
+	req := func() map[string]any {
+		return map[string]any{"type": "SendMessage", "room": "general", "content": "only once", "nonce": "n-1"}
+	}
+	acks := func(fs []frame) string { return fs[len(fs)-1].str("id") }
+	id1 := acks(first.do(req()))
+	id2 := acks(resend.do(req()))
+	if id2 != id1 {
+		t.Errorf("resend on another node: got id %s, want the first's %s", id2, id1)
+	}
+	marker := acks(first.do(map[string]any{"type": "SendMessage", "room": "general", "content": "marker"}))
+	var got []string
+	for len(got) == 0 || got[len(got)-1] != marker {
+		got = append(got, nextMessage(watcher).str("id"))
+	}
+	if want := []string{id1, marker}; !slices.Equal(got, want) {
+		t.Errorf("the room's messages: got %v, want %v", got, want)
 	}
 }

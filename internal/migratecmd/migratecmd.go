@@ -58,7 +58,7 @@ const DefaultBatch = 5000
 
 // Config is one copy.
 type Config struct {
-	From   string       // the SQLite database file
+	From   string       // the SQLite database file (or sqlite:file)
 	To     string       // the PostgreSQL URL (postgres:// or postgresql://)
 	Batch  int          // rows per transaction; 0: DefaultBatch
 	Logger *slog.Logger // progress; nil: slog.Default()
@@ -76,6 +76,10 @@ type TableResult struct {
 // "migrate-store"). Progress is logged on errOut; the summary is printed
 // on out.
 func Run(ctx context.Context, args []string, out, errOut io.Writer) error {
+	if len(args) > 0 && (args[0] == "help" || args[0] == "--help") {
+		fmt.Fprint(out, Usage)
+		return nil
+	}
 	var cfg Config
 	fs := subcmd.FlagSet("migrate-store", Usage, errOut)
 	fs.StringVar(&cfg.From, "from", "", "the SQLite database `file` to copy")
@@ -132,6 +136,8 @@ func Migrate(ctx context.Context, cfg Config) ([]TableResult, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	// -db's other spelling of a SQLite file (main.go) works here too.
+	cfg.From = strings.TrimPrefix(strings.TrimPrefix(cfg.From, "sqlite:"), "//")
 	if cfg.From == "" {
 		return nil, errors.New("-from is missing: name the SQLite database file to copy")
 	}

@@ -272,29 +272,29 @@ func compare(t *testing.T, got, want map[string]any) {
 	}
 }
 
-// interrupter is a log handler that cancels a run's context once the
-// first batch of table is logged as committed: a real interruption, at
-// the point where a kill would leave whole batches behind.
-type interrupter struct {
-	table  string
-	cancel context.CancelFunc
-	once   *sync.Once
-	attrs  []slog.Attr
+// onBatch is a log handler that calls do once, when the first batch of
+// table is logged as committed: where a kill would leave whole batches
+// behind, or where a running server would write next.
+type onBatch struct {
+	table string
+	do    func()
+	once  *sync.Once
+	attrs []slog.Attr
 }
 
-func (h interrupter) Enabled(context.Context, slog.Level) bool { return true }
-func (h interrupter) WithGroup(string) slog.Handler             { return h }
-func (h interrupter) WithAttrs(as []slog.Attr) slog.Handler {
+func (h onBatch) Enabled(context.Context, slog.Level) bool { return true }
+func (h onBatch) WithGroup(string) slog.Handler            { return h }
+func (h onBatch) WithAttrs(as []slog.Attr) slog.Handler {
 	h.attrs = append(append([]slog.Attr(nil), h.attrs...), as...)
 	return h
 }
-func (h interrupter) Handle(_ context.Context, r slog.Record) error {
+func (h onBatch) Handle(_ context.Context, r slog.Record) error {
 	if r.Message != "migrate-store: batch" {
 		return nil
 	}
 	for _, a := range h.attrs {
 		if a.Key == "table" && a.Value.String() == h.table {
-			h.once.Do(h.cancel)
+			h.once.Do(h.do)
 		}
 	}
 	return nil
@@ -344,7 +344,7 @@ func TestMigrate(t *testing.T) {
 	// tables before it are there, nothing after it.
 	ctx, cancel := context.WithCancel(testCtx(t))
 	res, err := Migrate(ctx, Config{From: path, To: dsn, Batch: batch,
-		Logger: slog.New(interrupter{table: "messages", cancel: cancel, once: new(sync.Once)})})
+		Logger: slog.New(onBatch{table: "messages", do: cancel, once: new(sync.Once)})})
 	cancel()
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: got %v, want context.Canceled", err)
@@ -384,7 +384,7 @@ func TestMigrate(t *testing.T) {
 
 	// A third run copies nothing, through the command line.
 	var out, errOut bytes.Buffer
-	if err := Run(testCtx(t), []string{"-from", path, "-to", dsn}, &out, &errOut); err != nil {
+	if err := Run(testCtx(t), []string{"-from", "sqlite:" + path, "-to", dsn}, &out, &errOut); err != nil {
 		t.Fatalf("third run: %v\n%s", err, errOut.String())
 	}
 	t.Logf("third run:\n%s", out.String())
@@ -527,5 +527,52 @@ func TestRefusals(t *testing.T) {
 func TestTablesCoverTheSchema(t *testing.T) {
 	if got, want := persistence.SchemaVersion(), sqliteVersion; got != want {
 		t.Errorf("persistence's schema version: got %d, want %d: list the new tables or columns in tables.go and raise sqliteVersion", got, want)
+	}
+}
+
+// With the server still running on the file (its store open, its WAL in
+// use), the copy reads the snapshot of when it began: everything
+// committed by then, and not what the server writes during the copy
+// (which it can: the copy's reads do not hold it up).
+func TestCopiesASnapshotOfALiveDatabase(t *testing.T) {
+	srv := pgtest.Start(t)
+	path := filepath.Join(t.TempDir(), "chat.db")
+	ctx := testCtx(t)
+	st, err := persistence.Open(ctx, path, persistence.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CreateRoom(ctx, "general", storetest.BaseTime); err != nil {
+		t.Fatal(err)
+	}
+	var msgs []*actors.StoredMessage
+	for i := range 50 {
+		msgs = append(msgs, storetest.RoomMsg(id(i), "general", "Ann", i))
+	}
+	storetest.AppendAll(t, st, msgs)
+	if _, err := os.Stat(path + "-wal"); err != nil {
+		t.Fatalf("the live database has no WAL file: %v", err)
+	}
+	dsn := srv.NewDB(t)
+	// During the copy, after its first batch of messages, the server
+	// stores one more (its id sorts after all: a copy that read past its
+	// snapshot would take it).
+	late := func() {
+		storetest.AppendAll(t, st, []*actors.StoredMessage{storetest.RoomMsg(id(99), "general", "Ann", 99)})
+	}
+	res, err := Migrate(ctx, Config{From: path, To: dsn, Batch: 20,
+		Logger: slog.New(onBatch{table: "messages", do: late, once: new(sync.Once)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := byTable(res)["messages"]; got.Copied != 50 || got.Source != 50 {
+		t.Errorf("messages: got %+v, want 50 of 50 copied", got)
+	}
+	if got := count(t, dsn, "messages"); got != 50 {
+		t.Errorf("messages in PostgreSQL: got %d, want 50 (the snapshot's)", got)
+	}
+	if got, err := st.LastID(ctx, "general"); err != nil || got != id(99) {
+		t.Errorf("the server's last message: got %s, %v, want %s (stored during the copy)", got, err, id(99))
 	}
 }

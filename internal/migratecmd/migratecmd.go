@@ -157,8 +157,8 @@ func Migrate(ctx context.Context, cfg Config) ([]TableResult, error) {
 		return nil, err
 	}
 	defer dst.close()
-	log := cfg.Logger.With("from", cfg.From, "to", pgstore.Redact(cfg.To))
-	log.Info("migrate-store: copying", "tables", len(tables), "batch", cfg.Batch)
+	log := cfg.Logger
+	log.Info("migrate-store: copying", "from", cfg.From, "to", pgstore.Redact(cfg.To), "tables", len(tables), "batch", cfg.Batch)
 	var results []TableResult
 	for _, t := range tables {
 		r, err := copyTable(ctx, src, dst, t, cfg.Batch, log)

@@ -536,6 +536,9 @@ func TestTablesCoverTheSchema(t *testing.T) {
 // (which it can: the copy's reads do not hold it up).
 func TestCopiesASnapshotOfALiveDatabase(t *testing.T) {
 	srv := pgtest.Start(t)
+	// Batches of 2,000 rows: more than one INSERT's worth (rowsPerInsert)
+	// each, so that a batch is written in several statements.
+	const live = 2500
 	path := filepath.Join(t.TempDir(), "chat.db")
 	ctx := testCtx(t)
 	st, err := persistence.Open(ctx, path, persistence.Options{Logger: slog.New(slog.DiscardHandler)})
@@ -547,7 +550,7 @@ func TestCopiesASnapshotOfALiveDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	var msgs []*actors.StoredMessage
-	for i := range 50 {
+	for i := range live {
 		msgs = append(msgs, storetest.RoomMsg(id(i), "general", "Ann", i))
 	}
 	storetest.AppendAll(t, st, msgs)
@@ -559,20 +562,20 @@ func TestCopiesASnapshotOfALiveDatabase(t *testing.T) {
 	// stores one more (its id sorts after all: a copy that read past its
 	// snapshot would take it).
 	late := func() {
-		storetest.AppendAll(t, st, []*actors.StoredMessage{storetest.RoomMsg(id(99), "general", "Ann", 99)})
+		storetest.AppendAll(t, st, []*actors.StoredMessage{storetest.RoomMsg(id(live), "general", "Ann", live)})
 	}
-	res, err := Migrate(ctx, Config{From: path, To: dsn, Batch: 20,
+	res, err := Migrate(ctx, Config{From: path, To: dsn, Batch: 2000,
 		Logger: slog.New(onBatch{table: "messages", do: late, once: new(sync.Once)})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := byTable(res)["messages"]; got.Copied != 50 || got.Source != 50 {
-		t.Errorf("messages: got %+v, want 50 of 50 copied", got)
+	if got := byTable(res)["messages"]; got.Copied != live || got.Source != live {
+		t.Errorf("messages: got %+v, want %d of %d copied", got, live, live)
 	}
-	if got := count(t, dsn, "messages"); got != 50 {
-		t.Errorf("messages in PostgreSQL: got %d, want 50 (the snapshot's)", got)
+	if got := count(t, dsn, "messages"); got != live {
+		t.Errorf("messages in PostgreSQL: got %d, want %d (the snapshot's)", got, live)
 	}
-	if got, err := st.LastID(ctx, "general"); err != nil || got != id(99) {
-		t.Errorf("the server's last message: got %s, %v, want %s (stored during the copy)", got, err, id(99))
+	if got, err := st.LastID(ctx, "general"); err != nil || got != id(live) {
+		t.Errorf("the server's last message: got %s, %v, want %s (stored during the copy)", got, err, id(live))
 	}
 }

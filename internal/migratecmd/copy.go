@@ -141,7 +141,7 @@ func (s *source) close() {
 type target struct {
 	db   *sqlx.DB
 	conn *sqlx.Conn
-	done map[string]progress // the progress table as the run began
+	prior map[string]progress // the progress table as the run began
 }
 
 // progress is one row of migrate_store_progress.
@@ -198,10 +198,10 @@ func openTarget(ctx context.Context, dsn string, log *slog.Logger) (_ *target, e
 	if _, err := t.conn.ExecContext(ctx, progressTable); err != nil {
 		return nil, fmt.Errorf("create migrate_store_progress: %w", err)
 	}
-	if t.done, err = t.readProgress(ctx); err != nil {
+	if t.prior, err = t.readProgress(ctx); err != nil {
 		return nil, err
 	}
-	if len(t.done) == 0 {
+	if len(t.prior) == 0 {
 		// A first run. Accounts are copied with their ids (sessions refer
 		// to them): accounts the target made itself would have the same.
 		var has bool
@@ -275,7 +275,7 @@ func copyTable(ctx context.Context, src *source, dst *target, t table, batch int
 	if err := src.tx.GetContext(ctx, &r.Source, "SELECT count(*) FROM "+t.name); err != nil {
 		return r, fmt.Errorf("count the source's rows: %w", err)
 	}
-	p := dst.done[t.name]
+	p := dst.prior[t.name]
 	r.Skipped = p.rows
 	if p.done {
 		log.Info("migrate-store: table copied by an earlier run", "rows", p.rows, "source", r.Source)

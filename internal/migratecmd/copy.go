@@ -139,8 +139,8 @@ func (s *source) close() {
 // target is the PostgreSQL database: one connection of a pool of one,
 // holding the advisory lock that keeps two copies from running at once.
 type target struct {
-	db   *sqlx.DB
-	conn *sqlx.Conn
+	db    *sqlx.DB
+	conn  *sqlx.Conn
 	prior map[string]progress // the progress table as the run began
 }
 

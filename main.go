@@ -21,6 +21,7 @@ import (
 	"parley/actors"
 	"parley/internal/accounts"
 	"parley/internal/cluster"
+	"parley/internal/migratecmd"
 	"parley/internal/roomcmd"
 	"parley/internal/server"
 	"parley/internal/usercmd"
@@ -34,6 +35,8 @@ func main() {
 		err = runUser(os.Args[2:], os.Stdin, os.Stdout, os.Stderr)
 	} else if len(os.Args) > 1 && os.Args[1] == "room" {
 		err = runRoom(os.Args[2:], os.Stdout, os.Stderr)
+	} else if len(os.Args) > 1 && os.Args[1] == "migrate-store" {
+		err = runMigrate(os.Args[2:], os.Stdout, os.Stderr)
 	} else {
 		err = run()
 	}
@@ -67,7 +70,7 @@ func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: parley [flags]\n       parley user add|passwd|list ... (parley user -h)\n       parley room delete|list ... (parley room -h)\n\nEvery flag can also be set by the environment variable PARLEY_<FLAG>\n(upper case, '-' as '_'), e.g. PARLEY_DB=/var/lib/parley/chat.db; LOG_LEVEL\nworks too. A flag on the command line wins.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: parley [flags]\n       parley user add|passwd|list ... (parley user -h)\n       parley room delete|list ... (parley room -h)\n       parley migrate-store -from FILE -to postgres://... (parley migrate-store -h)\n\nEvery flag can also be set by the environment variable PARLEY_<FLAG>\n(upper case, '-' as '_'), e.g. PARLEY_DB=/var/lib/parley/chat.db; LOG_LEVEL\nworks too. A flag on the command line wins.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	d := actors.DefaultLimits
@@ -183,6 +186,15 @@ func runRoom(args []string, out, errOut io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return roomcmd.Run(ctx, args, out, errOut, db, admin)
+}
+
+// runMigrate runs `parley migrate-store ...` (internal/migratecmd): it
+// copies a SQLite database into PostgreSQL. Ctrl-C stops it between
+// batches' commits; running it again goes on from there.
+func runMigrate(args []string, out, errOut io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return migratecmd.Run(ctx, args, out, errOut)
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

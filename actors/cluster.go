@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"parley/internal/protocol"
@@ -122,4 +123,74 @@ func (h *Hub) DeliverChange(ctx context.Context, room string, frame []byte) {
 	case <-h.ctx.Done():
 	case <-ctx.Done():
 	}
+}
+
+// claimInCluster claims a guest's name across the cluster, if there is one.
+func (h *Hub) claimInCluster(key, name string) (bool, error) {
+	if h.broker == nil {
+		return true, nil
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.RequestTimeout)
+	defer cancel()
+	return h.broker.ClaimGuest(ctx, key, name)
+}
+
+// HoldsGuest reports whether a guest on this node holds the name with
+// skeleton key (another node asks before taking over a claim).
+func (h *Hub) HoldsGuest(key string) bool {
+	o, ok := h.names.Load(key)
+	return ok && !o.account
+}
+
+// DeliverPrivate sends another node's private message frame to this
+// node's connections of the names keys (skeletons), each person once.
+func (h *Hub) DeliverPrivate(keys []string, frame []byte) {
+	var seen []uint64
+	for _, key := range keys {
+		o, ok := h.names.Load(key)
+		if !ok || slices.Contains(seen, o.person) {
+			continue
+		}
+		seen = append(seen, o.person)
+		for _, s := range o.sessions {
+			s.out.Send(frame)
+		}
+	}
+}
+
+// claimInCluster claims the guest's new name across the cluster, if there
+// is one, under the request's deadline.
+func (s *Session) claimInCluster(ctx context.Context, key, name string) (bool, error) {
+	if s.hub.broker == nil {
+		return true, nil
+	}
+	return s.hub.broker.ClaimGuest(ctx, key, name)
+}
+
+// releaseInCluster gives up a guest's name across the cluster, if there is one.
+func (s *Session) releaseInCluster(key string) {
+	if s.hub.broker != nil && !s.account {
+		s.hub.broker.ReleaseGuest(key)
+	}
+}
+
+// remoteRecipient finds the recipient of a private message on another
+// node: a guest holding the name there, or, for a guest sender, an
+// account (which may be connected on another node; an account sender
+// found it already through offlineAccount).
+func (s *Session) remoteRecipient(conn context.Context, key string) (nameOwner, bool, error) {
+	ctx, cancel := s.deadline(conn)
+	defer cancel()
+	name, ok, err := s.hub.broker.Guest(ctx, key)
+	if err != nil {
+		s.hub.log.Warn("look up a guest in the cluster", "err", waitErr(ctx, err))
+		return nameOwner{}, false, err
+	}
+	if ok {
+		return nameOwner{name: name}, true, nil
+	}
+	if !s.account && s.hub.cfg.Names != nil {
+		return s.offlineAccount(conn, key)
+	}
+	return nameOwner{}, false, nil
 }

@@ -41,6 +41,23 @@ type Broker interface {
 	// MessageDeleted frame of room), stored already, to the other nodes,
 	// which pass it to Hub.DeliverChange. It must not block.
 	Announce(room string, frame []byte)
+
+	// Guests' names and private messages across the cluster (an
+	// account's name is unique through the store every node shares):
+	//
+	// ClaimGuest claims a guest's name (key: its Skeleton) across the
+	// cluster once this node's names map gave it to the guest; false
+	// when a guest on another node holds it.
+	ClaimGuest(ctx context.Context, key, name string) (bool, error)
+	// ReleaseGuest gives up a name ClaimGuest gave. It waits for NATS at
+	// most a few seconds.
+	ReleaseGuest(key string)
+	// Guest returns the name of the guest holding key on another node.
+	Guest(ctx context.Context, key string) (name string, ok bool, err error)
+	// Private hands a private message frame, stored already, to the
+	// other nodes, which send it to their connections of the names keys
+	// (Hub.DeliverPrivate). It must not block.
+	Private(keys []string, frame []byte)
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default: far above what
@@ -359,26 +376,38 @@ func (h *Hub) Connect(client string, out Peer) *Session {
 	s.person = s.id
 	s.holdBudgets()
 	h.sessions.Store(s.id, s)
+	refuse := func(reason string) *Session {
+		h.sessions.Delete(s.id)
+		s.releaseBudgets()
+		s.closed = true
+		out.Close(protocol.CloseGoingAway, reason)
+		return s
+	}
 	for i := 0; ; i++ {
 		name := guestPrefix + strconv.Itoa(10000+rand.IntN(90000))
 		if i == 8 {
-			// Unique: ids never repeat, and the random names never start
-			// with 0 (nor does any digit's skeleton but 0's read "o").
+			// Unique on this node: ids never repeat, and the random names
+			// never start with 0 (nor does any digit's skeleton but 0's read
+			// "o"). In a cluster another node may hold it.
 			name = guestPrefix + "0" + strconv.FormatUint(s.id, 10)
 		}
 		if key := Skeleton(name); h.claimName(key, name, s) {
-			s.name, s.fold, s.key = name, foldName(name), key
-			break
+			ok, err := h.claimInCluster(key, name)
+			if ok {
+				s.name, s.fold, s.key = name, foldName(name), key
+				break
+			}
+			h.releaseName(key, s)
+			if err != nil {
+				h.log.Warn("claim a guest name in the cluster", "err", err)
+				return refuse("the cluster cannot be reached, try again")
+			}
 		}
 		if i == 8 {
-			// Cannot happen (guest names are reserved to the server), and
-			// must not loop: a connection without a name is refused.
+			// Cannot happen on one node (guest names are reserved to the
+			// server), and must not loop: a connection without a name is refused.
 			h.log.Error("no guest name free", "name", name)
-			h.sessions.Delete(s.id)
-			s.releaseBudgets()
-			s.closed = true
-			out.Close(protocol.CloseGoingAway, "no guest name is free, try again")
-			return s
+			return refuse("no guest name is free, try again")
 		}
 	}
 	s.out.Send(protocol.EncodeWelcome(s.name, false))

@@ -225,7 +225,7 @@ func (s *Session) setUsername(conn context.Context, req protocol.Request) {
 		registry = nil // the guest already holds this skeleton
 	}
 	ctx := conn
-	if registry != nil || len(s.rooms) > 0 {
+	if registry != nil || len(s.rooms) > 0 || s.hub.broker != nil {
 		var cancel context.CancelFunc
 		ctx, cancel = s.deadline(conn)
 		defer cancel()
@@ -253,6 +253,16 @@ func (s *Session) setUsername(conn context.Context, req protocol.Request) {
 			s.fail(req.Ref, protocol.CodeUsernameTaken, "username "+name+" is taken, or too like one that is")
 			return
 		}
+		if ok, err := s.claimInCluster(ctx, key, name); !ok {
+			s.hub.releaseName(key, s)
+			if err != nil {
+				s.hub.log.Warn("claim a name in the cluster", "err", waitErr(ctx, err))
+				s.fail(req.Ref, protocol.CodeServerBusy, "could not check the name, try again")
+			} else {
+				s.fail(req.Ref, protocol.CodeUsernameTaken, "username "+name+" is taken, or too like one that is")
+			}
+			return
+		}
 	} else if !s.hub.respell(key, name, s) { // same skeleton, new spelling
 		s.fail(req.Ref, protocol.CodeUsernameTaken, "username "+name+" belongs to an account")
 		return
@@ -260,6 +270,7 @@ func (s *Session) setUsername(conn context.Context, req protocol.Request) {
 	if !s.renameInRooms(ctx, conn, oldName, name) {
 		if key != oldKey {
 			s.hub.releaseName(key, s)
+			s.releaseInCluster(key)
 		} else {
 			s.hub.respell(key, oldName, s)
 		}
@@ -268,6 +279,7 @@ func (s *Session) setUsername(conn context.Context, req protocol.Request) {
 	}
 	if key != oldKey {
 		s.hub.releaseName(oldKey, s)
+		s.releaseInCluster(oldKey)
 	}
 	s.renames.AllowN(now, 1) // turns are one at a time: the token checked above is there
 	s.name, s.fold, s.key = name, fold, key
@@ -374,6 +386,13 @@ func (s *Session) privateMessage(conn context.Context, req protocol.Request) {
 			return
 		}
 	}
+	if !found && valid && s.hub.broker != nil {
+		var err error
+		if to, found, err = s.remoteRecipient(conn, Skeleton(req.To)); err != nil {
+			s.fail(req.Ref, protocol.CodeServerBusy, "could not look "+quoteShort(req.To)+" up, try again")
+			return
+		}
+	}
 	if !found && s.account {
 		s.fail(req.Ref, protocol.CodeNoSuchUser, "no user "+quoteShort(req.To)+" is connected, and no account has that name")
 		return
@@ -409,11 +428,22 @@ func (s *Session) privateMessage(conn context.Context, req protocol.Request) {
 	frame := protocol.EncodePrivate(rec.wire())
 	ref, id := req.Ref, rec.ID
 	done := func(err error) { s.acknowledge(ref, id, now, err) }
+	if s.hub.broker != nil {
+		// The other nodes' connections of both get it once it is stored.
+		keys := []string{Skeleton(to.name), s.key}
+		done = func(err error) {
+			if err == nil {
+				s.hub.broker.Private(keys, frame)
+			}
+			s.acknowledge(ref, id, now, err)
+		}
+	}
 	if nonceKey != "" {
 		entry := &nonceEntry{id: id, ts: now}
 		s.pmNonces.put(nonceKey, entry)
+		ack := done
 		done = func(err error) {
-			s.acknowledge(ref, id, now, err)
+			ack(err)
 			entry.settle(err)
 		}
 	}
@@ -535,6 +565,7 @@ func (s *Session) Close() {
 	s.rooms = nil
 	s.releaseBudgets()
 	s.hub.releaseName(s.key, s)
+	s.releaseInCluster(s.key)
 	s.hub.sessions.Delete(s.id)
 	s.out.Close(protocol.CloseNormal, "")
 }

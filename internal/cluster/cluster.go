@@ -141,12 +141,21 @@ type Cluster struct {
 	// acknowledged anything for a quarter of MaxAge with messages waiting:
 	// Publish refuses new messages then.
 	storeAway atomic.Bool
+	// stored is the stream position through which the store has every
+	// message: the store writers' acknowledgement floor, as Open and then
+	// watchWriter last read it (it only rises, so an old value is a safe
+	// one). History reads the stream after it.
+	stored atomic.Uint64
 
 	ctx     context.Context           // ends the delivery and writer loops
 	cancel  context.CancelFunc        // called by Close
 	wg      sync.WaitGroup            // the loops started by Start, and ackLoop
 	iter    jetstream.MessagesContext // the delivery consumer's: stopped by Close
-	changes *nats.Subscription        // other nodes' edits and deletions: drained by Close
+	// subs are the plain NATS subscriptions: other nodes' edits and
+	// deletions, private messages, and questions about names. Made by
+	// Start, unsubscribed by Close.
+	subs  []*nats.Subscription
+	names *names
 }
 
 // pending is a published message awaiting its acknowledgement.
@@ -230,7 +239,7 @@ func (c *Cluster) setUp(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: stream %s with %d replicas (fewer NATS servers than -nats-replicas?): %w", c.cfg.Stream, c.cfg.Replicas, err)
 	}
-	_, err = c.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	writer, err := c.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       writerName,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
@@ -240,13 +249,18 @@ func (c *Cluster) setUp(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: store writer's consumer: %w", err)
 	}
+	winfo, err := writer.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("cluster: store writer's consumer: %w", err)
+	}
+	c.stored.Store(winfo.AckFloor.Stream)
 	info, err := c.stream.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("cluster: stream info: %w", err)
 	}
 	c.epoch = uint64(info.Created.UnixMilli())
 	c.startPos = info.State.LastSeq
-	return nil
+	return c.setUpNames(ctx)
 }
 
 // Store returns the store a node's Hub uses: st (the shared store), whose
@@ -256,11 +270,13 @@ func (c *Cluster) Store(st actors.Store) actors.Store { return &historyStore{Sto
 // NodeID returns the node's name.
 func (c *Cluster) NodeID() string { return c.cfg.NodeID }
 
-// Deliverer is what Start hands each message and each other node's change
-// to: the Hub.
+// Deliverer is what Start hands each message, each other node's change
+// and private message to, and asks whether it holds a guest's name: the Hub.
 type Deliverer interface {
 	Deliver(ctx context.Context, pos uint64, m *actors.StoredMessage) bool
 	DeliverChange(ctx context.Context, room string, frame []byte)
+	DeliverPrivate(keys []string, frame []byte)
+	HoldsGuest(key string) bool
 }
 
 // Start begins delivering the stream to hub, from after the position Open
@@ -293,8 +309,23 @@ func (c *Cluster) Start(ctx context.Context, hub Deliverer) error {
 		it.Stop()
 		return fmt.Errorf("cluster: subscribe to changes: %w", err)
 	}
-	c.changes = sub
-	c.wg.Add(1)
+	c.subs = append(c.subs, sub)
+	for subj, h := range map[string]nats.MsgHandler{
+		privateSubj:                        c.receivePrivate(hub),
+		holdsPrefix + nodeKey(c.cfg.NodeID): c.answerHolds(hub),
+	} {
+		sub, err := c.nc.Subscribe(subj, h)
+		if err != nil {
+			it.Stop()
+			return fmt.Errorf("cluster: subscribe to %s: %w", subj, err)
+		}
+		c.subs = append(c.subs, sub)
+	}
+	c.wg.Add(2)
+	go func() { // stops when Close cancels c.ctx
+		defer c.wg.Done()
+		c.beat()
+	}()
 	go func() { // stops when Close stops the iterator
 		defer c.wg.Done()
 		c.deliverLoop(it, hub)
@@ -336,9 +367,13 @@ func (c *Cluster) Close() error {
 	if c.iter != nil {
 		c.iter.Stop()
 	}
-	if c.changes != nil {
-		_ = c.changes.Unsubscribe()
+	for _, sub := range c.subs {
+		_ = sub.Unsubscribe()
 	}
+	// Gone: the names this node's guests held are free at once.
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.PublishTimeout)
+	_ = c.names.nodes.Delete(ctx, nodeKey(c.cfg.NodeID))
+	cancel()
 	c.wg.Wait()
 	c.nc.Close()
 	return nil

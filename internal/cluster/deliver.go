@@ -138,6 +138,7 @@ func (c *Cluster) watchWriter(cons jetstream.Consumer) {
 		if err != nil {
 			continue // NATS is away: Publish refuses by itself then
 		}
+		c.stored.Store(max(c.stored.Load(), info.AckFloor.Stream))
 		waiting := info.NumPending+uint64(info.NumAckPending) > 0
 		last := info.Created
 		if info.AckFloor.Last != nil {

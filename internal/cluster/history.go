@@ -20,17 +20,20 @@ type historyStore struct {
 	c *Cluster
 }
 
-// tailMax bounds how many stream messages one History reads past what the
-// store has: a store that far behind makes History fail (server_busy)
-// rather than cost a node an unbounded read.
+// tailMax bounds how many stream messages of a room one History reads past
+// what the store has: a store that far behind makes History fail
+// (server_busy) rather than cost a node an unbounded read.
 const tailMax = 4096
 
 var errStoreBehind = errors.New("the store is too far behind the stream to read this page")
 
-// History reads the store, then the stream from after the store's newest
-// message in the range, then the store again: a message leaves the stream
-// only once it is in the store, so one that left during the stream read is
-// in the second store read. The three are merged by id.
+// History reads the store, then the stream after the position through
+// which the store has every message (the writers' acknowledgement floor:
+// batches commit out of order, so the store's newest message says nothing
+// about the ones before it), and merges the two by id (the store's copy
+// first: it has the edits). The newest Limit of the merge are the page: a
+// message of the range that neither read returned is in the store and
+// older than the store's whole page.
 func (h *historyStore) History(ctx context.Context, q actors.HistoryQuery) ([]actors.StoredMessage, bool, error) {
 	msgs, more, err := h.Store.History(ctx, q)
 	if err != nil {
@@ -40,11 +43,7 @@ func (h *historyStore) History(ctx context.Context, q actors.HistoryQuery) ([]ac
 	if err != nil || hi == 0 {
 		return msgs, more, err
 	}
-	newest := q.After
-	if len(msgs) > 0 {
-		newest = max(newest, msgs[len(msgs)-1].ID)
-	}
-	from := h.c.pos(newest) + 1
+	from := max(h.c.stored.Load(), h.c.pos(q.After)) + 1
 	if from > hi {
 		return msgs, more, nil // the store has the whole range
 	}
@@ -52,13 +51,7 @@ func (h *historyStore) History(ctx context.Context, q actors.HistoryQuery) ([]ac
 	if err != nil {
 		return nil, false, err
 	}
-	q2 := q
-	q2.After = newest
-	late, _, err := h.Store.History(ctx, q2)
-	if err != nil {
-		return nil, false, err
-	}
-	all := mergeByID(msgs, late, tail) // the store's copy first: it has the edits
+	all := mergeByID(msgs, tail)
 	all = slices.DeleteFunc(all, func(m actors.StoredMessage) bool { return !inRange(q, m.ID) })
 	return page(all, q, more)
 }

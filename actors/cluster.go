@@ -80,6 +80,8 @@ func (h *Hub) startClusterRoom(ctx context.Context, r *Room) error {
 		return fmt.Errorf("room %q last message in the cluster: %w", r.name, err)
 	}
 	r.lastID, r.pos = id, pos
+	r.remote, r.roster = make(map[string]map[string]struct{}), make(map[string]int)
+	h.broker.Presence(r.name, Presence{Op: PresenceHello}) // the others answer with their people
 	return nil
 }
 
@@ -113,15 +115,8 @@ func (h *Hub) Deliver(ctx context.Context, pos uint64, m *StoredMessage) bool {
 // runs here, waiting while its inbox is full, until the room stops or ctx
 // ends.
 func (h *Hub) DeliverChange(ctx context.Context, room string, frame []byte) {
-	r, ok := h.rooms.Load(room)
-	if !ok {
-		return
-	}
-	select {
-	case r.inbox <- &roomMsg{kind: msgChange, frame: frame}:
-	case <-r.stopped:
-	case <-h.ctx.Done():
-	case <-ctx.Done():
+	if r, ok := h.rooms.Load(room); ok {
+		r.enqueue(ctx, &roomMsg{kind: msgChange, frame: frame})
 	}
 }
 

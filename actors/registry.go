@@ -58,6 +58,9 @@ type Broker interface {
 	// other nodes, which send it to their connections of the names keys
 	// (Hub.DeliverPrivate). It must not block.
 	Private(keys []string, frame []byte)
+	// Presence tells the other nodes' rooms of this node's people in
+	// room (they get it through Hub.DeliverPresence). It must not block.
+	Presence(room string, p Presence)
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default: far above what

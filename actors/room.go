@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,9 @@ const (
 	// Hub.Deliver hands it over blocking, like a control message, and it
 	// is never dropped; it has no reply.
 	msgRemote
+	// msgPresence is another node's presence in the room, or a tick to
+	// send this node's (presence_cluster.go). Handed over like msgRemote.
+	msgPresence
 )
 
 // roomMsg is one item of a room's inbox.
@@ -49,6 +53,7 @@ type roomMsg struct {
 	size  int64          // msgPost: bytes counted against the inbox byte budget
 	frame []byte         // msgChange: the MessageEdited or MessageDeleted to broadcast; msgRemote: the Message
 	pos   uint64         // msgRemote: the message's position in the cluster's stream
+	event *Presence      // msgPresence: another node's; nil for this node's tick
 	reply chan roomReply // control: capacity 1; written once by run; read by the sender
 }
 
@@ -115,10 +120,15 @@ type Room struct {
 	people    map[uint64]*person   // by Session.person: who is in the room
 	ids       *idSource
 	lastID    string
-	pos       uint64     // cluster mode: the stream position of lastID (see cluster.go)
-	dropped   []*Session // members whose peer overflowed during a fan-out
-	nonces    nonceCache // recent messages sent with a nonce, by sender and nonce
-	idle      Timer      // running while the room is empty; nil otherwise
+	pos       uint64 // cluster mode: the stream position of lastID (see cluster.go)
+	// Cluster mode (presence_cluster.go): the people on other nodes, by
+	// node, and every name present on any node with how many places
+	// (this node, other nodes) it is present in. nil on a single node.
+	remote  map[string]map[string]struct{}
+	roster  map[string]int
+	dropped []*Session // members whose peer overflowed during a fan-out
+	nonces  nonceCache // recent messages sent with a nonce, by sender and nonce
+	idle    Timer      // running while the room is empty; nil otherwise
 	// Presence throttling (see presence): when presence last woke the
 	// members, and the timer that wakes them for presence queued since.
 	presenceAt    time.Time
@@ -225,9 +235,15 @@ func (r *Room) handle(m *roomMsg) {
 		r.handleChange(m)
 	case msgRemote:
 		r.handleRemote(m)
+	case msgPresence:
+		r.handlePresence(m)
 	}
 	r.reap()
-	r.memberCount.Store(int32(len(r.people)))
+	if r.roster != nil {
+		r.memberCount.Store(int32(len(r.roster)))
+	} else {
+		r.memberCount.Store(int32(len(r.people)))
+	}
 	// Forgotten within the turn, before its reply: once the last member's
 	// leave is acknowledged, the room is gone from the list.
 	if !r.deleted && r.forgettable() {
@@ -322,7 +338,9 @@ func (r *Room) handleJoin(m *roomMsg) roomReply {
 		if p == nil {
 			p = &person{name: m.name}
 			r.people[m.from.person] = p
-			r.presence(joined)
+			if r.arrive(m.name) {
+				r.presence(joined)
+			}
 		}
 		p.conns++
 		mem = &member{who: p, out: m.from.out, syncing: true}
@@ -363,6 +381,7 @@ func (r *Room) handleRename(m *roomMsg) {
 	if mem := r.members[m.from]; mem != nil && mem.who.name != m.name {
 		old := mem.who.name
 		mem.who.name = m.name
+		r.renamed(old, m.name)
 		// Two small frames, whatever the room's size: the seed's notice,
 		// and the event a client updates its member list from (a full
 		// Members per rename cost each member the whole list).
@@ -381,7 +400,9 @@ func (r *Room) remove(s *Session) {
 	mem.out.Flush()
 	if mem.who.conns--; mem.who.conns == 0 {
 		delete(r.people, s.person)
-		r.presence(protocol.EncodeUserLeft(mem.who.name, r.name))
+		if r.depart(mem.who.name) {
+			r.presence(protocol.EncodeUserLeft(mem.who.name, r.name))
+		}
 	}
 }
 
@@ -479,6 +500,9 @@ func (r *Room) reap() {
 
 // names lists the people in the room, sorted.
 func (r *Room) names() []string {
+	if r.roster != nil {
+		return slices.Sorted(maps.Keys(r.roster))
+	}
 	names := make([]string, 0, len(r.people))
 	for _, p := range r.people {
 		names = append(names, p.name)

@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -55,11 +56,21 @@ func dialAs(t *testing.T, addr, token string) *client {
 
 func dialWith(t *testing.T, addr string, h http.Header) *client {
 	t.Helper()
+	cl, err := tryDial(t, addr, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// tryDial connects to addr and waits for the Welcome, reporting what went
+// wrong instead of failing the test.
+func tryDial(t *testing.T, addr string, h http.Header) (*client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitLimit)
 	defer cancel()
 	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{HTTPHeader: h})
 	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	c.SetReadLimit(1 << 22)
 	cl := &client{t: t, c: c, frames: make(chan frame, 4096)}
@@ -77,12 +88,16 @@ func dialWith(t *testing.T, addr string, h http.Header) *client {
 		}
 	}()
 	t.Cleanup(func() { c.CloseNow() })
-	w := cl.next()
-	if w.str("type") != "Welcome" {
-		t.Fatalf("first frame: got %v, want Welcome", w)
+	select {
+	case w, ok := <-cl.frames:
+		if !ok || w.str("type") != "Welcome" {
+			return nil, fmt.Errorf("first frame from %s: got %v, want Welcome", addr, w)
+		}
+		cl.name = w.str("username")
+		return cl, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s: no Welcome within %v", addr, testkit.WaitLimit)
 	}
-	cl.name = w.str("username")
-	return cl
 }
 
 // next returns the next frame, failing the test if none comes in time.

@@ -67,6 +67,10 @@ type Config struct {
 	NoWriter bool
 	// WriterBatch is how many messages the writer takes at once (default 512).
 	WriterBatch int
+	// NodeTimeout is how long a node may go unheard before the others
+	// take it for dead: its people leave their rooms, its guests' names
+	// are free (default 15 s; it beats every third of it).
+	NodeTimeout time.Duration
 	// Store is the store every node shares (PostgreSQL). Required.
 	Store  actors.Store
 	Logger *slog.Logger
@@ -95,6 +99,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 5 * time.Second
+	}
+	if c.NodeTimeout <= 0 {
+		c.NodeTimeout = 15 * time.Second
 	}
 	if c.WriterBatch <= 0 {
 		c.WriterBatch = 512
@@ -147,15 +154,20 @@ type Cluster struct {
 	// one). History reads the stream after it.
 	stored atomic.Uint64
 
-	ctx     context.Context           // ends the delivery and writer loops
-	cancel  context.CancelFunc        // called by Close
-	wg      sync.WaitGroup            // the loops started by Start, and ackLoop
-	iter    jetstream.MessagesContext // the delivery consumer's: stopped by Close
+	ctx    context.Context           // ends the delivery and writer loops
+	cancel context.CancelFunc        // called by Close
+	wg     sync.WaitGroup            // the loops started by Start, and ackLoop
+	iter   jetstream.MessagesContext // the delivery consumer's: stopped by Close
 	// subs are the plain NATS subscriptions: other nodes' edits and
 	// deletions, private messages, and questions about names. Made by
 	// Start, unsubscribed by Close.
 	subs  []*nats.Subscription
 	names *names
+	// seen is when each other node was last heard (its alive beat):
+	// written by the alive subscription's handler, read by beat, which
+	// declares the ones unheard for NodeTimeout gone.
+	seenMu sync.Mutex
+	seen   map[string]time.Time
 }
 
 // pending is a published message awaiting its acknowledgement.
@@ -277,6 +289,9 @@ type Deliverer interface {
 	DeliverChange(ctx context.Context, room string, frame []byte)
 	DeliverPrivate(keys []string, frame []byte)
 	HoldsGuest(key string) bool
+	DeliverPresence(ctx context.Context, room string, p actors.Presence)
+	NodeGone(ctx context.Context, node string)
+	PresenceTick()
 }
 
 // Start begins delivering the stream to hub, from after the position Open
@@ -311,8 +326,10 @@ func (c *Cluster) Start(ctx context.Context, hub Deliverer) error {
 	}
 	c.subs = append(c.subs, sub)
 	for subj, h := range map[string]nats.MsgHandler{
-		privateSubj:                        c.receivePrivate(hub),
+		privateSubj:                         c.receivePrivate(hub),
 		holdsPrefix + nodeKey(c.cfg.NodeID): c.answerHolds(hub),
+		presencePrefix + ">":                c.receivePresence(hub),
+		aliveSubj:                           c.receiveAlive,
 	} {
 		sub, err := c.nc.Subscribe(subj, h)
 		if err != nil {
@@ -324,7 +341,7 @@ func (c *Cluster) Start(ctx context.Context, hub Deliverer) error {
 	c.wg.Add(2)
 	go func() { // stops when Close cancels c.ctx
 		defer c.wg.Done()
-		c.beat()
+		c.beat(hub)
 	}()
 	go func() { // stops when Close stops the iterator
 		defer c.wg.Done()

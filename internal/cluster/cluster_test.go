@@ -267,7 +267,19 @@ func TestNATSOutage(t *testing.T) {
 			t.Fatalf("after the outage the member got %s, want %s", got, id)
 		}
 	}
-	h := dial(t, tc.addrs[1]).join("general", "").ids()
+	// A new connection needs the names bucket, which may still be
+	// electing its leader: it is refused ("try again") until then.
+	var late *client
+	for deadline := time.Now().Add(testkit.WaitLimit); late == nil; {
+		var err error
+		if late, err = tryDial(t, tc.addrs[1], nil); err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("connect after the outage: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	h := late.join("general", "").ids()
 	for _, id := range acked {
 		if !slices.Contains(h, id) {
 			t.Errorf("acknowledged %s: missing from History %v", id, h)

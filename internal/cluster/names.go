@@ -27,8 +27,6 @@ import (
 const (
 	namesBucket = "parley_names"
 	nodesBucket = "parley_nodes"
-	nodeTTL     = 15 * time.Second // a node not heard from this long is dead: its guests' names are free
-	nodeBeat    = 5 * time.Second
 	holdsPrefix = "parley.holds." // + node id: "do you hold this name?"
 	privateSubj = "parley.private"
 )
@@ -48,13 +46,13 @@ type names struct {
 
 func (c *Cluster) setUpNames(ctx context.Context) error {
 	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: namesBucket, Storage: jetstream.MemoryStorage, Replicas: c.cfg.Replicas, History: 1,
+		Bucket: namesBucket, Storage: jetstream.FileStorage, Replicas: c.cfg.Replicas, History: 1,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: names bucket: %w", err)
 	}
 	nodes, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: nodesBucket, Storage: jetstream.MemoryStorage, Replicas: c.cfg.Replicas, History: 1, TTL: nodeTTL,
+		Bucket: nodesBucket, Storage: jetstream.FileStorage, Replicas: c.cfg.Replicas, History: 1, TTL: c.cfg.NodeTimeout,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: nodes bucket: %w", err)
@@ -72,22 +70,34 @@ func nodeKey(id string) string { return "n" + hex.EncodeToString([]byte(id)) }
 // nameKey is a skeleton's key in the names bucket.
 func nameKey(skeleton string) string { return "s" + hex.EncodeToString([]byte(skeleton)) }
 
-// beat keeps the node alive in the nodes bucket. Started by Start; returns
+// beat keeps the node alive: its key in the nodes bucket (for names) and
+// its alive message (for presence), every third of NodeTimeout; declares
+// the nodes unheard for NodeTimeout gone; and every tenth beat asks the
+// rooms to send their whole lists of people. Started by Start; returns
 // when Close cancels c.ctx.
-func (c *Cluster) beat() {
-	tick := time.NewTicker(nodeBeat)
+func (c *Cluster) beat(hub Deliverer) {
+	every := c.cfg.NodeTimeout / 3
+	tick := time.NewTicker(every)
 	defer tick.Stop()
-	for {
+	for n := 1; ; n++ {
+		ctx, cancel := context.WithTimeout(c.ctx, every)
+		if _, err := c.names.nodes.Put(ctx, nodeKey(c.cfg.NodeID), nil); err != nil && c.ctx.Err() == nil {
+			c.log.Warn("node heartbeat", "err", err)
+		}
+		cancel()
+		_ = c.nc.Publish(aliveSubj, []byte(c.cfg.NodeID))
+		for _, node := range c.unheard() {
+			c.log.Warn("node gone: its people leave their rooms here", "gone", node)
+			hub.NodeGone(c.ctx, node)
+		}
+		if n%10 == 0 {
+			hub.PresenceTick()
+		}
 		select {
 		case <-c.ctx.Done():
 			return
 		case <-tick.C:
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, nodeBeat)
-		if _, err := c.names.nodes.Put(ctx, nodeKey(c.cfg.NodeID), nil); err != nil {
-			c.log.Warn("node heartbeat", "err", err)
-		}
-		cancel()
 	}
 }
 

@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"parley/actors"
+	"parley/internal/cluster"
 	"parley/internal/testkit"
 )
 
@@ -106,5 +108,94 @@ func TestDeadNodesNameIsFree(t *testing.T) {
 	cl := dial(t, tc.addrs[0])
 	if f := rename(cl, "ghost"); f.str("type") != "Ack" {
 		t.Errorf("a name held by a dead node: got %v, want an Ack", f)
+	}
+}
+
+// members returns the names of the next Members frame of room cl gets.
+func members(cl *client, room string) []string {
+	cl.t.Helper()
+	for {
+		f := cl.next()
+		if f.str("type") != "Members" || f.str("room") != room {
+			continue
+		}
+		var names []string
+		list, _ := f["usernames"].([]any)
+		for _, n := range list {
+			s, _ := n.(string)
+			names = append(names, s)
+		}
+		return names
+	}
+}
+
+// nextPresence returns the next UserJoined or UserLeft of room cl gets
+// about someone else.
+func nextPresence(cl *client, room string) frame {
+	cl.t.Helper()
+	for {
+		f := cl.next()
+		if (f.str("type") == "UserJoined" || f.str("type") == "UserLeft") && f.str("room") == room && f.str("username") != cl.name {
+			return f
+		}
+	}
+}
+
+// Promise 4, presence: Members, UserJoined and UserLeft and the room
+// list's member counts cover every node, and the people of a node that
+// stops beating leave.
+func TestPresenceAcrossNodes(t *testing.T) {
+	tc := startCluster(t, 2, func(_ int, c *cluster.Config) { c.NodeTimeout = 3 * time.Second })
+	ann := dial(t, tc.addrs[0])
+	rename(ann, "ann")
+	ann.name = "ann"
+	ann.join("general", "")
+	bob := dial(t, tc.addrs[1])
+	rename(bob, "bob")
+	bob.name = "bob"
+	bob.do(map[string]any{"type": "JoinRoom", "room": "general"})
+	if got, want := members(bob, "general"), []string{"ann", "bob"}; !slices.Equal(got, want) {
+		t.Errorf("bob's Members on node 2: got %v, want %v", got, want)
+	}
+	if f := nextPresence(ann, "general"); f.str("type") != "UserJoined" || f.str("username") != "bob" {
+		t.Errorf("ann on node 1: got %v, want UserJoined bob", f)
+	}
+	ref, err := bob.send(map[string]any{"type": "ListRooms"})
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	for {
+		f := bob.next()
+		if f.str("ref") != ref {
+			continue
+		}
+		rooms, _ := f["rooms"].([]any)
+		for _, r := range rooms {
+			if r, _ := r.(map[string]any); r["name"] == "general" && r["members"] != float64(2) {
+				t.Errorf("RoomList on node 2: general has %v members, want 2", r["members"])
+			}
+		}
+		break
+	}
+	bob.do(map[string]any{"type": "LeaveRoom", "room": "general"})
+	if f := nextPresence(ann, "general"); f.str("type") != "UserLeft" || f.str("username") != "bob" {
+		t.Errorf("ann after bob left on node 2: got %v, want UserLeft bob", f)
+	}
+
+	// A node that says its people are in, then falls silent.
+	nc, err := nats.Connect(tc.nats.URLs())
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer nc.Close()
+	ghost, _ := json.Marshal(actors.Presence{Node: "ghost", Op: actors.PresenceOn, Name: "casper"})
+	if err := nc.Publish("parley.presence."+hex.EncodeToString([]byte("general")), ghost); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if f := nextPresence(ann, "general"); f.str("type") != "UserJoined" || f.str("username") != "casper" {
+		t.Errorf("ann: got %v, want UserJoined casper from the ghost node", f)
+	}
+	if f := nextPresence(ann, "general"); f.str("type") != "UserLeft" || f.str("username") != "casper" {
+		t.Errorf("ann, once the ghost node fell silent: got %v, want UserLeft casper", f)
 	}
 }

@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= bin/parley
 
-.PHONY: run build test bench fmt lint fuzz chaos soak screenshots abuse
+.PHONY: run build test bench fmt lint fuzz chaos chaos-cluster soak screenshots abuse
 
 # Fuzz targets, as package:Target. `make test` runs each for FUZZTIME_CI, a
 # count of executions: a wall-clock -fuzztime fails with "context deadline
@@ -49,6 +49,10 @@ bench:
 ## chaos: kill -9 the server 50 times under acknowledged load; no acked message may be lost
 chaos:
 	PARLEY_CHAOS_CYCLES=50 $(GO) test -race -count=1 -run TestKill9LosesNoAckedMessage -v -timeout 30m .
+
+## chaos-cluster: three nodes, three NATS servers and PostgreSQL; kill -9 a node (and sometimes a NATS server) 20 times under acknowledged load
+chaos-cluster:
+	PARLEY_CHAOS_CLUSTER_CYCLES=20 $(GO) test -race -count=1 -run TestClusterKill9LosesNoAckedMessage -v -timeout 30m .
 
 ## soak: a -race server under mixed load for SOAK (default 10m), then 10,000 connect/abort cycles
 SOAK ?= 10m

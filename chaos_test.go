@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -63,7 +64,7 @@ func TestKill9LosesNoAckedMessage(t *testing.T) {
 			wg.Add(1)
 			go func() { // exits when the connection fails (the kill)
 				defer wg.Done()
-				c.run(url, true)
+				c.run(context.Background(), url, true)
 			}()
 		}
 		// A random moment: sometimes while clients are still connecting
@@ -96,7 +97,7 @@ func TestKill9LosesNoAckedMessage(t *testing.T) {
 		wg.Add(1)
 		go func() { // exits when its pending messages are settled or the server stops
 			defer wg.Done()
-			c.run(url, false)
+			c.run(context.Background(), url, false)
 		}()
 	}
 	deadline := time.Now().Add(3 * waitLimit)
@@ -249,7 +250,16 @@ type chaosClient struct {
 	window int
 	rng    *rand.Rand // owned by the writer goroutine of the current run
 
+	// token, if set, is an account's session token: the client connects
+	// as that account (named name) instead of taking name as a guest.
+	token string
+	// track: the client records the ids of the room messages it receives
+	// (got, under mu), live or in a join's History, and rejoins each room
+	// with since its last one, as a client that must miss nothing does.
+	track bool
+
 	mu       sync.Mutex
+	got      map[string][]string // room -> ids received, in order (track)
 	seq      int
 	msgs     map[string]*chaosMsg
 	pending  []*chaosMsg         // sent, not acknowledged, in send order
@@ -284,10 +294,14 @@ func (c *chaosClient) fail(err error) {
 // run connects, takes the client's name, joins its rooms, resends what is
 // pending, and then (if load) sends new messages until the connection
 // fails; without load it returns once nothing is pending.
-func (c *chaosClient) run(url string, load bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*waitLimit)
+func (c *chaosClient) run(ctx context.Context, url string, load bool) {
+	ctx, cancel := context.WithTimeout(ctx, 10*waitLimit)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, url, nil)
+	var opts *websocket.DialOptions
+	if c.token != "" {
+		opts = &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + c.token}}}
+	}
+	ws, _, err := websocket.Dial(ctx, url, opts)
 	if err != nil {
 		if load {
 			return // killed before we got in
@@ -304,12 +318,16 @@ func (c *chaosClient) run(url string, load bool) {
 	type reply struct {
 		Type, Ref, ID, Code, Message string
 	}
+	synced := map[string]bool{} // record's, for this connection: touched by this goroutine only
 	// readRef reads until the reply to ref.
 	readRef := func(ref string) (reply, error) {
 		for {
 			_, b, err := ws.Read(ctx)
 			if err != nil {
 				return reply{}, err
+			}
+			if c.track {
+				c.record(b, synced) // live messages of the rooms joined already
 			}
 			var r reply
 			if json.Unmarshal(b, &r) == nil && r.Ref == ref && (r.Type == "Ack" || r.Type == "Error") {
@@ -318,16 +336,24 @@ func (c *chaosClient) run(url string, load bool) {
 		}
 	}
 	setup := func() error {
-		if err := send(map[string]any{"type": "SetUsername", "username": c.name, "ref": "name"}); err != nil {
-			return err
-		}
-		if r, err := readRef("name"); err != nil {
-			return err
-		} else if r.Type != "Ack" {
-			return fmt.Errorf("SetUsername: %+v", r)
+		if c.token == "" {
+			if err := send(map[string]any{"type": "SetUsername", "username": c.name, "ref": "name"}); err != nil {
+				return err
+			}
+			if r, err := readRef("name"); err != nil {
+				return err
+			} else if r.Type != "Ack" {
+				return fmt.Errorf("SetUsername: %+v", r)
+			}
 		}
 		for _, room := range c.rooms {
-			if err := send(map[string]any{"type": "JoinRoom", "room": room, "ref": "join-" + room}); err != nil {
+			join := map[string]any{"type": "JoinRoom", "room": room, "ref": "join-" + room}
+			c.mu.Lock()
+			if got := c.got[room]; c.track && len(got) > 0 {
+				join["since"] = got[len(got)-1]
+			}
+			c.mu.Unlock()
+			if err := send(join); err != nil {
 				return err
 			}
 			if r, err := readRef("join-" + room); err != nil {
@@ -395,6 +421,9 @@ func (c *chaosClient) run(url string, load bool) {
 		if err != nil {
 			return
 		}
+		if c.track {
+			c.record(b, synced)
+		}
 		var r reply
 		if json.Unmarshal(b, &r) != nil || r.Ref == "" || (r.Type != "Ack" && r.Type != "Error") {
 			continue
@@ -426,6 +455,41 @@ func (c *chaosClient) run(url string, load bool) {
 		c.mu.Unlock()
 		if m != nil {
 			<-slots
+		}
+	}
+}
+
+// record notes the ids of the History answering one of its joins (which
+// asked since its last one) in got, and then those of the room's Message
+// frames on this connection (synced: the rooms whose join History came).
+// An account's connection is in its rooms before it asks anything
+// (Resume): what it gets of them before its own join's History is not
+// recorded, as that History has it.
+func (c *chaosClient) record(b []byte, synced map[string]bool) {
+	var f struct {
+		Type, Room, ID, Ref string
+		Messages            []struct{ ID string }
+	}
+	if json.Unmarshal(b, &f) != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.got == nil {
+		c.got = map[string][]string{}
+	}
+	switch f.Type {
+	case "Message":
+		if synced[f.Room] {
+			c.got[f.Room] = append(c.got[f.Room], f.ID)
+		}
+	case "History":
+		if f.Ref != "join-"+f.Room {
+			return
+		}
+		synced[f.Room] = true
+		for _, m := range f.Messages {
+			c.got[f.Room] = append(c.got[f.Room], m.ID)
 		}
 	}
 }

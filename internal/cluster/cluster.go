@@ -112,6 +112,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// setUpLimit bounds how long Open waits for JetStream to answer.
+const setUpLimit = 30 * time.Second
+
 const (
 	subjectPrefix = "parley.room."
 	writerName    = "store-writer" // the durable consumer every node's writer shares
@@ -208,9 +211,22 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		slots: make(chan struct{}, cfg.PublishQueue),
 		acks:  make(chan pending, cfg.PublishQueue),
 	}
-	if err := c.setUp(ctx); err != nil {
-		nc.Close()
-		return nil, err
+	// A NATS cluster that is starting (or electing leaders after losing a
+	// server) refuses JetStream requests for a few seconds: try for a while.
+	for deadline := time.Now().Add(setUpLimit); ; {
+		err := c.setUp(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			nc.Close()
+			return nil, err
+		}
+		log.Warn("JetStream not ready, trying again", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)

@@ -27,6 +27,7 @@ const (
 	msgRename // a member changed its name
 	msgDelete // the room is deleted (Hub.DeleteRoom): its members are sent out, and it stops
 	msgChange // a stored edit or deletion of a message: announce it (see edits.go)
+	msgTyping // data, like msgPost: a member is typing (typing.go); dropped when the inbox is full
 )
 
 // roomMsg is one item of a room's inbox.
@@ -217,6 +218,8 @@ func (r *Room) handle(m *roomMsg) {
 		r.handleDelete()
 	case msgChange:
 		r.handleChange(m)
+	case msgTyping:
+		r.handleTyping(m)
 	}
 	r.reap()
 	r.memberCount.Store(int32(len(r.people)))

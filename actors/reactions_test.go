@@ -92,7 +92,7 @@ func TestReactions(t *testing.T) {
 	b.refused(protocol.Request{Type: "React", ID: id, Room: "elsewhere", Emoji: "👍", On: true}, protocol.CodeNoSuchMessage)
 	c := f.named("carol")[0]
 	c.refused(protocol.Request{Type: "React", ID: id, Emoji: "👍", On: true}, protocol.CodeNoSuchMessage) // not in the room
-	f.clock.Advance(time.Minute)                                                                           // the buckets refill
+	f.clock.Advance(time.Minute)                                                                         // the buckets refill
 	a.changed("lobby", id, "", b)
 	b.refused(protocol.Request{Type: "React", ID: id, Emoji: "👍", On: true}, protocol.CodeNoSuchMessage)
 	if m := b.history("lobby")[id]; m["reactions"] != nil {

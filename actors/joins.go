@@ -138,7 +138,10 @@ func (s *Session) sendHistory(ctx context.Context, ref string, q HistoryQuery, s
 		msgs, more, err = s.hub.store.History(ctx, q)
 	}
 	if err == nil {
-		s.annotate(ctx, msgs)
+		var cut bool
+		if msgs, cut = s.annotate(ctx, msgs, q.MaxBytes); cut {
+			more = true
+		}
 	}
 	if err != nil {
 		s.hub.log.Warn("read history", "room", q.Room, "err", waitErr(ctx, err))

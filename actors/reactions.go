@@ -162,14 +162,43 @@ func (s *Session) ownRoomMessage(ctx context.Context, req protocol.Request) (Sto
 }
 
 // annotate fills in a History page's mentions and reactions (the reader's
-// own marked). A failure is logged and the page goes without them.
-func (s *Session) annotate(ctx context.Context, msgs []StoredMessage) {
+// own marked). A failure is logged and the page goes without them. What
+// they add counts against the page's byte budget too: the oldest messages
+// that no longer fit are left out, and cut reports it (the page says
+// truncated, and the client pages back for them).
+func (s *Session) annotate(ctx context.Context, msgs []StoredMessage, maxBytes int) (page []StoredMessage, cut bool) {
 	if len(msgs) == 0 || msgs[0].Private {
-		return
+		return msgs, false
 	}
 	if err := s.hub.store.Annotate(ctx, msgs, s.reactor()); err != nil {
 		s.hub.log.Warn("read reactions and mentions", "room", msgs[0].Room, "err", waitErr(ctx, err))
+		return msgs, false
 	}
+	total := 0
+	for i := range msgs {
+		total += MessageSize(&msgs[i]) + annotationSize(&msgs[i])
+	}
+	for len(msgs) > 1 && maxBytes > 0 && total > maxBytes {
+		total -= MessageSize(&msgs[0]) + annotationSize(&msgs[0])
+		msgs, cut = msgs[1:], true
+	}
+	return msgs, cut
+}
+
+// annotationSize is what a message's mentions and reactions add to its
+// entry in a History frame, at most.
+func annotationSize(m *StoredMessage) int {
+	n := 0
+	for _, name := range m.Mentions {
+		n += len(name) + 4
+	}
+	for i := range m.Reactions {
+		n += 2 * (len(m.Reactions[i].Emoji) + 16) // in counts, and perhaps in reacted
+	}
+	if n > 0 {
+		n += 40 // the keys
+	}
+	return n
 }
 
 // sendReactionChanges queues, after a rejoin's History and edits, the

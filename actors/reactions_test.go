@@ -147,3 +147,31 @@ func TestSinceCatchUpCarriesReactions(t *testing.T) {
 	}
 	b.expect("Members")
 }
+
+// What reactions add to a History entry counts against the page's byte
+// budget: the oldest that no longer fit are left out, and the page says
+// truncated.
+func TestReactionsCountAgainstThePageBudget(t *testing.T) {
+	f := newFixture(t, actors.Config{HistoryBytes: 500})
+	a, _ := f.aliceAndBob("lobby")
+	var ids []string
+	for _, c := range []string{"m1", "m2", "m3"} {
+		ids = append(ids, a.send("lobby", c))
+	}
+	page := func() (frame, []any) {
+		a.do(protocol.Request{Type: "History", Room: "lobby", Ref: "h"})
+		h := a.waitFor("History", func(fr frame) bool { return fr.str("ref") == "h" })
+		return h, h["messages"].([]any)
+	}
+	if h, msgs := page(); len(msgs) != 3 || h["truncated"] != false {
+		t.Fatalf("without reactions: got %d messages, truncated %v, want 3, false", len(msgs), h["truncated"])
+	}
+	for _, id := range ids {
+		f.clock.Advance(time.Second)
+		a.react(id, "👍", true)
+	}
+	h, msgs := page()
+	if len(msgs) != 2 || h["truncated"] != true || msgs[0].(map[string]any)["id"] != ids[1] {
+		t.Errorf("with reactions: got %v, want the newest 2, truncated", h)
+	}
+}

@@ -65,6 +65,9 @@ func mentionTokens(content string, maxLen int) []string {
 // mentions resolves the @names of content to the people they name, as
 // displayed. Names not connected are asked of Config.Names, under one
 // deadline for the message; a lookup that fails leaves the rest unnamed.
+// Each lookup after the first costs the sender a request's token, after
+// the fact (as a large reply does): a message of ten unknown names costs
+// what ten messages do.
 func (s *Session) mentions(conn context.Context, content string) []string {
 	tokens := mentionTokens(content, s.hub.cfg.Limits.UsernameMax)
 	if len(tokens) == 0 {
@@ -75,9 +78,17 @@ func (s *Session) mentions(conn context.Context, content string) []string {
 		ctx    context.Context
 		cancel context.CancelFunc
 	)
+	lookups := 0
 	defer func() {
 		if cancel != nil {
 			cancel()
+		}
+		if lookups > 1 {
+			now := s.hub.cfg.Clock.Now()
+			debt(s.bucket, now, lookups-1)
+			if s.clientBudget != nil {
+				debt(s.clientBudget.requests, now, lookups-1)
+			}
 		}
 	}()
 	for _, tok := range tokens {
@@ -98,6 +109,7 @@ func (s *Session) mentions(conn context.Context, content string) []string {
 		if ctx.Err() != nil {
 			break
 		}
+		lookups++
 		name, ok, err := s.hub.cfg.Names.AccountName(ctx, key)
 		if err != nil {
 			s.hub.log.Warn("look up a mention", "err", waitErr(ctx, err))

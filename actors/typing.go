@@ -16,8 +16,8 @@ import (
 // It is the first thing dropped under load, at three places: a connection
 // relays at most one every TypingEvery (the client sends one every few
 // seconds while typing; the rest are dropped without a word); the room
-// takes it only while its inbox has room (a post that does not fit is
-// dropped, never waited for); and each member gets it only while its
+// takes it only while its inbox is under half full (never waited for: the
+// rest of the inbox is kept for messages); and each member gets it only while its
 // queue is under half full (Peer.Offer): a member that is behind misses a
 // typing notice instead of being cut off as a slow consumer for one.
 
@@ -61,7 +61,8 @@ func (s *Session) typing(req protocol.Request) {
 	}
 	s.typedAt = now
 	if r != nil {
-		if !r.post(&roomMsg{kind: msgTyping, from: s, size: typingSize}) {
+		// Only into an inbox under half full: the room's messages keep the rest.
+		if len(r.inbox) >= cap(r.inbox)/2 || !r.post(&roomMsg{kind: msgTyping, from: s, size: typingSize}) {
 			s.hub.metrics.typingDropped.Add(1)
 		}
 		return

@@ -62,7 +62,7 @@ func (s *Session) typing(req protocol.Request) {
 	s.typedAt = now
 	if r != nil {
 		// Only into an inbox under half full: the room's messages keep the rest.
-		if len(r.inbox) >= cap(r.inbox)/2 || !r.post(&roomMsg{kind: msgTyping, from: s, size: typingSize}) {
+		if len(r.inbox) > cap(r.inbox)/2 || !r.post(&roomMsg{kind: msgTyping, from: s, size: typingSize}) {
 			s.hub.metrics.typingDropped.Add(1)
 		}
 		return

@@ -129,3 +129,25 @@ func TestBrowserMentionHighlight(t *testing.T) {
 		!m.querySelector('.mention-me'))(document.querySelector('#message-list .message.own'))`)
 	bob.screenshot("mention.png")
 }
+
+// An account away from #general is told of a mention there live, and,
+// after a reload, by the server's Unread: the badge is the same.
+func TestBrowserAccountMentionBadge(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, "", "")
+	ann := newPage(t, s.url(), "ann")
+	ann.register("Ann", "ann's long password")
+	ann.wait(accountChat("Ann"))
+	bob := newPage(t, s.url(), "bob")
+	bob.login("bob")
+	ann.click(`#room-list li[data-room="random"] .room-open`)
+	ann.wait(`parley.state().currentRoom === 'random'`)
+
+	bob.sendOK("@ann have a look")
+	badge := `document.querySelector('#room-list li[data-room="general"] .mention-badge')?.textContent === '@1'`
+	ann.wait(badge)
+	ann.do(chromedp.Reload())
+	ann.wait(`parley.state().connected && parley.state().currentRoom === 'random' && ` + badge)
+	ann.click(`#room-list li[data-room="general"] .room-open`)
+	ann.wait(`!document.querySelector('#room-list .mention-badge') && !!document.querySelector('#message-list .message.mentions-me')`)
+}

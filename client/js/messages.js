@@ -8,12 +8,12 @@
 import { AUTO_RETRY_MAX, MAX_CONTENT } from './config.js';
 import { conn, request } from './connection.js';
 import { button, el } from './dom.js';
+import { markMentions, mentionsMe } from './mentions.js';
 import { buildMessage, mutate, notice, placeEl, regroup, setMessageState, setMessageTime } from './messagelist.js';
 import { fitsInFrame, req } from './protocol.js';
+import { setReactions } from './reactions.js';
 import { renderDms, renderMarker, renderRooms, updateTitle } from './render.js';
 import { currentConv, state } from './state.js';
-import { markMentions, mentionsMe } from './mentions.js';
-import { setReactions } from './reactions.js';
 import { maybeMarkRead } from './unread.js';
 import { codePoints, makeNonce, sameName } from './util.js';
 

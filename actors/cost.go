@@ -34,6 +34,8 @@ func cost(typ string) int {
 	switch typ {
 	case protocol.TypeEditMessage, protocol.TypeDeleteMessage:
 		return changeCost
+	case protocol.TypeReact:
+		return reactCost
 	}
 	return 1
 }

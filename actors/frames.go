@@ -15,6 +15,8 @@ func (m *StoredMessage) wire() protocol.Message {
 		Nonce:     m.Nonce,
 		EditedAt:  m.EditedAt,
 		Deleted:   m.Deleted,
+		Mentions:  m.Mentions,
+		Reactions: m.Reactions,
 	}
 }
 

@@ -107,6 +107,7 @@ func (s *Session) enter(ctx, conn context.Context, name string, e entry) bool {
 		s.sendHistory(ctx, ref, q, true)
 		if e.since != "" {
 			s.sendChanges(ctx, ref, name, e.since)
+			s.sendReactionChanges(ctx, name, e.since)
 		}
 	}
 	s.out.Send(protocol.EncodeMembers(name, rep.members))
@@ -135,6 +136,12 @@ func (s *Session) sendHistory(ctx context.Context, ref string, q HistoryQuery, s
 			q.MaxBytes = s.hub.cfg.HistoryBytes
 		}
 		msgs, more, err = s.hub.store.History(ctx, q)
+	}
+	if err == nil {
+		var cut bool
+		if msgs, cut = s.annotate(ctx, msgs, q.MaxBytes); cut {
+			more = true
+		}
 	}
 	if err != nil {
 		s.hub.log.Warn("read history", "room", q.Room, "err", waitErr(ctx, err))

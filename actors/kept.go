@@ -146,7 +146,7 @@ func (s *Session) sendUnread(conn context.Context, rooms []string) {
 	}
 	wireRooms := make([]protocol.ReadState, len(inRooms))
 	for i, st := range inRooms {
-		wireRooms[i] = protocol.ReadState{Room: st.Room, Read: st.Read, Unread: st.Unread}
+		wireRooms[i] = protocol.ReadState{Room: st.Room, Read: st.Read, Unread: st.Unread, Mentions: st.Mentions}
 	}
 	var wireConvs []protocol.ReadState
 	for i := range convs {
@@ -208,7 +208,7 @@ func (s *Session) markRead(conn context.Context, req protocol.Request) {
 		s.fail(req.Ref, protocol.CodeServerBusy, "could not keep your read marker, try again")
 		return
 	}
-	frame := protocol.EncodeReadMarker(protocol.ReadState{Room: st.Room, With: st.With, Read: st.Read, Unread: st.Unread})
+	frame := protocol.EncodeReadMarker(protocol.ReadState{Room: st.Room, With: st.With, Read: st.Read, Unread: st.Unread, Mentions: st.Mentions})
 	for _, o := range s.hub.sessionsOf(s) {
 		o.out.Send(frame)
 	}

@@ -16,6 +16,11 @@ type Peer interface {
 	// verdicts, but wakes no writer for it: it leaves with the next Send,
 	// or at the next Flush, in order with them.
 	SendDeferred(frame []byte) Verdict
+	// Offer queues frame like Send, but only while the queue holds less
+	// than half its bounds (frames and bytes), and reports whether it did:
+	// a frame nobody misses (UserTyping) is dropped first, and never makes
+	// a peer overflow.
+	Offer(frame []byte) bool
 	// Flush wakes the writer for frames SendDeferred queued, if any wait.
 	Flush()
 	// Len reports the frames and bytes queued: a request whose reply may

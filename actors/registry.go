@@ -166,6 +166,9 @@ type Metrics struct {
 	slow         atomic.Int64 // sessions cut off as slow consumers
 	rateLimited  atomic.Int64 // requests refused with rate_limited
 	roomsRefused atomic.Int64 // new rooms refused: a creation budget spent, or the cap of running rooms
+	// typingDropped counts typing notices dropped: over a connection's
+	// rate, a room's inbox full, or a recipient's queue half full.
+	typingDropped atomic.Int64
 }
 
 // MetricsSnapshot is a copy of the Hub's counters.
@@ -174,6 +177,7 @@ type MetricsSnapshot struct {
 	Budgets                                                    int // shared budgets kept: clients' and accounts'
 	MessagesIn, PrivateIn, Deliveries, Busy, Slow, RateLimited int64
 	RoomsRefused                                               int64
+	TypingDropped                                              int64
 }
 
 // Hub is the registry: sessions by id, names by skeleton (a guest's, or an
@@ -490,16 +494,17 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 // Metrics returns a snapshot of the Hub's counters.
 func (h *Hub) Metrics() MetricsSnapshot {
 	return MetricsSnapshot{
-		Sessions:     h.sessions.Size(),
-		Rooms:        h.rooms.Size(),
-		Budgets:      h.budgets.Size(),
-		MessagesIn:   h.metrics.messagesIn.Load(),
-		PrivateIn:    h.metrics.privateIn.Load(),
-		Deliveries:   h.metrics.deliveries.Load(),
-		Busy:         h.metrics.busy.Load(),
-		Slow:         h.metrics.slow.Load(),
-		RateLimited:  h.metrics.rateLimited.Load(),
-		RoomsRefused: h.metrics.roomsRefused.Load(),
+		Sessions:      h.sessions.Size(),
+		Rooms:         h.rooms.Size(),
+		Budgets:       h.budgets.Size(),
+		MessagesIn:    h.metrics.messagesIn.Load(),
+		PrivateIn:     h.metrics.privateIn.Load(),
+		Deliveries:    h.metrics.deliveries.Load(),
+		Busy:          h.metrics.busy.Load(),
+		Slow:          h.metrics.slow.Load(),
+		RateLimited:   h.metrics.rateLimited.Load(),
+		RoomsRefused:  h.metrics.roomsRefused.Load(),
+		TypingDropped: h.metrics.typingDropped.Load(),
 	}
 }
 

@@ -35,6 +35,7 @@ const (
 	// msgPresence is another node's presence in the room, or a tick to
 	// send this node's (presence_cluster.go). Handed over like msgRemote.
 	msgPresence
+	msgTyping // data, like msgPost: a member is typing (typing.go); dropped when the inbox is full
 )
 
 // roomMsg is one item of a room's inbox.
@@ -237,6 +238,8 @@ func (r *Room) handle(m *roomMsg) {
 		r.handleRemote(m)
 	case msgPresence:
 		r.handlePresence(m)
+	case msgTyping:
+		r.handleTyping(m)
 	}
 	r.reap()
 	if r.roster != nil {

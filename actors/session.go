@@ -65,6 +65,7 @@ type Session struct {
 	abuse  *rate.Limiter // rate-limited requests tolerated before 1008
 	// Made on first use (most connections never create a room or rename:
 	// an idle connection does not carry them).
+	typedAt  time.Time     // when its last Typing was relayed (typing.go)
 	newRooms *rate.Limiter // rooms it may create (mayCreate)
 	renames  *rate.Limiter // renames it may make: only successful ones spend it
 	closed   bool
@@ -128,6 +129,10 @@ func (s *Session) Handle(conn context.Context, req protocol.Request) {
 		s.changeMessage(conn, req, false)
 	case protocol.TypeDeleteMessage:
 		s.changeMessage(conn, req, true)
+	case protocol.TypeReact:
+		s.react(conn, req)
+	case protocol.TypeTyping:
+		s.typing(req)
 	case "":
 		s.fail(req.Ref, protocol.CodeBadRequest, "missing type")
 	default:
@@ -334,7 +339,7 @@ func (s *Session) sendMessage(conn context.Context, req protocol.Request) {
 		kind: msgPost,
 		from: s,
 		ref:  req.Ref,
-		post: &StoredMessage{Content: req.Content, Nonce: req.Nonce},
+		post: &StoredMessage{Content: req.Content, Nonce: req.Nonce, Mentions: s.mentions(conn, req.Content)},
 		size: int64(len(req.Content) + len(req.Nonce) + len(req.Ref) + 64),
 	}
 	if !r.post(m) {

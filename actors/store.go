@@ -45,6 +45,11 @@ type StoredMessage struct {
 	// Content is "".
 	EditedAt time.Time
 	Deleted  bool
+	// Mentions are the names a room message mentions, as displayed
+	// (mentions.go): stored with it. Reactions are its reaction counts,
+	// filled in only by Annotate, for History (reactions.go).
+	Mentions  []string
+	Reactions []ReactionCount
 }
 
 // ErrNoMessage is wrapped in the error of a Store's Message or
@@ -121,6 +126,8 @@ type ReadState struct {
 	With   string // a conversation's: the other account's name, as displayed (set by the store)
 	Read   string // the id of the last message read; "" for none
 	Unread int    // messages after Read not sent by the owner, at most UnreadMax
+	// Mentions: of those, the ones that mention the owner (rooms only).
+	Mentions int
 }
 
 // ConversationSummary is one of an account's conversations: its last
@@ -206,6 +213,21 @@ type Store interface {
 
 	// Changes returns the messages q selects, most recently changed first.
 	Changes(ctx context.Context, q ChangesQuery) ([]StoredMessage, error)
+
+	// React stores r (reactions.go): adds the reaction, or takes it back,
+	// and returns the message's counts after it, first reacted first, and
+	// whether anything changed. A message that is not in r.Room, or is
+	// deleted, is an error wrapping ErrNoMessage; a new emoji on a message
+	// that has r.Max distinct ones already, ErrTooManyReactions.
+	React(ctx context.Context, r Reaction) (counts []ReactionCount, changed bool, err error)
+
+	// Annotate fills in the Mentions and Reactions of msgs (room messages
+	// of one page), marking as Mine the reactions of reactor.
+	Annotate(ctx context.Context, msgs []StoredMessage, reactor string) error
+
+	// ReactionChanges returns the ids of the messages q selects whose
+	// reactions changed at or after q.After, most recently changed first.
+	ReactionChanges(ctx context.Context, q ChangesQuery) ([]string, error)
 
 	// FindNonce returns the id and timestamp of the message that sender already
 	// stored with nonce in room (or, for private messages, to recipient), if any.

@@ -12,6 +12,9 @@
  *   dms.js         private conversations; an account's list from the server
  *   history.js     history on join, catch-up after a reconnect, older pages (rooms, an account's DMs)
  *   unread.js      an account's unread counts and read markers (Unread, ReadMarker, MarkRead)
+ *   reactions.js   the react picker, reaction chips, Reactions applied
+ *   typing.js      Typing sent while typing, "X is typing…" under the composer
+ *   mentions.js    @name highlight, .mentions-me, the mention badge on rooms
  *   messages.js    placing confirmed messages; our own sends pending until confirmed
  *   commands.js    /nick /join /pm /rooms /leave /help, and what a typed line means
  *   state.js       rooms, conversations, unread counts, pending sends, the view
@@ -54,12 +57,19 @@
  *                                         Esc cancels); deleting: .msg-confirm > button[data-action=
  *                                         "delete-yes"|"delete-no"]; .edited (.msg-edited "(edited)"),
  *                                         .deleted (.msg-deleted-text "message deleted")
+ *       .message (a room's) .msg-actions > button[data-action="react"] opens .react-picker >
+ *                                         button[data-action="react-pick"][data-emoji]; .msg-reactions >
+ *                                         button.reaction-chip[data-action="reaction"][data-emoji]
+ *                                         [aria-pressed] (.reaction-emoji, .reaction-count)
+ *       .message.mentions-me              a message that mentions me; .msg-body span.mention(.mention-me)
+ *   .mention-badge                        inside a room item: "@n", unread messages that mention me
+ *   #typing-indicator                     under the composer: "bob is typing…" (hidden when nobody)
  *       .system-line                      notices, joins/leaves, errors (.error)
  *   #new-messages-marker                  shown when scrolled up and something new arrived below
  *   #member-list > li[data-user="bob"]    .self for yourself; click anyone else to open a DM
  *   #composer, #message-input, #send-button, #char-count
  *   window.parley.state() -> {connected, socketOpen, screen, username, account, currentRoom,
- *                             currentDm, rooms, dms, pending, failed}
+ *                             currentDm, rooms, dms, pending, failed, typing: ["room:general/alice"]}
  */
 
 import {
@@ -75,6 +85,8 @@ import { closeDrawers, escapeDrawer, wireDrawers } from './js/drawers.js';
 import { closeDm, openDm } from './js/dms.js';
 import { askDelete, cancelEdit, confirmDelete, saveEdit, startEdit } from './js/edits.js';
 import { loadOlder } from './js/history.js';
+import { pickReaction, toggleReactPicker, toggleReaction } from './js/reactions.js';
+import { noteTyping, typingNow } from './js/typing.js';
 import { newConv, showConv } from './js/messagelist.js';
 import { discardPending, retryPending } from './js/messages.js';
 import { renderAll, updateTitle } from './js/render.js';
@@ -93,6 +105,7 @@ function wire() {
   dom.bannerRetry.addEventListener('click', reconnectNow);
 
   wireComposer(submitLine);
+  dom.input.addEventListener('input', noteTyping);
 
   dom.newRoomForm.addEventListener('submit', onRoomBoxSubmit);
   dom.newRoomInput.addEventListener('input', () => setRoomBoxError(''));
@@ -130,6 +143,9 @@ function wire() {
     else if (msg && b.dataset.action === 'delete') askDelete(msg);
     else if (msg && b.dataset.action === 'delete-yes') confirmDelete(msg);
     else if (msg && b.dataset.action === 'delete-no') cancelEdit(msg);
+    else if (msg && b.dataset.action === 'react') toggleReactPicker(msg);
+    else if (msg && b.dataset.action === 'react-pick') pickReaction(msg, b.dataset.emoji);
+    else if (msg && b.dataset.action === 'reaction') toggleReaction(msg, b.dataset.emoji);
   });
 
   dom.marker.addEventListener('click', showNewest);
@@ -197,6 +213,7 @@ function snapshot() {
     dms: [...state.dms.values()].map((d) => d.user),
     pending: pending.filter((p) => p.status === 'pending').length,
     failed: pending.filter((p) => p.status === 'failed').length,
+    typing: typingNow(),
   };
 }
 

@@ -84,6 +84,9 @@ func (s *Store) writeTx(batch []item, msgs []int, rowErr []error) (err error) {
 	if err := s.insertParties(batch, msgs, rowErr); err != nil {
 		return err
 	}
+	if err := s.insertMentions(batch, msgs, rowErr); err != nil {
+		return err
+	}
 	if _, err := s.stmts.commit.ExecContext(bg, nil); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}

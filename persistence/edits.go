@@ -48,6 +48,9 @@ func (s *Store) ChangeMessage(ctx context.Context, c actors.MessageChange) error
 		if c.Deleted {
 			res, err = tx.ExecContext(ctx, `UPDATE messages SET content = '', deleted = 1, edited_at = ?
 WHERE id = ? AND room = ? AND is_private = 0 AND deleted = 0`, at, c.ID, c.Room)
+			if err == nil {
+				_, err = tx.ExecContext(ctx, "DELETE FROM reactions WHERE id = ?", c.ID) // they go with it
+			}
 		} else {
 			res, err = tx.ExecContext(ctx, `UPDATE messages SET content = ?, edited_at = ?
 WHERE id = ? AND room = ? AND is_private = 0 AND deleted = 0`, c.Content, at, c.ID, c.Room)

@@ -66,6 +66,9 @@ SELECT ?, ?, ? WHERE (SELECT COUNT(*) FROM account_rooms WHERE owner = ?) < ?`,
 func (s *Store) DeleteRoom(ctx context.Context, room string) error {
 	err := s.accountTx(ctx, true, func(tx *sqlx.Tx) error {
 		for _, q := range []string{
+			"DELETE FROM reactions WHERE id IN (SELECT id FROM messages WHERE room = ?)",
+			"DELETE FROM mentions WHERE id IN (SELECT id FROM messages WHERE room = ?)",
+			"DELETE FROM reaction_changes WHERE room = ?",
 			"DELETE FROM messages WHERE room = ?",
 			"DELETE FROM rooms WHERE name = ?",
 			"DELETE FROM account_rooms WHERE room = ?",
@@ -163,6 +166,9 @@ func (s *Store) readState(ctx context.Context, owner actors.Owner, st *actors.Re
 	if err == nil {
 		if kind == "room" {
 			err = s.rdb.GetContext(ctx, &st.Unread, roomUnread, st.Room, st.Read, owner.Name, actors.UnreadMax)
+			if err == nil && st.Unread > 0 {
+				err = s.rdb.GetContext(ctx, &st.Mentions, roomMentions, owner.Key, st.Room, st.Read, st.Unread)
+			}
 		} else {
 			err = s.rdb.GetContext(ctx, &st.Unread, conversationUnread, owner.Key, st.Peer, st.Read, owner.Name, actors.UnreadMax)
 		}

@@ -143,6 +143,40 @@ ALTER TABLE messages ADD COLUMN edited_at TEXT NULL;
 ALTER TABLE messages ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT 0;
 CREATE INDEX messages_room_edited ON messages (room, edited_at) WHERE edited_at IS NOT NULL;
 `,
+	// Version 6: reactions and mentions (reactions.go). reactions holds
+	// one row per reactor per emoji per message (reactor: "a:<skeleton>"
+	// or a guest connection's "g:..."; name as displayed); at is when it
+	// was given, for the order of a message's counts. reaction_changes
+	// holds when each message's reactions last changed, for a rejoin's
+	// catch-up (by room and time, as messages_room_edited). mentions holds
+	// one row per name a message mentions, keyed (who: the Skeleton, room,
+	// id) so that counting an account's unread mentions after its marker
+	// reads only that account's rows; mentions_id serves History.
+	`
+CREATE TABLE reactions (
+    id TEXT NOT NULL,
+    emoji TEXT NOT NULL,
+    reactor TEXT NOT NULL,
+    name TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (id, emoji, reactor)
+) WITHOUT ROWID;
+CREATE TABLE reaction_changes (
+    id TEXT PRIMARY KEY,
+    room TEXT NOT NULL,
+    at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX reaction_changes_room_at ON reaction_changes (room, at);
+CREATE TABLE mentions (
+    who TEXT NOT NULL,
+    room TEXT NOT NULL,
+    id TEXT NOT NULL,
+    pos INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (who, room, id)
+) WITHOUT ROWID;
+CREATE INDEX mentions_id ON mentions (id);
+`,
 }
 
 // migrate brings the database on conn to version len(migrations). It always

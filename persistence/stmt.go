@@ -27,6 +27,7 @@ type writeStmts struct {
 	insert                  [len(chunkSizes)]rawStmt // insert[i] inserts chunkSizes[i] messages
 	insertRoom              rawStmt
 	insertParty             rawStmt // one side of a conversation: conversation_messages
+	insertMention           rawStmt // one name a message mentions (reactions.go)
 	changes                 rawStmt // SELECT changes(): rows the last insert kept
 	begin, commit, rollback rawStmt
 }
@@ -77,6 +78,7 @@ func (st *writeStmts) prepare(ctx context.Context, dc any) error {
 	}{
 		{&st.insertRoom, "insert room", "INSERT OR IGNORE INTO rooms (name, created_at) VALUES (?, ?)"},
 		{&st.insertParty, "insert conversation row", "INSERT OR IGNORE INTO conversation_messages (owner, peer, id) VALUES (?, ?, ?)"},
+		{&st.insertMention, "insert mention", "INSERT OR IGNORE INTO mentions (who, room, id, pos, name) VALUES (?, ?, ?, ?, ?)"},
 		{&st.changes, "changes", "SELECT changes()"},
 		{&st.begin, "begin", "BEGIN IMMEDIATE"},
 		{&st.commit, "commit", "COMMIT"},
@@ -108,7 +110,7 @@ func prepareRaw(ctx context.Context, conn driver.ConnPrepareContext, dst *rawStm
 // write connection; closing that connection finalizes them anyway, so their
 // errors are not reported.
 func (st *writeStmts) close() {
-	for _, rs := range append(st.insert[:], st.insertRoom, st.insertParty, st.changes, st.begin, st.commit, st.rollback) {
+	for _, rs := range append(st.insert[:], st.insertRoom, st.insertParty, st.insertMention, st.changes, st.begin, st.commit, st.rollback) {
 		if rs != nil {
 			_ = rs.Close()
 		}

@@ -29,8 +29,8 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 	if err := w.rdb.GetContext(ctx, &version, "PRAGMA user_version"); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := version, len(migrations); got != want || want != 5 {
-		t.Errorf("user_version = %d, want %d (and 5 migrations, got %d)", got, want, len(migrations))
+	if got, want := version, len(migrations); got != want || want != 6 {
+		t.Errorf("user_version = %d, want %d (and 6 migrations, got %d)", got, want, len(migrations))
 	}
 
 	type column struct {
@@ -92,6 +92,21 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 			"owner TEXT notnull=true pk=1",
 			"peer TEXT notnull=true pk=2",
 			"id TEXT notnull=true pk=3",
+		}},
+		// Version 6: reactions and mentions, tables of their own.
+		{"reactions", []string{
+			"id TEXT notnull=true pk=1",
+			"emoji TEXT notnull=true pk=2",
+			"reactor TEXT notnull=true pk=3",
+			"name TEXT notnull=true pk=0",
+			"at TEXT notnull=true pk=0",
+		}},
+		{"mentions", []string{
+			"who TEXT notnull=true pk=1",
+			"room TEXT notnull=true pk=2",
+			"id TEXT notnull=true pk=3",
+			"pos INTEGER notnull=true pk=0",
+			"name TEXT notnull=true pk=0",
 		}},
 	} {
 		var cols []column

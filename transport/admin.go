@@ -62,6 +62,7 @@ func (s *Server) collectors() []prometheus.Collector {
 		counter("streams_refused_total", "Connections closed for a frame the scanner refused: not masked, a bad length (1002), over the read limit (1009), a close reason not UTF-8 (1007), a message not completed in time or too many control frames and fragments (1008).", func() float64 { return float64(s.streamRefused.Load()) }),
 		counter("rate_limited_total", "Requests refused with rate_limited.", func() float64 { return float64(m().RateLimited) }),
 		counter("rooms_refused_total", "New rooms refused: a creation budget spent, or the cap of running rooms.", func() float64 { return float64(m().RoomsRefused) }),
+		counter("typing_dropped_total", "Typing notices dropped: over a connection's rate, a room's inbox half full, or a recipient's queue half full.", func() float64 { return float64(m().TypingDropped) }),
 		newQueueCollector(s),
 		newEdgeCollector(s), // refusals.go
 	}

@@ -193,6 +193,12 @@ export function request(obj, meta) {
   return ref;
 }
 
+// Sends obj without a ref: for what the server never answers (Typing).
+// Returns whether it went out.
+export function notify(obj) {
+  return sendFrame(obj);
+}
+
 export function takeRef(ref) {
   if (ref == null) return null;
   const meta = refs.get(ref) || null;

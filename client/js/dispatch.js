@@ -8,6 +8,8 @@ import { dom } from './dom.js';
 import { onConversations, onPrivateMessage } from './dms.js';
 import { onChangeError, onMessageDeleted, onMessageEdited } from './edits.js';
 import { onHistory, onHistoryError } from './history.js';
+import { onReactError, onReactions } from './reactions.js';
+import { onUserTyping, typingDone } from './typing.js';
 import { notice } from './messagelist.js';
 import { onSendAck, onSendError } from './messages.js';
 import {
@@ -17,6 +19,7 @@ import {
 import { onNickAck, onNickError, onWelcome } from './session.js';
 import { state } from './state.js';
 import { onMarkError, onReadMarker, onUnread } from './unread.js';
+import { lower } from './util.js';
 
 function onAck(f) {
   const meta = takeRef(f.ref);
@@ -44,6 +47,7 @@ function onError(f) {
     case 'mark': onMarkError(meta, f); break;
     case 'edit':
     case 'delete': onChangeError(meta, f); break;
+    case 'react': onReactError(meta, f); break;
     case 'conversations': notice(`Could not load your conversations: ${text}`, 'error'); break;
     default:
       if (state.screen === 'chat') notice(text, 'error');
@@ -55,8 +59,8 @@ export const handlers = {
   Welcome: onWelcome,
   Ack: onAck,
   Error: onError,
-  Message: onRoomMessage,
-  PrivateMessage: onPrivateMessage,
+  Message: (f) => { typingDone('room', f.room, f.username); onRoomMessage(f); },
+  PrivateMessage: (f) => { typingDone('dm', lower(f.from), f.from); onPrivateMessage(f); },
   SystemMessage: onSystem,
   UserJoined: onUserJoined,
   UserLeft: onUserLeft,
@@ -71,4 +75,6 @@ export const handlers = {
   Conversations: onConversations,
   MessageEdited: onMessageEdited,
   MessageDeleted: onMessageDeleted,
+  Reactions: onReactions,
+  UserTyping: onUserTyping,
 };

@@ -34,6 +34,7 @@ function historyRequest(conv, before, limit) {
 
 const asRoomMessage = (m) => ({
   id: m.id, user: m.username, content: m.content, ts: m.timestamp, nonce: m.nonce, editedAt: m.edited_at, deleted: m.deleted === true,
+  mentions: m.mentions, reactions: m.reactions || {}, reacted: m.reacted || [],
 });
 const asPrivateMessage = (m) => ({ id: m.id, user: m.from, content: m.content, ts: m.timestamp, nonce: m.nonce });
 

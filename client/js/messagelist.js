@@ -6,6 +6,8 @@
 import { GROUP_GAP_MS } from './config.js';
 import { avatar, button, dom, el } from './dom.js';
 import { fmtFull, fmtTime, parseTime, renderText, shortTime } from './format.js';
+import { markMentions } from './mentions.js';
+import { reactButton, setReactions } from './reactions.js';
 import { currentConv, state } from './state.js';
 import { sameName } from './util.js';
 
@@ -117,8 +119,12 @@ export function showConv(conv) {
 
 // editable: one's own room message, which gets the Edit and Delete buttons
 // (shown on hover or focus, always on touch screens; only once it has an
-// id). editedAt and deleted are its state from History (see setMessageState).
-export function buildMessage({ id, user, content, ts, own, editable, editedAt, deleted }) {
+// id); reactable: a room message, which gets React (reactions.js).
+// editedAt and deleted are its state from History (see setMessageState);
+// mentions the names it mentions, reactions and reacted its reactions.
+export function buildMessage({
+  id, user, content, ts, own, editable, reactable, editedAt, deleted, mentions, reactions, reacted,
+}) {
   const root = el('div', 'message');
   if (own) root.classList.add('own');
   if (id) root.dataset.id = id;
@@ -130,13 +136,16 @@ export function buildMessage({ id, user, content, ts, own, editable, editedAt, d
   head.append(author, el('time', 'msg-time'));
   if (own) head.append(el('span', 'msg-you', '(you)'));
   let actions = null;
-  if (editable) { // a child of the message, not of its head: a grouped message hides its head
+  if (editable || reactable) { // a child of the message, not of its head: a grouped message hides its head
     actions = el('span', 'msg-actions');
-    const edit = button('msg-action', 'Edit', 'Edit this message');
-    edit.dataset.action = 'edit';
-    const del = button('msg-action', 'Delete', 'Delete this message');
-    del.dataset.action = 'delete';
-    actions.append(edit, del);
+    if (reactable) actions.append(reactButton());
+    if (editable) {
+      const edit = button('msg-action', 'Edit', 'Edit this message');
+      edit.dataset.action = 'edit';
+      const del = button('msg-action', 'Delete', 'Delete this message');
+      del.dataset.action = 'delete';
+      actions.append(edit, del);
+    }
   }
   const body = el('div', 'msg-body');
   renderText(body, String(content ?? ''));
@@ -144,7 +153,9 @@ export function buildMessage({ id, user, content, ts, own, editable, editedAt, d
   root.append(avatar(user), gutter, head, body, status);
   if (actions) root.append(actions);
   setMessageTime(root, ts);
+  markMentions(root, mentions);
   if (editedAt || deleted) setMessageState(root, { content, editedAt, deleted });
+  if (reactions && !deleted) setReactions(root, reactions, reacted);
   return root;
 }
 
@@ -158,12 +169,13 @@ export function setMessageState(node, { content, editedAt, deleted }) {
   if (deleted) {
     node.classList.add('deleted');
     node.classList.remove('edited');
-    for (const x of node.querySelectorAll(':scope > .msg-actions, :scope > .msg-edited')) x.remove();
+    for (const x of node.querySelectorAll(':scope > .msg-actions, :scope > .msg-edited, :scope > .msg-reactions, :scope > .react-picker')) x.remove();
     body.replaceChildren(el('span', 'msg-deleted-text', 'message deleted'));
     return;
   }
   body.replaceChildren();
   renderText(body, String(content ?? ''));
+  markMentions(node); // the names the message was sent with
   if (!editedAt) return;
   node.classList.add('edited');
   let mark = node.querySelector(':scope > .msg-edited');

@@ -8,8 +8,10 @@
 import { AUTO_RETRY_MAX, MAX_CONTENT } from './config.js';
 import { conn, request } from './connection.js';
 import { button, el } from './dom.js';
+import { markMentions, mentionsMe } from './mentions.js';
 import { buildMessage, mutate, notice, placeEl, regroup, setMessageState, setMessageTime } from './messagelist.js';
 import { fitsInFrame, req } from './protocol.js';
+import { setReactions } from './reactions.js';
 import { renderDms, renderMarker, renderRooms, updateTitle } from './render.js';
 import { currentConv, state } from './state.js';
 import { maybeMarkRead } from './unread.js';
@@ -24,6 +26,7 @@ export function placeMessage(conv, m, opts) {
   if (shown) {
     // A page read again (a rejoin's History) carries what changed since.
     if (m.deleted || m.editedAt) setMessageState(shown, m);
+    if (m.reactions && !m.deleted) setReactions(shown, m.reactions, m.reacted);
     return;
   }
   const p = m.nonce ? state.pending.get(m.nonce) : null;
@@ -31,20 +34,22 @@ export function placeMessage(conv, m, opts) {
     p.id = m.id;
     p.el.dataset.id = m.id;
     setMessageTime(p.el, m.ts);
+    markMentions(p.el, m.mentions);
     placeEl(conv, p.el, m.id);
     if (p.status === 'failed') markSent(p); // it got through after all
     return;
   }
   const own = sameName(m.user, state.username);
-  const node = buildMessage({ ...m, own, editable: own && conv.kind === 'room' });
+  const node = buildMessage({ ...m, own, editable: own && conv.kind === 'room', reactable: conv.kind === 'room' });
   const atEnd = placeEl(conv, node, m.id);
-  if (opts.unread && !own) noteUnread(conv, atEnd);
+  if (opts.unread && !own) noteUnread(conv, atEnd, mentionsMe(m.mentions));
 }
 
-function noteUnread(conv, atEnd) {
+function noteUnread(conv, atEnd, mention) {
   const current = conv === currentConv() && state.screen === 'chat';
   if (!current) {
     conv.unread++;
+    if (mention) conv.mentions = (conv.mentions || 0) + 1;
     if (conv.kind === 'room') renderRooms(); else renderDms();
   } else if (!conv.stick && atEnd) {
     conv.newBelow = true;
@@ -84,7 +89,7 @@ export function sendChat(text) {
     notice('That message is too large to send; please shorten it.', 'error');
     return false;
   }
-  const node = buildMessage({ user: state.username || 'you', content, own: true, editable: view.kind === 'room' });
+  const node = buildMessage({ user: state.username || 'you', content, own: true, editable: view.kind === 'room', reactable: view.kind === 'room' });
   node.classList.add('pending', 'unplaced');
   node.dataset.nonce = nonce;
   const p = {

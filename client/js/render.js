@@ -5,6 +5,7 @@
 
 import { PREVIEW_CHARS } from './config.js';
 import { avatar, button, dom, el } from './dom.js';
+import { setMentionBadge } from './mentions.js';
 import { currentConv, currentRoomName, state } from './state.js';
 import { lower, plural, sameName } from './util.js';
 
@@ -76,8 +77,11 @@ function updateRoomItem(li, name) {
   const count = open.querySelector('.room-count');
   count.textContent = String(n);
   setBadge(open, unread, count);
+  const mentions = room.conv && room.conv.mentions ? room.conv.mentions : 0;
+  setMentionBadge(open, mentions);
   const parts = [`#${name}`, plural(n, 'member')];
   if (unread) parts.push(`${unread} unread`);
+  if (mentions) parts.push(plural(mentions, 'mention'));
   parts.push(room.joined ? 'joined' : 'click to join');
   open.setAttribute('aria-label', parts.join(', '));
   li.querySelector('.room-leave').hidden = !room.joined;

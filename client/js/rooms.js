@@ -223,7 +223,9 @@ export function onRoomMessage(f) {
   const room = state.rooms.get(f.room);
   if (!room || !room.joined || !room.conv) return;
   const conv = room.conv;
-  mutate(conv, () => placeMessage(conv, { id: f.id, user: f.username, content: f.content, ts: f.timestamp, nonce: f.nonce }, { unread: true }));
+  mutate(conv, () => placeMessage(conv, {
+    id: f.id, user: f.username, content: f.content, ts: f.timestamp, nonce: f.nonce, mentions: f.mentions,
+  }, { unread: true }));
 }
 
 // ---- members

@@ -29,9 +29,10 @@ function othersAfter(conv, id) {
   return n;
 }
 
-// setCount takes the server's marker and count for conv. fresh: they come
-// with a new connection (Unread), so what this page sent before is forgotten.
-function setCount(conv, read, unread, fresh) {
+// setCount takes the server's marker and count for conv (and, for a room,
+// the mentions of me among them). fresh: they come with a new connection
+// (Unread), so what this page sent before is forgotten.
+function setCount(conv, read, unread, fresh, mentions) {
   if (typeof read === 'string' && read > conv.readId) conv.readId = read;
   if (conv.noHistory) {
     // The server counts it: it keeps this conversation after all.
@@ -45,6 +46,7 @@ function setCount(conv, read, unread, fresh) {
   }
   const n = Math.max(0, Math.floor(Number(unread) || 0));
   conv.unread = seenNow(conv) ? 0 : Math.max(n, conv.readId ? othersAfter(conv, conv.readId) : 0);
+  if (mentions !== undefined) conv.mentions = seenNow(conv) ? 0 : Math.max(0, Math.floor(Number(mentions) || 0));
 }
 
 function roomConv(name) {
@@ -70,7 +72,7 @@ export function onUnread(f) {
   if (!state.account) return;
   for (const r of Array.isArray(f.rooms) ? f.rooms : []) {
     const conv = r && roomConv(r.room);
-    if (conv) setCount(conv, r.read, r.unread, true);
+    if (conv) setCount(conv, r.read, r.unread, true, r.mentions || 0); // omitted when 0
   }
   for (const c of Array.isArray(f.conversations) ? f.conversations : []) {
     const conv = c && dmConv(c.with, c.unread);
@@ -87,7 +89,7 @@ export function onReadMarker(f) {
   if (!state.account) return;
   const conv = typeof f.with === 'string' ? dmConv(f.with, f.unread) : roomConv(f.room);
   if (!conv) return;
-  setCount(conv, f.id, f.unread, false);
+  setCount(conv, f.id, f.unread, false, typeof f.room === 'string' ? f.mentions || 0 : undefined);
   redraw();
   maybeMarkRead(conv);
 }

@@ -10,6 +10,7 @@ import { loadConversation, loadOlder, maybeFill } from './history.js';
 import { atBottom, scrollToBottom, showConv } from './messagelist.js';
 import { renderAll, renderMarker } from './render.js';
 import { currentConv, joinedRooms, state } from './state.js';
+import { renderTyping } from './typing.js';
 import { maybeMarkRead } from './unread.js';
 import { writeStore } from './util.js';
 
@@ -20,12 +21,14 @@ export function setView(view) {
   state.view = view;
   const conv = currentConv();
   conv.unread = 0;
+  conv.mentions = 0;
   list.setAttribute('aria-busy', 'true'); // do not read the whole swapped-in log aloud
   showConv(conv);
   if (conv.stick) scrollToBottom(); else list.scrollTop = conv.scrollTop;
   requestAnimationFrame(() => list.setAttribute('aria-busy', 'false'));
   if (view && view.kind === 'room') writeStore(sessionStorage, STORE_VIEW, view.key);
   renderAll();
+  renderTyping();
   closeDrawers();
   focusComposer(false);
   if (conv.kind === 'dm' && !conv.historyLoaded) loadConversation(conv);

@@ -24,6 +24,10 @@ type Message struct {
 	Nonce     string    // optional; omitted when empty
 	EditedAt  time.Time // room messages: when last edited or deleted; omitted when zero
 	Deleted   bool      // room messages: taken back by its author (Content is ""); omitted when false
+	Mentions  []string  // room messages: the names it mentions (@name); omitted when none
+	// Reactions are a room message's reaction counts, in History only
+	// (omitted when none), with the reader's own marked (reactions.go).
+	Reactions []ReactionCount
 }
 
 // EncodeMessage encodes a Message frame for a room message.
@@ -75,6 +79,7 @@ func appendBody(b []byte, m *Message) []byte {
 	if m.Deleted {
 		b = append(b, `,"deleted":true`...)
 	}
+	b = appendExtras(b, m)
 	return append(b, '}')
 }
 
@@ -95,7 +100,7 @@ func EncodeAckMessage(ref, id string, ts time.Time) []byte {
 func EncodeHistory(ref, room string, msgs []Message, truncated bool) []byte {
 	n := 64 + len(ref) + len(room)
 	for i := range msgs {
-		n += 128 + len(msgs[i].Content) + len(msgs[i].Username) + len(msgs[i].Room) + len(msgs[i].Nonce)
+		n += 128 + len(msgs[i].Content) + len(msgs[i].Username) + len(msgs[i].Room) + len(msgs[i].Nonce) + 24*len(msgs[i].Reactions)
 	}
 	b := make([]byte, 0, n)
 	b = append(b, `{"type":"History"`...)

@@ -21,6 +21,9 @@ type ReadState struct {
 	With   string `json:"with,omitempty"`
 	Read   string `json:"read"`
 	Unread int    `json:"unread"`
+	// Mentions counts the unread messages that mention the account (room
+	// markers only; at most the unread count).
+	Mentions int `json:"mentions,omitempty"`
 }
 
 type unreadFrame struct {
@@ -30,11 +33,12 @@ type unreadFrame struct {
 }
 
 type readMarkerFrame struct {
-	Type   string `json:"type"`
-	Room   string `json:"room,omitempty"`
-	With   string `json:"with,omitempty"`
-	ID     string `json:"id"`
-	Unread int    `json:"unread"`
+	Type     string `json:"type"`
+	Room     string `json:"room,omitempty"`
+	With     string `json:"with,omitempty"`
+	ID       string `json:"id"`
+	Unread   int    `json:"unread"`
+	Mentions int    `json:"mentions,omitempty"`
 }
 
 // EncodeJoined encodes a Joined frame: the rooms an account's connection
@@ -67,5 +71,5 @@ func EncodeUnread(rooms, conversations []ReadState) []byte {
 // EncodeReadMarker encodes a ReadMarker frame: st.Read is the marker as
 // stored, st.Unread the count after it.
 func EncodeReadMarker(st ReadState) []byte {
-	return mustJSON(readMarkerFrame{Type: "ReadMarker", Room: st.Room, With: st.With, ID: st.Read, Unread: st.Unread})
+	return mustJSON(readMarkerFrame{Type: "ReadMarker", Room: st.Room, With: st.With, ID: st.Read, Unread: st.Unread, Mentions: st.Mentions})
 }

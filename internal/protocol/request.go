@@ -25,6 +25,8 @@ type Request struct {
 	With     string `json:"with"`   // History or MarkRead of a conversation: the other account's name
 	ID       string `json:"id"`     // MarkRead: the last message read; EditMessage, DeleteMessage: the message
 	Prefix   string `json:"prefix"` // ListRooms: only rooms whose names start with it
+	Emoji    string `json:"emoji"`  // React: the reaction
+	On       bool   `json:"on"`     // React: add it (true) or take it back (false)
 }
 
 // The request types a client may send.
@@ -94,7 +96,9 @@ func Decode(b []byte) (Request, error) {
 			ferr = fmt.Errorf("field %s appears twice", key)
 		case known:
 			seen |= bit
-			if dst != nil {
+			if key == "on" {
+				ferr = decodeBool(raw, &req.On)
+			} else if dst != nil {
 				ferr = decodeString(raw, dst)
 			} else {
 				ferr = decodeInt(raw, &req.Limit)
@@ -156,6 +160,10 @@ func field(req *Request, key string) (bit uint16, dst *string, known bool) {
 		return 1 << 11, &req.ID, true
 	case "prefix":
 		return 1 << 12, &req.Prefix, true
+	case "emoji":
+		return 1 << 13, &req.Emoji, true
+	case "on":
+		return 1 << 14, nil, true
 	}
 	return 0, nil, false
 }
@@ -169,6 +177,19 @@ func decodeString(raw json.RawMessage, dst *string) error {
 		return errWrongType
 	}
 	return json.Unmarshal(raw, dst)
+}
+
+// decodeBool sets *dst from a JSON boolean; null leaves it false.
+func decodeBool(raw json.RawMessage, dst *bool) error {
+	switch string(raw) {
+	case "null", "false":
+		*dst = false
+	case "true":
+		*dst = true
+	default:
+		return errWrongType
+	}
+	return nil
 }
 
 // decodeInt sets *dst from a JSON integer; null leaves it zero.

@@ -24,7 +24,7 @@ const memberSpace = 8
 // requestTypes are the values of type, for the longest one.
 var requestTypes = []string{
 	TypeSetUsername, TypeJoinRoom, TypeLeaveRoom, TypeSendMessage, TypePrivateMessage,
-	TypeListRooms, TypeHistory, TypeConversations, TypeMarkRead, TypeEditMessage, TypeDeleteMessage,
+	TypeListRooms, TypeHistory, TypeConversations, TypeMarkRead, TypeEditMessage, TypeDeleteMessage, TypeReact, TypeTyping,
 }
 
 // MaxRequestBytes is the size of the largest legal request in its longest
@@ -59,6 +59,8 @@ func MaxRequestBytes(l FieldLimits) int64 {
 		"limit":    intLen,
 		"with":     str(l.Username, esc),
 		"id":       str(idLen, esc),
+		"emoji":    str(EmojiMax, esc), // each byte escaped at worst (a surrogate pair is 12 bytes for 4)
+		"on":       len("false"),
 	}
 	n := 2 // the braces
 	for key, v := range values {

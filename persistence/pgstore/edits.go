@@ -48,6 +48,9 @@ func (s *Store) ChangeMessage(ctx context.Context, c actors.MessageChange) error
 		if c.Deleted {
 			res, err = tx.ExecContext(ctx, `UPDATE messages SET content = '', deleted = true, edited_at = $1
 WHERE id = $2 AND room = $3 AND NOT is_private AND NOT deleted`, c.At, c.ID, c.Room)
+			if err == nil {
+				_, err = tx.ExecContext(ctx, "DELETE FROM reactions WHERE id = $1", c.ID) // they go with it
+			}
 		} else {
 			res, err = tx.ExecContext(ctx, `UPDATE messages SET content = $1, edited_at = $2
 WHERE id = $3 AND room = $4 AND NOT is_private AND NOT deleted`, c.Content, c.At, c.ID, c.Room)

@@ -87,6 +87,9 @@ ON CONFLICT DO NOTHING`, owner, room, ms(time.Now()), max); err != nil {
 func (s *Store) DeleteRoom(ctx context.Context, room string) error {
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		for _, q := range []string{
+			"DELETE FROM reactions WHERE id IN (SELECT id FROM messages WHERE room = $1)",
+			"DELETE FROM mentions WHERE id IN (SELECT id FROM messages WHERE room = $1)",
+			"DELETE FROM reaction_changes WHERE room = $1",
 			"DELETE FROM messages WHERE room = $1",
 			"DELETE FROM rooms WHERE name = $1",
 			"DELETE FROM account_rooms WHERE room = $1",
@@ -184,6 +187,9 @@ func (s *Store) readState(ctx context.Context, owner actors.Owner, st *actors.Re
 	if err == nil {
 		if kind == "room" {
 			err = s.db.GetContext(ctx, &st.Unread, roomUnread, st.Room, st.Read, owner.Name, actors.UnreadMax)
+			if err == nil && st.Unread > 0 {
+				err = s.db.GetContext(ctx, &st.Mentions, roomMentions, owner.Key, st.Room, st.Read, st.Unread)
+			}
 		} else {
 			err = s.db.GetContext(ctx, &st.Unread, conversationUnread, owner.Key, st.Peer, st.Read, owner.Name, actors.UnreadMax)
 		}

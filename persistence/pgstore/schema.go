@@ -86,6 +86,32 @@ ALTER TABLE messages ADD COLUMN edited_at TIMESTAMPTZ NULL;
 ALTER TABLE messages ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT false;
 CREATE INDEX messages_room_edited ON messages (room, edited_at) WHERE edited_at IS NOT NULL;
 `,
+	// Version 3: reactions and mentions, as SQLite's version 6.
+	`
+CREATE TABLE reactions (
+    id TEXT COLLATE "C" NOT NULL,
+    emoji TEXT COLLATE "C" NOT NULL,
+    reactor TEXT COLLATE "C" NOT NULL,
+    name TEXT NOT NULL,
+    at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (id, emoji, reactor)
+);
+CREATE TABLE reaction_changes (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    room TEXT COLLATE "C" NOT NULL,
+    at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX reaction_changes_room_at ON reaction_changes (room, at);
+CREATE TABLE mentions (
+    who TEXT COLLATE "C" NOT NULL,
+    room TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    pos INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (who, room, id)
+);
+CREATE INDEX mentions_id ON mentions (id);
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations between

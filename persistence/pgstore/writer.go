@@ -379,7 +379,10 @@ func (s *Store) write(batch []item, rowErr []error) (tx bool, err error) {
 		if err := res.Close(); err != nil {
 			return err
 		}
-		return s.insertParties(ctx, tx, batch, idx, stored)
+		if err := s.insertParties(ctx, tx, batch, idx, stored); err != nil {
+			return err
+		}
+		return s.insertMentions(ctx, tx, batch, idx, stored)
 	})
 	if err != nil {
 		return true, err

@@ -92,6 +92,9 @@ var cases = []struct {
 	{"AccountWritesAfterCloseFail", testAccountWritesAfterCloseFail},
 	{"EditAndDelete", testEditAndDelete},
 	{"Changes", testChanges},
+	{"Reactions", testReactions},
+	{"ReactionChanges", testReactionChanges},
+	{"Mentions", testMentions},
 }
 
 func testCtx(t testing.TB) context.Context {

@@ -114,6 +114,31 @@ func (q *Queue) SendDeferred(frame []byte) actors.Verdict {
 	return actors.Queued
 }
 
+// Offer queues frame like Send only while the queue holds less than half
+// its bounds, in frames and in bytes, and reports whether it did. It never
+// overflows and never closes the queue: it is for frames nobody misses
+// (UserTyping), which a connection that is behind goes without rather
+// than being cut off as a slow consumer because of them.
+func (q *Queue) Offer(frame []byte) bool {
+	q.mu.Lock()
+	if q.closed || (len(q.frames)+1)*2 > q.limits.Frames || (q.bytes+len(frame))*2 > q.limits.Bytes {
+		q.mu.Unlock()
+		return false
+	}
+	signal := len(q.frames) == 0 || q.deferred
+	q.deferred = false
+	q.appendLocked(frame)
+	start := q.claimWriterLocked()
+	q.mu.Unlock()
+	if start != nil {
+		start()
+	}
+	if signal {
+		q.signal()
+	}
+	return true
+}
+
 // Flush wakes the writer (starting one if none runs) for frames queued by
 // SendDeferred that are still waiting; otherwise it does nothing.
 func (q *Queue) Flush() {

@@ -1,0 +1,171 @@
+package persistence
+
+// Reactions and mentions (schema version 6). A reaction goes through the
+// account connection (accountTx), like an edit, but is not synced on its
+// own: a crash may lose one given in the last moments, never a message.
+// Mentions are written by the batching writer, in the batch's transaction,
+// with the message that makes them (insertMentions).
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"parley/actors"
+	"parley/internal/protocol"
+)
+
+// roomMentions counts owner's mentions after a marker, by the mentions
+// table's primary key (who, room, id), stopping at the unread count.
+const roomMentions = `SELECT COUNT(*) FROM (SELECT 1 FROM mentions
+WHERE who = ? AND room = ? AND id > ? LIMIT ?)`
+
+// reactionCountsSQL is a message's counts, first reacted first, with
+// whether the reader (the first argument) is among each emoji's reactors.
+const reactionCountsSQL = `SELECT id, emoji, COUNT(*) AS n, MAX(reactor = ?) AS mine
+FROM reactions WHERE id IN (?) GROUP BY id, emoji ORDER BY id, MIN(at), emoji`
+
+type countRow struct {
+	ID    string `db:"id"`
+	Emoji string `db:"emoji"`
+	N     int    `db:"n"`
+	Mine  bool   `db:"mine"`
+}
+
+// React stores r and returns the message's counts after it.
+func (s *Store) React(ctx context.Context, r actors.Reaction) (counts []actors.ReactionCount, changed bool, err error) {
+	err = s.accountTx(ctx, false, func(tx *sqlx.Tx) error {
+		var deleted bool
+		err := tx.GetContext(ctx, &deleted, "SELECT deleted FROM messages WHERE id = ? AND room = ? AND is_private = 0", r.ID, r.Room)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && deleted) {
+			return actors.ErrNoMessage
+		}
+		if err != nil {
+			return err
+		}
+		var res sql.Result
+		if r.On {
+			var distinct, here int
+			if err := tx.GetContext(ctx, &distinct, "SELECT COUNT(DISTINCT emoji) FROM reactions WHERE id = ?", r.ID); err != nil {
+				return err
+			}
+			if err := tx.GetContext(ctx, &here, "SELECT COUNT(*) FROM (SELECT 1 FROM reactions WHERE id = ? AND emoji = ? LIMIT 1)", r.ID, r.Emoji); err != nil {
+				return err
+			}
+			if here == 0 && distinct >= r.Max {
+				return actors.ErrTooManyReactions
+			}
+			res, err = tx.ExecContext(ctx, "INSERT OR IGNORE INTO reactions (id, emoji, reactor, name, at) VALUES (?, ?, ?, ?, ?)",
+				r.ID, r.Emoji, r.Reactor, r.Name, protocol.FormatTimestamp(r.At))
+		} else {
+			res, err = tx.ExecContext(ctx, "DELETE FROM reactions WHERE id = ? AND emoji = ? AND reactor = ?", r.ID, r.Emoji, r.Reactor)
+		}
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if changed = n > 0; changed {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO reaction_changes (id, room, at) VALUES (?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET at = excluded.at`, r.ID, r.Room, protocol.FormatTimestamp(r.At)); err != nil {
+				return err
+			}
+		}
+		var rows []countRow
+		if err := tx.SelectContext(ctx, &rows, "SELECT id, emoji, COUNT(*) AS n, MAX(reactor = ?) AS mine FROM reactions WHERE id = ? GROUP BY id, emoji ORDER BY MIN(at), emoji", r.Reactor, r.ID); err != nil {
+			return err
+		}
+		counts = make([]actors.ReactionCount, len(rows))
+		for i, row := range rows {
+			counts[i] = actors.ReactionCount{Emoji: row.Emoji, Count: row.N, Mine: row.Mine}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("react %q to %s in %q: %w", r.Emoji, r.ID, r.Room, err)
+	}
+	return counts, changed, nil
+}
+
+// Annotate fills in msgs' mentions and reactions.
+func (s *Store) Annotate(ctx context.Context, msgs []actors.StoredMessage, reactor string) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(msgs))
+	at := make(map[string]int, len(msgs))
+	for i := range msgs {
+		ids[i] = msgs[i].ID
+		at[msgs[i].ID] = i
+	}
+	q, args, err := sqlx.In(reactionCountsSQL, reactor, ids)
+	if err != nil {
+		return fmt.Errorf("reactions: %w", err)
+	}
+	var counts []countRow
+	if err := s.rdb.SelectContext(ctx, &counts, q, args...); err != nil {
+		return fmt.Errorf("reactions of %d messages: %w", len(ids), err)
+	}
+	for _, c := range counts {
+		m := &msgs[at[c.ID]]
+		m.Reactions = append(m.Reactions, actors.ReactionCount{Emoji: c.Emoji, Count: c.N, Mine: c.Mine})
+	}
+	q, args, err = sqlx.In("SELECT id, name FROM mentions WHERE id IN (?) ORDER BY id, pos", ids)
+	if err != nil {
+		return fmt.Errorf("mentions: %w", err)
+	}
+	var named []struct {
+		ID   string `db:"id"`
+		Name string `db:"name"`
+	}
+	if err := s.rdb.SelectContext(ctx, &named, q, args...); err != nil {
+		return fmt.Errorf("mentions of %d messages: %w", len(ids), err)
+	}
+	for i := range msgs {
+		msgs[i].Mentions = nil // as stored, not as the caller had them
+	}
+	for _, n := range named {
+		m := &msgs[at[n.ID]]
+		m.Mentions = append(m.Mentions, n.Name)
+	}
+	return nil
+}
+
+// ReactionChanges returns the ids of q.Room's messages up to q.Through
+// whose reactions changed at or after q.After, most recent first.
+func (s *Store) ReactionChanges(ctx context.Context, q actors.ChangesQuery) ([]string, error) {
+	var ids []string
+	err := s.rdb.SelectContext(ctx, &ids, `SELECT id FROM reaction_changes
+WHERE room = ? AND at >= ? AND id <= ? ORDER BY at DESC, id DESC LIMIT ?`, q.Room, protocol.FormatTimestamp(q.After), q.Through, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("reaction changes of %q: %w", q.Room, err)
+	}
+	return ids, nil
+}
+
+// insertMentions stores the names each stored room message of the batch
+// mentions. Messages without mentions (nearly all) cost nothing here.
+func (s *Store) insertMentions(batch []item, msgs []int, rowErr []error) error {
+	for _, bi := range msgs {
+		m := batch[bi].msg
+		if len(m.Mentions) == 0 || m.Private || rowErr[bi] != nil {
+			continue
+		}
+		for pos, name := range m.Mentions {
+			args := []driver.NamedValue{
+				{Ordinal: 1, Value: actors.Skeleton(name)}, {Ordinal: 2, Value: m.Room}, {Ordinal: 3, Value: m.ID},
+				{Ordinal: 4, Value: int64(pos)}, {Ordinal: 5, Value: name},
+			}
+			if _, err := s.stmts.insertMention.ExecContext(context.Background(), args); err != nil {
+				return fmt.Errorf("keep the mentions of message %s: %w", m.ID, err)
+			}
+		}
+	}
+	return nil
+}

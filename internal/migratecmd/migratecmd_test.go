@@ -503,7 +503,7 @@ func TestRefusals(t *testing.T) {
 		{"another SQLite database", altered("other.db", "PRAGMA user_version = 0; DROP TABLE messages"), pgURL, "not a parley SQLite database"},
 		{"newer schema", altered("newer.db", fmt.Sprintf("PRAGMA user_version = %d", sqliteVersion+1)), pgURL, "newer than this build copies"},
 		{"older schema", altered("older.db", fmt.Sprintf("PRAGMA user_version = %d", sqliteVersion-1)), pgURL, "older than this build's"},
-		{"unknown table", altered("extra.db", "CREATE TABLE reactions (id TEXT)"), pgURL, `table "reactions" that this build does not know`},
+		{"unknown table", altered("extra.db", "CREATE TABLE polls (id TEXT)"), pgURL, `table "polls" that this build does not know`},
 		{"unknown column", altered("col.db", "ALTER TABLE rooms ADD COLUMN topic TEXT"), pgURL, `column "topic" that this build does not know`},
 	} {
 		_, err := Migrate(testCtx(t), Config{From: tc.from, To: tc.to, Logger: slog.New(slog.DiscardHandler)})

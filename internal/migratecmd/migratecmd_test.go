@@ -119,10 +119,23 @@ func fill(t *testing.T, path string) chat {
 			if i%4 == 0 {
 				m.Nonce = fmt.Sprintf("n-%d", i)
 			}
+			if i%4 == 1 {
+				m.Mentions = []string{"Ben"}
+			}
 		}
 		msgs = append(msgs, m)
 	}
 	storetest.AppendAll(t, st, msgs)
+	for k, r := range []actors.Reaction{
+		{ID: id(1), Room: "general", Emoji: "👍", Reactor: "a:" + actors.Skeleton("Ben"), Name: "Ben", On: true},
+		{ID: id(1), Room: "general", Emoji: "🎉", Reactor: "a:" + actors.Skeleton("Ann"), Name: "Ann", On: true},
+		{ID: id(9), Room: "tech", Emoji: "👀", Reactor: "g:boot:7", Name: "guest7", On: true},
+	} {
+		r.At, r.Max = storetest.BaseTime.Add(time.Duration(k)*time.Second), 20
+		if _, _, err := st.React(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
 	at := storetest.BaseTime.Add(time.Hour)
 	for _, c := range []actors.MessageChange{
 		{ID: id(1), Room: "general", Content: "edited once", At: at},
@@ -200,6 +213,9 @@ func snapshot(t *testing.T, ctx context.Context, st store, c chat) map[string]an
 		before := ""
 		for page := 0; ; page++ {
 			msgs, more, err := st.History(ctx, actors.HistoryQuery{Room: r, Before: before, Limit: 9})
+			if err == nil {
+				err = st.Annotate(ctx, msgs, "a:"+actors.Skeleton("Ben"))
+			}
 			put(fmt.Sprintf("History %s page %d", r, page), utc(msgs), err)
 			if !more || len(msgs) == 0 {
 				break

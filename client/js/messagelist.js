@@ -5,7 +5,8 @@
 
 import { GROUP_GAP_MS } from './config.js';
 import { avatar, button, dom, el } from './dom.js';
-import { fmtFull, fmtTime, parseTime, renderText, shortTime } from './format.js';
+import { fmtDay, fmtFull, fmtTime, parseTime, shortTime } from './format.js';
+import { renderMarkdown } from './markdown.js';
 import { currentConv, state } from './state.js';
 import { sameName } from './util.js';
 
@@ -16,7 +17,7 @@ export function newConv(kind, key) {
   const conv = {
     kind, key, el: root, edge, order: [], byId: new Map(), unread: 0,
     hasOlder: false, loadingOlder: false, loadingFirst: false, historyLoaded: false, noHistory: false,
-    stick: true, scrollTop: 0, newBelow: false,
+    stick: true, scrollTop: 0, newBelow: false, below: 0,
     readId: '', markWant: '', markSent: '', markAt: 0, markTimer: null, noMark: false,
   };
   renderEdge(conv);
@@ -139,7 +140,7 @@ export function buildMessage({ id, user, content, ts, own, editable, editedAt, d
     actions.append(edit, del);
   }
   const body = el('div', 'msg-body');
-  renderText(body, String(content ?? ''));
+  renderMarkdown(body, String(content ?? ''));
   const status = el('span', 'msg-status');
   root.append(avatar(user), gutter, head, body, status);
   if (actions) root.append(actions);
@@ -163,7 +164,7 @@ export function setMessageState(node, { content, editedAt, deleted }) {
     return;
   }
   body.replaceChildren();
-  renderText(body, String(content ?? ''));
+  renderMarkdown(body, String(content ?? ''));
   if (!editedAt) return;
   node.classList.add('edited');
   let mark = node.querySelector(':scope > .msg-edited');
@@ -189,11 +190,76 @@ export function setMessageTime(node, ts) {
 // same person sent both within GROUP_GAP_MS.
 export function regroup(node) {
   if (!node || !node.classList.contains('message')) return;
+  syncDay(node);
   const prev = node.previousElementSibling;
   const grouped = !!prev && prev.classList.contains('message') && !prev.classList.contains('failed') &&
     sameName(prev.dataset.user, node.dataset.user) &&
     Math.abs(Number(node.dataset.ts) - Number(prev.dataset.ts)) < GROUP_GAP_MS;
   node.classList.toggle('grouped', grouped);
+}
+
+// ---- day separators and the "New" line
+
+const dayKey = (node) => {
+  const d = new Date(Number(node.dataset.ts));
+  return `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`;
+};
+
+// syncDay keeps the day separator (.day-separator, a local date) right
+// before a message (before its "New" line, if it has one) when the message
+// above it, if any, is from another day, and takes it away otherwise.
+function syncDay(node) {
+  let at = node; // what a separator goes right before
+  if (at.previousElementSibling?.classList.contains('new-line')) at = at.previousElementSibling;
+  const cand = at.previousElementSibling;
+  const sep = cand?.classList.contains('day-separator') ? cand : null;
+  let prev = (sep || at).previousElementSibling;
+  while (prev && !prev.classList.contains('message')) prev = prev.previousElementSibling;
+  const day = dayKey(node);
+  if (prev && dayKey(prev) === day) {
+    if (sep) sep.remove();
+    return;
+  }
+  const d = new Date(Number(node.dataset.ts));
+  if (sep) {
+    if (sep.dataset.day !== day) {
+      sep.dataset.day = day;
+      sep.firstChild.textContent = fmtDay.format(d);
+    }
+    return;
+  }
+  const line = el('div', 'day-separator');
+  line.setAttribute('role', 'separator');
+  line.dataset.day = day;
+  line.append(el('span', 'day-separator-text', fmtDay.format(d)));
+  at.before(line);
+}
+
+// markFirstUnread puts the "New" line (.new-line) before the first of the
+// last `unread` messages from others, and takes away an older one. Returns
+// the line, or null when nothing is unread.
+export function markFirstUnread(conv, unread) {
+  for (const x of conv.el.querySelectorAll(':scope > .new-line')) {
+    const next = x.nextElementSibling;
+    x.remove();
+    regroup(next);
+  }
+  let left = unread;
+  let first = null;
+  for (let i = conv.order.length - 1; i >= 0 && left > 0; i--) {
+    const node = conv.byId.get(conv.order[i]);
+    if (!node || node.classList.contains('own')) continue;
+    first = node;
+    left--;
+  }
+  if (!first) return null;
+  const line = el('div', 'new-line');
+  line.setAttribute('role', 'separator');
+  line.setAttribute('aria-label', 'New messages');
+  line.append(el('span', 'new-line-text', 'New'));
+  first.before(line);
+  regroup(first);
+  return line;
 }
 
 // Puts a message element at its place by id (ids sort in delivery order);

@@ -19,6 +19,9 @@
  *   messagelist.js a conversation's elements: messages, grouping, notices
  *   render.js      room, DM and member lists, header, marker, title
  *   format.js      times, and links made only from http(s) URLs
+ *   markdown.js    a message's text: `code`, fenced blocks, **bold**, *italic*, ~~strike~~, > quotes, links
+ *   notify.js      desktop notifications (opt-in) for private messages and mentions while hidden
+ *   offline.js     registers sw.js, the offline shell
  *   screens.js, banner.js, composer.js, drawers.js   the screens and page parts
  *   dom.js, util.js, config.js                        elements, helpers, limits
  *
@@ -55,7 +58,13 @@
  *                                         "delete-yes"|"delete-no"]; .edited (.msg-edited "(edited)"),
  *                                         .deleted (.msg-deleted-text "message deleted")
  *       .system-line                      notices, joins/leaves, errors (.error)
- *   #new-messages-marker                  shown when scrolled up and something new arrived below
+ *       .day-separator[data-day]          before the first message of each local day
+ *       .new-line                         "New": before the first unread message on entering
+ *       .msg-body markdown: code.md-code, pre.md-pre > code, strong.md-strong, em.md-em,
+ *                                         del.md-del, blockquote.md-quote, a.msg-link
+ *   #new-messages-marker                  shown when scrolled up and something new arrived below ("3 new messages ↓")
+ *   #sidebar-toggle.has-unread            a dot: something outside the open conversation is unread
+ *   #notify-setting > #notify-toggle (checkbox), #notify-status
  *   #member-list > li[data-user="bob"]    .self for yourself; click anyone else to open a DM
  *   #composer, #message-input, #send-button, #char-count
  *   window.parley.state() -> {connected, socketOpen, screen, username, account, currentRoom,
@@ -86,6 +95,8 @@ import { currentConv, currentRoomName, joinedRooms, state } from './js/state.js'
 import { maybeMarkRead } from './js/unread.js';
 import { sameName } from './js/util.js';
 import { onListScroll, setView, showNewest, stepView } from './js/view.js';
+import { wireNotify } from './js/notify.js';
+import { registerShell } from './js/offline.js';
 
 function wire() {
   dom.nameForm.addEventListener('submit', onNameSubmit);
@@ -146,6 +157,7 @@ function wire() {
   });
 
   wireDrawers();
+  wireNotify();
 
   document.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape' && !dom.passwordDialog.open) escapeDrawer();
@@ -180,6 +192,7 @@ function init() {
   renderAll();
   renderAccount();
   begin();
+  registerShell();
 }
 
 // Read-only view of the state, for debugging and the browser tests.

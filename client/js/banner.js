@@ -17,7 +17,8 @@ export function updateConnUi() {
       else text = `Reconnected. Signing in as ${state.nameWait}…`;
     }
   } else if (r.timer) {
-    text = `${r.reason} Reconnecting`;
+    // Never in touch since this page loaded (it may be the offline copy, sw.js): say so plainly.
+    text = state.everWelcomed ? `${r.reason} Reconnecting` : 'Can’t reach the server. Retrying';
     countdown = `in ${Math.max(0, Math.ceil((r.at - Date.now()) / 1000))} s…`;
   } else if (conn.ws && conn.connId > 1) {
     text = 'Reconnecting…';

@@ -78,6 +78,9 @@ export const dom = {
   input: $('message-input'),
   sendButton: $('send-button'),
   charCount: $('char-count'),
+  notifySetting: $('notify-setting'),
+  notifyToggle: $('notify-toggle'),
+  notifyStatus: $('notify-status'),
 };
 
 export function el(tag, cls, text) {

@@ -48,11 +48,14 @@ function noteUnread(conv, atEnd) {
     if (conv.kind === 'room') renderRooms(); else renderDms();
   } else if (!conv.stick && atEnd) {
     conv.newBelow = true;
+    conv.below++; // the marker's count
     renderMarker();
   } else if (atEnd) {
     maybeMarkRead(conv, true);
   }
-  if (document.hidden) state.hiddenUnread++;
+  // What arrives in the open conversation of a hidden page counts toward
+  // the title too (another conversation's count already does).
+  if (document.hidden && current) state.hiddenUnread++;
   updateTitle();
 }
 

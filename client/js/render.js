@@ -219,8 +219,15 @@ export function updateComposer() {
   dom.input.placeholder = ph;
 }
 
+// The marker counts what arrived below since the reader scrolled up; it
+// starts again from 0 once they are back at the bottom.
 export function renderMarker() {
-  dom.marker.hidden = !currentConv().newBelow;
+  const conv = currentConv();
+  if (!conv.newBelow) conv.below = 0;
+  dom.marker.hidden = !conv.newBelow;
+  const n = conv.below;
+  const text = n > 1 ? `${n > 99 ? '99+' : n} new messages ↓` : 'New message ↓';
+  if (conv.newBelow && dom.marker.textContent !== text) dom.marker.textContent = text;
 }
 
 export function renderMe() {
@@ -231,6 +238,13 @@ export function updateTitle() {
   let total = 0;
   for (const r of state.rooms.values()) if (r.conv) total += r.conv.unread;
   for (const d of state.dms.values()) total += d.conv.unread;
+  // The phone's ☰ button shows a dot when anything outside the open
+  // conversation is unread (the current one's count stays 0 while shown).
+  const elsewhere = total > 0;
+  if (dom.sidebarToggle.classList.contains('has-unread') !== elsewhere) {
+    dom.sidebarToggle.classList.toggle('has-unread', elsewhere);
+    dom.sidebarToggle.setAttribute('aria-label', elsewhere ? 'Show rooms and conversations (unread messages)' : 'Show rooms and conversations');
+  }
   if (document.hidden) total += state.hiddenUnread;
   document.title = total ? `(${total}) parley` : 'parley';
 }

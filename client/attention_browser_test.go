@@ -143,12 +143,14 @@ func TestBrowserNewLineAndCounts(t *testing.T) {
 	}
 	alice.wait(`document.title === '(3) parley' && document.querySelector('#sidebar-toggle').classList.contains('has-unread') &&
 		/unread/.test(document.querySelector('#sidebar-toggle').getAttribute('aria-label'))`)
+	alice.axe("phone, the unread dot")
 	alice.screenshot("phone-unread-dot.png")
 	alice.openRoomOnPhone("side")
 	alice.wait(`parley.state().currentRoom === 'side' && document.title === 'parley' && !document.querySelector('#sidebar-toggle.has-unread')`)
 	line := `document.querySelector('#message-list .new-line')`
 	alice.wait(`!!` + line + ` && ` + line + `.textContent === 'New' && ` + line + `.nextElementSibling.querySelector('.msg-body').textContent === 'one' &&
 		document.querySelectorAll('#message-list .new-line').length === 1 && !` + line + `.nextElementSibling.classList.contains('grouped')`)
+	alice.axe("phone, the New line")
 
 	// Scrolled up, what arrives below is counted on the marker.
 	alice.do(chromedp.Evaluate[chromedp.Void](`(() => { const l = document.querySelector('#message-list'); l.scrollTop = 0; l.dispatchEvent(new Event('scroll')); })()`))

@@ -90,6 +90,7 @@ func TestBrowserMarkdown(t *testing.T) {
 	if n := eval[int](alice, `document.querySelectorAll('#message-list script, #message-list img, #message-list iframe, #message-list [onerror]').length`); n != 0 {
 		t.Errorf("got %d script, img, iframe or onerror elements in the list, want 0", n)
 	}
+	alice.axe("formatted messages")
 	alice.screenshot("markdown.png")
 }
 

@@ -72,6 +72,7 @@ func TestBrowserOfflineShell(t *testing.T) {
 	alice.do(chromedp.Reload())
 	alice.wait(`location.protocol === 'http:' && document.title === 'parley' && !document.querySelector('#conn-banner').hidden &&
 		document.querySelector('#conn-banner-text').textContent === 'Can’t reach the server. Retrying' && !parley.state().socketOpen`)
+	alice.axe("offline shell")
 	alice.screenshot("offline-shell.png")
 
 	startServer(t, addr, db)

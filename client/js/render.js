@@ -28,6 +28,19 @@ function syncList(ul, keys, make, update) {
   }
 }
 
+// srText sets the words a screen reader adds after a button's visible text
+// (counts, state). The button is named by its content, not by aria-label,
+// so its name always holds the text seen on it (WCAG 2.5.3, axe's
+// label-content-name-mismatch).
+function srText(host, text) {
+  let s = host.querySelector(':scope > .sr-text');
+  if (!s) {
+    s = el('span', 'sr-text visually-hidden');
+    host.append(s);
+  }
+  if (s.textContent !== text) s.textContent = text;
+}
+
 function setBadge(host, count, before) {
   let badge = host.querySelector('.unread-badge');
   if (!count) {
@@ -76,10 +89,10 @@ function updateRoomItem(li, name) {
   const count = open.querySelector('.room-count');
   count.textContent = String(n);
   setBadge(open, unread, count);
-  const parts = [`#${name}`, plural(n, 'member')];
+  const parts = ['', plural(n, 'member')];
   if (unread) parts.push(`${unread} unread`);
   parts.push(room.joined ? 'joined' : 'click to join');
-  open.setAttribute('aria-label', parts.join(', '));
+  srText(open, parts.join(', '));
   li.querySelector('.room-leave').hidden = !room.joined;
 }
 
@@ -130,7 +143,7 @@ function updateDmItem(li, key) {
     preview.hidden = !text;
   }
   setBadge(open, dm.conv.unread, null);
-  open.setAttribute('aria-label', `Private conversation with ${dm.user}${dm.conv.unread ? `, ${dm.conv.unread} unread` : ''}`);
+  srText(open, `, private conversation${dm.conv.unread ? `, ${dm.conv.unread} unread` : ''}`);
 }
 
 function firstLine(text) {
@@ -155,7 +168,7 @@ export function renderMembers() {
   dom.membersHeading.firstChild.textContent = `${heading} `;
   dom.memberCount.textContent = names.length ? `(${names.length})` : '';
   dom.membersToggleCount.textContent = String(names.length);
-  dom.membersToggle.setAttribute('aria-label', `Show members (${names.length})`);
+  dom.membersToggle.setAttribute('aria-label', `Show members, ${names.length}`); // holds the number shown on it
   const byKey = new Map(names.map((n) => [lower(n), n]));
   syncList(dom.memberList, [...byKey.keys()], (key) => makeMemberItem(byKey.get(key)), (li, key) => updateMemberItem(li, byKey.get(key)));
 }
@@ -176,7 +189,7 @@ function updateMemberItem(li, name) {
   const label = b.querySelector('.member-name');
   if (label.textContent !== name) label.textContent = name;
   b.disabled = self;
-  b.setAttribute('aria-label', self ? `${name} (you)` : `Send a private message to ${name}`);
+  srText(b, self ? '' : ', send a private message');
 }
 
 // ---- the conversation's frame

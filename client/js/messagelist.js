@@ -79,9 +79,14 @@ function firstVisibleChild(conv) {
     const k = kids[mid];
     if (k.offsetTop + k.offsetHeight <= top) lo = mid + 1; else hi = mid;
   }
-  const found = kids[lo] || null;
-  // The history edge stays on top while pages are inserted below it: anchor on what follows it.
-  return found === conv.edge ? found.nextElementSibling || found : found;
+  let found = kids[lo] || null;
+  // The history edge stays on top while pages are inserted below it, and so
+  // does the first message's day separator (or "New" line): anchor on the message.
+  while (found && found.nextElementSibling &&
+    (found === conv.edge || found.classList.contains('day-separator') || found.classList.contains('new-line'))) {
+    found = found.nextElementSibling;
+  }
+  return found;
 }
 
 // Run fn, which changes conv's DOM, without making the view jump.
@@ -233,6 +238,20 @@ function syncDay(node) {
   line.dataset.day = day;
   line.append(el('span', 'day-separator-text', fmtDay.format(d)));
   at.before(line);
+}
+
+// removeMessage takes a message element out of its conversation with the
+// day separator and "New" line that headed it, and regroups what followed.
+export function removeMessage(node) {
+  const next = node.nextElementSibling;
+  let prev = node.previousElementSibling;
+  node.remove();
+  while (prev && (prev.classList.contains('new-line') || prev.classList.contains('day-separator'))) {
+    const before = prev.previousElementSibling;
+    prev.remove();
+    prev = before;
+  }
+  regroup(next); // takes a separator again if it starts a day
 }
 
 // markFirstUnread puts the "New" line (.new-line) before the first of the

@@ -28,7 +28,8 @@
  * DOM hooks (stable; the browser tests drive these):
  *   body[data-screen="connecting"|"signin"|"name"|"chat"]   which screen is shown
  *   body[data-conn="online"|"syncing"|"offline"]    online = name taken and rooms re-joined
- *   #conn-banner (hidden while online), #conn-retry ("Retry now")
+ *   #conn-banner (hidden while online; "Can’t reach the server. Retrying" when this page never
+ *       reached it, e.g. the offline shell, sw.js), #conn-retry ("Retry now")
  *   #signin-screen, #signin-form, #signin-title, #signin-note, #signin-user, #signin-pass,
  *       #signin-submit, #signin-user-error, #signin-pass-error, #signin-error (the form's own),
  *       #signin-mode (switches between signing in and creating an account), #guest-button
@@ -96,12 +97,12 @@ import { maybeMarkRead } from './js/unread.js';
 import { sameName } from './js/util.js';
 import { onListScroll, setView, showNewest, stepView } from './js/view.js';
 import { wireNotify } from './js/notify.js';
-import { registerShell } from './js/offline.js';
+import { registerShell, retryNow } from './js/offline.js';
 
 function wire() {
   dom.nameForm.addEventListener('submit', onNameSubmit);
   wireAccount();
-  dom.bannerRetry.addEventListener('click', reconnectNow);
+  dom.bannerRetry.addEventListener('click', reconnect);
 
   wireComposer(submitLine);
 
@@ -171,12 +172,18 @@ function wire() {
     if (!document.hidden) {
       state.hiddenUnread = 0;
       updateTitle();
-      reconnectNow(); // phones suspend timers in the background; catch up at once
+      reconnect(); // phones suspend timers in the background; catch up at once
       maybeMarkRead(currentConv());
     }
   });
   window.addEventListener('focus', () => maybeMarkRead(currentConv()));
-  window.addEventListener('online', reconnectNow);
+  window.addEventListener('online', reconnect);
+}
+
+// Now: ask the server again who we are, if the page is still waiting to
+// know (offline.js), else reconnect the socket.
+function reconnect() {
+  if (!retryNow()) reconnectNow();
 }
 
 function init() {

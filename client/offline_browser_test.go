@@ -41,42 +41,61 @@ func TestServiceWorkerServed(t *testing.T) {
 
 // Reloading while the server is down shows parley's own page, saying it
 // cannot reach the server and is retrying (the service worker's copy),
-// not the browser's error page; a server on the same port brings it back.
+// not the browser's error page; a server on the same port brings it back:
+// a guest's chat, and an account's.
 func TestBrowserOfflineShell(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "", "")
 	addr, db := s.addr, s.dbPath
 	alice := newPage(t, s.url(), "alice")
 	alice.login("alice")
+	ann := newPage(t, s.url(), "Ann")
+	ann.register("Ann", "correct horse battery")
+	ann.wait(accountChat("Ann"))
 	alice.sendOK("before going offline")
-	alice.wait(shows("before going offline"))
-	// The worker controls the page and holds the shell: the page and every module it loaded.
-	alice.wait(`!!navigator.serviceWorker.controller`)
-	complete := evalAsync[string](alice, `(async () => {
+	for _, p := range []*page{alice, ann} {
+		p.wait(shows("before going offline"))
+		p.waitShell()
+	}
+
+	for _, p := range []*page{alice, ann} {
+		p.setServerDown(true)
+	}
+	s.stop()
+	for _, p := range []*page{alice, ann} {
+		p.do(chromedp.Reload())
+		p.wait(`location.protocol === 'http:' && document.title === 'parley' && !document.querySelector('#conn-banner').hidden &&
+			document.querySelector('#conn-banner-text').textContent === 'Can’t reach the server. Retrying' && !parley.state().socketOpen`)
+	}
+	alice.axe("offline shell")
+	alice.screenshot("offline-shell.png")
+
+	startServer(t, addr, db)
+	for _, p := range []*page{alice, ann} {
+		p.click("#conn-retry")
+		p.wait(`parley.state().connected && parley.state().screen === 'chat' && document.querySelector('#conn-banner').hidden && ` + shows("before going offline"))
+		p.setServerDown(false)
+	}
+	ann.wait(accountChat("Ann"))
+}
+
+// waitShell waits until the service worker controls the page and holds the
+// shell: the page and every script and style sheet it loaded.
+func (p *page) waitShell() {
+	p.t.Helper()
+	p.wait(`!!navigator.serviceWorker.controller`)
+	missing := evalAsync[string](p, `(async () => {
 		const want = ['/', ...performance.getEntriesByType('resource').map((e) => new URL(e.name))
 			.filter((u) => u.origin === location.origin && /\.(js|css)$/.test(u.pathname) && u.pathname !== '/sw.js').map((u) => u.pathname)];
 		for (let i = 0; i < 200; i++) {
 			const missing = [];
 			for (const p of want) if (!(await caches.match(p))) missing.push(p);
 			if (!missing.length) return '';
-			if (i === 199) return 'not cached: ' + missing.join(' ');
+			if (i === 199) return missing.join(' ');
 			await new Promise((r) => setTimeout(r, 25));
 		}
 	})()`)
-	if complete != "" {
-		t.Fatalf("the shell: %s", complete)
+	if missing != "" {
+		p.fail("the offline shell lacks %s", missing)
 	}
-
-	alice.setServerDown(true)
-	s.stop()
-	alice.do(chromedp.Reload())
-	alice.wait(`location.protocol === 'http:' && document.title === 'parley' && !document.querySelector('#conn-banner').hidden &&
-		document.querySelector('#conn-banner-text').textContent === 'Can’t reach the server. Retrying' && !parley.state().socketOpen`)
-	alice.axe("offline shell")
-	alice.screenshot("offline-shell.png")
-
-	startServer(t, addr, db)
-	alice.click("#conn-retry")
-	alice.wait(`parley.state().connected && parley.state().screen === 'chat' && document.querySelector('#conn-banner').hidden && ` + shows("before going offline"))
-	alice.setServerDown(false)
 }

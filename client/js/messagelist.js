@@ -233,8 +233,7 @@ function syncDay(node) {
     }
     return;
   }
-  const line = el('div', 'day-separator');
-  line.setAttribute('role', 'separator');
+  const line = el('div', 'day-separator'); // no role=separator: its date is read as text
   line.dataset.day = day;
   line.append(el('span', 'day-separator-text', fmtDay.format(d)));
   at.before(line);

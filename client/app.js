@@ -30,6 +30,7 @@
  *   body[data-conn="online"|"syncing"|"offline"]    online = name taken and rooms re-joined
  *   #conn-banner (hidden while online; "Can’t reach the server. Retrying" when this page never
  *       reached it, e.g. the offline shell, sw.js), #conn-retry ("Retry now")
+ *   #offline-screen                       this page came from the offline shell and the server is down
  *   #signin-screen, #signin-form, #signin-title, #signin-note, #signin-user, #signin-pass,
  *       #signin-submit, #signin-user-error, #signin-pass-error, #signin-error (the form's own),
  *       #signin-mode (switches between signing in and creating an account), #guest-button

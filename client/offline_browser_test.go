@@ -65,7 +65,8 @@ func TestBrowserOfflineShell(t *testing.T) {
 	for _, p := range []*page{alice, ann} {
 		p.do(chromedp.Reload())
 		p.wait(`location.protocol === 'http:' && document.title === 'parley' && !document.querySelector('#conn-banner').hidden &&
-			document.querySelector('#conn-banner-text').textContent === 'Can’t reach the server. Retrying' && !parley.state().socketOpen`)
+			document.querySelector('#conn-banner-text').textContent === 'Can’t reach the server. Retrying' && !parley.state().socketOpen &&
+			!document.querySelector('#offline-screen').hidden && document.querySelector('#offline-title').checkVisibility()`)
 	}
 	alice.axe("offline shell")
 	alice.screenshot("offline-shell.png")
@@ -73,7 +74,8 @@ func TestBrowserOfflineShell(t *testing.T) {
 	startServer(t, addr, db)
 	for _, p := range []*page{alice, ann} {
 		p.click("#conn-retry")
-		p.wait(`parley.state().connected && parley.state().screen === 'chat' && document.querySelector('#conn-banner').hidden && ` + shows("before going offline"))
+		p.wait(`parley.state().connected && parley.state().screen === 'chat' && document.querySelector('#conn-banner').hidden &&
+			document.querySelector('#offline-screen').hidden && ` + shows("before going offline"))
 		p.setServerDown(false)
 	}
 	ann.wait(accountChat("Ann"))

@@ -28,6 +28,7 @@ export function updateConnUi() {
     text = 'Reconnecting…';
   }
   dom.banner.hidden = !text;
+  dom.offlineScreen.hidden = !(state.unreachable && state.screen === 'connecting');
   if (text && dom.bannerText.textContent !== text) dom.bannerText.textContent = text;
   dom.bannerCountdown.textContent = countdown;
   dom.bannerRetry.hidden = !r.timer && !state.unreachable?.timer;

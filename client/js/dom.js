@@ -12,6 +12,7 @@ export const dom = {
   bannerText: $('conn-banner-text'),
   bannerCountdown: $('conn-banner-countdown'),
   bannerRetry: $('conn-retry'),
+  offlineScreen: $('offline-screen'),
   signinScreen: $('signin-screen'),
   signinForm: $('signin-form'),
   signinTitle: $('signin-title'),

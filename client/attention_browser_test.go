@@ -294,3 +294,31 @@ func TestBrowserNotifications(t *testing.T) {
 		t.Errorf("opted out: got %d notifications, want %d", n, before)
 	}
 }
+
+// An account's page reloaded with messages it has not seen in the room it
+// shows: the "New" line is above the first of them (the server's count).
+func TestBrowserNewLineAfterReload(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, "", "")
+	annWS := dialAccount(t, s.addr, registerAPI(t, s, "Ann"))
+	ann := newPage(t, s.url(), "Ann")
+	ann.signIn("Ann", syncPW)
+	ann.wait(accountChat("Ann"))
+	ann.emulateFocus()
+	bob := dialUser(t, s.addr, "bob")
+	bob.join("general")
+	seen := bob.say("general", "seen one")
+	ann.wait(shows("seen one"))
+	annWS.expect(func(m map[string]any) bool { return m["type"] == "ReadMarker" && m["room"] == "general" && m["id"] == seen })
+
+	ann.hide(true) // what arrives now is not read
+	for _, text := range []string{"unseen 1", "unseen 2", "unseen 3"} {
+		bob.say("general", text)
+	}
+	ann.wait(shows("unseen 3"))
+	ann.do(chromedp.Reload())
+	ann.wait(accountChat("Ann") + ` && ` + shows("unseen 3"))
+	line := `document.querySelector('#message-list .new-line')`
+	ann.wait(`!!` + line + ` && ` + line + `.nextElementSibling.querySelector('.msg-body').textContent === 'unseen 1' &&
+		document.querySelectorAll('#message-list .new-line').length === 1`)
+}

@@ -309,7 +309,9 @@ func TestBrowserNewLineAfterReload(t *testing.T) {
 	bob.join("general")
 	seen := bob.say("general", "seen one")
 	ann.wait(shows("seen one"))
-	annWS.expect(func(m map[string]any) bool { return m["type"] == "ReadMarker" && m["room"] == "general" && m["id"] == seen })
+	annWS.expect(func(m map[string]any) bool {
+		return m["type"] == "ReadMarker" && m["room"] == "general" && m["id"] == seen
+	})
 
 	ann.hide(true) // what arrives now is not read
 	for _, text := range []string{"unseen 1", "unseen 2", "unseen 3"} {

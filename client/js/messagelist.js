@@ -121,6 +121,10 @@ export function showConv(conv) {
 
 // ---- messages
 
+// A message's text as written (its body shows it formatted): what an edit starts from.
+const sources = new WeakMap();
+export const sourceOf = (node) => sources.get(node);
+
 // editable: one's own room message, which gets the Edit and Delete buttons
 // (shown on hover or focus, always on touch screens; only once it has an
 // id). editedAt and deleted are its state from History (see setMessageState).
@@ -146,6 +150,7 @@ export function buildMessage({ id, user, content, ts, own, editable, editedAt, d
   }
   const body = el('div', 'msg-body');
   renderMarkdown(body, String(content ?? ''));
+  sources.set(root, String(content ?? ''));
   const status = el('span', 'msg-status');
   root.append(avatar(user), gutter, head, body, status);
   if (actions) root.append(actions);
@@ -166,10 +171,12 @@ export function setMessageState(node, { content, editedAt, deleted }) {
     node.classList.remove('edited');
     for (const x of node.querySelectorAll(':scope > .msg-actions, :scope > .msg-edited')) x.remove();
     body.replaceChildren(el('span', 'msg-deleted-text', 'message deleted'));
+    sources.delete(node);
     return;
   }
   body.replaceChildren();
   renderMarkdown(body, String(content ?? ''));
+  sources.set(node, String(content ?? ''));
   if (!editedAt) return;
   node.classList.add('edited');
   let mark = node.querySelector(':scope > .msg-edited');

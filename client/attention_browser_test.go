@@ -324,3 +324,33 @@ func TestBrowserNewLineAfterReload(t *testing.T) {
 	ann.wait(`!!` + line + ` && ` + line + `.nextElementSibling.querySelector('.msg-body').textContent === 'unseen 1' &&
 		document.querySelectorAll('#message-list .new-line').length === 1`)
 }
+
+// An account's private conversation opened with unread messages: its
+// first page comes from the server, with the "New" line in it above the
+// first message not read.
+func TestBrowserNewLineInConversation(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, "", "")
+	annWS := dialAccount(t, s.addr, registerAPI(t, s, "Ann"))
+	ben := dialAccount(t, s.addr, registerAPI(t, s, "Ben"))
+	ann := newPage(t, s.url(), "Ann")
+	ann.signIn("Ann", syncPW)
+	ann.wait(accountChat("Ann"))
+	ben.pm("Ann", "read already")
+	ann.wait(dmBadge("Ben") + ` === '1'`)
+	ann.click(`#dm-list li[data-user="Ben"] .dm-open`)
+	ann.wait(`parley.state().currentDm === 'Ben' && ` + shows("read already") + ` &&
+		document.querySelector('#message-list .new-line')?.nextElementSibling.querySelector('.msg-body').textContent === 'read already'`)
+	annWS.expect(func(m map[string]any) bool { return m["type"] == "ReadMarker" && m["with"] == "Ben" })
+	ann.click(`#room-list li[data-room="general"] .room-open`)
+	for _, text := range []string{"new 1", "new 2"} {
+		ben.pm("Ann", text)
+	}
+	ann.wait(dmBadge("Ben") + ` === '2'`)
+	ann.do(chromedp.Reload()) // the conversation is not on the page any more: only its count
+	ann.wait(accountChat("Ann") + ` && ` + dmBadge("Ben") + ` === '2'`)
+	ann.click(`#dm-list li[data-user="Ben"] .dm-open`)
+	line := `document.querySelector('#message-list .new-line')`
+	ann.wait(`parley.state().currentDm === 'Ben' && ` + shows("new 2") + ` && ` + shows("read already") + ` && !!` + line + ` &&
+		` + line + `.nextElementSibling.querySelector('.msg-body').textContent === 'new 1'`)
+}

@@ -24,6 +24,8 @@ export function setView(view) {
   list.setAttribute('aria-busy', 'true'); // do not read the whole swapped-in log aloud
   showConv(conv);
   const line = markFirstUnread(conv, unread);
+  // An account's conversation not loaded yet: the line goes in with its first page (history.js).
+  conv.newOnLoad = !line && !conv.historyLoaded ? unread : 0;
   if (conv.stick) scrollToBottom(); else list.scrollTop = conv.scrollTop;
   if (line) showLine(conv, line);
   requestAnimationFrame(() => list.setAttribute('aria-busy', 'false'));

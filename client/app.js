@@ -22,13 +22,18 @@
  *   messagelist.js a conversation's elements: messages, grouping, notices
  *   render.js      room, DM and member lists, header, marker, title
  *   format.js      times, and links made only from http(s) URLs
+ *   markdown.js    a message's text: `code`, fenced blocks, **bold**, *italic*, ~~strike~~, > quotes, links
+ *   notify.js      desktop notifications (opt-in) for private messages and mentions while hidden
+ *   offline.js     registers sw.js, the offline shell
  *   screens.js, banner.js, composer.js, drawers.js   the screens and page parts
  *   dom.js, util.js, config.js                        elements, helpers, limits
  *
  * DOM hooks (stable; the browser tests drive these):
  *   body[data-screen="connecting"|"signin"|"name"|"chat"]   which screen is shown
  *   body[data-conn="online"|"syncing"|"offline"]    online = name taken and rooms re-joined
- *   #conn-banner (hidden while online), #conn-retry ("Retry now")
+ *   #conn-banner (hidden while online; "Can’t reach the server. Retrying" when this page never
+ *       reached it, e.g. the offline shell, sw.js), #conn-retry ("Retry now")
+ *   #offline-screen                       this page came from the offline shell and the server is down
  *   #signin-screen, #signin-form, #signin-title, #signin-note, #signin-user, #signin-pass,
  *       #signin-submit, #signin-user-error, #signin-pass-error, #signin-error (the form's own),
  *       #signin-mode (switches between signing in and creating an account), #guest-button
@@ -65,7 +70,13 @@
  *   .mention-badge                        inside a room item: "@n", unread messages that mention me
  *   #typing-indicator                     under the composer: "bob is typing…" (hidden when nobody)
  *       .system-line                      notices, joins/leaves, errors (.error)
- *   #new-messages-marker                  shown when scrolled up and something new arrived below
+ *       .day-separator[data-day]          before the first message of each local day
+ *       .new-line                         "New": before the first unread message on entering
+ *       .msg-body markdown: code.md-code, pre.md-pre > code, strong.md-strong, em.md-em,
+ *                                         del.md-del, blockquote.md-quote, a.msg-link
+ *   #new-messages-marker                  shown when scrolled up and something new arrived below ("3 new messages ↓")
+ *   #sidebar-toggle.has-unread            a dot: something outside the open conversation is unread
+ *   #notify-setting > #notify-toggle (checkbox), #notify-status
  *   #member-list > li[data-user="bob"]    .self for yourself; click anyone else to open a DM
  *   #composer, #message-input, #send-button, #char-count
  *   window.parley.state() -> {connected, socketOpen, screen, username, account, currentRoom,
@@ -98,11 +109,13 @@ import { currentConv, currentRoomName, joinedRooms, state } from './js/state.js'
 import { maybeMarkRead } from './js/unread.js';
 import { sameName } from './js/util.js';
 import { onListScroll, setView, showNewest, stepView } from './js/view.js';
+import { wireNotify } from './js/notify.js';
+import { registerShell, retryNow } from './js/offline.js';
 
 function wire() {
   dom.nameForm.addEventListener('submit', onNameSubmit);
   wireAccount();
-  dom.bannerRetry.addEventListener('click', reconnectNow);
+  dom.bannerRetry.addEventListener('click', reconnect);
 
   wireComposer(submitLine);
   dom.input.addEventListener('input', noteTyping);
@@ -162,6 +175,7 @@ function wire() {
   });
 
   wireDrawers();
+  wireNotify();
 
   document.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape' && !dom.passwordDialog.open) escapeDrawer();
@@ -175,12 +189,18 @@ function wire() {
     if (!document.hidden) {
       state.hiddenUnread = 0;
       updateTitle();
-      reconnectNow(); // phones suspend timers in the background; catch up at once
+      reconnect(); // phones suspend timers in the background; catch up at once
       maybeMarkRead(currentConv());
     }
   });
   window.addEventListener('focus', () => maybeMarkRead(currentConv()));
-  window.addEventListener('online', reconnectNow);
+  window.addEventListener('online', reconnect);
+}
+
+// Now: ask the server again who we are, if the page is still waiting to
+// know (offline.js), else reconnect the socket.
+function reconnect() {
+  if (!retryNow()) reconnectNow();
 }
 
 function init() {
@@ -196,6 +216,7 @@ function init() {
   renderAll();
   renderAccount();
   begin();
+  registerShell();
 }
 
 // Read-only view of the state, for debugging and the browser tests.

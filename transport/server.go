@@ -222,6 +222,9 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /app.js", func(w http.ResponseWriter, r *http.Request) { s.serveFile(w, r, "app.js") })
 	s.mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, r *http.Request) { s.serveFile(w, r, "style.css") })
 	s.mux.HandleFunc("GET /chat.css", func(w http.ResponseWriter, r *http.Request) { s.serveFile(w, r, "chat.css") })
+	// The offline shell's service worker: at the root, so its scope is the whole
+	// page; no-cache (serveFile), so a new version is picked up on the next load.
+	s.mux.HandleFunc("GET /sw.js", func(w http.ResponseWriter, r *http.Request) { s.serveFile(w, r, "sw.js") })
 	s.mux.HandleFunc("GET /js/{file}", func(w http.ResponseWriter, r *http.Request) {
 		// The modules app.js imports; one path segment, so never a folder or a parent.
 		file := r.PathValue("file")

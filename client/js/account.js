@@ -6,12 +6,14 @@
 // reload (signing out, or a guest going to sign in), so that nothing of one
 // person's chat is left on the page for the next.
 
+import { updateConnUi } from './banner.js';
 import {
   NAME_RE, PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES, STORE_NAME, STORE_ROOMS, STORE_SIGNIN, STORE_VIEW,
 } from './config.js';
 import { connect, stop } from './connection.js';
 import { dom } from './dom.js';
 import { notice } from './messagelist.js';
+import { serverReached, waitForServer } from './offline.js';
 import { showNameScreen, showSigninScreen } from './screens.js';
 import { state } from './state.js';
 import { readStore, utf8Bytes, writeStore } from './util.js';
@@ -173,10 +175,17 @@ function forgetChat() {
 
 // begin decides the first screen: the account's chat when the cookie holds a
 // session, a remembered guest's chat, or the sign-in screen.
-export async function begin() {
-  const note = readStore(sessionStorage, STORE_SIGNIN);
+export async function begin(kept) {
+  const note = kept !== undefined ? kept : readStore(sessionStorage, STORE_SIGNIN);
   writeStore(sessionStorage, STORE_SIGNIN, null);
   const r = await api('GET', '/api/me');
+  if (r.status === 0) {
+    // Unreachable (a reload while the server is down: the offline shell,
+    // sw.js). Who we are is not known yet: ask again, then decide.
+    waitForServer(() => begin(note), updateConnUi);
+    return;
+  }
+  serverReached();
   if (r.status === 200 && r.data.username) {
     state.account = r.data.username;
     connect();

@@ -16,16 +16,22 @@ export function updateConnUi() {
       else if (state.nameRetries) text = `Reconnected. Waiting for the server to release the name “${state.nameWait}”…`;
       else text = `Reconnected. Signing in as ${state.nameWait}…`;
     }
+  } else if (state.unreachable) {
+    // The page itself came from the offline copy: nothing is known yet but that.
+    text = 'Can’t reach the server. Retrying';
+    if (state.unreachable.timer) countdown = `in ${Math.max(0, Math.ceil((state.unreachable.at - Date.now()) / 1000))} s…`;
   } else if (r.timer) {
-    text = `${r.reason} Reconnecting`;
+    // Never in touch since this page loaded (it may be the offline copy, sw.js): say so plainly.
+    text = state.everWelcomed ? `${r.reason} Reconnecting` : 'Can’t reach the server. Retrying';
     countdown = `in ${Math.max(0, Math.ceil((r.at - Date.now()) / 1000))} s…`;
   } else if (conn.ws && conn.connId > 1) {
     text = 'Reconnecting…';
   }
   dom.banner.hidden = !text;
+  dom.offlineScreen.hidden = !(state.unreachable && state.screen === 'connecting');
   if (text && dom.bannerText.textContent !== text) dom.bannerText.textContent = text;
   dom.bannerCountdown.textContent = countdown;
-  dom.bannerRetry.hidden = !r.timer;
+  dom.bannerRetry.hidden = !r.timer && !state.unreachable?.timer;
   dom.body.dataset.conn = state.ready ? 'online' : conn.socketOpen ? 'syncing' : 'offline';
   dom.nameSubmit.disabled = !conn.socketOpen || state.nameBusy;
   updateNameStatus();

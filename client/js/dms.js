@@ -8,6 +8,7 @@ import { NAME_RE } from './config.js';
 import { request, takeRef } from './connection.js';
 import { mutate, newConv, notice, renderEdge } from './messagelist.js';
 import { dropPending, placeMessage } from './messages.js';
+import { notifyPrivateMessage } from './notify.js';
 import { req } from './protocol.js';
 import {
   renderDms, renderHeader, renderMembers, updateComposer, updateTitle,
@@ -67,6 +68,7 @@ export function onPrivateMessage(f) {
   mutate(dm.conv, () => placeMessage(dm.conv, { id: f.id, user: f.from, content: f.content, ts: f.timestamp, nonce: f.nonce }, { unread: true }));
   noteLast(dm, f);
   renderDms();
+  notifyPrivateMessage(f);
 }
 
 // An account's conversations, asked for once its connection is ready.

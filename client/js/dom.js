@@ -12,6 +12,7 @@ export const dom = {
   bannerText: $('conn-banner-text'),
   bannerCountdown: $('conn-banner-countdown'),
   bannerRetry: $('conn-retry'),
+  offlineScreen: $('offline-screen'),
   signinScreen: $('signin-screen'),
   signinForm: $('signin-form'),
   signinTitle: $('signin-title'),
@@ -78,6 +79,9 @@ export const dom = {
   input: $('message-input'),
   sendButton: $('send-button'),
   charCount: $('char-count'),
+  notifySetting: $('notify-setting'),
+  notifyToggle: $('notify-toggle'),
+  notifyStatus: $('notify-status'),
 };
 
 export function el(tag, cls, text) {

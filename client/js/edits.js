@@ -7,7 +7,9 @@
 import { MAX_CONTENT } from './config.js';
 import { request } from './connection.js';
 import { button, el } from './dom.js';
-import { mutate, notice, requireReady, setMessageState } from './messagelist.js';
+import {
+  mutate, notice, requireReady, setMessageState, sourceOf,
+} from './messagelist.js';
 import { req } from './protocol.js';
 import { state } from './state.js';
 import { codePoints } from './util.js';
@@ -32,7 +34,7 @@ export function startEdit(node) {
   const body = node.querySelector(':scope > .msg-body');
   const editor = el('div', 'msg-editor');
   const area = el('textarea', 'msg-edit-input');
-  area.value = body.textContent;
+  area.value = sourceOf(node) ?? body.textContent; // as written, not as shown
   area.rows = Math.min(8, area.value.split('\n').length + 1);
   area.setAttribute('aria-label', 'Edit message');
   const save = button('link-button', 'Save');

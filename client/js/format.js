@@ -8,6 +8,7 @@ import { el } from './dom.js';
 
 export const fmtTime = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const fmtDayTime = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+export const fmtDay = new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
 export const fmtFull = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' });
 
 export function parseTime(ts) {
@@ -25,7 +26,7 @@ export function shortTime(d) {
 
 const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+/gi;
 
-function trimUrl(s) {
+export function trimUrl(s) {
   const count = (str, c) => str.split(c).length - 1;
   for (;;) {
     const c = s[s.length - 1];
@@ -40,6 +41,18 @@ function safeHref(raw) {
   try {
     const u = new URL(raw);
     return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+// linkHref: the href for a link the Markdown subset makes (markdown.js):
+// an http(s) URL, or a mailto: one with an address. null for anything else.
+export function linkHref(raw) {
+  if (!/^mailto:/i.test(raw)) return safeHref(raw);
+  try {
+    const u = new URL(raw);
+    return u.protocol === 'mailto:' && /^[^@\s]+@[^@\s]+$/.test(decodeURIComponent(u.pathname)) ? u.href : null;
   } catch {
     return null;
   }

@@ -8,7 +8,9 @@ import { GAP_PAGE, HISTORY_PAGE } from './config.js';
 import { request, takeRef } from './connection.js';
 import { noteLast } from './dms.js';
 import { dom } from './dom.js';
-import { mutate, notice, renderEdge } from './messagelist.js';
+import {
+  markFirstUnread, mutate, notice, renderEdge,
+} from './messagelist.js';
 import { placeMessage } from './messages.js';
 import { req } from './protocol.js';
 import { renderDms } from './render.js';
@@ -103,7 +105,11 @@ function firstPage(conv, since, msgs, truncated, counted, add) {
   add(false);
   conv.hasOlder = !!truncated && msgs.length > 0;
   conv.historyLoaded = true;
-  mutate(conv, () => renderEdge(conv));
+  mutate(conv, () => {
+    renderEdge(conv);
+    if (conv.newOnLoad) markFirstUnread(conv, conv.newOnLoad); // opened with this much unread (view.js)
+    conv.newOnLoad = 0;
+  });
 }
 
 // The Error reply to a History request (meta.kind 'older', 'gap' or 'first').

@@ -5,7 +5,8 @@
 
 import { GROUP_GAP_MS } from './config.js';
 import { avatar, button, dom, el } from './dom.js';
-import { fmtFull, fmtTime, parseTime, renderText, shortTime } from './format.js';
+import { fmtDay, fmtFull, fmtTime, parseTime, shortTime } from './format.js';
+import { renderMarkdown } from './markdown.js';
 import { markMentions } from './mentions.js';
 import { reactButton, setReactions } from './reactions.js';
 import { currentConv, state } from './state.js';
@@ -18,7 +19,7 @@ export function newConv(kind, key) {
   const conv = {
     kind, key, el: root, edge, order: [], byId: new Map(), unread: 0,
     hasOlder: false, loadingOlder: false, loadingFirst: false, historyLoaded: false, noHistory: false,
-    stick: true, scrollTop: 0, newBelow: false,
+    stick: true, scrollTop: 0, newBelow: false, below: 0,
     readId: '', markWant: '', markSent: '', markAt: 0, markTimer: null, noMark: false,
   };
   renderEdge(conv);
@@ -80,9 +81,14 @@ function firstVisibleChild(conv) {
     const k = kids[mid];
     if (k.offsetTop + k.offsetHeight <= top) lo = mid + 1; else hi = mid;
   }
-  const found = kids[lo] || null;
-  // The history edge stays on top while pages are inserted below it: anchor on what follows it.
-  return found === conv.edge ? found.nextElementSibling || found : found;
+  let found = kids[lo] || null;
+  // The history edge stays on top while pages are inserted below it, and so
+  // does the first message's day separator (or "New" line): anchor on the message.
+  while (found && found.nextElementSibling &&
+    (found === conv.edge || found.classList.contains('day-separator') || found.classList.contains('new-line'))) {
+    found = found.nextElementSibling;
+  }
+  return found;
 }
 
 // Run fn, which changes conv's DOM, without making the view jump.
@@ -117,6 +123,10 @@ export function showConv(conv) {
 
 // ---- messages
 
+// A message's text as written (its body shows it formatted): what an edit starts from.
+const sources = new WeakMap();
+export const sourceOf = (node) => sources.get(node);
+
 // editable: one's own room message, which gets the Edit and Delete buttons
 // (shown on hover or focus, always on touch screens; only once it has an
 // id); reactable: a room message, which gets React (reactions.js).
@@ -148,7 +158,8 @@ export function buildMessage({
     }
   }
   const body = el('div', 'msg-body');
-  renderText(body, String(content ?? ''));
+  renderMarkdown(body, String(content ?? ''));
+  sources.set(root, String(content ?? ''));
   const status = el('span', 'msg-status');
   root.append(avatar(user), gutter, head, body, status);
   if (actions) root.append(actions);
@@ -171,10 +182,12 @@ export function setMessageState(node, { content, editedAt, deleted }) {
     node.classList.remove('edited');
     for (const x of node.querySelectorAll(':scope > .msg-actions, :scope > .msg-edited, :scope > .msg-reactions, :scope > .react-picker')) x.remove();
     body.replaceChildren(el('span', 'msg-deleted-text', 'message deleted'));
+    sources.delete(node);
     return;
   }
   body.replaceChildren();
-  renderText(body, String(content ?? ''));
+  renderMarkdown(body, String(content ?? ''));
+  sources.set(node, String(content ?? ''));
   markMentions(node); // the names the message was sent with
   if (!editedAt) return;
   node.classList.add('edited');
@@ -201,11 +214,89 @@ export function setMessageTime(node, ts) {
 // same person sent both within GROUP_GAP_MS.
 export function regroup(node) {
   if (!node || !node.classList.contains('message')) return;
+  syncDay(node);
   const prev = node.previousElementSibling;
   const grouped = !!prev && prev.classList.contains('message') && !prev.classList.contains('failed') &&
     sameName(prev.dataset.user, node.dataset.user) &&
     Math.abs(Number(node.dataset.ts) - Number(prev.dataset.ts)) < GROUP_GAP_MS;
   node.classList.toggle('grouped', grouped);
+}
+
+// ---- day separators and the "New" line
+
+const dayKey = (node) => {
+  const d = new Date(Number(node.dataset.ts));
+  return `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`;
+};
+
+// syncDay keeps the day separator (.day-separator, a local date) right
+// before a message (before its "New" line, if it has one) when the message
+// above it, if any, is from another day, and takes it away otherwise.
+function syncDay(node) {
+  let at = node; // what a separator goes right before
+  if (at.previousElementSibling?.classList.contains('new-line')) at = at.previousElementSibling;
+  const cand = at.previousElementSibling;
+  const sep = cand?.classList.contains('day-separator') ? cand : null;
+  let prev = (sep || at).previousElementSibling;
+  while (prev && !prev.classList.contains('message')) prev = prev.previousElementSibling;
+  const day = dayKey(node);
+  if (prev && dayKey(prev) === day) {
+    if (sep) sep.remove();
+    return;
+  }
+  const d = new Date(Number(node.dataset.ts));
+  if (sep) {
+    if (sep.dataset.day !== day) {
+      sep.dataset.day = day;
+      sep.firstChild.textContent = fmtDay.format(d);
+    }
+    return;
+  }
+  const line = el('div', 'day-separator'); // no role=separator: its date is read as text
+  line.dataset.day = day;
+  line.append(el('span', 'day-separator-text', fmtDay.format(d)));
+  at.before(line);
+}
+
+// removeMessage takes a message element out of its conversation with the
+// day separator and "New" line that headed it, and regroups what followed.
+export function removeMessage(node) {
+  const next = node.nextElementSibling;
+  let prev = node.previousElementSibling;
+  node.remove();
+  while (prev && (prev.classList.contains('new-line') || prev.classList.contains('day-separator'))) {
+    const before = prev.previousElementSibling;
+    prev.remove();
+    prev = before;
+  }
+  regroup(next); // takes a separator again if it starts a day
+}
+
+// markFirstUnread puts the "New" line (.new-line) before the first of the
+// last `unread` messages from others, and takes away an older one. Returns
+// the line, or null when nothing is unread.
+export function markFirstUnread(conv, unread) {
+  for (const x of conv.el.querySelectorAll(':scope > .new-line')) {
+    const next = x.nextElementSibling;
+    x.remove();
+    regroup(next);
+  }
+  let left = unread;
+  let first = null;
+  for (let i = conv.order.length - 1; i >= 0 && left > 0; i--) {
+    const node = conv.byId.get(conv.order[i]);
+    if (!node || node.classList.contains('own')) continue;
+    first = node;
+    left--;
+  }
+  if (!first) return null;
+  const line = el('div', 'new-line');
+  line.setAttribute('role', 'separator');
+  line.setAttribute('aria-label', 'New messages');
+  line.append(el('span', 'new-line-text', 'New'));
+  first.before(line);
+  regroup(first);
+  return line;
 }
 
 // Puts a message element at its place by id (ids sort in delivery order);

@@ -9,7 +9,9 @@ import { AUTO_RETRY_MAX, MAX_CONTENT } from './config.js';
 import { conn, request } from './connection.js';
 import { button, el } from './dom.js';
 import { markMentions, mentionsMe } from './mentions.js';
-import { buildMessage, mutate, notice, placeEl, regroup, setMessageState, setMessageTime } from './messagelist.js';
+import {
+  buildMessage, mutate, notice, placeEl, regroup, removeMessage, setMessageState, setMessageTime,
+} from './messagelist.js';
 import { fitsInFrame, req } from './protocol.js';
 import { setReactions } from './reactions.js';
 import { renderDms, renderMarker, renderRooms, updateTitle } from './render.js';
@@ -53,11 +55,14 @@ function noteUnread(conv, atEnd, mention) {
     if (conv.kind === 'room') renderRooms(); else renderDms();
   } else if (!conv.stick && atEnd) {
     conv.newBelow = true;
+    conv.below++; // the marker's count
     renderMarker();
   } else if (atEnd) {
     maybeMarkRead(conv, true);
   }
-  if (document.hidden) state.hiddenUnread++;
+  // What arrives in the open conversation of a hidden page counts toward
+  // the title too (another conversation's count already does).
+  if (document.hidden && current) state.hiddenUnread++;
   updateTitle();
 }
 
@@ -140,11 +145,7 @@ export function onSendAck(meta, f) {
     if (f.timestamp) setMessageTime(p.el, f.timestamp);
     if (other && other !== p.el) {
       // The message arrived without its nonce: keep that copy, drop ours.
-      mutate(p.conv, () => {
-        const next = p.el.nextElementSibling;
-        p.el.remove();
-        regroup(next);
-      });
+      mutate(p.conv, () => removeMessage(p.el));
       other.classList.add('own');
       p.el = other;
     } else if (!other) {
@@ -246,13 +247,11 @@ export function discardPending(nonce) {
   clearTimeout(p.retryTimer);
   state.pending.delete(nonce);
   mutate(p.conv, () => {
-    const next = p.el.nextElementSibling;
     if (p.id) {
       p.conv.byId.delete(p.id);
       p.conv.order = p.conv.order.filter((x) => x !== p.id);
     }
-    p.el.remove();
-    regroup(next);
+    removeMessage(p.el);
   });
 }
 

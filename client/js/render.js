@@ -29,6 +29,19 @@ function syncList(ul, keys, make, update) {
   }
 }
 
+// srText sets the words a screen reader adds after a button's visible text
+// (counts, state). The button is named by its content, not by aria-label,
+// so its name always holds the text seen on it (WCAG 2.5.3, axe's
+// label-content-name-mismatch).
+function srText(host, text) {
+  let s = host.querySelector(':scope > .sr-text');
+  if (!s) {
+    s = el('span', 'sr-text visually-hidden');
+    host.append(s);
+  }
+  if (s.textContent !== text) s.textContent = text;
+}
+
 function setBadge(host, count, before) {
   let badge = host.querySelector('.unread-badge');
   if (!count) {
@@ -79,11 +92,11 @@ function updateRoomItem(li, name) {
   setBadge(open, unread, count);
   const mentions = room.conv && room.conv.mentions ? room.conv.mentions : 0;
   setMentionBadge(open, mentions);
-  const parts = [`#${name}`, plural(n, 'member')];
+  const parts = ['', plural(n, 'member')];
   if (unread) parts.push(`${unread} unread`);
   if (mentions) parts.push(plural(mentions, 'mention'));
   parts.push(room.joined ? 'joined' : 'click to join');
-  open.setAttribute('aria-label', parts.join(', '));
+  srText(open, parts.join(', '));
   li.querySelector('.room-leave').hidden = !room.joined;
 }
 
@@ -134,7 +147,7 @@ function updateDmItem(li, key) {
     preview.hidden = !text;
   }
   setBadge(open, dm.conv.unread, null);
-  open.setAttribute('aria-label', `Private conversation with ${dm.user}${dm.conv.unread ? `, ${dm.conv.unread} unread` : ''}`);
+  srText(open, `, private conversation${dm.conv.unread ? `, ${dm.conv.unread} unread` : ''}`);
 }
 
 function firstLine(text) {
@@ -159,7 +172,7 @@ export function renderMembers() {
   dom.membersHeading.firstChild.textContent = `${heading} `;
   dom.memberCount.textContent = names.length ? `(${names.length})` : '';
   dom.membersToggleCount.textContent = String(names.length);
-  dom.membersToggle.setAttribute('aria-label', `Show members (${names.length})`);
+  dom.membersToggle.setAttribute('aria-label', `Show members, ${names.length}`); // holds the number shown on it
   const byKey = new Map(names.map((n) => [lower(n), n]));
   syncList(dom.memberList, [...byKey.keys()], (key) => makeMemberItem(byKey.get(key)), (li, key) => updateMemberItem(li, byKey.get(key)));
 }
@@ -180,7 +193,7 @@ function updateMemberItem(li, name) {
   const label = b.querySelector('.member-name');
   if (label.textContent !== name) label.textContent = name;
   b.disabled = self;
-  b.setAttribute('aria-label', self ? `${name} (you)` : `Send a private message to ${name}`);
+  srText(b, self ? '' : ', send a private message');
 }
 
 // ---- the conversation's frame
@@ -223,8 +236,15 @@ export function updateComposer() {
   dom.input.placeholder = ph;
 }
 
+// The marker counts what arrived below since the reader scrolled up; it
+// starts again from 0 once they are back at the bottom.
 export function renderMarker() {
-  dom.marker.hidden = !currentConv().newBelow;
+  const conv = currentConv();
+  if (!conv.newBelow) conv.below = 0;
+  dom.marker.hidden = !conv.newBelow;
+  const n = conv.below;
+  const text = n > 1 ? `${n > 99 ? '99+' : n} new messages ↓` : 'New message ↓';
+  if (conv.newBelow && dom.marker.textContent !== text) dom.marker.textContent = text;
 }
 
 export function renderMe() {
@@ -235,6 +255,13 @@ export function updateTitle() {
   let total = 0;
   for (const r of state.rooms.values()) if (r.conv) total += r.conv.unread;
   for (const d of state.dms.values()) total += d.conv.unread;
+  // The phone's ☰ button shows a dot when anything outside the open
+  // conversation is unread (the current one's count stays 0 while shown).
+  const elsewhere = total > 0;
+  if (dom.sidebarToggle.classList.contains('has-unread') !== elsewhere) {
+    dom.sidebarToggle.classList.toggle('has-unread', elsewhere);
+    dom.sidebarToggle.setAttribute('aria-label', elsewhere ? 'Show rooms and conversations (unread messages)' : 'Show rooms and conversations');
+  }
   if (document.hidden) total += state.hiddenUnread;
   document.title = total ? `(${total}) parley` : 'parley';
 }

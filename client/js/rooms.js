@@ -11,6 +11,7 @@ import { dom } from './dom.js';
 import { renameDm } from './dms.js';
 import { mutate, newConv, notice, requireReady } from './messagelist.js';
 import { dropPending, flushPending, markFailed, placeMessage } from './messages.js';
+import { notifyRoomMessage } from './notify.js';
 import { req } from './protocol.js';
 import { renderHeader, renderMembers, renderRooms, updateTitle } from './render.js';
 import {
@@ -226,6 +227,7 @@ export function onRoomMessage(f) {
   mutate(conv, () => placeMessage(conv, {
     id: f.id, user: f.username, content: f.content, ts: f.timestamp, nonce: f.nonce, mentions: f.mentions,
   }, { unread: true }));
+  notifyRoomMessage(f);
 }
 
 // ---- members

@@ -50,6 +50,7 @@ export const state = {
   pending: new Map(), // nonce -> Pending, in send order
   roomListTimer: null,
   hiddenUnread: 0,
+  unreachable: null, // waiting for the server before knowing who we are (offline.js)
 };
 
 export function ensureRoom(name) {

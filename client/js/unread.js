@@ -8,7 +8,7 @@
 import { MARK_READ_MS } from './config.js';
 import { request } from './connection.js';
 import { ensureDm } from './dms.js';
-import { mutate, renderEdge } from './messagelist.js';
+import { markFirstUnread, mutate, renderEdge } from './messagelist.js';
 import { req } from './protocol.js';
 import { renderDms, renderRooms, updateTitle } from './render.js';
 import { currentConv, lastId, state } from './state.js';
@@ -45,6 +45,9 @@ function setCount(conv, read, unread, fresh, mentions) {
     conv.markWant = '';
   }
   const n = Math.max(0, Math.floor(Number(unread) || 0));
+  // Entering with a new connection (a reload): the "New" line shows where
+  // the reader left off in the conversation they are looking at.
+  if (fresh && n > 0 && conv === currentConv()) mutate(conv, () => markFirstUnread(conv, n));
   conv.unread = seenNow(conv) ? 0 : Math.max(n, conv.readId ? othersAfter(conv, conv.readId) : 0);
   if (mentions !== undefined) conv.mentions = seenNow(conv) ? 0 : Math.max(0, Math.floor(Number(mentions) || 0));
 }

@@ -7,7 +7,7 @@ import { focusComposer } from './composer.js';
 import { dom } from './dom.js';
 import { closeDrawers } from './drawers.js';
 import { loadConversation, loadOlder, maybeFill } from './history.js';
-import { atBottom, scrollToBottom, showConv } from './messagelist.js';
+import { atBottom, markFirstUnread, scrollToBottom, showConv } from './messagelist.js';
 import { renderAll, renderMarker } from './render.js';
 import { currentConv, joinedRooms, state } from './state.js';
 import { renderTyping } from './typing.js';
@@ -20,11 +20,16 @@ export function setView(view) {
   prev.scrollTop = list.scrollTop;
   state.view = view;
   const conv = currentConv();
+  const unread = conv.unread;
   conv.unread = 0;
   conv.mentions = 0;
   list.setAttribute('aria-busy', 'true'); // do not read the whole swapped-in log aloud
   showConv(conv);
+  const line = markFirstUnread(conv, unread);
+  // An account's conversation not loaded yet: the line goes in with its first page (history.js).
+  conv.newOnLoad = !line && !conv.historyLoaded ? unread : 0;
   if (conv.stick) scrollToBottom(); else list.scrollTop = conv.scrollTop;
+  if (line) showLine(conv, line);
   requestAnimationFrame(() => list.setAttribute('aria-busy', 'false'));
   if (view && view.kind === 'room') writeStore(sessionStorage, STORE_VIEW, view.key);
   renderAll();
@@ -34,6 +39,16 @@ export function setView(view) {
   if (conv.kind === 'dm' && !conv.historyLoaded) loadConversation(conv);
   maybeFill(conv);
   maybeMarkRead(conv);
+}
+
+// Brings the "New" line into view when it lies above the top: the reader
+// starts at the first message they have not seen.
+export function showLine(conv, line) {
+  const list = dom.messageList;
+  const above = line.getBoundingClientRect().top - list.getBoundingClientRect().top;
+  if (above >= 0) return;
+  list.scrollTop += above - 8;
+  conv.stick = atBottom();
 }
 
 export function stepView(delta) {

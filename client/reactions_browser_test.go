@@ -119,7 +119,7 @@ func TestBrowserMentionHighlight(t *testing.T) {
 	alice.sendOK("hi @bob, see <this> and @nobody")
 	badge := `#room-list li[data-room="general"] .mention-badge`
 	bob.wait(`document.querySelector(` + js(badge) + `)?.textContent === '@1' &&
-		/1 mention/.test(document.querySelector('#room-list li[data-room="general"] .room-open').getAttribute('aria-label'))`)
+		/1 mention/.test(document.querySelector('#room-list li[data-room="general"] .room-open .sr-text').textContent)`)
 	bob.click(`#room-list li[data-room="general"] .room-open`)
 	marked := `(m => !!m && m.classList.contains('mentions-me') && m.querySelector('.msg-body .mention-me')?.textContent === '@bob' &&
 		m.querySelector('.msg-body').textContent === 'hi @bob, see <this> and @nobody' && !m.querySelector('.msg-body .mention:not(.mention-me)'))(` +

@@ -47,6 +47,9 @@ func TestClusterKill9LosesNoAckedMessage(t *testing.T) {
 	pg := pgtest.Start(t)
 	db := pg.NewDB(t)
 	seed := time.Now().UnixNano()
+	if v := os.Getenv("PARLEY_CHAOS_SEED"); v != "" { // to replay a failed run
+		fmt.Sscan(v, &seed)
+	}
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
 	t.Logf("seed %d", seed)
 
@@ -69,7 +72,9 @@ func TestClusterKill9LosesNoAckedMessage(t *testing.T) {
 	nodes := make([]*exec.Cmd, 3)
 	urls := make([]string, 3)
 	startNode := func(i int) {
-		nodes[i], urls[i] = startBinary(t, "-db", db, "-nats", natsSrv.urls(), "-node-id", fmt.Sprintf("node-%d", i+1),
+		// A node waits for JetStream (cluster.Open, up to 30 s) while the
+		// NATS servers elect leaders after a kill.
+		nodes[i], urls[i] = startBinaryWithin(t, 4*waitLimit, "-db", db, "-nats", natsSrv.urls(), "-node-id", fmt.Sprintf("node-%d", i+1),
 			"-nats-replicas", "3", "-rate", "100000", "-burst", "100000", "-log-level", "info")
 	}
 	for i := range nodes {
@@ -193,7 +198,7 @@ func TestClusterKill9LosesNoAckedMessage(t *testing.T) {
 					k++
 				}
 				t.Errorf("%s in %s: received %d messages that are not the stored sequence from %s: they differ at %d: got %v, stored %v",
-					c.name, room, len(got), got[0], k, got[max(k-2, 0):min(k+3, len(got))], stored[max(i+k-2, 0):min(i+k+3, len(stored))])
+					c.name, room, len(got), got[0], k, got[max(k-2, 0):min(k+8, len(got))], stored[max(i+k-2, 0):min(i+k+3, len(stored))])
 			}
 		}
 	}
@@ -236,6 +241,7 @@ func startNATSProcesses(t *testing.T, n int) *natsProcesses {
 		t.Fatalf("build nats-server: %v", err)
 	}
 	p := &natsProcesses{t: t, bin: bin, cmds: make([]*exec.Cmd, n)}
+	t.Logf("NATS logs in %s", dir)
 	var routes []string
 	cluster := make([]int, n)
 	for i := range n {
@@ -247,12 +253,19 @@ func startNATSProcesses(t *testing.T, n int) *natsProcesses {
 		p.args = append(p.args, []string{"-a", "127.0.0.1", "-p", fmt.Sprint(p.clients[i]), "-js",
 			"-sd", filepath.Join(dir, fmt.Sprintf("n%d", i+1)), "-n", fmt.Sprintf("nats-%d", i+1),
 			"--cluster_name", "chaos", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", cluster[i]),
-			"--routes", strings.Join(routes, ",")})
+			"--routes", strings.Join(routes, ","), "-l", filepath.Join(dir, fmt.Sprintf("nats-%d.log", i+1))})
 		p.start(i)
 	}
 	t.Cleanup(func() {
 		for i := range p.cmds {
 			p.kill(i)
+		}
+		if t.Failed() { // the servers' own view of what went wrong
+			for i := range n {
+				b, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("nats-%d.log", i+1)))
+				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+				t.Logf("nats-%d.log, last lines:\n%s", i+1, strings.Join(lines[max(0, len(lines)-25):], "\n"))
+			}
 		}
 	})
 	p.waitJetStream()

@@ -66,6 +66,12 @@ func freeAddr(t *testing.T) string {
 // the latest in the cleanup) waits for, so nothing logs after the test.
 func startBinary(t *testing.T, args ...string) (*exec.Cmd, string) {
 	t.Helper()
+	return startBinaryWithin(t, waitLimit, args...)
+}
+
+// startBinaryWithin is startBinary, waiting up to limit for it to listen.
+func startBinaryWithin(t *testing.T, limit time.Duration, args ...string) (*exec.Cmd, string) {
+	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(binary, append([]string{"-addr", addr, "-admin-addr", ""}, args...)...)
 	logw := &logWriter{t: t, ready: make(chan struct{})}
@@ -76,7 +82,7 @@ func startBinary(t *testing.T, args ...string) (*exec.Cmd, string) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	select {
 	case <-logw.ready:
-	case <-time.After(waitLimit):
+	case <-time.After(limit):
 		t.Fatal("parley did not start listening")
 	}
 	return cmd, "ws://" + addr + "/"

@@ -112,6 +112,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// writerAckWait is how long a batch a store writer took may go
+// unacknowledged before it is given to another writer: a writer that died
+// holds the acknowledgement floor (and so History's stream reads, and the
+// stream's retention) back this long. A commit that takes longer is
+// written twice, the second time as duplicates, which are acknowledged.
+const writerAckWait = 5 * time.Second
+
 // setUpLimit bounds how long Open waits for JetStream to answer.
 const setUpLimit = 30 * time.Second
 
@@ -156,6 +163,8 @@ type Cluster struct {
 	// watchWriter last read it (it only rises, so an old value is a safe
 	// one). History reads the stream after it.
 	stored atomic.Uint64
+	// recent is what this node delivered past stored (recent.go).
+	recent *recent
 
 	ctx    context.Context           // ends the delivery and writer loops
 	cancel context.CancelFunc        // called by Close
@@ -270,7 +279,7 @@ func (c *Cluster) setUp(ctx context.Context) error {
 	writer, err := c.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       writerName,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
+		AckWait:       writerAckWait,
 		MaxAckPending: 8 * c.cfg.WriterBatch,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
@@ -288,6 +297,7 @@ func (c *Cluster) setUp(ctx context.Context) error {
 	}
 	c.epoch = uint64(info.Created.UnixMilli())
 	c.startPos = info.State.LastSeq
+	c.recent = newRecent(max(c.startPos, c.stored.Load()))
 	return c.setUpNames(ctx)
 }
 

@@ -39,6 +39,7 @@ func (c *Cluster) deliverLoop(it jetstream.MessagesContext, hub Deliverer) {
 			c.log.Error("delivery: undecodable message skipped", "err", err)
 			continue
 		}
+		c.recent.add(meta.Sequence.Stream, m) // before the room has it: History may read through it then
 		if !hub.Deliver(c.ctx, meta.Sequence.Stream, m) {
 			return
 		}
@@ -126,7 +127,9 @@ func (c *Cluster) write(msgs []jetstream.Msg) {
 // so that no message is accepted that could expire from the stream before
 // the store has it. Started by Start; returns when Close cancels c.ctx.
 func (c *Cluster) watchWriter(cons jetstream.Consumer) {
-	tick := time.NewTicker(time.Second)
+	// Four times a second: the fresher the floor, the less of the stream
+	// a History reads.
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
@@ -139,6 +142,7 @@ func (c *Cluster) watchWriter(cons jetstream.Consumer) {
 			continue // NATS is away: Publish refuses by itself then
 		}
 		c.stored.Store(max(c.stored.Load(), info.AckFloor.Stream))
+		c.recent.prune(c.stored.Load())
 		waiting := info.NumPending+uint64(info.NumAckPending) > 0
 		last := info.Created
 		if info.AckFloor.Last != nil {

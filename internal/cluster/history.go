@@ -47,7 +47,7 @@ func (h *historyStore) History(ctx context.Context, q actors.HistoryQuery) ([]ac
 	if from > hi {
 		return msgs, more, nil // the store has the whole range
 	}
-	tail, err := h.c.tail(ctx, q.Room, from, hi)
+	tail, err := h.c.tailOf(ctx, q.Room, from, hi)
 	if err != nil {
 		return nil, false, err
 	}
@@ -82,7 +82,29 @@ func (h *historyStore) upper(ctx context.Context, q actors.HistoryQuery) (uint64
 	return hi, nil
 }
 
-// tail reads the stream's messages of room at positions from..hi.
+// tailOf returns the room's messages at positions from..hi: what this
+// node delivered and keeps (recent), and from the stream what it does not
+// (what came before the node started, or before what it had to drop, and
+// what its delivery has not reached yet).
+func (c *Cluster) tailOf(ctx context.Context, room string, from, hi uint64) ([]actors.StoredMessage, error) {
+	kept, first, known := c.recent.get(room, from, hi)
+	var head, rest []actors.StoredMessage
+	var err error
+	if from < first {
+		if head, err = c.tail(ctx, room, from, first-1); err != nil {
+			return nil, err
+		}
+	}
+	if known < hi {
+		if rest, err = c.tail(ctx, room, max(known+1, first), hi); err != nil {
+			return nil, err
+		}
+	}
+	return slices.Concat(head, kept, rest), nil
+}
+
+// tail reads the stream's messages of room at positions from..hi, one
+// direct get each.
 func (c *Cluster) tail(ctx context.Context, room string, from, hi uint64) ([]actors.StoredMessage, error) {
 	subj := subject(room)
 	var out []actors.StoredMessage

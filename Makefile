@@ -2,6 +2,13 @@
 GO ?= go
 BIN ?= bin/parley
 
+# Search needs SQLite's FTS5, which go-sqlite3 compiles in only with its
+# sqlite_fts5 build tag: every go command below (run, build, vet, test,
+# fuzz, bench, abuse, chaos, soak, screenshots) and every go build a test
+# or the bench runs itself gets it through GOFLAGS. A build without it
+# fails persistence.Open with a message that says so.
+export GOFLAGS := $(strip $(GOFLAGS) -tags=sqlite_fts5)
+
 .PHONY: run build test bench fmt lint fuzz chaos soak screenshots abuse
 
 # Fuzz targets, as package:Target. `make test` runs each for FUZZTIME_CI, a

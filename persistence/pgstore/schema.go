@@ -86,6 +86,16 @@ ALTER TABLE messages ADD COLUMN edited_at TIMESTAMPTZ NULL;
 ALTER TABLE messages ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT false;
 CREATE INDEX messages_room_edited ON messages (room, edited_at) WHERE edited_at IS NOT NULL;
 `,
+	// Version 3: full-text search (search.go), as SQLite's version 6: a
+	// GIN index on the content's tsvector in the 'simple' configuration
+	// (lower-cased words, no stemming, as SQLite's unicode61). An
+	// expression index, not a stored column: PostgreSQL keeps it in step
+	// with every insert, edit and deletion itself (a deleted message's
+	// content is '', so nothing of it is left to find), and adding it
+	// does not rewrite the table. Queries must use the same expression.
+	`
+CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple', content));
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations between

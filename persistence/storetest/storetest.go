@@ -92,6 +92,8 @@ var cases = []struct {
 	{"AccountWritesAfterCloseFail", testAccountWritesAfterCloseFail},
 	{"EditAndDelete", testEditAndDelete},
 	{"Changes", testChanges},
+	{"Search", testSearch},
+	{"SearchFollowsEditsAndDeletions", testSearchFollowsEditsAndDeletions},
 }
 
 func testCtx(t testing.TB) context.Context {

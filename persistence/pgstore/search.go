@@ -1,0 +1,66 @@
+package pgstore
+
+// Full-text search (schema version 3): the GIN index messages_search on
+// to_tsvector('simple', content), ranked by ts_rank. The snippet is built
+// by the caller from the content (textsearch.Snippet), the same for both
+// engines; ts_headline would return markup.
+
+import (
+	"context"
+	"fmt"
+
+	"parley/actors"
+	"parley/internal/textsearch"
+)
+
+// searchSelect is the search query; %s is where the conversation's join
+// goes and %s the scope's filter. $1 is the tsquery, $2 the before bound,
+// $3 the limit. The tsvector expression is the index's, word for word.
+const searchSelect = `SELECT ` + messageColumns + `
+FROM messages m
+%s
+WHERE to_tsvector('simple', m.content) @@ to_tsquery('simple', $1) AND NOT m.deleted AND m.id < $2 %s
+ORDER BY ts_rank(to_tsvector('simple', m.content), to_tsquery('simple', $1)) DESC, m.id DESC
+LIMIT $3`
+
+// Search returns the messages q selects that hold every term, best ranked
+// first, and whether more matched.
+func (s *Store) Search(ctx context.Context, q actors.SearchQuery) ([]actors.StoredMessage, bool, error) {
+	if q.Limit < 0 {
+		return nil, false, fmt.Errorf("search: negative limit %d", q.Limit)
+	}
+	tsq, err := textsearch.TSQuery(q.Terms)
+	if err != nil {
+		return nil, false, fmt.Errorf("search: %w", err)
+	}
+	before := q.Before
+	if before == "" {
+		before = noBound
+	}
+	args := []any{tsq, before, q.Limit + 1} // one more tells whether more matched
+	var query string
+	kept := q.Peer != ""
+	if kept {
+		query = fmt.Sprintf(searchSelect, "JOIN conversation_messages c ON c.owner = $4 AND c.peer = $5 AND c.id = m.id", "AND m.is_private")
+		args = append(args, q.Owner, q.Peer)
+	} else {
+		if len(q.Rooms) == 0 {
+			return nil, false, nil
+		}
+		query = fmt.Sprintf(searchSelect, "", "AND NOT m.is_private AND m.room = ANY($4)")
+		args = append(args, q.Rooms)
+	}
+	var rows []messageRow
+	if err := s.db.SelectContext(ctx, &rows, query, args...); err != nil {
+		return nil, false, fmt.Errorf("search: %w", err)
+	}
+	more := len(rows) > q.Limit
+	if more {
+		rows = rows[:q.Limit]
+	}
+	msgs := make([]actors.StoredMessage, len(rows))
+	for i, r := range rows {
+		msgs[i] = r.stored(kept)
+	}
+	return msgs, more, nil
+}

@@ -42,7 +42,7 @@ func cost(typ string) int {
 // frame.
 func heavy(typ string) bool {
 	switch typ {
-	case protocol.TypeJoinRoom, protocol.TypeHistory, protocol.TypeConversations:
+	case protocol.TypeJoinRoom, protocol.TypeHistory, protocol.TypeConversations, protocol.TypeSearch:
 		return true
 	}
 	return false

@@ -128,6 +128,8 @@ func (s *Session) Handle(conn context.Context, req protocol.Request) {
 		s.changeMessage(conn, req, false)
 	case protocol.TypeDeleteMessage:
 		s.changeMessage(conn, req, true)
+	case protocol.TypeSearch:
+		s.search(conn, req)
 	case "":
 		s.fail(req.Ref, protocol.CodeBadRequest, "missing type")
 	default:

@@ -25,6 +25,7 @@ type Request struct {
 	With     string `json:"with"`   // History or MarkRead of a conversation: the other account's name
 	ID       string `json:"id"`     // MarkRead: the last message read; EditMessage, DeleteMessage: the message
 	Prefix   string `json:"prefix"` // ListRooms: only rooms whose names start with it
+	Query    string `json:"query"`  // Search: the words to look for
 }
 
 // The request types a client may send.
@@ -156,6 +157,8 @@ func field(req *Request, key string) (bit uint16, dst *string, known bool) {
 		return 1 << 11, &req.ID, true
 	case "prefix":
 		return 1 << 12, &req.Prefix, true
+	case "query":
+		return 1 << 13, &req.Query, true
 	}
 	return 0, nil, false
 }

@@ -132,7 +132,7 @@ func FTS5(terms []Term) (string, error) {
 }
 
 // TSQuery is the terms as a PostgreSQL to_tsquery expression: every term,
-// each a quoted lexeme ('' doubled, \ escaped), a prefix one with :*,
+// each a quoted lexeme (” doubled, \ escaped), a prefix one with :*,
 // joined by &.
 func TSQuery(terms []Term) (string, error) {
 	if len(terms) == 0 {

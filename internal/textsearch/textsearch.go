@@ -132,8 +132,8 @@ func FTS5(terms []Term) (string, error) {
 }
 
 // TSQuery is the terms as a PostgreSQL to_tsquery expression: every term,
-// each a quoted lexeme (” doubled, \ escaped), a prefix one with :*,
-// joined by &.
+// each a quoted lexeme (a single quote doubled, a backslash escaped), a
+// prefix one with :*, joined by &.
 func TSQuery(terms []Term) (string, error) {
 	if len(terms) == 0 {
 		return "", errInternal

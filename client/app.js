@@ -13,6 +13,7 @@
  *   history.js     history on join, catch-up after a reconnect, older pages (rooms, an account's DMs)
  *   unread.js      an account's unread counts and read markers (Unread, ReadMarker, MarkRead)
  *   messages.js    placing confirmed messages; our own sends pending until confirmed
+ *   search.js      the search box, its results, and the jump to a result in context
  *   commands.js    /nick /join /pm /rooms /leave /help, and what a typed line means
  *   state.js       rooms, conversations, unread counts, pending sends, the view
  *   view.js        which conversation is shown, and scrolling
@@ -58,6 +59,10 @@
  *   #new-messages-marker                  shown when scrolled up and something new arrived below
  *   #member-list > li[data-user="bob"]    .self for yourself; click anyone else to open a DM
  *   #composer, #message-input, #send-button, #char-count
+ *   #search-form > #search-input (Enter searches, Esc closes); #search-panel (hidden until a search)
+ *       > #search-status, #search-close, #search-results > li > button.search-result[data-id]
+ *       [data-room|data-with] > .search-where .search-author .search-time .search-snippet (> mark);
+ *       the message jumped to: .message.search-hit
  *   window.parley.state() -> {connected, socketOpen, screen, username, account, currentRoom,
  *                             currentDm, rooms, dms, pending, failed}
  */
@@ -77,6 +82,7 @@ import { askDelete, cancelEdit, confirmDelete, saveEdit, startEdit } from './js/
 import { loadOlder } from './js/history.js';
 import { newConv, showConv } from './js/messagelist.js';
 import { discardPending, retryPending } from './js/messages.js';
+import { closeSearch, onResultClick, submitSearch } from './js/search.js';
 import { renderAll, updateTitle } from './js/render.js';
 import {
   leaveRoom, onRoomBoxSubmit, openRoom, setRoomBoxError,
@@ -133,6 +139,16 @@ function wire() {
   });
 
   dom.marker.addEventListener('click', showNewest);
+
+  dom.searchForm.addEventListener('submit', submitSearch);
+  dom.searchResults.addEventListener('click', onResultClick);
+  dom.searchClose.addEventListener('click', closeSearch);
+  dom.searchInput.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && !dom.searchPanel.hidden) {
+      ev.stopPropagation();
+      closeSearch();
+    }
+  });
 
   dom.leaveButton.addEventListener('click', () => {
     if (!state.view) return;

@@ -10,6 +10,7 @@ import { onChangeError, onMessageDeleted, onMessageEdited } from './edits.js';
 import { onHistory, onHistoryError } from './history.js';
 import { notice } from './messagelist.js';
 import { onSendAck, onSendError } from './messages.js';
+import { onSearchError, onSearchResults } from './search.js';
 import {
   onJoinAck, onJoinError, onJoined, onLeaveAck, onLeft, onMembers, onRoomList, onRoomMessage, onSystem, onUserJoined, onUserRenamed,
   onUserLeft,
@@ -44,6 +45,7 @@ function onError(f) {
     case 'mark': onMarkError(meta, f); break;
     case 'edit':
     case 'delete': onChangeError(meta, f); break;
+    case 'search': onSearchError(meta, f); break;
     case 'conversations': notice(`Could not load your conversations: ${text}`, 'error'); break;
     default:
       if (state.screen === 'chat') notice(text, 'error');
@@ -71,4 +73,5 @@ export const handlers = {
   Conversations: onConversations,
   MessageEdited: onMessageEdited,
   MessageDeleted: onMessageDeleted,
+  SearchResults: onSearchResults,
 };

@@ -78,6 +78,12 @@ export const dom = {
   input: $('message-input'),
   sendButton: $('send-button'),
   charCount: $('char-count'),
+  searchForm: $('search-form'),
+  searchInput: $('search-input'),
+  searchPanel: $('search-panel'),
+  searchStatus: $('search-status'),
+  searchResults: $('search-results'),
+  searchClose: $('search-close'),
 };
 
 export function el(tag, cls, text) {

@@ -1,0 +1,115 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/oklog/ulid/v2"
+
+	"parley/actors"
+	"parley/persistence"
+)
+
+// seedRoom stores msgs (contents) in room, oldest first, a second apart,
+// in a new database, and returns its path and the messages' ids.
+func seedRoom(t *testing.T, room string, contents []string) (string, []string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "seed.db")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	st, err := persistence.Open(ctx, path, persistence.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
+	if err := st.CreateRoom(ctx, room, start); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(contents))
+	done := make(chan error, len(contents))
+	for i, c := range contents {
+		at := start.Add(time.Duration(i) * time.Second)
+		ids[i] = ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String()
+		m := &actors.StoredMessage{ID: ids[i], Room: room, Username: "seeder", Content: c, Timestamp: at}
+		if !st.Append(m, func(err error) { done <- err }) {
+			t.Fatalf("Append %d refused", i)
+		}
+	}
+	for range contents {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, ids
+}
+
+// A search finds a message 300 back in #general; its snippet marks the
+// word that matched, and hostile content stays text. Picking the result
+// loads the history back to it and scrolls it into view, marked, with its
+// neighbours around it; the conversation stays whole (ids in order, no
+// gap).
+func TestBrowserSearchJumpsToMessage(t *testing.T) {
+	needBrowser(t)
+	contents := []string{`the <img src=x onerror="window.pwned=1"> needle is here`}
+	for i := 1; i < 300; i++ {
+		contents = append(contents, fmt.Sprintf("filler message %d", i))
+	}
+	path, ids := seedRoom(t, "general", contents)
+	s := startServer(t, "", path)
+	alice := newPage(t, s.url(), "alice")
+	alice.login("alice")
+	alice.wait(shows("filler message 299"))
+	if n := eval[int](alice, `document.querySelectorAll('#message-list .message').length`); n >= 300 {
+		t.Fatalf("before the search: %d messages shown, want only the newest page", n)
+	}
+
+	alice.do(chromedp.SetValue(chromedp.ID("search-input"), "NEEDLE"), chromedp.Focus(chromedp.ID("search-input")))
+	alice.enter()
+	result := `#search-results button.search-result[data-id="` + ids[0] + `"]`
+	alice.wait(`!document.querySelector('#search-panel').hidden && !!document.querySelector(` + js(result) + `)`)
+	if got := eval[string](alice, `[...document.querySelectorAll('#search-results .search-snippet mark')].map((m) => m.textContent).join(',')`); got != "needle" {
+		t.Errorf("marked words: got %q, want needle", got)
+	}
+	if got := eval[string](alice, `document.querySelector(`+js(result)+` + ' .search-snippet').textContent`); got != contents[0] {
+		t.Errorf("snippet: got %q, want the content as text", got)
+	}
+	if n := eval[int](alice, `document.querySelectorAll('#search-panel img').length + (window.pwned ? 1 : 0)`); n != 0 {
+		t.Errorf("the snippet's markup was parsed: %d", n)
+	}
+	if n := eval[int](alice, `document.querySelectorAll('#search-results li').length`); n != 1 {
+		t.Errorf("results: got %d, want 1", n)
+	}
+	alice.screenshot("search.png")
+
+	alice.click(result)
+	target := `#message-list .message[data-id="` + ids[0] + `"]`
+	alice.wait(`document.querySelector('#search-panel').hidden && !!document.querySelector(` + js(target+`.search-hit`) + `) && (() => {
+		const r = document.querySelector(` + js(target) + `).getBoundingClientRect();
+		const l = document.querySelector('#message-list').getBoundingClientRect();
+		return r.top >= l.top && r.bottom <= l.bottom;
+	})()`)
+	if got := eval[string](alice, `document.querySelector(`+js(target)+` + ' .msg-body').textContent`); got != contents[0] {
+		t.Errorf("the message jumped to: got %q, want its content as text", got)
+	}
+	if n := eval[int](alice, `document.querySelectorAll('#message-list .message[data-id]').length`); n != 300 {
+		t.Errorf("after the jump: %d messages held, want all 300 (no gap)", n)
+	}
+	alice.checkOrder()
+
+	// Nothing matches; bad input is the server's clear refusal, not a crash.
+	alice.do(chromedp.SetValue(chromedp.ID("search-input"), "nothinglikethis"), chromedp.Focus(chromedp.ID("search-input")))
+	alice.enter()
+	alice.wait(`document.querySelector('#search-status').textContent.startsWith('Nothing in your rooms matches') && !document.querySelector('#search-results li')`)
+	alice.do(chromedp.SetValue(chromedp.ID("search-input"), `"" * ( )`), chromedp.Focus(chromedp.ID("search-input")))
+	alice.enter()
+	alice.wait(`document.querySelector('#search-status').textContent.includes('no word to search for')`)
+	alice.do(chromedp.KeyEvent("\x1b"))
+	alice.wait(`document.querySelector('#search-panel').hidden`)
+}

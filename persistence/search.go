@@ -38,20 +38,39 @@ func checkFTS5(ctx context.Context, conn *sqlx.Conn) error {
 	return nil
 }
 
-// searchSelect finds messages by the index: the matches (MATCH), their
-// docids mapped back to ids (search_docs' primary key), the messages (by
-// id), in bm25 order (lower is better), ties newest first. %s is where
-// the scope joins and filters go.
-const searchSelect = `SELECT m.id, m.room, m.username, m.content, m.timestamp, m.is_private,
+// searchSelect finds messages by the index, in two steps. hits is the
+// best ranked matches (bm25, lower is better; ties: the newer docid
+// first), at most ? of them (-1: all), from the index alone; only those
+// are mapped back to ids (search_docs' primary key) and read (messages'),
+// and filtered by scope, deletion and the before bound. CROSS JOIN keeps
+// that order: left to itself, SQLite may drive the join from messages'
+// room index and ask the index about every message of the room, one by
+// one, which on a big room is seconds. %s is where the scope's joins go,
+// %s its filters.
+const searchSelect = `WITH hits AS (
+    SELECT rowid AS docid, rank FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rank, rowid DESC LIMIT ?
+)
+SELECT m.id, m.room, m.username, m.content, m.timestamp, m.is_private,
        IFNULL(m.recipient, '') AS recipient, IFNULL(m.nonce, '') AS nonce,
        IFNULL(m.edited_at, '') AS edited_at, m.deleted
-FROM messages_fts f
-JOIN search_docs d ON d.docid = f.rowid
-JOIN messages m ON m.id = d.id
+FROM hits h
+CROSS JOIN search_docs d ON d.docid = h.docid
+CROSS JOIN messages m ON m.id = d.id
 %s
-WHERE messages_fts MATCH ? AND NOT m.deleted AND m.id < ? %s
-ORDER BY bm25(messages_fts), m.id DESC
+WHERE NOT m.deleted AND m.id < ? %s
+ORDER BY h.rank, m.id DESC
 LIMIT ?`
+
+// firstHits is how many of the best matches the first try reads, per
+// result asked for: when the scope is most of the index (every room a
+// user is in, on a small server), the best ones are nearly all in it, and
+// reading them alone is what keeps a common word fast. A try that finds
+// too few in scope reads hitsGrowth times more, then all.
+const (
+	firstHits  = 4
+	hitsGrowth = 16
+	maxTries   = 3
+)
 
 // Search returns the messages q selects that hold every term, best ranked
 // first, and whether more matched.
@@ -68,15 +87,15 @@ func (s *Store) Search(ctx context.Context, q actors.SearchQuery) ([]actors.Stor
 		before = noBound
 	}
 	var (
-		query string
-		args  []any
-		conv  = messageRow.stored
+		query       string
+		scope, args []any
+		conv        = messageRow.stored
 	)
 	if q.Peer != "" {
 		// The conversation's primary key (owner, peer, id) tells whether
 		// a match is in it.
-		query = fmt.Sprintf(searchSelect, "JOIN conversation_messages c ON c.owner = ? AND c.peer = ? AND c.id = m.id", "AND m.is_private")
-		args = []any{q.Owner, q.Peer, match, before}
+		query = fmt.Sprintf(searchSelect, "CROSS JOIN conversation_messages c ON c.owner = ? AND c.peer = ? AND c.id = m.id", "AND m.is_private")
+		scope = []any{q.Owner, q.Peer}
 		conv = messageRow.kept
 	} else {
 		if len(q.Rooms) == 0 {
@@ -84,15 +103,41 @@ func (s *Store) Search(ctx context.Context, q actors.SearchQuery) ([]actors.Stor
 		}
 		in := strings.Repeat(", ?", len(q.Rooms))[2:]
 		query = fmt.Sprintf(searchSelect, "", "AND NOT m.is_private AND m.room IN ("+in+")")
-		args = []any{match, before}
 		for _, r := range q.Rooms {
-			args = append(args, r)
+			scope = append(scope, r)
 		}
 	}
-	args = append(args, q.Limit+1) // one more tells whether more matched
+	want := q.Limit + 1 // one more tells whether more matched
 	var rows []messageRow
-	if err := s.rdb.SelectContext(ctx, &rows, query, args...); err != nil {
-		return nil, false, fmt.Errorf("search: %w", err)
+	for try, hits := 1, firstHits*want; ; try, hits = try+1, hits*hitsGrowth {
+		if try == maxTries {
+			hits = -1 // all
+		}
+		// The placeholders in the query's order: MATCH and the hits'
+		// limit, the scope's join, before, the scope's filter, the limit.
+		args = append(args[:0], match, hits)
+		if q.Peer != "" {
+			args = append(append(args, scope...), before)
+		} else {
+			args = append(append(args, before), scope...)
+		}
+		args = append(args, want)
+		rows = rows[:0]
+		if err := s.rdb.SelectContext(ctx, &rows, query, args...); err != nil {
+			return nil, false, fmt.Errorf("search: %w", err)
+		}
+		if len(rows) == want || hits == -1 {
+			break
+		}
+		// Too few in scope among the best hits: unless the hits were all
+		// there are, read more of them.
+		var n int
+		if err := s.rdb.GetContext(ctx, &n, "SELECT COUNT(*) FROM (SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? LIMIT ?)", match, hits+1); err != nil {
+			return nil, false, fmt.Errorf("search: %w", err)
+		}
+		if n <= hits {
+			break
+		}
 	}
 	more := len(rows) > q.Limit
 	if more {

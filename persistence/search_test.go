@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -74,5 +75,38 @@ VALUES (?, 'general', 'ann', ?, ?, 0, ?)`, id, content, "2024-01-01T12:00:00.000
 	var docs int
 	if err := w.rdb.GetContext(ctx, &docs, "SELECT COUNT(*) FROM search_docs"); err != nil || docs != 1 {
 		t.Errorf("search_docs: got %d rows, %v, want 1 (01 alone has content)", docs, err)
+	}
+}
+
+// Matches in scope that rank below many out of scope are still found: the
+// first try reads only the best few hits, and the next ones read more.
+func TestSearchReadsMoreHitsWhenFewAreInScope(t *testing.T) {
+	path := tempDB(t)
+	w := openTest(t, path, Options{})
+	var msgs []*actors.StoredMessage
+	for i := range 300 {
+		m := storetest.RoomMsg(fmt.Sprintf("01JC%022d", i), "big", "ann", i)
+		m.Content = "word word word"
+		msgs = append(msgs, m)
+	}
+	for i := 300; i < 303; i++ {
+		m := storetest.RoomMsg(fmt.Sprintf("01JC%022d", i), "small", "ann", i)
+		m.Content = "a word among many other words of a longer message"
+		msgs = append(msgs, m)
+	}
+	appendAll(t, w, msgs)
+	terms, _ := textsearch.Parse("word")
+	for _, tc := range []struct {
+		limit int
+		want  []string
+		more  bool
+	}{
+		{2, []string{"01JC0000000000000000000302", "01JC0000000000000000000301"}, true},
+		{5, []string{"01JC0000000000000000000302", "01JC0000000000000000000301", "01JC0000000000000000000300"}, false},
+	} {
+		got, more, err := w.Search(testCtx(t), actors.SearchQuery{Terms: terms, Rooms: []string{"small"}, Limit: tc.limit})
+		if ids := storetest.HistoryIDs(got); err != nil || !slices.Equal(ids, tc.want) || more != tc.more {
+			t.Errorf("Search(small, limit %d): got %q, more %v, %v, want %q, more %v", tc.limit, ids, more, err, tc.want, tc.more)
+		}
 	}
 }

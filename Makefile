@@ -16,7 +16,7 @@ export GOFLAGS := $(strip $(GOFLAGS) -tags=sqlite_fts5)
 # exceeded" when a loaded machine has not finished the baseline corpus in
 # time, which is a flake on a correct tree. `make fuzz` runs each for FUZZTIME.
 FUZZ_TARGETS = ./actors:FuzzNormalizeUsername ./actors:FuzzNormalizeRoom ./actors:FuzzSkeleton ./actors:FuzzRoomActor \
-	./internal/protocol:FuzzAppendJSONString ./internal/protocol:FuzzDecode \
+	./internal/protocol:FuzzAppendJSONString ./internal/protocol:FuzzDecode ./internal/textsearch:FuzzSnippet \
 	./transport:FuzzDispatch ./transport/park:FuzzFrameScan ./transport/park:FuzzFrameScanAgainstLibrary
 FUZZTIME ?= 2m
 FUZZTIME_CI ?= 2000x

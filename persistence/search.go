@@ -38,17 +38,31 @@ func checkFTS5(ctx context.Context, conn *sqlx.Conn) error {
 	return nil
 }
 
-// searchSelect finds messages by the index, in two steps. hits is the
-// best ranked matches (bm25, lower is better; ties: the newer docid
-// first), at most ? of them (-1: all), from the index alone; only those
-// are mapped back to ids (search_docs' primary key) and read (messages'),
-// and filtered by scope, deletion and the before bound. CROSS JOIN keeps
-// that order: left to itself, SQLite may drive the join from messages'
-// room index and ask the index about every message of the room, one by
-// one, which on a big room is seconds. %s is where the scope's joins go,
-// %s its filters.
-const searchSelect = `WITH hits AS (
-    SELECT rowid AS docid, rank FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rank, rowid DESC LIMIT ?
+// searchSelect finds messages by the index, in steps that each read less:
+//
+//   - bound: the docid of the first message at or after the before bound
+//     (docids are given in insertion order, so what is older than it was
+//     stored before it, but for an edited message, which is indexed anew);
+//   - recent: the newest ? matches below it (-1: all), from the index
+//     alone, by docid, so that a word in most messages costs what a word
+//     in ? costs, not a million bm25 scores;
+//   - hits: the best ranked ? of those (bm25, lower is better; ties: the
+//     newer first);
+//   - only those are mapped back to ids (search_docs' primary key), read
+//     (messages') and filtered by scope, deletion and before.
+//
+// CROSS JOIN keeps that order: left to itself, SQLite may drive the join
+// from messages' room index and ask the index about every message of the
+// room, one by one, which on a big room is seconds. %s is where the
+// scope's joins go, %s its filters.
+const searchSelect = `WITH bound AS (
+    SELECT IFNULL((SELECT docid FROM search_docs WHERE id >= ? ORDER BY id LIMIT 1), 9223372036854775807) AS docid
+), recent AS (
+    SELECT rowid AS docid, rank FROM messages_fts
+    WHERE messages_fts MATCH ? AND rowid < (SELECT docid FROM bound)
+    ORDER BY rowid DESC LIMIT ?
+), hits AS (
+    SELECT docid, rank FROM recent ORDER BY rank, docid DESC LIMIT ?
 )
 SELECT m.id, m.room, m.username, m.content, m.timestamp, m.is_private,
        IFNULL(m.recipient, '') AS recipient, IFNULL(m.nonce, '') AS nonce,
@@ -61,15 +75,20 @@ WHERE NOT m.deleted AND m.id < ? %s
 ORDER BY h.rank, m.id DESC
 LIMIT ?`
 
-// firstHits is how many of the best matches the first try reads, per
-// result asked for: when the scope is most of the index (every room a
-// user is in, on a small server), the best ones are nearly all in it, and
-// reading them alone is what keeps a common word fast. A try that finds
-// too few in scope reads hitsGrowth times more, then all.
+// The steps' sizes, try by try. The first try ranks the newest
+// RecentMatches matches and reads the firstHits × the page's best of
+// them: when the scope is most of the index (every room a user is in, on
+// a small server), that is the answer. A try that finds too few in scope,
+// while there were more matches than it looked at, reads more: the
+// second ranks hitsGrowth times more matches and reads them all, the last
+// ranks and reads every match.
 const (
-	firstHits  = 4
-	hitsGrowth = 16
-	maxTries   = 3
+	// RecentMatches is how many of the newest matches a search ranks at
+	// first: a word in more messages than this is ranked among the newest
+	// of them (older ones are found with Before, or more words).
+	RecentMatches = 10000
+	firstHits     = 4
+	hitsGrowth    = 16
 )
 
 // Search returns the messages q selects that hold every term, best ranked
@@ -108,14 +127,17 @@ func (s *Store) Search(ctx context.Context, q actors.SearchQuery) ([]actors.Stor
 		}
 	}
 	want := q.Limit + 1 // one more tells whether more matched
+	tries := []struct{ recent, hits int }{
+		{RecentMatches, firstHits * want},
+		{RecentMatches * hitsGrowth, -1},
+		{-1, -1},
+	}
 	var rows []messageRow
-	for try, hits := 1, firstHits*want; ; try, hits = try+1, hits*hitsGrowth {
-		if try == maxTries {
-			hits = -1 // all
-		}
-		// The placeholders in the query's order: MATCH and the hits'
-		// limit, the scope's join, before, the scope's filter, the limit.
-		args = append(args[:0], match, hits)
+	for i, t := range tries {
+		// The placeholders in the query's order: bound's before, MATCH,
+		// the steps' sizes, the scope's join, before, the scope's
+		// filter, the limit.
+		args = append(args[:0], before, match, t.recent, t.hits)
 		if q.Peer != "" {
 			args = append(append(args, scope...), before)
 		} else {
@@ -126,16 +148,20 @@ func (s *Store) Search(ctx context.Context, q actors.SearchQuery) ([]actors.Stor
 		if err := s.rdb.SelectContext(ctx, &rows, query, args...); err != nil {
 			return nil, false, fmt.Errorf("search: %w", err)
 		}
-		if len(rows) == want || hits == -1 {
+		if len(rows) == want || i == len(tries)-1 {
 			break
 		}
-		// Too few in scope among the best hits: unless the hits were all
-		// there are, read more of them.
+		// Too few in scope: unless this try looked at every match, try
+		// more. It read the best min(recent, hits) of the matches.
+		looked := t.recent
+		if t.hits != -1 && t.hits < looked {
+			looked = t.hits
+		}
 		var n int
-		if err := s.rdb.GetContext(ctx, &n, "SELECT COUNT(*) FROM (SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? LIMIT ?)", match, hits+1); err != nil {
+		if err := s.rdb.GetContext(ctx, &n, "SELECT COUNT(*) FROM (SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? LIMIT ?)", match, looked+1); err != nil {
 			return nil, false, fmt.Errorf("search: %w", err)
 		}
-		if n <= hits {
+		if n <= looked {
 			break
 		}
 	}

@@ -113,3 +113,44 @@ func TestBrowserSearchJumpsToMessage(t *testing.T) {
 	alice.do(chromedp.KeyEvent("\x1b"))
 	alice.wait(`document.querySelector('#search-panel').hidden`)
 }
+
+// With an account's private conversation open, the search looks through
+// it, and picking a result opens the conversation at the message.
+func TestBrowserSearchConversation(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, "", "")
+	const pw = "correct horse battery"
+	ann := newPage(t, s.url(), "Ann")
+	ann.register("Ann", pw)
+	ann.wait(accountChat("Ann"))
+	ben := newPage(t, s.url(), "Ben")
+	ben.register("Ben", pw)
+	ben.wait(accountChat("Ben"))
+	ann.send("/pm Ben the launch code is <b>1234</b>")
+	ann.wait(`parley.state().currentDm === 'Ben' && ` + shows("the launch code is <b>1234</b>"))
+	ann.sendOK("and nothing else")
+	ben.wait(`!!document.querySelector('#dm-list li[data-key="ann"]')`)
+	ben.click(`#dm-list li[data-key="ann"] button.dm-open`)
+	ben.wait(`parley.state().currentDm === 'Ann' && ` + shows("and nothing else"))
+	ben.click(`#room-list li[data-room="general"] button.room-open`)
+	ben.wait(`parley.state().currentRoom === 'general'`)
+
+	// In a room, the rooms are searched: the private message is not found.
+	ben.do(chromedp.SetValue(chromedp.ID("search-input"), "launch"), chromedp.Focus(chromedp.ID("search-input")))
+	ben.enter()
+	ben.wait(`document.querySelector('#search-status').textContent.startsWith('Nothing in your rooms matches')`)
+
+	ben.click(`#dm-list li[data-key="ann"] button.dm-open`)
+	ben.wait(`parley.state().currentDm === 'Ann'`)
+	ben.do(chromedp.SetValue(chromedp.ID("search-input"), "launch code"), chromedp.Focus(chromedp.ID("search-input")))
+	ben.enter()
+	result := `#search-results button.search-result[data-with="Ann"]`
+	ben.wait(`!!document.querySelector(` + js(result) + `) && document.querySelector('#search-status').textContent.includes('your conversation with Ann')`)
+	if got := eval[string](ben, `[...document.querySelectorAll('#search-results mark')].map((m) => m.textContent).join(',')`); got != "launch,code" {
+		t.Errorf("marked words: got %q, want launch,code", got)
+	}
+	ben.click(`#room-list li[data-room="general"] button.room-open`)
+	ben.wait(`parley.state().currentRoom === 'general'`)
+	ben.click(result)
+	ben.wait(`parley.state().currentDm === 'Ann' && [...document.querySelectorAll('#message-list .message.search-hit .msg-body')].map((b) => b.textContent).join() === 'the launch code is <b>1234</b>'`)
+}

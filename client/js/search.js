@@ -21,6 +21,7 @@ import { fmtFull, parseTime, shortTime } from './format.js';
 import { afterPage, loadOlder } from './history.js';
 import { notice } from './messagelist.js';
 import { req } from './protocol.js';
+import { renderDms } from './render.js';
 import { convOf, currentConv, state } from './state.js';
 import { lower } from './util.js';
 import { setView } from './view.js';
@@ -138,6 +139,7 @@ export function onResultClick(ev) {
     view = { kind: 'room', key: b.dataset.room };
   } else {
     const dm = ensureDm(b.dataset.with);
+    renderDms();
     view = { kind: 'dm', key: lower(dm.user) };
   }
   closeSearch();

@@ -229,10 +229,17 @@ type NonceKey struct {
 	Nonce     string
 }
 
+// SearchRecent bounds the matches a Search ranks (see SearchQuery).
+const SearchRecent = 10000
+
 // SearchQuery selects the messages a Search looks through, and what it
 // looks for: either Rooms (room messages of those rooms) or the
 // conversation Owner keeps with Peer (both skeletons, as in
-// ConversationQuery). A deleted message is never found.
+// ConversationQuery). A deleted message is never found. When more than
+// SearchRecent messages in scope match, the ranking is among the newest
+// SearchRecent of them: older ones are reached with Before (or more
+// words), and a word in most messages costs what a word in SearchRecent
+// does.
 type SearchQuery struct {
 	Terms  []textsearch.Term // every one must match (textsearch.Parse)
 	Rooms  []string

@@ -84,9 +84,10 @@ LIMIT ?`
 // ranks and reads every match.
 const (
 	// RecentMatches is how many of the newest matches a search ranks at
-	// first: a word in more messages than this is ranked among the newest
-	// of them (older ones are found with Before, or more words).
-	RecentMatches = 10000
+	// first, in the whole index: when at least a page of them is in
+	// scope, as many matches in scope as actors.SearchRecent promises are
+	// among them but on a server whose rooms the user is mostly not in.
+	RecentMatches = actors.SearchRecent
 	firstHits     = 4
 	hitsGrowth    = 16
 )

@@ -110,32 +110,3 @@ func TestSearchReadsMoreHitsWhenFewAreInScope(t *testing.T) {
 		}
 	}
 }
-
-// A word in more than RecentMatches messages is ranked among the newest
-// of them; an older match, however well it ranks, is reached with Before.
-func TestSearchRanksTheNewestMatchesOfACommonWord(t *testing.T) {
-	w := openTest(t, tempDB(t), Options{})
-	var msgs []*actors.StoredMessage
-	for i := range RecentMatches + 100 {
-		m := storetest.RoomMsg(fmt.Sprintf("01JC%022d", i), "general", "ann", i)
-		m.Content = "common filler text with a common word and some more words"
-		if i == 0 {
-			m.Content = "common common common" // the best match, and the oldest
-		}
-		msgs = append(msgs, m)
-	}
-	for i := 0; i < len(msgs); i += 4000 { // the queue holds fewer
-		appendAll(t, w, msgs[i:min(i+4000, len(msgs))])
-	}
-	terms, _ := textsearch.Parse("common")
-	q := actors.SearchQuery{Terms: terms, Rooms: []string{"general"}, Limit: 3}
-	got, more, err := w.Search(testCtx(t), q)
-	if ids := storetest.HistoryIDs(got); err != nil || len(ids) != 3 || !more || slices.Contains(ids, msgs[0].ID) {
-		t.Errorf("Search(common): got %q, more %v, %v, want 3 of the newest matches, more", ids, more, err)
-	}
-	q.Before = msgs[50].ID
-	got, _, err = w.Search(testCtx(t), q)
-	if ids := storetest.HistoryIDs(got); err != nil || len(ids) != 3 || ids[0] != msgs[0].ID {
-		t.Errorf("Search(common, before %s): got %q, %v, want %s first", q.Before, ids, err, msgs[0].ID)
-	}
-}

@@ -13,13 +13,21 @@ import (
 	"parley/internal/textsearch"
 )
 
-// searchSelect is the search query; %s is where the conversation's join
-// goes and %s the scope's filter. $1 is the tsquery, $2 the before bound,
-// $3 the limit. The tsvector expression is the index's, word for word.
-const searchSelect = `SELECT ` + messageColumns + `
-FROM messages m
-%s
-WHERE to_tsvector('simple', m.content) @@ to_tsquery('simple', $1) AND NOT m.deleted AND m.id < $2 %s
+// searchSelect is the search query: the newest actors.SearchRecent
+// matches in scope ($4), ranked. PostgreSQL picks how to find them: the
+// GIN index for a rare word, a backward walk of the ids for one in most
+// messages (which finds its SearchRecent quickly), rather than rank a
+// million. %s is where the conversation's join goes and %s the scope's
+// filter. $1 is the tsquery, $2 the before bound, $3 the limit; the
+// tsvector expression is the index's, word for word.
+const searchSelect = `SELECT * FROM (
+    SELECT ` + messageColumns + `
+    FROM messages m
+    %s
+    WHERE to_tsvector('simple', m.content) @@ to_tsquery('simple', $1) AND NOT m.deleted AND m.id < $2 %s
+    ORDER BY m.id DESC
+    LIMIT $4
+) m
 ORDER BY ts_rank(to_tsvector('simple', m.content), to_tsquery('simple', $1)) DESC, m.id DESC
 LIMIT $3`
 
@@ -37,17 +45,17 @@ func (s *Store) Search(ctx context.Context, q actors.SearchQuery) ([]actors.Stor
 	if before == "" {
 		before = noBound
 	}
-	args := []any{tsq, before, q.Limit + 1} // one more tells whether more matched
+	args := []any{tsq, before, q.Limit + 1, actors.SearchRecent} // one more tells whether more matched
 	var query string
 	kept := q.Peer != ""
 	if kept {
-		query = fmt.Sprintf(searchSelect, "JOIN conversation_messages c ON c.owner = $4 AND c.peer = $5 AND c.id = m.id", "AND m.is_private")
+		query = fmt.Sprintf(searchSelect, "JOIN conversation_messages c ON c.owner = $5 AND c.peer = $6 AND c.id = m.id", "AND m.is_private")
 		args = append(args, q.Owner, q.Peer)
 	} else {
 		if len(q.Rooms) == 0 {
 			return nil, false, nil
 		}
-		query = fmt.Sprintf(searchSelect, "", "AND NOT m.is_private AND m.room = ANY($4)")
+		query = fmt.Sprintf(searchSelect, "", "AND NOT m.is_private AND m.room = ANY($5)")
 		args = append(args, q.Rooms)
 	}
 	var rows []messageRow

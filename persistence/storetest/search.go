@@ -3,6 +3,7 @@ package storetest
 // The cases of full-text search.
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -144,5 +145,32 @@ func testSearchFollowsEditsAndDeletions(t *testing.T, open Opener, _ Engine) {
 	w = open(t, Options{})
 	if got, _ := search(t, w, "swordfish", actors.SearchQuery{Rooms: rooms, Limit: 10}); !slices.Equal(got, []string{"04"}) {
 		t.Errorf("Search(swordfish) after reopen: got %q, want [04]", got)
+	}
+}
+
+// A word in more than actors.SearchRecent messages is ranked among the
+// newest of them; an older match, however well it ranks, is reached with
+// Before.
+func testSearchRanksTheNewestMatchesOfACommonWord(t *testing.T, open Opener, _ Engine) {
+	w := open(t, Options{})
+	var msgs []*actors.StoredMessage
+	for i := range actors.SearchRecent + 100 {
+		m := says(fmt.Sprintf("01JC%022d", i), "general", "ann", "common filler text with a common word and some more words", i)
+		if i == 0 {
+			m.Content = "common common common" // the best match, and the oldest
+		}
+		msgs = append(msgs, m)
+	}
+	for i := 0; i < len(msgs); i += 1000 { // the queue holds fewer
+		AppendAll(t, w, msgs[i:min(i+1000, len(msgs))])
+	}
+	q := actors.SearchQuery{Rooms: []string{"general"}, Limit: 3}
+	ids, more := search(t, w, "common", q)
+	if len(ids) != 3 || !more || slices.Contains(ids, msgs[0].ID) {
+		t.Errorf("Search(common): got %q, more %v, want 3 of the newest matches, more", ids, more)
+	}
+	q.Before = msgs[50].ID
+	if ids, _ = search(t, w, "common", q); len(ids) != 3 || ids[0] != msgs[0].ID {
+		t.Errorf("Search(common, before %s): got %q, want %s first", q.Before, ids, msgs[0].ID)
 	}
 }

@@ -94,6 +94,7 @@ var cases = []struct {
 	{"Changes", testChanges},
 	{"Search", testSearch},
 	{"SearchFollowsEditsAndDeletions", testSearchFollowsEditsAndDeletions},
+	{"SearchRanksTheNewestMatchesOfACommonWord", testSearchRanksTheNewestMatchesOfACommonWord},
 }
 
 func testCtx(t testing.TB) context.Context {

@@ -38,7 +38,7 @@ type searchConfig struct {
 type searchShape struct {
 	Name    string  `json:"name"`
 	Example string  `json:"example"` // one of its queries
-	Matches int     `json:"matches"` // messages the example matches, in every room
+	Matches int     `json:"matches"` // messages the example matches in the shape's scope
 	P50     float64 `json:"p50_ms"`
 	P99     float64 `json:"p99_ms"`
 	Max     float64 `json:"max_ms"`
@@ -143,7 +143,7 @@ func runSearch(ctx context.Context, cfg searchConfig, prog *progress) (*searchRe
 		{"one word of rank 100-200, 10 rooms", mid100, actors.SearchQuery{Rooms: rooms}},
 		{"one rare word (rank 5000-6000), 10 rooms", rare, actors.SearchQuery{Rooms: rooms}},
 		{"two words: common AND rank 100-200", func(i int) string { return common(i) + " " + mid100(i) }, actors.SearchQuery{Rooms: rooms}},
-		{"prefix of 3 letters (kal*), 10 rooms", func(i int) string { return words[i%50][:3] + "*" }, actors.SearchQuery{Rooms: rooms}},
+		{"a 3-letter prefix (abc*), 10 rooms", func(i int) string { return words[i%50][:3] + "*" }, actors.SearchQuery{Rooms: rooms}},
 		{"one word of rank 100-200, 1 room", mid100, actors.SearchQuery{Rooms: rooms[:1]}},
 		{"rank 100-200, 10 rooms, before the middle", mid100, actors.SearchQuery{Rooms: rooms, Before: mid}},
 	}
@@ -175,7 +175,7 @@ func runSearch(ctx context.Context, cfg searchConfig, prog *progress) (*searchRe
 		slices.Sort(lat)
 		ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 		terms, _ := textsearch.Parse(sh.query(0))
-		n, err := countMatches(ctx, store, terms, rooms)
+		n, err := countMatches(ctx, store, terms, sh.q)
 		if err != nil {
 			return nil, err
 		}
@@ -207,10 +207,11 @@ func midID(ctx context.Context, store *persistence.Store, messages int) (string,
 	return m.String(), nil
 }
 
-// countMatches counts the messages of rooms that hold every term, by a
-// Search with no limit to speak of.
-func countMatches(ctx context.Context, store *persistence.Store, terms []textsearch.Term, rooms []string) (int, error) {
-	msgs, _, err := store.Search(ctx, actors.SearchQuery{Terms: terms, Rooms: rooms, Limit: 1 << 30})
+// countMatches counts the messages in q's scope that hold every term, by
+// a Search with no limit to speak of.
+func countMatches(ctx context.Context, store *persistence.Store, terms []textsearch.Term, q actors.SearchQuery) (int, error) {
+	q.Terms, q.Limit = terms, 1<<30
+	msgs, _, err := store.Search(ctx, q)
 	return len(msgs), err
 }
 

@@ -95,6 +95,7 @@ func TestBrowserSearchJumpsToMessage(t *testing.T) {
 		const l = document.querySelector('#message-list').getBoundingClientRect();
 		return r.top >= l.top && r.bottom <= l.bottom;
 	})()`)
+	alice.screenshot("search-jump.png")
 	if got := eval[string](alice, `document.querySelector(`+js(target)+` + ' .msg-body').textContent`); got != contents[0] {
 		t.Errorf("the message jumped to: got %q, want its content as text", got)
 	}

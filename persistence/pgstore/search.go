@@ -7,6 +7,7 @@ package pgstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"parley/actors"
@@ -14,7 +15,7 @@ import (
 )
 
 // searchSelect is the search query: the newest actors.SearchRecent
-// matches in scope ($4), ranked. PostgreSQL picks how to find them: the
+// matches in scope ($4), ranked, planned for its words (see Search). PostgreSQL picks how to find them: the
 // GIN index for a rare word, a backward walk of the ids for one in most
 // messages (which finds its SearchRecent quickly), rather than rank a
 // million. %s is where the conversation's join goes and %s the scope's
@@ -58,8 +59,13 @@ func (s *Store) Search(ctx context.Context, q actors.SearchQuery) ([]actors.Stor
 		query = fmt.Sprintf(searchSelect, "", "AND NOT m.is_private AND m.room = ANY($5)")
 		args = append(args, q.Rooms)
 	}
-	var rows []messageRow
-	if err := s.db.SelectContext(ctx, &rows, query, args...); err != nil {
+	// Planned for these words, not once for all: pgx prepares and caches
+	// the statement, and after a few runs PostgreSQL would use its generic
+	// plan, which cannot know how common the words are and walks the ids
+	// back for a rare word too (0.8 s on 100,000 messages, where the GIN
+	// index answers in 2 ms: BenchmarkSearch).
+	rows, err := s.searchRows(ctx, query, args)
+	if err != nil {
 		return nil, false, fmt.Errorf("search: %w", err)
 	}
 	more := len(rows) > q.Limit
@@ -71,4 +77,22 @@ func (s *Store) Search(ctx context.Context, q actors.SearchQuery) ([]actors.Stor
 		msgs[i] = r.stored(kept)
 	}
 	return msgs, more, nil
+}
+
+// searchRows runs query in a read-only transaction planned for its
+// arguments (plan_cache_mode, for this transaction only).
+func (s *Store) searchRows(ctx context.Context, query string, args []any) ([]messageRow, error) {
+	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }() // after Commit, a no-op; else the error that made us leave is the one to report
+	if _, err := tx.ExecContext(ctx, "SET LOCAL plan_cache_mode = force_custom_plan"); err != nil {
+		return nil, err
+	}
+	var rows []messageRow
+	if err := tx.SelectContext(ctx, &rows, query, args...); err != nil {
+		return nil, err
+	}
+	return rows, tx.Commit()
 }

@@ -156,7 +156,10 @@ CREATE INDEX messages_room_edited ON messages (room, edited_at) WHERE edited_at 
 	// guest's are never found. An 'delete' of an external-content row must
 	// give the content it was indexed with: old.content is exactly that.
 	// unicode61 folds case and diacritics; no stemming, as PostgreSQL's
-	// 'simple' configuration. The last statements index what is stored.
+	// 'simple' configuration. secure-delete makes a deletion (or an edit)
+	// take the old words out of the index's pages at once, rather than
+	// add a marker that a later merge applies: a deleted message's words
+	// do not stay in the file. The last statements index what is stored.
 	`
 CREATE TABLE search_docs (
     docid INTEGER PRIMARY KEY,
@@ -188,6 +191,7 @@ CREATE TRIGGER messages_search_delete AFTER DELETE ON messages BEGIN
         SELECT 'delete', docid, old.content FROM search_docs WHERE id = old.id;
     DELETE FROM search_docs WHERE id = old.id;
 END;
+INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
 INSERT INTO search_docs (id) SELECT id FROM messages WHERE content <> '' AND NOT deleted ORDER BY id;
 INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
 `,

@@ -110,3 +110,34 @@ func TestSearchReadsMoreHitsWhenFewAreInScope(t *testing.T) {
 		}
 	}
 }
+
+// A deletion takes the message's words out of the index's pages at once
+// (FTS5's secure-delete), not only by a delete marker that a later merge
+// would apply: the words of a deleted message are gone from the file's
+// index, not just from the answers.
+func TestSearchDeletionLeavesNoWordsInTheIndex(t *testing.T) {
+	path := tempDB(t)
+	w := openTest(t, path, Options{})
+	ctx := testCtx(t)
+	m := storetest.RoomMsg("01", "general", "ann", 1)
+	m.Content = "0swordfish is the password"
+	appendAll(t, w, []*actors.StoredMessage{m, storetest.RoomMsg("02", "general", "ann", 2)})
+	inIndex := func() int {
+		t.Helper()
+		var n int
+		if err := rawDB(t, path).Get(&n, "SELECT COUNT(*) FROM messages_fts_data WHERE instr(block, CAST('0swordfish' AS BLOB)) > 0"); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := inIndex(); n == 0 {
+		t.Fatalf("before the deletion: the word is in %d index blocks, want some (the test would prove nothing)", n)
+	}
+	if err := w.ChangeMessage(ctx, actors.MessageChange{ID: "01", Room: "general", Deleted: true, At: storetest.BaseTime}); err != nil {
+		t.Fatal(err)
+	}
+	if n := inIndex(); n != 0 {
+		t.Errorf("after the deletion: the word is in %d index blocks, want none", n)
+	}
+	ftsIntegrity(t, path)
+}

@@ -113,6 +113,27 @@ func TestBrowserSearchJumpsToMessage(t *testing.T) {
 	alice.wait(`document.querySelector('#search-status').textContent.includes('no word to search for')`)
 	alice.do(chromedp.KeyEvent("\x1b"))
 	alice.wait(`document.querySelector('#search-panel').hidden`)
+
+	// On a phone the box fits in the header beside the title and buttons,
+	// and the results cover the list, not the composer.
+	alice.viewport(390, 844, true)
+	alice.do(chromedp.SetValue(chromedp.ID("search-input"), "needle"), chromedp.Focus(chromedp.ID("search-input")))
+	alice.enter()
+	alice.wait(`!!document.querySelector(` + js(result) + `)`)
+	if bad := eval[string](alice, `(() => {
+		const h = document.querySelector('.chat-header');
+		if (h.scrollWidth > h.clientWidth) return 'header overflows: ' + h.scrollWidth + ' > ' + h.clientWidth;
+		const box = document.querySelector('#search-input').getBoundingClientRect();
+		const title = document.querySelector('#conv-title').getBoundingClientRect();
+		if (box.width < 80) return 'search box ' + box.width + ' px wide';
+		if (title.right > box.left) return 'title under the search box';
+		const panel = document.querySelector('#search-panel').getBoundingClientRect();
+		const composer = document.querySelector('#composer').getBoundingClientRect();
+		if (panel.bottom > composer.top) return 'results over the composer';
+		return '';
+	})()`); bad != "" {
+		t.Errorf("phone layout: %s", bad)
+	}
 }
 
 // With an account's private conversation open, the search looks through

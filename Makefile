@@ -64,7 +64,7 @@ soak:
 
 ## screenshots: regenerate docs/img/*.png with the browser tests' headless Chromium
 screenshots:
-	PARLEY_SCREENSHOTS=$(CURDIR)/docs/img PARLEY_BROWSER_TESTS=1 $(GO) test -count=1 -run TestBrowserScreenshots ./client/
+	PARLEY_SCREENSHOTS=$(CURDIR)/docs/img PARLEY_BROWSER_TESTS=1 $(GO) test -count=1 -run 'TestBrowserScreenshots|TestBrowserSearchJumpsToMessage' ./client/
 
 ## fmt: format the code
 fmt:

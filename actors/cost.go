@@ -29,11 +29,19 @@ const ReplyUnit = 32 << 10
 // message and waits for a synced write, where a send joins a batch.
 const changeCost = 5
 
+// searchCost is what a Search spends: a full-text query reads an index
+// and ranks up to actors.SearchRecent matches, 1 to 22 ms at p50 on a
+// million messages (docs/performance.md), where a History page reads a
+// range of one index.
+const searchCost = 5
+
 // cost is the tokens a request spends up front.
 func cost(typ string) int {
 	switch typ {
 	case protocol.TypeEditMessage, protocol.TypeDeleteMessage:
 		return changeCost
+	case protocol.TypeSearch:
+		return searchCost
 	}
 	return 1
 }

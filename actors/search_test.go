@@ -131,3 +131,17 @@ func TestSearchWaitsForRoomInTheQueue(t *testing.T) {
 		t.Errorf("Search behind two unread pages: got %v, want rate_limited", last)
 	}
 }
+
+// A Search spends five requests' tokens: a bucket of 20, after a join
+// (one), serves three and refuses the fourth.
+func TestSearchCostsMore(t *testing.T) {
+	f := newFixture(t, actors.Config{Limits: actors.Limits{RatePerSec: 0.001, RateBurst: 20}})
+	a := f.connect()
+	a.join("lobby")
+	for i, want := range []string{"SearchResults", "SearchResults", "SearchResults", "Error"} {
+		a.do(protocol.Request{Type: "Search", Query: "anything", Ref: fmt.Sprint("s", i)})
+		if fr := a.next(); fr.str("type") != want || (want == "Error" && fr.str("code") != "rate_limited") {
+			t.Fatalf("search %d with %d tokens left: got %v, want %s", i, 19-5*i, fr, want)
+		}
+	}
+}

@@ -2,6 +2,13 @@
 GO ?= go
 BIN ?= bin/parley
 
+# Search needs SQLite's FTS5, which go-sqlite3 compiles in only with its
+# sqlite_fts5 build tag: every go command below (run, build, vet, test,
+# fuzz, bench, abuse, chaos, soak, screenshots) and every go build a test
+# or the bench runs itself gets it through GOFLAGS. A build without it
+# fails persistence.Open with a message that says so.
+export GOFLAGS := $(strip $(GOFLAGS) -tags=sqlite_fts5)
+
 .PHONY: run build test bench fmt lint fuzz chaos chaos-cluster soak screenshots abuse
 
 # Fuzz targets, as package:Target. `make test` runs each for FUZZTIME_CI, a
@@ -9,7 +16,7 @@ BIN ?= bin/parley
 # exceeded" when a loaded machine has not finished the baseline corpus in
 # time, which is a flake on a correct tree. `make fuzz` runs each for FUZZTIME.
 FUZZ_TARGETS = ./actors:FuzzNormalizeUsername ./actors:FuzzNormalizeRoom ./actors:FuzzSkeleton ./actors:FuzzRoomActor \
-	./internal/protocol:FuzzAppendJSONString ./internal/protocol:FuzzDecode \
+	./internal/protocol:FuzzAppendJSONString ./internal/protocol:FuzzDecode ./internal/textsearch:FuzzSnippet \
 	./transport:FuzzDispatch ./transport/park:FuzzFrameScan ./transport/park:FuzzFrameScanAgainstLibrary
 FUZZTIME ?= 2m
 FUZZTIME_CI ?= 2000x
@@ -61,7 +68,7 @@ soak:
 
 ## screenshots: regenerate docs/img/*.png with the browser tests' headless Chromium
 screenshots:
-	PARLEY_SCREENSHOTS=$(CURDIR)/docs/img PARLEY_BROWSER_TESTS=1 $(GO) test -count=1 -run TestBrowserScreenshots ./client/
+	PARLEY_SCREENSHOTS=$(CURDIR)/docs/img PARLEY_BROWSER_TESTS=1 $(GO) test -count=1 -run 'TestBrowserScreenshots|TestBrowserSearchJumpsToMessage' ./client/
 
 ## fmt: format the code
 fmt:

@@ -29,6 +29,12 @@ const ReplyUnit = 32 << 10
 // message and waits for a synced write, where a send joins a batch.
 const changeCost = 5
 
+// searchCost is what a Search spends: a full-text query reads an index
+// and ranks up to actors.SearchRecent matches, 1 to 22 ms at p50 on a
+// million messages (docs/performance.md), where a History page reads a
+// range of one index.
+const searchCost = 5
+
 // cost is the tokens a request spends up front.
 func cost(typ string) int {
 	switch typ {
@@ -36,6 +42,8 @@ func cost(typ string) int {
 		return changeCost
 	case protocol.TypeReact:
 		return reactCost
+	case protocol.TypeSearch:
+		return searchCost
 	}
 	return 1
 }
@@ -44,7 +52,7 @@ func cost(typ string) int {
 // frame.
 func heavy(typ string) bool {
 	switch typ {
-	case protocol.TypeJoinRoom, protocol.TypeHistory, protocol.TypeConversations:
+	case protocol.TypeJoinRoom, protocol.TypeHistory, protocol.TypeConversations, protocol.TypeSearch:
 		return true
 	}
 	return false

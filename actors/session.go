@@ -133,6 +133,8 @@ func (s *Session) Handle(conn context.Context, req protocol.Request) {
 		s.react(conn, req)
 	case protocol.TypeTyping:
 		s.typing(req)
+	case protocol.TypeSearch:
+		s.search(conn, req)
 	case "":
 		s.fail(req.Ref, protocol.CodeBadRequest, "missing type")
 	default:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"parley/internal/textsearch"
 )
 
 // ErrDuplicate is wrapped in the error a Store's Append passes to done when
@@ -229,6 +231,11 @@ type Store interface {
 	// reactions changed at or after q.After, most recently changed first.
 	ReactionChanges(ctx context.Context, q ChangesQuery) ([]string, error)
 
+	// Search returns the messages q selects that hold every term, best
+	// ranked first (ties: newest first), at most q.Limit, and whether
+	// more matched. Conversation messages come back Kept.
+	Search(ctx context.Context, q SearchQuery) (msgs []StoredMessage, more bool, err error)
+
 	// FindNonce returns the id and timestamp of the message that sender already
 	// stored with nonce in room (or, for private messages, to recipient), if any.
 	// ok is false when there is none.
@@ -242,4 +249,24 @@ type NonceKey struct {
 	Recipient string // private messages only, case-folded
 	Username  string // sender, case-folded
 	Nonce     string
+}
+
+// SearchRecent bounds the matches a Search ranks (see SearchQuery).
+const SearchRecent = 10000
+
+// SearchQuery selects the messages a Search looks through, and what it
+// looks for: either Rooms (room messages of those rooms) or the
+// conversation Owner keeps with Peer (both skeletons, as in
+// ConversationQuery). A deleted message is never found. When more than
+// SearchRecent messages in scope match, the ranking is among the newest
+// SearchRecent of them: older ones are reached with Before (or more
+// words), and a word in most messages costs what a word in SearchRecent
+// does.
+type SearchQuery struct {
+	Terms  []textsearch.Term // every one must match (textsearch.Parse)
+	Rooms  []string
+	Owner  string
+	Peer   string
+	Before string // only messages with id < Before; "" for no bound
+	Limit  int    // at most this many, the best ranked
 }

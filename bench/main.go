@@ -4,6 +4,7 @@
 //	go run ./bench -scenario ramp           # rising rates until p99 > 100 ms or a loss: the knee
 //	go run ./bench -scenario idle           # 19,000 idle connections: server RSS per connection
 //	go run ./bench -scenario persist        # the persistence actor alone
+//	go run ./bench -scenario search         # Search's latency on 1M stored messages
 //	go run ./bench -url ws://127.0.0.1:9001/ws ...                            # a running parley
 //	go run ./bench -target centrifugo -url ws://127.0.0.1:8000/connection/websocket ...
 //	go run ./bench -compare a.json,b.json   # side by side (medians per target), with ratios
@@ -53,6 +54,7 @@ type options struct {
 	maxSteps                    int
 	idle                        idleConfig
 	persist                     persistConfig
+	search                      searchConfig
 	roomsSet                    bool
 	flagValues                  map[string]string
 }
@@ -81,7 +83,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.scenario, "scenario", "fanout", "`name`: fanout, ramp, idle or persist")
+	fs.StringVar(&o.scenario, "scenario", "fanout", "`name`: fanout, ramp, idle, persist or search")
 	fs.StringVar(&o.target, "target", "parley", "server `kind`: parley or centrifugo (centrifugo needs a running server; -url defaults to ws://127.0.0.1:8000/connection/websocket)")
 	fs.StringVar(&o.url, "url", "", "WebSocket `URL` of a running server; empty: build and start parley")
 	fs.BoolVar(&o.batch, "batch", true, "parley: ask for the parley.batch.v1 subprotocol (several messages per server frame); false: one JSON object per frame")
@@ -124,9 +126,12 @@ Flags:
 	fs.DurationVar(&o.idle.Settle, "settle", 2*time.Second, "idle: wait at least this `long` before reading the server's RSS")
 	fs.DurationVar(&o.idle.Hold, "hold", 60*time.Second, "idle: then hold the connections this `long`, reading RSS every second for its peak (0: no hold)")
 
-	fs.IntVar(&o.persist.Messages, "messages", 1000000, "persist: `messages` pushed through the persistence actor (the process runs on the union of -server-cpus and -client-cpus)")
+	fs.IntVar(&o.persist.Messages, "messages", 1000000, "persist: `messages` pushed through the persistence actor (the process runs on the union of -server-cpus and -client-cpus); search: messages stored")
 	fs.IntVar(&o.persist.Autocommit, "autocommit-messages", 20000, "persist: `messages` inserted one autocommit INSERT each, for the comparison (0: skip)")
 	fs.StringVar(&o.persist.Synchronous, "synchronous", "FULL", "persist: SQLite synchronous `mode` of both databases")
+	fs.IntVar(&o.search.Queries, "search-queries", 200, "search: timed `queries` per shape of query")
+	fs.StringVar(&o.search.DB, "search-db", "", "search: search this `database` (kept by an earlier -search-keep) instead of filling a new one")
+	fs.StringVar(&o.search.Keep, "search-keep", "", "search: fill the database at this `path` (new) and keep it")
 
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return nil, err
@@ -142,6 +147,7 @@ Flags:
 	o.flagValues = map[string]string{}
 	fs.VisitAll(func(fl *flag.Flag) { o.flagValues[fl.Name] = fl.Value.String() })
 	o.persist.Size = f.Size
+	o.search.Messages = o.persist.Messages
 	o.idle.Rooms = f.Rooms
 	if o.scenario == "idle" && !o.roomsSet {
 		o.idle.Rooms = max(1, o.idle.Conns/100)
@@ -151,8 +157,10 @@ Flags:
 	}
 	switch {
 	case o.compare != "":
-	case o.scenario != "fanout" && o.scenario != "ramp" && o.scenario != "idle" && o.scenario != "persist":
-		return nil, fmt.Errorf("-scenario %q: want fanout, ramp, idle or persist", o.scenario)
+	case o.scenario != "fanout" && o.scenario != "ramp" && o.scenario != "idle" && o.scenario != "persist" && o.scenario != "search":
+		return nil, fmt.Errorf("-scenario %q: want fanout, ramp, idle, persist or search", o.scenario)
+	case o.search.Queries < 1:
+		return nil, errors.New("-search-queries must be >= 1")
 	case o.target != "parley" && o.target != "centrifugo":
 		return nil, fmt.Errorf("-target %q: want parley or centrifugo", o.target)
 	case f.Rooms < 1 || f.Members < 1 || f.Senders < 1 || f.Senders > f.Members:
@@ -180,7 +188,7 @@ func run() error {
 	if o.compare != "" {
 		return runCompare(o)
 	}
-	if o.scenario == "persist" {
+	if o.scenario == "persist" || o.scenario == "search" {
 		// The persistence actor runs beside the rooms in the server, not
 		// beside a generator: the persist scenario takes every cpu the
 		// server and the generator would have had.
@@ -228,7 +236,7 @@ func run() error {
 		}
 		return srv.stop()
 	})
-	if o.scenario != "persist" && o.url == "" {
+	if o.scenario != "persist" && o.scenario != "search" && o.url == "" {
 		prog.set(func() (float64, string) { return -1, "building and starting the server" })
 		pprofAddr := ""
 		if o.serverProfile != "" {
@@ -281,6 +289,8 @@ func run() error {
 		res.Idle, runErr = runIdle(ctx, target, o.idle, tag, mon, prog)
 	case "persist":
 		res.Persist, runErr = runPersist(ctx, o.persist, prog)
+	case "search":
+		res.Search, runErr = runSearch(ctx, o.search, prog)
 	}
 	prog.stop()
 	if srv != nil {

@@ -32,6 +32,7 @@ type result struct {
 	Ramp    *rampResult    `json:"ramp,omitempty"`
 	Idle    *idleResult    `json:"idle,omitempty"`
 	Persist *persistResult `json:"persist,omitempty"`
+	Search  *searchResult  `json:"search,omitempty"`
 
 	SetupErrors    map[string]int64 `json:"setup_errors,omitempty"`
 	ServerLogLines int              `json:"server_log_lines,omitempty"`
@@ -153,6 +154,15 @@ func printResult(w io.Writer, r *result) {
 			row("ratio", "%.1fx", p.Ratio)
 		}
 		row("cpu", "%s of one core (the process, pinned to cpus %s)", pct(p.ClientCPU), orNone(r.ClientCPUs))
+	case r.Search != nil:
+		s := r.Search
+		fmt.Fprintf(tw, "\nsearch: Search on %s stored messages (%.0f MB), %d queries per shape, limit 20\n", commas(s.Messages), float64(s.DBBytes)/1e6, s.Queries)
+		if s.FillSeconds > 0 {
+			row("fill", "%.1f s = %s msgs/s through the persistence writer (FTS triggers included)", s.FillSeconds, human(s.FillPerSec))
+		}
+		for _, sh := range s.Shapes {
+			row(sh.Name, "p50 %.2f ms, p99 %.2f ms, max %.2f ms (%s matches; e.g. %q)", sh.P50, sh.P99, sh.Max, commas(sh.Matches), sh.Example)
+		}
 	}
 	if len(r.SetupErrors) > 0 {
 		row("errors outside the window", "%s", formatCounts(r.SetupErrors))

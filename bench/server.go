@@ -89,7 +89,7 @@ func startServer(ctx context.Context, cpus string, extraArgs []string, pprofAddr
 		return nil, err
 	}
 	bin := filepath.Join(dir, "parley")
-	buildArgs := []string{"build", "-o", bin}
+	buildArgs := []string{"build", "-tags", "sqlite_fts5", "-o", bin} // search needs FTS5 (see the Makefile)
 	if pprofAddr != "" {
 		src := filepath.Join(dir, "bench_pprof.go")
 		if err := os.WriteFile(src, []byte(pprofOverlay), 0o644); err != nil {

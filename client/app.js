@@ -16,6 +16,7 @@
  *   typing.js      Typing sent while typing, "X is typing…" under the composer
  *   mentions.js    @name highlight, .mentions-me, the mention badge on rooms
  *   messages.js    placing confirmed messages; our own sends pending until confirmed
+ *   search.js      the search box, its results, and the jump to a result in context
  *   commands.js    /nick /join /pm /rooms /leave /help, and what a typed line means
  *   state.js       rooms, conversations, unread counts, pending sends, the view
  *   view.js        which conversation is shown, and scrolling
@@ -79,6 +80,10 @@
  *   #notify-setting > #notify-toggle (checkbox), #notify-status
  *   #member-list > li[data-user="bob"]    .self for yourself; click anyone else to open a DM
  *   #composer, #message-input, #send-button, #char-count
+ *   #search-form > #search-input (Enter searches, Esc closes); #search-panel (hidden until a search)
+ *       > #search-status, #search-close, #search-results > li > button.search-result[data-id]
+ *       [data-room|data-with] > .search-where .search-author .search-time .search-snippet (> mark);
+ *       the message jumped to: .message.search-hit
  *   window.parley.state() -> {connected, socketOpen, screen, username, account, currentRoom,
  *                             currentDm, rooms, dms, pending, failed, typing: ["room:general/alice"]}
  */
@@ -100,6 +105,7 @@ import { pickReaction, toggleReactPicker, toggleReaction } from './js/reactions.
 import { noteTyping, typingNow } from './js/typing.js';
 import { newConv, showConv } from './js/messagelist.js';
 import { discardPending, retryPending } from './js/messages.js';
+import { closeSearch, onResultClick, submitSearch } from './js/search.js';
 import { renderAll, updateTitle } from './js/render.js';
 import {
   leaveRoom, onRoomBoxSubmit, openRoom, setRoomBoxError,
@@ -162,6 +168,16 @@ function wire() {
   });
 
   dom.marker.addEventListener('click', showNewest);
+
+  dom.searchForm.addEventListener('submit', submitSearch);
+  dom.searchResults.addEventListener('click', onResultClick);
+  dom.searchClose.addEventListener('click', closeSearch);
+  dom.searchInput.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && !dom.searchPanel.hidden) {
+      ev.stopPropagation();
+      closeSearch();
+    }
+  });
 
   dom.leaveButton.addEventListener('click', () => {
     if (!state.view) return;

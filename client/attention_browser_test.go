@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"context"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,46 +11,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
-	"github.com/oklog/ulid/v2"
-
-	"parley/actors"
-	"parley/persistence"
 )
-
-// seedRoom stores messages in room, at the given times, in a new database
-// and returns its path: history the server then serves as its own.
-func seedRoom(t *testing.T, room string, times []time.Time) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "seed.db")
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	st, err := persistence.Open(ctx, path, persistence.Options{})
-	if err != nil {
-		t.Fatalf("open %s: %v", path, err)
-	}
-	if err := st.CreateRoom(ctx, room, times[0].Add(-time.Minute)); err != nil {
-		t.Fatalf("create %s: %v", room, err)
-	}
-	done := make(chan error, len(times))
-	for i, at := range times {
-		m := &actors.StoredMessage{
-			ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), Room: room, Username: "olivia",
-			Content: "seeded " + string(rune('a'+i)), Timestamp: at.UTC().Truncate(time.Millisecond),
-		}
-		if !st.Append(m, func(err error) { done <- err }) {
-			t.Fatalf("append %d refused", i)
-		}
-	}
-	for range times {
-		if err := <-done; err != nil {
-			t.Fatalf("append: %v", err)
-		}
-	}
-	if err := st.Close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	return path
-}
 
 // timezone emulates the browser's time zone, then reloads so the page's
 // date formats are made in it.
@@ -91,7 +51,12 @@ func TestBrowserDaySeparators(t *testing.T) {
 	base := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 	// In Pacific/Kiritimati (UTC+14): 23:00 on the 10th, 23:30, then 01:00 on the 11th; then two days later.
 	times := []time.Time{base, base.Add(30 * time.Minute), base.Add(2 * time.Hour), base.Add(50 * time.Hour)}
-	s := startServer(t, "", seedRoom(t, "general", times))
+	contents := make([]string, len(times))
+	for i := range times {
+		contents[i] = "seeded " + string(rune('a'+i))
+	}
+	path, _ := seedRoom(t, "general", "olivia", times, contents)
+	s := startServer(t, "", path)
 	alice := newPage(t, s.url(), "alice")
 	alice.timezone("Pacific/Kiritimati")
 	alice.login("alice")

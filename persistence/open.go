@@ -57,6 +57,9 @@ func open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	if err := s.setWritePragmas(ctx); err != nil {
 		return nil, err
 	}
+	if err := checkFTS5(ctx, s.wconn); err != nil {
+		return nil, err
+	}
 	if err := migrate(ctx, s.wconn); err != nil {
 		return nil, fmt.Errorf("migrate schema: %w", err)
 	}

@@ -177,6 +177,58 @@ CREATE TABLE mentions (
 ) WITHOUT ROWID;
 CREATE INDEX mentions_id ON mentions (id);
 `,
+	// Version 7: full-text search (search.go). messages is WITHOUT ROWID,
+	// and an FTS5 index keys its rows by an integer, so search_docs gives
+	// each indexed message one (docid, in id order for the rows filled
+	// here); the external-content table messages_fts indexes content
+	// through the view search_content and stores none of it. A message is
+	// in search_docs, and in the index, exactly while it has content and
+	// is not deleted: the triggers keep it so on every insert (the
+	// writer's batches), edit, deletion and DELETE (DeleteRoom). Every
+	// message is indexed, private ones too; a search reaches a private
+	// message only through its conversation (conversation_messages), so a
+	// guest's are never found. An 'delete' of an external-content row must
+	// give the content it was indexed with: old.content is exactly that.
+	// unicode61 folds case and diacritics; no stemming, as PostgreSQL's
+	// 'simple' configuration. secure-delete makes a deletion (or an edit)
+	// take the old words out of the index's pages at once, rather than
+	// add a marker that a later merge applies: a deleted message's words
+	// do not stay in the file. The last statements index what is stored.
+	`
+CREATE TABLE search_docs (
+    docid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE
+);
+CREATE VIEW search_content AS
+    SELECT d.docid AS docid, m.content AS content FROM search_docs d JOIN messages m ON m.id = d.id;
+CREATE VIRTUAL TABLE messages_fts USING fts5 (
+    content,
+    content = 'search_content',
+    content_rowid = 'docid',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER messages_search_insert AFTER INSERT ON messages
+WHEN new.content <> '' AND NOT new.deleted BEGIN
+    INSERT INTO search_docs (id) VALUES (new.id);
+    INSERT INTO messages_fts (rowid, content) VALUES (last_insert_rowid(), new.content);
+END;
+CREATE TRIGGER messages_search_update AFTER UPDATE OF content, deleted ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content)
+        SELECT 'delete', docid, old.content FROM search_docs WHERE id = old.id;
+    DELETE FROM search_docs WHERE id = old.id;
+    INSERT INTO search_docs (id) SELECT new.id WHERE new.content <> '' AND NOT new.deleted;
+    INSERT INTO messages_fts (rowid, content)
+        SELECT last_insert_rowid(), new.content WHERE new.content <> '' AND NOT new.deleted;
+END;
+CREATE TRIGGER messages_search_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content)
+        SELECT 'delete', docid, old.content FROM search_docs WHERE id = old.id;
+    DELETE FROM search_docs WHERE id = old.id;
+END;
+INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
+INSERT INTO search_docs (id) SELECT id FROM messages WHERE content <> '' AND NOT deleted ORDER BY id;
+INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+`,
 }
 
 // migrate brings the database on conn to version len(migrations). It always

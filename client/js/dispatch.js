@@ -12,6 +12,7 @@ import { onReactError, onReactions } from './reactions.js';
 import { onUserTyping, typingDone } from './typing.js';
 import { notice } from './messagelist.js';
 import { onSendAck, onSendError } from './messages.js';
+import { onSearchError, onSearchResults } from './search.js';
 import {
   onJoinAck, onJoinError, onJoined, onLeaveAck, onLeft, onMembers, onRoomList, onRoomMessage, onSystem, onUserJoined, onUserRenamed,
   onUserLeft,
@@ -48,6 +49,7 @@ function onError(f) {
     case 'edit':
     case 'delete': onChangeError(meta, f); break;
     case 'react': onReactError(meta, f); break;
+    case 'search': onSearchError(meta, f); break;
     case 'conversations': notice(`Could not load your conversations: ${text}`, 'error'); break;
     default:
       if (state.screen === 'chat') notice(text, 'error');
@@ -77,4 +79,5 @@ export const handlers = {
   MessageDeleted: onMessageDeleted,
   Reactions: onReactions,
   UserTyping: onUserTyping,
+  SearchResults: onSearchResults,
 };

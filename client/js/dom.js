@@ -82,6 +82,12 @@ export const dom = {
   notifySetting: $('notify-setting'),
   notifyToggle: $('notify-toggle'),
   notifyStatus: $('notify-status'),
+  searchForm: $('search-form'),
+  searchInput: $('search-input'),
+  searchPanel: $('search-panel'),
+  searchStatus: $('search-status'),
+  searchResults: $('search-results'),
+  searchClose: $('search-close'),
 };
 
 export function el(tag, cls, text) {

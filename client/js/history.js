@@ -34,6 +34,10 @@ function historyRequest(conv, before, limit) {
   return dm ? req.historyWith(dm.user, before, limit) : null;
 }
 
+// Called with the conversation after each of its History pages is placed
+// (or failed): search.js's jump to a message goes on from there.
+export const afterPage = [];
+
 const asRoomMessage = (m) => ({
   id: m.id, user: m.username, content: m.content, ts: m.timestamp, nonce: m.nonce, editedAt: m.edited_at, deleted: m.deleted === true,
   mentions: m.mentions, reactions: m.reactions || {}, reacted: m.reacted || [],
@@ -92,6 +96,7 @@ export function onHistory(f) {
   }
   maybeFill(conv);
   maybeMarkRead(conv);
+  for (const fn of afterPage) fn(conv);
 }
 
 // The newest page of a conversation. With since (the last id this page held
@@ -130,6 +135,7 @@ export function onHistoryError(meta, f) {
   conv.loadingOlder = false;
   mutate(conv, () => renderEdge(conv));
   notice(`Could not load older messages: ${text}`, 'error', conv);
+  for (const fn of afterPage) fn(conv);
 }
 
 // A re-join with `since` returns the newest (at most 1000) messages after it,
@@ -163,19 +169,23 @@ export function resyncConversations() {
   }
 }
 
-export function loadOlder(conv) {
-  if (!conv.hasOlder || conv.loadingOlder || !conv.order.length || !state.ready) return;
+// loadOlder asks for the page before the oldest message held (limit
+// messages); it reports whether it did.
+export function loadOlder(conv, limit = HISTORY_PAGE) {
+  if (!conv.hasOlder || conv.loadingOlder || !conv.order.length || !state.ready) return false;
   if (conv.kind === 'room') {
     const room = state.rooms.get(conv.key);
-    if (!room || !room.live) return;
+    if (!room || !room.live) return false;
   } else if (conv.kind !== 'dm' || !state.account) {
-    return;
+    return false;
   }
-  const r = historyRequest(conv, conv.order[0], HISTORY_PAGE);
+  const r = historyRequest(conv, conv.order[0], limit);
   if (r && request(r, { kind: 'older', ...target(conv) })) {
     conv.loadingOlder = true;
     mutate(conv, () => renderEdge(conv));
+    return true;
   }
+  return false;
 }
 
 // If the history does not fill the view there is nothing to scroll (or the

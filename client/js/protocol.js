@@ -26,6 +26,8 @@ export const req = {
   privateMessage: (to, content, nonce) => ({ type: 'PrivateMessage', to, content, nonce }),
   editMessage: (room, id, content) => ({ type: 'EditMessage', room, id, content }),
   deleteMessage: (room, id) => ({ type: 'DeleteMessage', room, id }),
+  // where: {} (every room one is in), {room} or {with}
+  search: (query, where, limit) => ({ type: 'Search', query, ...where, limit }),
 };
 
 // Whether frame, with a ref of the longest length this page uses, stays

@@ -27,6 +27,7 @@ type Request struct {
 	Prefix   string `json:"prefix"` // ListRooms: only rooms whose names start with it
 	Emoji    string `json:"emoji"`  // React: the reaction
 	On       bool   `json:"on"`     // React: add it (true) or take it back (false)
+	Query    string `json:"query"`  // Search: the words to look for
 }
 
 // The request types a client may send.
@@ -164,6 +165,8 @@ func field(req *Request, key string) (bit uint16, dst *string, known bool) {
 		return 1 << 13, &req.Emoji, true
 	case "on":
 		return 1 << 14, nil, true
+	case "query":
+		return 1 << 15, &req.Query, true
 	}
 	return 0, nil, false
 }

@@ -112,6 +112,16 @@ CREATE TABLE mentions (
 );
 CREATE INDEX mentions_id ON mentions (id);
 `,
+	// Version 4: full-text search (search.go), as SQLite's version 7: a
+	// GIN index on the content's tsvector in the 'simple' configuration
+	// (lower-cased words, no stemming, as SQLite's unicode61). An
+	// expression index, not a stored column: PostgreSQL keeps it in step
+	// with every insert, edit and deletion itself (a deleted message's
+	// content is '', so nothing of it is left to find), and adding it
+	// does not rewrite the table. Queries must use the same expression.
+	`
+CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple', content));
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations between

@@ -95,6 +95,9 @@ var cases = []struct {
 	{"Reactions", testReactions},
 	{"ReactionChanges", testReactionChanges},
 	{"Mentions", testMentions},
+	{"Search", testSearch},
+	{"SearchFollowsEditsAndDeletions", testSearchFollowsEditsAndDeletions},
+	{"SearchRanksTheNewestMatchesOfACommonWord", testSearchRanksTheNewestMatchesOfACommonWord},
 }
 
 func testCtx(t testing.TB) context.Context {

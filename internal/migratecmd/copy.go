@@ -101,6 +101,9 @@ func (s *source) check(ctx context.Context) error {
 		known[t.name] = t
 	}
 	for _, name := range names {
+		if derived(name) {
+			continue
+		}
 		t, ok := known[name]
 		if !ok {
 			return fmt.Errorf("it has a table %q that this build does not know how to copy", name)

@@ -93,6 +93,14 @@ var tables = []table{
 	}},
 }
 
+// derived reports whether a source table is SQLite's full-text index
+// (schema version 7: search_docs, and messages_fts with FTS5's shadow
+// tables): made from messages, and not copied, since PostgreSQL indexes
+// its own copy of the messages (an expression index).
+func derived(name string) bool {
+	return name == "search_docs" || name == "messages_fts" || strings.HasPrefix(name, "messages_fts_")
+}
+
 func (t table) colNames() []string {
 	names := make([]string, len(t.cols))
 	for i, c := range t.cols {

@@ -59,6 +59,8 @@ type config struct {
 	// The listener's edge (transport/edge.go, hosts.go, clientip.go).
 	allowedHosts, trustedProxies string
 	maxPendingPerIP              int
+
+	uploads transport.UploadOptions // internal/server.UploadFlags
 }
 
 func parseFlags(args []string) (config, error) {
@@ -108,6 +110,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.allowedHosts, "allowed-hosts", "", "comma-separated Host `names` the server answers besides localhost, 127.0.0.1, ::1 and its own address (ports ignored; *.example.com for subdomains, * for any); unset, a listener on a non-loopback address answers any Host, and the admin listener only those")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated `networks` (CIDR, or addresses) of reverse proxies whose X-Forwarded-For or Forwarded header names the client the per-IP limits count")
 	fs.IntVar(&c.maxPendingPerIP, "max-pending-per-ip", 256, "TCP connections not yet upgraded to WebSocket from one address (an IPv6 /64); more are closed at accept (trusted proxies are exempt)")
+	server.UploadFlags(fs, &c.uploads)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -243,6 +246,7 @@ func run() error {
 			AllowedHosts:    splitList(c.allowedHosts),
 			TrustedProxies:  proxies,
 			MaxPendingPerIP: c.maxPendingPerIP,
+			Uploads:         c.uploads,
 		},
 		Addr:      c.addr,
 		AdminAddr: c.adminAddr,

@@ -1,0 +1,63 @@
+package transport
+
+import (
+	"testing"
+	"time"
+)
+
+// The quota's map is bounded: a new key past its size is refused until a
+// key's windows end and a sweep forgets it.
+func TestUploadQuotaMapIsBoundedAndSwept(t *testing.T) {
+	q := newUploadQuota(1000, 10, 2)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, k := range []string{"a", "b"} {
+		if _, _, ok := q.reserve(t0, 10, k); !ok {
+			t.Fatalf("key %s: got refused, want room", k)
+		}
+	}
+	if _, _, ok := q.reserve(t0.Add(2*time.Hour), 10, "c"); ok || len(q.use) != 2 {
+		t.Errorf("a third key while the others' day runs: got ok=%v with %d keys, want refused with 2", ok, len(q.use))
+	}
+	if _, _, ok := q.reserve(t0.Add(25*time.Hour), 10, "c"); !ok || len(q.use) != 1 {
+		t.Errorf("a third key a day later: got ok=%v with %d keys, want kept with the others swept", ok, len(q.use))
+	}
+}
+
+// A reservation is what the key with least left has; settle gives back
+// what was not read.
+func TestUploadQuotaReservesAndSettles(t *testing.T) {
+	q := newUploadQuota(1000, 10, 10)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	got, _, ok := q.reserve(now, 700, "ip", "acct")
+	q.settle(got, 100, "ip", "acct")
+	if !ok || got != 700 || q.use["ip"].bytes != 100 {
+		t.Fatalf("first: got %d ok=%v, %d used, want 700 granted and 100 used", got, ok, q.use["ip"].bytes)
+	}
+	got, _, _ = q.reserve(now, 1000, "acct")
+	if got != 900 {
+		t.Errorf("second: got %d granted, want the 900 left", got)
+	}
+	if _, retry, ok := q.reserve(now.Add(time.Hour), 1, "acct"); ok || retry != 23*time.Hour {
+		t.Errorf("with nothing left: got ok=%v retry %v, want refused, retry in 23h", ok, retry)
+	}
+}
+
+func TestDownloadNameAndDisposition(t *testing.T) {
+	for _, c := range []struct{ in, typ, want string }{
+		{"cat.png", "image/png", "cat.png"},
+		{"CAT.PNG", "image/png", "CAT.PNG"},
+		{"photo.jpeg", "image/jpeg", "photo.jpeg"},
+		{"../../etc/passwd", "text/plain; charset=utf-8", "passwd.txt"},
+		{`C:\x\evil.html`, "text/plain; charset=utf-8", "evil.html.txt"},
+		{"invoice\u202efdp.exe", "application/pdf", "invoicefdp.exe.pdf"},
+		{"...", "application/zip", "file.zip"},
+		{"", "image/gif", "file.gif"},
+	} {
+		if got := downloadName(c.in, c.typ); got != c.want {
+			t.Errorf("downloadName(%q, %s): got %q, want %q", c.in, c.typ, got, c.want)
+		}
+	}
+	if got, want := contentDisposition("attachment", `né "x".txt`), `attachment; filename="n_ _x_.txt"; filename*=UTF-8''n%C3%A9%20%22x%22.txt`; got != want {
+		t.Errorf("contentDisposition: got %s, want %s", got, want)
+	}
+}

@@ -19,6 +19,8 @@
  *   messagelist.js a conversation's elements: messages, grouping, notices
  *   render.js      room, DM and member lists, header, marker, title
  *   format.js      times, and links made only from http(s) URLs
+ *   uploads.js     sharing files: the 📎 picker, paste, drop, progress
+ *   attachments.js files in messages: image thumbnails and download chips
  *   screens.js, banner.js, composer.js, drawers.js   the screens and page parts
  *   dom.js, util.js, config.js                        elements, helpers, limits
  *
@@ -58,6 +60,9 @@
  *   #new-messages-marker                  shown when scrolled up and something new arrived below
  *   #member-list > li[data-user="bob"]    .self for yourself; click anyone else to open a DM
  *   #composer, #message-input, #send-button, #char-count
+ *   #attach-button, #file-input (the picker), #upload-status (#upload-name, #upload-progress,
+ *       #upload-cancel; hidden when idle); in a message's .msg-body, .msg-files > a.msg-image > img
+ *       (a thumbnail) or a.msg-file (a download chip, .msg-file-name)
  *   window.parley.state() -> {connected, socketOpen, screen, username, account, currentRoom,
  *                             currentDm, rooms, dms, pending, failed}
  */
@@ -84,6 +89,7 @@ import {
 import { onDisconnect, onNameSubmit } from './js/session.js';
 import { currentConv, currentRoomName, joinedRooms, state } from './js/state.js';
 import { maybeMarkRead } from './js/unread.js';
+import { wireUploads } from './js/uploads.js';
 import { sameName } from './js/util.js';
 import { onListScroll, setView, showNewest, stepView } from './js/view.js';
 
@@ -93,6 +99,7 @@ function wire() {
   dom.bannerRetry.addEventListener('click', reconnectNow);
 
   wireComposer(submitLine);
+  wireUploads();
 
   dom.newRoomForm.addEventListener('submit', onRoomBoxSubmit);
   dom.newRoomInput.addEventListener('input', () => setRoomBoxError(''));

@@ -3,6 +3,7 @@
 // rules that keep what the reader looks at in place. A message's look (an
 // edited mark, reactions, an attachment) belongs in buildMessage.
 
+import { renderBody } from './attachments.js';
 import { GROUP_GAP_MS } from './config.js';
 import { avatar, button, dom, el } from './dom.js';
 import { fmtFull, fmtTime, parseTime, renderText, shortTime } from './format.js';
@@ -139,7 +140,7 @@ export function buildMessage({ id, user, content, ts, own, editable, editedAt, d
     actions.append(edit, del);
   }
   const body = el('div', 'msg-body');
-  renderText(body, String(content ?? ''));
+  renderBody(body, String(content ?? ''), renderText);
   const status = el('span', 'msg-status');
   root.append(avatar(user), gutter, head, body, status);
   if (actions) root.append(actions);
@@ -163,7 +164,7 @@ export function setMessageState(node, { content, editedAt, deleted }) {
     return;
   }
   body.replaceChildren();
-  renderText(body, String(content ?? ''));
+  renderBody(body, String(content ?? ''), renderText);
   if (!editedAt) return;
   node.classList.add('edited');
   let mark = node.querySelector(':scope > .msg-edited');

@@ -1,0 +1,137 @@
+// Sharing a file (docs/protocol.md, "Files and images"): pick one with the
+// composer's 📎 button, paste one, or drop one on the conversation. Each is
+// posted to /api/upload (XMLHttpRequest, for its upload progress events),
+// one at a time, with its progress under the composer; once stored, its
+// reference (attachments.js, fileRef) is added to the composer, to be sent
+// with a caption or on its own. The server decides what is allowed (type,
+// size, quota, accounts only or guests too) and says why not.
+
+import { fileRef } from './attachments.js';
+import { onInput } from './composer.js';
+import { dom } from './dom.js';
+import { notice } from './messagelist.js';
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  button: $('attach-button'),
+  input: $('file-input'),
+  status: $('upload-status'),
+  name: $('upload-name'),
+  progress: $('upload-progress'),
+  cancel: $('upload-cancel'),
+};
+
+const queue = [];
+let current = null; // the XMLHttpRequest in flight
+let currentFile = null;
+
+const REASONS = {
+  unauthorized: 'Sign in to share files: guests cannot upload on this server.',
+  too_large: 'That file is larger than this server accepts.',
+  type_not_allowed: 'That kind of file cannot be shared: images, PDF, plain text, zip, audio and video only.',
+  quota_exceeded: 'You have uploaded as much as this server allows for now. Try again later.',
+  image_too_large: 'That image is too large (too many pixels) to share.',
+  bad_image: 'That image is damaged and cannot be shown.',
+  empty_file: 'That file is empty.',
+  forbidden_origin: 'The server refused the upload from this page.',
+};
+
+function reason(xhr) {
+  let code = '';
+  try {
+    code = JSON.parse(xhr.responseText).error || '';
+  } catch { /* not JSON: a proxy's page */ }
+  if (xhr.status === 413) code = 'too_large';
+  return REASONS[code] || `The upload failed (${xhr.status || 'no answer'}). Try again.`;
+}
+
+// addToComposer appends a reference to the composer on a line of its own.
+function addToComposer(ref) {
+  const v = dom.input.value;
+  dom.input.value = v && !v.endsWith('\n') ? `${v}\n${ref}` : v + ref;
+  onInput();
+  dom.input.focus();
+}
+
+function showStatus() {
+  ui.status.hidden = !currentFile;
+  if (!currentFile) return;
+  const more = queue.length ? ` (${queue.length} more)` : '';
+  ui.name.textContent = `Uploading ${currentFile.name || 'a file'}${more}`;
+}
+
+function next() {
+  const file = queue.shift();
+  currentFile = file || null;
+  ui.progress.value = 0;
+  showStatus();
+  if (!file) return;
+  const form = new FormData();
+  form.append('file', file, file.name || 'pasted');
+  const xhr = new XMLHttpRequest();
+  current = xhr;
+  xhr.upload.addEventListener('progress', (ev) => {
+    if (ev.lengthComputable) ui.progress.value = Math.round((100 * ev.loaded) / ev.total);
+  });
+  xhr.addEventListener('loadend', () => {
+    current = null;
+    if (xhr.status === 201) {
+      try {
+        addToComposer(fileRef(JSON.parse(xhr.responseText)));
+      } catch {
+        notice('The upload’s answer could not be read. Try again.', 'error');
+      }
+    } else if (xhr.readyState === 4 && !xhr.aborted) {
+      notice(`${file.name}: ${reason(xhr)}`, 'error');
+    }
+    next();
+  });
+  xhr.open('POST', '/api/upload');
+  xhr.send(form);
+}
+
+export function uploadFiles(files) {
+  for (const f of files) if (f && f.size >= 0) queue.push(f);
+  if (!current) next();
+  else showStatus();
+}
+
+function filesOf(dt) {
+  return dt ? [...dt.files] : [];
+}
+
+export function wireUploads() {
+  ui.button.addEventListener('click', () => ui.input.click());
+  ui.input.addEventListener('change', () => {
+    uploadFiles([...ui.input.files]);
+    ui.input.value = ''; // the same file may be picked again
+  });
+  ui.cancel.addEventListener('click', () => {
+    queue.length = 0;
+    if (current) {
+      current.aborted = true;
+      current.abort();
+    }
+  });
+  dom.input.addEventListener('paste', (ev) => {
+    const files = filesOf(ev.clipboardData);
+    if (!files.length) return; // text pastes as text
+    ev.preventDefault();
+    uploadFiles(files);
+  });
+  dom.chat.addEventListener('dragover', (ev) => {
+    if (![...(ev.dataTransfer?.types || [])].includes('Files')) return;
+    ev.preventDefault(); // allows the drop
+    dom.chat.classList.add('drop-target');
+  });
+  dom.chat.addEventListener('dragleave', (ev) => {
+    if (!dom.chat.contains(ev.relatedTarget)) dom.chat.classList.remove('drop-target');
+  });
+  dom.chat.addEventListener('drop', (ev) => {
+    dom.chat.classList.remove('drop-target');
+    const files = filesOf(ev.dataTransfer);
+    if (!files.length) return;
+    ev.preventDefault();
+    uploadFiles(files);
+  });
+}

@@ -1,0 +1,79 @@
+package client_test
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Ann (an account) picks an image and a text file with the composer's
+// picker; each upload puts its reference in her composer and she sends
+// it. Bob, a guest in another page, sees the image's thumbnail loaded in
+// her message and the text file as a download chip; his own upload is
+// refused with a reason (guests may not upload by default).
+func TestBrowserUploadImageByPicker(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, "", "")
+	dir := t.TempDir()
+	img := image.NewNRGBA(image.Rect(0, 0, 800, 400))
+	for y := range 400 {
+		for x := range 800 {
+			img.Set(x, y, color.NRGBA{uint8(x), uint8(y), 160, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	catPath, notesPath := filepath.Join(dir, "cat.png"), filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(catPath, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(notesPath, []byte("notes: <script>alert(1)</script>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ann := newPage(t, s.url(), "Ann")
+	ann.register("Ann", "correct horse battery")
+	ann.wait(accountChat("Ann"))
+	bob := newPage(t, s.url(), "bob")
+	bob.login("bob")
+	ann.wait(`!!document.querySelector('#member-list li[data-user="bob"]')`)
+
+	ann.do(chromedp.SetUploadFiles(chromedp.ID("file-input"), []string{catPath}))
+	ann.wait(`/^!\[cat\.png\]\(\/files\/[0-9a-f]{64}\/cat\.png\)$/.test(document.querySelector('#message-input').value) &&
+		document.querySelector('#upload-status').hidden`)
+	ann.do(chromedp.Focus(chromedp.ID("message-input")))
+	ann.enter()
+	thumb := `(() => {
+		const img = document.querySelector('#message-list .message[data-user="Ann"] .msg-files a.msg-image img');
+		return !!img && img.complete && img.naturalWidth === 320 && img.naturalHeight === 160 && img.alt === 'cat.png' &&
+			/\/files\/[0-9a-f]{64}\/cat\.png$/.test(img.parentElement.href) &&
+			img.closest('.msg-body').textContent === '';
+	})()`
+	bob.wait(thumb)
+	ann.wait(thumb + ` && document.querySelector('#message-input').value === ''`)
+
+	// A text file (script inside is only text): a chip, with a caption.
+	ann.do(chromedp.SetUploadFiles(chromedp.ID("file-input"), []string{notesPath}))
+	ann.wait(`/^\[notes\.txt\]\(\/files\/[0-9a-f]{64}\/notes\.txt\)$/.test(document.querySelector('#message-input').value)`)
+	ann.do(chromedp.Focus(chromedp.ID("message-input")), chromedp.SendKeys(chromedp.ID("message-input"), " my notes"))
+	ann.enter()
+	bob.wait(`(() => {
+		const a = document.querySelector('#message-list .message[data-user="Ann"] .msg-files a.msg-file');
+		return !!a && a.getAttribute('download') === 'notes.txt' && a.querySelector('.msg-file-name').textContent === 'notes.txt' &&
+			a.closest('.msg-body').firstChild.textContent === 'my notes';
+	})()`)
+	bob.screenshot("uploads.png")
+
+	// Bob is a guest: the server says no, and the page says why.
+	bob.do(chromedp.SetUploadFiles(chromedp.ID("file-input"), []string{catPath}))
+	bob.wait(`[...document.querySelectorAll('#message-list .system-line.error')].some((l) => l.textContent.includes('Sign in to share files')) &&
+		document.querySelector('#message-input').value === '' && document.querySelector('#upload-status').hidden`)
+}

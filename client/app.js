@@ -19,7 +19,7 @@
  *   messagelist.js a conversation's elements: messages, grouping, notices
  *   render.js      room, DM and member lists, header, marker, title
  *   format.js      times, and links made only from http(s) URLs
- *   uploads.js     sharing files: the 📎 picker, paste, drop, progress
+ *   uploads.js     sharing files: the paperclip picker, paste, drop, progress
  *   attachments.js files in messages: image thumbnails and download chips
  *   screens.js, banner.js, composer.js, drawers.js   the screens and page parts
  *   dom.js, util.js, config.js                        elements, helpers, limits

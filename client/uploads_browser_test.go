@@ -13,7 +13,7 @@ import (
 )
 
 // Ann (an account) picks an image and a text file with the composer's
-// picker; each upload puts its reference in her composer and she sends
+// picker; the upload's progress events fill the bar; each upload puts its reference in her composer and she sends
 // it. Bob, a guest in another page, sees the image's thumbnail loaded in
 // her message and the text file as a download chip; his own upload is
 // refused with a reason (guests may not upload by default).
@@ -48,7 +48,7 @@ func TestBrowserUploadImageByPicker(t *testing.T) {
 
 	ann.do(chromedp.SetUploadFiles(chromedp.ID("file-input"), []string{catPath}))
 	ann.wait(`/^!\[cat\.png\]\(\/files\/[0-9a-f]{64}\/cat\.png\)$/.test(document.querySelector('#message-input').value) &&
-		document.querySelector('#upload-status').hidden`)
+		document.querySelector('#upload-status').hidden && document.querySelector('#upload-progress').value === 100`)
 	ann.do(chromedp.Focus(chromedp.ID("message-input")))
 	ann.enter()
 	thumb := `(() => {

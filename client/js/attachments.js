@@ -34,14 +34,27 @@ export function splitAttachments(content) {
   return { text: files.length ? text.replace(/\n{3,}/g, '\n\n').trim() : content, files };
 }
 
+// fileIcon is a document outline, drawn (no emoji font is needed).
+function fileIcon() {
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  const attrs = {
+    class: 'msg-file-icon', viewBox: '0 0 24 24', width: '16', height: '16', fill: 'none', stroke: 'currentColor',
+    'stroke-width': '2', 'stroke-linejoin': 'round', 'aria-hidden': 'true', focusable: 'false',
+  };
+  for (const [k, v] of Object.entries(attrs)) svg.setAttribute(k, v);
+  const path = document.createElementNS(NS, 'path');
+  path.setAttribute('d', 'M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8zM14 2v6h6');
+  svg.append(path);
+  return svg;
+}
+
 // fileChip is a download link for a file.
 function fileChip(f) {
   const a = el('a', 'msg-file');
   a.href = f.url;
   a.download = f.name;
-  const icon = el('span', 'msg-file-icon', '📎');
-  icon.setAttribute('aria-hidden', 'true');
-  a.append(icon, el('span', 'msg-file-name', f.name));
+  a.append(fileIcon(), el('span', 'msg-file-name', f.name));
   a.title = `Download ${f.name}`;
   return a;
 }

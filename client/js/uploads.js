@@ -1,5 +1,5 @@
 // Sharing a file (docs/protocol.md, "Files and images"): pick one with the
-// composer's 📎 button, paste one, or drop one on the conversation. Each is
+// composer's paperclip button, paste one, or drop one on the conversation. Each is
 // posted to /api/upload (XMLHttpRequest, for its upload progress events),
 // one at a time, with its progress under the composer; once stored, its
 // reference (attachments.js, fileRef) is added to the composer, to be sent
@@ -63,9 +63,9 @@ function showStatus() {
 function next() {
   const file = queue.shift();
   currentFile = file || null;
-  ui.progress.value = 0;
   showStatus();
-  if (!file) return;
+  if (!file) return; // the bar keeps the last upload's end, hidden
+  ui.progress.value = 0;
   const form = new FormData();
   form.append('file', file, file.name || 'pasted');
   const xhr = new XMLHttpRequest();

@@ -94,6 +94,9 @@ func (s *Server) routeUploads() {
 		quota: newUploadQuota(o.BytesPerDay, o.PerHour, o.QuotaKeys),
 		now:   time.Now,
 	}
+	if n := s.uploads.store.removeOrphans(time.Now()); n > 0 {
+		s.log.Info("uploads: removed temporary files left by interrupted uploads", "count", n, "dir", o.Dir)
+	}
 	s.mux.HandleFunc("POST /api/upload", s.post(s.apiUpload))
 	s.mux.HandleFunc("GET /files/{id}", s.serveUpload)
 	s.mux.HandleFunc("GET /files/{id}/{name}", s.serveUpload)
@@ -159,7 +162,7 @@ func (s *Server) apiUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer part.Close()
-	f, n, err := u.store.put(part, granted)
+	f, n, err := u.store.put(r.Context(), part, granted)
 	read = n
 	if err != nil {
 		s.uploadFail(w, r, err, granted)

@@ -12,6 +12,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"io"
@@ -210,6 +211,17 @@ func TestUploadImageServedInlineWithBoundedThumbnail(t *testing.T) {
 	jc, err := jpeg.DecodeConfig(bytes.NewReader(th.raw))
 	if err != nil || jc.Width != 71 || jc.Height != 320 || th.header.Get("Content-Type") != "image/jpeg" {
 		t.Errorf("jpeg thumbnail: got %dx%d %s (%v), want 71x320 image/jpeg", jc.Width, jc.Height, th.header.Get("Content-Type"), err)
+	}
+	// A GIF: its first frame, as a PNG.
+	var g bytes.Buffer
+	if err := gif.Encode(&g, image.NewPaletted(image.Rect(0, 0, 640, 100), color.Palette{color.Black, color.White}), nil); err != nil {
+		t.Fatal(err)
+	}
+	r = s.upload("anim.gif", g.Bytes(), bearer(tok))
+	th = s.get(r.str("thumb"))
+	cfg, err = png.DecodeConfig(bytes.NewReader(th.raw))
+	if r.str("type") != "image/gif" || err != nil || cfg.Width != 320 || cfg.Height != 50 {
+		t.Errorf("gif: got %s and a %dx%d thumbnail (%v), want image/gif and 320x50", r.raw, cfg.Width, cfg.Height, err)
 	}
 	for _, n := range stored(t, dir) {
 		if strings.HasPrefix(n, ".upload-") {

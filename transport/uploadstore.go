@@ -13,6 +13,7 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -27,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/image/draw"
 	_ "golang.org/x/image/webp" // registers the WebP decoder with image.Decode
@@ -111,7 +113,7 @@ func validID(id string) bool {
 // from its claimed size) and makes its thumbnail before the file is
 // renamed into place, so that every stored image has one. n is how many
 // bytes were read from src, for the quota, on success or not.
-func (st *fileStore) put(src io.Reader, limit int64) (f storedFile, n int64, err error) {
+func (st *fileStore) put(ctx context.Context, src io.Reader, limit int64) (f storedFile, n int64, err error) {
 	head := make([]byte, sniffLen)
 	hn, rerr := io.ReadFull(src, head)
 	n = int64(hn)
@@ -167,7 +169,7 @@ func (st *fileStore) put(src io.Reader, limit int64) (f storedFile, n int64, err
 		return f, n, nil
 	}
 	if t.image {
-		if err := st.thumbnail(tmp, f.id); err != nil {
+		if err := st.thumbnail(ctx, tmp, f.id); err != nil {
 			return f, n, err
 		}
 	}
@@ -187,7 +189,7 @@ func (st *fileStore) put(src io.Reader, limit int64) (f storedFile, n int64, err
 // at most thumbMax on its longer side, PNG (JPEG for a JPEG). The header's
 // width*height is bounded before anything is decoded, and decodes run at
 // most cap(decode) at once.
-func (st *fileStore) thumbnail(file *os.File, id string) error {
+func (st *fileStore) thumbnail(ctx context.Context, file *os.File, id string) error {
 	if _, err := file.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("rewind upload: %w", err)
 	}
@@ -204,7 +206,11 @@ func (st *fileStore) thumbnail(file *os.File, id string) error {
 	if _, err := file.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("rewind upload: %w", err)
 	}
-	st.decode <- struct{}{}
+	select {
+	case st.decode <- struct{}{}:
+	case <-ctx.Done(): // the client is gone: nobody waits for this thumbnail
+		return fmt.Errorf("wait to decode: %w", ctx.Err())
+	}
 	img, _, err := image.Decode(file) // gif: its first frame only
 	<-st.decode
 	if err != nil {
@@ -235,6 +241,19 @@ func fitWithin(w, h, m int) (int, int) {
 		return m, max(1, h*m/w)
 	}
 	return max(1, w*m/h), m
+}
+
+// removeOrphans removes the temporary files older than an hour: what an
+// upload in progress when the process died left behind.
+func (st *fileStore) removeOrphans(now time.Time) int {
+	names, _ := filepath.Glob(filepath.Join(st.dir, ".upload-*"))
+	n := 0
+	for _, name := range names {
+		if fi, err := os.Lstat(name); err == nil && now.Sub(fi.ModTime()) > time.Hour && os.Remove(name) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // writeAtomic writes b to dir/name through a temporary file renamed into

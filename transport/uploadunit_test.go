@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -59,5 +61,30 @@ func TestDownloadNameAndDisposition(t *testing.T) {
 	}
 	if got, want := contentDisposition("attachment", `né "x".txt`), `attachment; filename="n_ _x_.txt"; filename*=UTF-8''n%C3%A9%20%22x%22.txt`; got != want {
 		t.Errorf("contentDisposition: got %s, want %s", got, want)
+	}
+}
+
+// Temporary files an interrupted upload left are removed at start once
+// they are an hour old; a younger one may be an upload in progress.
+func TestUploadOrphansRemoved(t *testing.T) {
+	dir := t.TempDir()
+	st := &fileStore{dir: dir}
+	now := time.Now()
+	for name, age := range map[string]time.Duration{".upload-old": 2 * time.Hour, ".upload-new": time.Minute, "kept-old": 2 * time.Hour} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, now.Add(-age), now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := st.removeOrphans(now); n != 1 {
+		t.Errorf("removed: got %d, want 1", n)
+	}
+	for name, want := range map[string]bool{".upload-old": false, ".upload-new": true, "kept-old": true} {
+		if _, err := os.Stat(filepath.Join(dir, name)); (err == nil) != want {
+			t.Errorf("%s: got exists=%v, want %v", name, err == nil, want)
+		}
 	}
 }

@@ -13,9 +13,10 @@ import (
 )
 
 // Ann (an account) picks an image and a text file with the composer's
-// picker; the upload's progress events fill the bar; each upload puts its reference in her composer and she sends
-// it. Bob, a guest in another page, sees the image's thumbnail loaded in
-// her message and the text file as a download chip; his own upload is
+// picker, pastes one and drops one; the upload's progress events fill the
+// bar; each upload puts its reference in her composer and she sends it.
+// Bob, a guest in another page, sees the image's thumbnail loaded in her
+// message and the other files as download chips; his own upload is
 // refused with a reason (guests may not upload by default).
 func TestBrowserUploadImageByPicker(t *testing.T) {
 	needBrowser(t)
@@ -71,6 +72,26 @@ func TestBrowserUploadImageByPicker(t *testing.T) {
 			a.closest('.msg-body').firstChild.textContent === 'my notes';
 	})()`)
 	bob.screenshot("uploads.png")
+
+	// Paste a file into the composer, then drop one on the conversation:
+	// both references wait in the composer, one a line, and go as one
+	// message.
+	eval[bool](ann, `(() => {
+		const dt = new DataTransfer();
+		dt.items.add(new File(['pasted text'], 'paste.txt', { type: 'text/plain' }));
+		return document.querySelector('#message-input').dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+	})()`)
+	ann.wait(`/^\[paste\.txt\]\(\/files\/[0-9a-f]{64}\/paste\.txt\)$/.test(document.querySelector('#message-input').value)`)
+	eval[bool](ann, `(() => {
+		const dt = new DataTransfer();
+		dt.items.add(new File(['dropped text'], 'drop.txt', { type: 'text/plain' }));
+		return document.querySelector('#message-list').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+	})()`)
+	ann.wait(`/^\[paste\.txt\]\(\/files\/[0-9a-f]{64}\/paste\.txt\)\n\[drop\.txt\]\(\/files\/[0-9a-f]{64}\/drop\.txt\)$/.test(document.querySelector('#message-input').value)`)
+	ann.do(chromedp.Focus(chromedp.ID("message-input")))
+	ann.enter()
+	bob.wait(`[...document.querySelectorAll('#message-list .message[data-user="Ann"] .msg-files')].some((box) =>
+		[...box.querySelectorAll('a.msg-file .msg-file-name')].map((n) => n.textContent).join(' ') === 'paste.txt drop.txt')`)
 
 	// Bob is a guest: the server says no, and the page says why.
 	bob.do(chromedp.SetUploadFiles(chromedp.ID("file-input"), []string{catPath}))

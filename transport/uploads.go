@@ -115,7 +115,8 @@ type uploadReply struct {
 
 // apiUpload stores the multipart body's "file" part. The checks come in
 // the order that spends least on a request to be refused: who (401), the
-// declared length (413, nothing read), the quota (429, nothing read), then
+// declared length (413, nothing read), the body's kind (415: not multipart),
+// the quota (429, nothing read), then
 // the type from the first 512 bytes (415, the rest not read), then the
 // size while reading (413, reading stops at the limit), then an image's
 // dimensions from its header (422, nothing decoded).

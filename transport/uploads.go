@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"parley/internal/protocol"
 )
 
@@ -79,6 +81,9 @@ type uploads struct {
 	store *fileStore
 	quota *uploadQuota
 	now   func() time.Time
+
+	results     *prometheus.CounterVec // parley_uploads_total{result}
+	storedBytes prometheus.Counter     // parley_upload_stored_bytes_total
 }
 
 // routeUploads adds the upload and file routes, if uploads are on.
@@ -93,6 +98,14 @@ func (s *Server) routeUploads() {
 		store: &fileStore{dir: o.Dir, maxPixels: o.MaxPixels, thumbMax: o.ThumbMax, decode: make(chan struct{}, 2)},
 		quota: newUploadQuota(o.BytesPerDay, o.PerHour, o.QuotaKeys),
 		now:   time.Now,
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "parley", Name: "uploads_total",
+			Help: "Uploads, by result: stored, dedup (already stored), or the error code they were refused with.",
+		}, []string{"result"}),
+		storedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "parley", Name: "upload_stored_bytes_total",
+			Help: "Bytes of new files stored (not counting duplicates or thumbnails).",
+		}),
 	}
 	if n := s.uploads.store.removeOrphans(time.Now()); n > 0 {
 		s.log.Info("uploads: removed temporary files left by interrupted uploads", "count", n, "dir", o.Dir)
@@ -127,30 +140,31 @@ func (s *Server) apiUpload(w http.ResponseWriter, r *http.Request) {
 	if token := requestToken(r); token != "" && s.opts.Accounts != nil {
 		auth, err := s.opts.Accounts.Authenticate(r.Context(), token)
 		if err != nil {
+			s.uploads.results.WithLabelValues("unauthorized").Inc()
 			s.apiFail(w, r, err)
 			return
 		}
 		keys = append(keys, "account:"+strconv.FormatInt(auth.AccountID, 10))
 	} else if !u.opts.Guests {
 		s.refusals.add(refusedUnauthorized)
-		apiError(w, http.StatusUnauthorized, "unauthorized")
+		s.uploadRefuse(w, http.StatusUnauthorized, "unauthorized")
 		return
 	}
 	if r.ContentLength > u.opts.MaxBytes+multipartSlack {
 		w.Header().Set("Connection", "close") // and the body is never read
-		apiError(w, http.StatusRequestEntityTooLarge, string(protocol.CodeTooLarge))
+		s.uploadRefuse(w, http.StatusRequestEntityTooLarge, string(protocol.CodeTooLarge))
 		return
 	}
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		apiError(w, http.StatusUnsupportedMediaType, "unsupported_media_type")
+		s.uploadRefuse(w, http.StatusUnsupportedMediaType, "unsupported_media_type")
 		return
 	}
 	granted, retry, ok := u.quota.reserve(u.now(), u.opts.MaxBytes, keys...)
 	if !ok {
 		s.refusals.add(refusedUploadQuota)
 		setRetryAfter(w, retry)
-		apiError(w, http.StatusTooManyRequests, "quota_exceeded")
+		s.uploadRefuse(w, http.StatusTooManyRequests, "quota_exceeded")
 		return
 	}
 	var read int64
@@ -176,6 +190,12 @@ func (s *Server) apiUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	if uploadTypes[f.typ].image {
 		reply.Thumb = "/thumbs/" + f.id
+	}
+	if f.dedup {
+		u.results.WithLabelValues("dedup").Inc()
+	} else {
+		u.results.WithLabelValues("stored").Inc()
+		u.storedBytes.Add(float64(f.size))
 	}
 	s.log.Info("upload", "id", f.id, "type", f.typ, "size", f.size, "dedup", f.dedup, "client", ip, "keys", keys[1:])
 	apiJSON(w, http.StatusCreated, reply)
@@ -205,26 +225,41 @@ func (s *Server) uploadFail(w http.ResponseWriter, r *http.Request, err error, g
 	case errors.Is(err, errUploadTooLarge), errors.As(err, &tooBig):
 		if granted < s.uploads.opts.MaxBytes {
 			s.refusals.add(refusedUploadQuota)
-			apiError(w, http.StatusTooManyRequests, "quota_exceeded")
+			s.uploadRefuse(w, http.StatusTooManyRequests, "quota_exceeded")
 			return
 		}
-		apiError(w, http.StatusRequestEntityTooLarge, string(protocol.CodeTooLarge))
+		s.uploadRefuse(w, http.StatusRequestEntityTooLarge, string(protocol.CodeTooLarge))
 	case errors.Is(err, errUploadType):
-		apiError(w, http.StatusUnsupportedMediaType, "type_not_allowed")
+		s.uploadRefuse(w, http.StatusUnsupportedMediaType, "type_not_allowed")
 	case errors.Is(err, errImageTooLarge):
-		apiError(w, http.StatusUnprocessableEntity, "image_too_large")
+		s.uploadRefuse(w, http.StatusUnprocessableEntity, "image_too_large")
 	case errors.Is(err, errImageBad):
-		apiError(w, http.StatusUnprocessableEntity, "bad_image")
+		s.uploadRefuse(w, http.StatusUnprocessableEntity, "bad_image")
 	case errors.Is(err, errUploadEmpty):
-		apiError(w, http.StatusBadRequest, "empty_file")
-	case r.Context().Err() != nil:
+		s.uploadRefuse(w, http.StatusBadRequest, "empty_file")
+	case r.Context().Err() != nil: // nobody reads an answer
+		s.uploads.results.WithLabelValues("client_gone").Inc()
 		s.log.Debug("upload: client gone", "remote", r.RemoteAddr, "err", err)
 	case errors.Is(err, errUploadRead):
-		apiError(w, http.StatusBadRequest, string(protocol.CodeBadRequest))
+		s.uploadRefuse(w, http.StatusBadRequest, string(protocol.CodeBadRequest))
 	default:
 		s.log.Error("upload", "remote", r.RemoteAddr, "err", err)
-		apiError(w, http.StatusInternalServerError, "internal_error")
+		s.uploadRefuse(w, http.StatusInternalServerError, "internal_error")
 	}
+}
+
+// uploadRefuse answers a refused upload, counted by its code.
+func (s *Server) uploadRefuse(w http.ResponseWriter, status int, code string) {
+	s.uploads.results.WithLabelValues(code).Inc()
+	apiError(w, status, code)
+}
+
+// uploadCollectors are the uploads' metrics; none when uploads are off.
+func (s *Server) uploadCollectors() []prometheus.Collector {
+	if s.uploads == nil {
+		return nil
+	}
+	return []prometheus.Collector{s.uploads.results, s.uploads.storedBytes}
 }
 
 // fileCSP: a file opened on its own is a sandboxed document (an opaque

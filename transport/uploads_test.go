@@ -248,6 +248,15 @@ func TestUploadDedupesByContentHash(t *testing.T) {
 	}
 	// The second name is the one its URL offers.
 	expectFileHeaders(t, "b", s.get(b.str("url")), "image/png", "inline", "b.png")
+	if got := metric(t, s, `parley_uploads_total{result="stored"}`); got != 1 {
+		t.Errorf("uploads stored: got %v, want 1", got)
+	}
+	if got := metric(t, s, `parley_uploads_total{result="dedup"}`); got != 1 {
+		t.Errorf("uploads deduplicated: got %v, want 1", got)
+	}
+	if got := metric(t, s, "parley_upload_stored_bytes_total"); got != float64(len(img)) {
+		t.Errorf("bytes stored: got %v, want %d", got, len(img))
+	}
 }
 
 func TestUploadRefusesHostileTypes(t *testing.T) {
@@ -267,6 +276,9 @@ func TestUploadRefusesHostileTypes(t *testing.T) {
 	}
 	if got := stored(t, dir); len(got) != 0 {
 		t.Errorf("uploads directory after refusals: got %v, want nothing", got)
+	}
+	if got := metric(t, s, `parley_uploads_total{result="type_not_allowed"}`); got != float64(len(refused)) {
+		t.Errorf("refusals counted: got %v, want %d", got, len(refused))
 	}
 
 	// Script that sniffs as plain text is kept as plain text: served as

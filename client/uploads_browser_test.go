@@ -93,6 +93,14 @@ func TestBrowserUploadImageByPicker(t *testing.T) {
 	bob.wait(`[...document.querySelectorAll('#message-list .message[data-user="Ann"] .msg-files')].some((box) =>
 		[...box.querySelectorAll('a.msg-file .msg-file-name')].map((n) => n.textContent).join(' ') === 'paste.txt drop.txt')`)
 
+	// A reference written by hand, with markup in its label: the label is
+	// dropped, the name comes from the URL, and nothing is parsed as HTML.
+	catURL := eval[string](bob, `document.querySelector('#message-list .msg-files a.msg-image').getAttribute('href')`)
+	bob.sendOK(`![<img src=x onerror=alert(1)>](` + catURL + `) again`)
+	ann.wait(`[...document.querySelectorAll('#message-list .message[data-user="bob"] .msg-body')].some((b) =>
+		b.firstChild.textContent === 'again' && b.querySelector('.msg-files a.msg-image img').alt === 'cat.png') &&
+		!document.querySelector('#message-list img[src="x"]')`)
+
 	// Bob is a guest: the server says no, and the page says why.
 	bob.do(chromedp.SetUploadFiles(chromedp.ID("file-input"), []string{catPath}))
 	bob.wait(`[...document.querySelectorAll('#message-list .system-line.error')].some((l) => l.textContent.includes('Sign in to share files')) &&

@@ -49,6 +49,13 @@ function fileIcon() {
   return svg;
 }
 
+// plainFiles is content with each file reference replaced by the file's
+// name: for one-line previews (a DM's last message).
+export function plainFiles(content) {
+  return String(content).replace(REF_RE, (m, label, url, id, rawName, lead, bareUrl, bareId, bareName) =>
+    (lead || '') + decodeName(rawName || bareName));
+}
+
 // fileChip is a download link for a file.
 function fileChip(f) {
   const a = el('a', 'msg-file');

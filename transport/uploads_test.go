@@ -495,3 +495,57 @@ func TestUploadNeedsAnAccountUnlessGuestsMay(t *testing.T) {
 	g, _ := startUploadServer(t, transport.UploadOptions{Guests: true})
 	expectAPI(t, "a guest, with -upload-guests", g.upload("a.txt", []byte("hi")), http.StatusCreated, "")
 }
+
+// withOrientation inserts an APP1 Exif segment saying orientation o into a
+// JPEG, right after its SOI.
+func withOrientation(jpg []byte, o uint16) []byte {
+	var tiff bytes.Buffer
+	tiff.WriteString("MM\x00\x2a")
+	binary.Write(&tiff, binary.BigEndian, uint32(8))
+	binary.Write(&tiff, binary.BigEndian, uint16(1))
+	binary.Write(&tiff, binary.BigEndian, []uint16{0x0112, 3})
+	binary.Write(&tiff, binary.BigEndian, uint32(1))
+	binary.Write(&tiff, binary.BigEndian, []uint16{o, 0})
+	binary.Write(&tiff, binary.BigEndian, uint32(0))
+	seg := append([]byte("Exif\x00\x00"), tiff.Bytes()...)
+	out := append([]byte{}, jpg[:2]...)
+	out = append(out, 0xFF, 0xE1, byte((len(seg)+2)>>8), byte(len(seg)+2))
+	out = append(out, seg...)
+	return append(out, jpg[2:]...)
+}
+
+// A phone's portrait photo is stored on its side with an EXIF orientation;
+// its thumbnail is turned upright, as browsers show the photo itself.
+func TestUploadJPEGThumbnailFollowsEXIFOrientation(t *testing.T) {
+	s, _ := startUploadServer(t, transport.UploadOptions{})
+	tok := s.register("Alice", "correct horse")
+	img := image.NewRGBA(image.Rect(0, 0, 400, 200)) // as stored: red on the left, blue on the right
+	for y := range 200 {
+		for x := range 400 {
+			c := color.RGBA{220, 0, 0, 255}
+			if x >= 200 {
+				c = color.RGBA{0, 0, 220, 255}
+			}
+			img.SetRGBA(x, y, c)
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	r := s.upload("portrait.jpg", withOrientation(b.Bytes(), 6), bearer(tok))
+	if r.status != http.StatusCreated {
+		t.Fatalf("upload: got %d %s, want 201", r.status, r.raw)
+	}
+	th, err := jpeg.Decode(bytes.NewReader(s.get(r.str("thumb")).raw))
+	if err != nil {
+		t.Fatalf("thumbnail: %v", err)
+	}
+	// Turned a quarter clockwise: 160x320, the stored left (red) on top.
+	red := func(x, y int) bool { r, _, b, _ := th.At(x, y).RGBA(); return r > 0x8000 && b < 0x4000 }
+	blue := func(x, y int) bool { r, _, b, _ := th.At(x, y).RGBA(); return b > 0x8000 && r < 0x4000 }
+	if bd := th.Bounds(); bd.Dx() != 160 || bd.Dy() != 320 || !red(80, 40) || !blue(80, 280) {
+		t.Errorf("thumbnail: got %dx%d, red on top %v, blue below %v; want 160x320, red on top, blue below",
+			bd.Dx(), bd.Dy(), red(80, 40), blue(80, 280))
+	}
+}

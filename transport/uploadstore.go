@@ -186,7 +186,8 @@ func (st *fileStore) put(ctx context.Context, src io.Reader, limit int64) (f sto
 }
 
 // thumbnail checks the image in file and writes its thumbnail, id.thumb:
-// at most thumbMax on its longer side, PNG (JPEG for a JPEG). The header's
+// at most thumbMax on its longer side, PNG (JPEG for a JPEG, turned as its
+// EXIF orientation says: uploadexif.go). The header's
 // width*height is bounded before anything is decoded, and decodes run at
 // most cap(decode) at once.
 func (st *fileStore) thumbnail(ctx context.Context, file *os.File, id string) error {
@@ -222,6 +223,7 @@ func (st *fileStore) thumbnail(ctx context.Context, file *os.File, id string) er
 	draw.CatmullRom.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
 	var buf bytes.Buffer
 	if format == "jpeg" {
+		dst = orient(dst, exifOrientation(file))
 		err = jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 85})
 	} else {
 		err = png.Encode(&buf, dst)

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"image"
 	"os"
 	"path/filepath"
 	"testing"
@@ -86,5 +87,38 @@ func TestUploadOrphansRemoved(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, name)); (err == nil) != want {
 			t.Errorf("%s: got exists=%v, want %v", name, err == nil, want)
 		}
+	}
+}
+
+// The eight orientations, by what undoes them: each mirror and the half
+// turn undo themselves, the quarter turns undo each other, and a quarter
+// turn clockwise is a transpose then a mirror.
+func TestOrientInverses(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 3, 2))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i)
+	}
+	same := func(a, b *image.RGBA) bool { return a.Bounds().Size() == b.Bounds().Size() && string(a.Pix) == string(b.Pix) }
+	for _, c := range []struct {
+		name   string
+		got    *image.RGBA
+		wanted *image.RGBA
+	}{
+		{"2 2", orient(orient(img, 2), 2), img},
+		{"3 3", orient(orient(img, 3), 3), img},
+		{"4 4", orient(orient(img, 4), 4), img},
+		{"5 5", orient(orient(img, 5), 5), img},
+		{"7 7", orient(orient(img, 7), 7), img},
+		{"6 8", orient(orient(img, 6), 8), img},
+		{"8 6", orient(orient(img, 8), 6), img},
+		{"6 = 5 then 2", orient(orient(img, 5), 2), orient(img, 6)},
+		{"3 = 6 6", orient(orient(img, 6), 6), orient(img, 3)},
+	} {
+		if !same(c.got, c.wanted) {
+			t.Errorf("orientation %s: got %v, want %v", c.name, c.got.Pix, c.wanted.Pix)
+		}
+	}
+	if got := orient(img, 6).Bounds().Size(); got != image.Pt(2, 3) {
+		t.Errorf("a quarter turn of 3x2: got %v, want 2x3", got)
 	}
 }

@@ -5,22 +5,30 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	parley "parley/internal/server"
+	"parley/transport"
 )
 
 // Ann (an account) picks an image and a text file with the composer's
 // picker, pastes one and drops one; the upload's progress events fill the
 // bar; each upload puts its reference in her composer and she sends it.
 // Bob, a guest in another page, sees the image's thumbnail loaded in her
-// message and the other files as download chips; his own upload is
-// refused with a reason (guests may not upload by default).
+// message and the other files as download chips. A file over the
+// server's limit, and a guest's upload (guests may not by default), are
+// refused by the page, with the reason, before a byte is sent.
 func TestBrowserUploadImageByPicker(t *testing.T) {
 	needBrowser(t)
-	s := startServer(t, "", "")
+	// A limit small enough to pass a file over it.
+	s := startServerConfig(t, "", parley.Config{Transport: transport.Options{Uploads: transport.UploadOptions{MaxBytes: 256 << 10}}})
 	dir := t.TempDir()
 	img := image.NewNRGBA(image.Rect(0, 0, 800, 400))
 	for y := range 400 {
@@ -32,7 +40,13 @@ func TestBrowserUploadImageByPicker(t *testing.T) {
 	if err := png.Encode(&b, img); err != nil {
 		t.Fatal(err)
 	}
-	catPath, notesPath := filepath.Join(dir, "cat.png"), filepath.Join(dir, "notes.txt")
+	if b.Len() > 256<<10 {
+		t.Fatalf("the test image: got %d bytes, want it under the limit", b.Len())
+	}
+	catPath, notesPath, bigPath := filepath.Join(dir, "cat.png"), filepath.Join(dir, "notes.txt"), filepath.Join(dir, "big.txt")
+	if err := os.WriteFile(bigPath, bytes.Repeat([]byte("big "), 80<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(catPath, b.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +115,38 @@ func TestBrowserUploadImageByPicker(t *testing.T) {
 		b.firstChild.textContent === 'again' && b.querySelector('.msg-files a.msg-image img').alt === 'cat.png') &&
 		!document.querySelector('#message-list img[src="x"]')`)
 
-	// Bob is a guest: the server says no, and the page says why.
+	// Over the server's limit (it says what it is): the page says so
+	// without sending it.
+	ann.do(chromedp.SetUploadFiles(chromedp.ID("file-input"), []string{bigPath}))
+	ann.wait(`[...document.querySelectorAll('#message-list .system-line.error')].some((l) =>
+		l.textContent === 'big.txt: That file is larger than this server accepts (256 KB).')`)
+
+	// Bob is a guest, and guests may not upload here: the paperclip says
+	// so at once, and a file given to the picker anyway is not sent.
+	guestRefusals := `[...document.querySelectorAll('#message-list .system-line.error')].filter((l) => l.textContent.includes('Sign in to share files')).length`
+	bob.click("#attach-button")
+	bob.wait(guestRefusals + ` === 1`)
 	bob.do(chromedp.SetUploadFiles(chromedp.ID("file-input"), []string{catPath}))
-	bob.wait(`[...document.querySelectorAll('#message-list .system-line.error')].some((l) => l.textContent.includes('Sign in to share files')) &&
-		document.querySelector('#message-input').value === '' && document.querySelector('#upload-status').hidden`)
+	bob.wait(guestRefusals + ` === 2 && document.querySelector('#message-input').value === '' && document.querySelector('#upload-status').hidden`)
+	if got := uploadMetric(t, s, `parley_uploads_total{result="unauthorized"}`); got != 0 {
+		t.Errorf("guest uploads the server saw: got %v, want 0 (the page refused them)", got)
+	}
+}
+
+// uploadMetric reads a counter from the server's admin handler; 0 if it has no
+// sample yet.
+func uploadMetric(t *testing.T, s *server, name string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	s.srv.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	return 0
 }

@@ -110,10 +110,20 @@ func (s *Server) routeUploads() {
 	if n := s.uploads.store.removeOrphans(time.Now()); n > 0 {
 		s.log.Info("uploads: removed temporary files left by interrupted uploads", "count", n, "dir", o.Dir)
 	}
+	s.mux.HandleFunc("GET /api/upload", s.apiUploadLimits)
 	s.mux.HandleFunc("POST /api/upload", s.post(s.apiUpload))
 	s.mux.HandleFunc("GET /files/{id}", s.serveUpload)
 	s.mux.HandleFunc("GET /files/{id}/{name}", s.serveUpload)
 	s.mux.HandleFunc("GET /thumbs/{id}", s.serveUpload)
+}
+
+// apiUploadLimits tells a client what it may upload, so that it can say so
+// before sending a byte: the largest file, and whether guests may.
+func (s *Server) apiUploadLimits(w http.ResponseWriter, _ *http.Request) {
+	apiJSON(w, http.StatusOK, struct {
+		MaxBytes int64 `json:"max_bytes"`
+		Guests   bool  `json:"guests"`
+	}{s.uploads.opts.MaxBytes, s.uploads.opts.Guests})
 }
 
 // uploadReply is POST /api/upload's answer.

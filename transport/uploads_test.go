@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	parley "parley/internal/server"
 	"parley/transport"
 )
 
@@ -492,7 +493,14 @@ func TestUploadNeedsAnAccountUnlessGuestsMay(t *testing.T) {
 	}
 	expectAPI(t, "the cookie, same origin", s.upload("a.txt", []byte("hi"), cookieHeader(tok), "Origin: "+s.httpURL()), http.StatusCreated, "")
 
+	if r := s.get("/api/upload"); r.status != http.StatusOK || r.body["max_bytes"] != float64(10<<20) || r.body["guests"] != false {
+		t.Errorf("GET /api/upload: got %d %s, want 200 with the default limit and no guests", r.status, r.raw)
+	}
+
 	g, _ := startUploadServer(t, transport.UploadOptions{Guests: true})
+	if r := g.get("/api/upload"); r.body["guests"] != true {
+		t.Errorf("GET /api/upload with -upload-guests: got %s, want guests true", r.raw)
+	}
 	expectAPI(t, "a guest, with -upload-guests", g.upload("a.txt", []byte("hi")), http.StatusCreated, "")
 }
 
@@ -547,5 +555,18 @@ func TestUploadJPEGThumbnailFollowsEXIFOrientation(t *testing.T) {
 	if bd := th.Bounds(); bd.Dx() != 160 || bd.Dy() != 320 || !red(80, 40) || !blue(80, 280) {
 		t.Errorf("thumbnail: got %dx%d, red on top %v, blue below %v; want 160x320, red on top, blue below",
 			bd.Dx(), bd.Dy(), red(80, 40), blue(80, 280))
+	}
+}
+
+func TestUploadsOff(t *testing.T) {
+	s := startAccountsServer(t, serverConfig{transport: transport.Options{Uploads: transport.UploadOptions{Dir: parley.UploadsOff}}})
+	tok := s.register("Alice", "correct horse")
+	for _, r := range []apiReply{s.get("/api/upload"), s.upload("a.txt", []byte("hi"), bearer(tok)), s.get("/files/" + strings.Repeat("a", 64))} {
+		if r.status != http.StatusNotFound && r.status != http.StatusMethodNotAllowed {
+			t.Errorf("with -uploads off: got %d %s, want 404 or 405", r.status, r.raw)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(s.dbPath), "uploads")); !os.IsNotExist(err) {
+		t.Errorf("with -uploads off: got an uploads directory beside the database (%v), want none", err)
 	}
 }

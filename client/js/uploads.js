@@ -4,12 +4,15 @@
 // one at a time, with its progress under the composer; once stored, its
 // reference (attachments.js, fileRef) is added to the composer, to be sent
 // with a caption or on its own. The server decides what is allowed (type,
-// size, quota, accounts only or guests too) and says why not.
+// size, quota, accounts only or guests too) and says why not; what it can
+// tell beforehand (GET /api/upload: the size limit, whether guests may) the
+// page says without sending the file.
 
 import { fileRef } from './attachments.js';
 import { onInput } from './composer.js';
 import { dom } from './dom.js';
 import { notice } from './messagelist.js';
+import { state } from './state.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -20,6 +23,10 @@ const ui = {
   progress: $('upload-progress'),
   cancel: $('upload-cancel'),
 };
+
+// What the server allows (GET /api/upload): null until known. The button
+// shows once it is known, and never if the server has uploads off.
+let limits = null;
 
 const queue = [];
 let current = null; // the XMLHttpRequest in flight
@@ -90,8 +97,25 @@ function next() {
   xhr.send(form);
 }
 
+function fmtSize(n) {
+  return n >= 1 << 20 ? `${Math.round(n / (1 << 20))} MB` : `${Math.round(n / 1024)} KB`;
+}
+
+// refusal is why the server would refuse file, as far as the page can tell
+// before sending it; '' if it may go.
+function refusal(file) {
+  if (!limits) return '';
+  if (!state.account && !limits.guests) return REASONS.unauthorized;
+  if (file && file.size > limits.max_bytes) return `That file is larger than this server accepts (${fmtSize(limits.max_bytes)}).`;
+  return '';
+}
+
 export function uploadFiles(files) {
-  for (const f of files) if (f && f.size >= 0) queue.push(f);
+  for (const f of files) {
+    const why = refusal(f);
+    if (why) notice(`${f.name}: ${why}`, 'error');
+    else queue.push(f);
+  }
   if (!current) next();
   else showStatus();
 }
@@ -101,7 +125,18 @@ function filesOf(dt) {
 }
 
 export function wireUploads() {
-  ui.button.addEventListener('click', () => ui.input.click());
+  fetch('/api/upload', { credentials: 'same-origin' })
+    .then((r) => (r.ok ? r.json() : null))
+    .then((l) => {
+      limits = l;
+      ui.button.hidden = !l;
+    })
+    .catch(() => { ui.button.hidden = false; }); // not known now: the server will say at upload time
+  ui.button.addEventListener('click', () => {
+    const why = refusal(null);
+    if (why) notice(why, 'error'); // say it now, rather than after a file is picked
+    else ui.input.click();
+  });
   ui.input.addEventListener('change', () => {
     uploadFiles([...ui.input.files]);
     ui.input.value = ''; // the same file may be picked again

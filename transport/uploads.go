@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -47,6 +48,10 @@ type UploadOptions struct {
 	// [320].
 	MaxPixels int64
 	ThumbMax  int
+	// MinFree is the space an upload must leave free on the uploads
+	// directory's filesystem [1 GiB]: the database is often on the same
+	// one, and must not be starved by files. Negative: no check.
+	MinFree int64
 }
 
 func (o UploadOptions) withDefaults() UploadOptions {
@@ -67,6 +72,9 @@ func (o UploadOptions) withDefaults() UploadOptions {
 	}
 	if o.ThumbMax <= 0 {
 		o.ThumbMax = 320
+	}
+	if o.MinFree == 0 {
+		o.MinFree = 1 << 30
 	}
 	return o
 }
@@ -139,7 +147,7 @@ type uploadReply struct {
 // apiUpload stores the multipart body's "file" part. The checks come in
 // the order that spends least on a request to be refused: who (401), the
 // declared length (413, nothing read), the body's kind (415: not multipart),
-// the quota (429, nothing read), then
+// the disk's free space (507), the quota (429, nothing read), then
 // the type from the first 512 bytes (415, the rest not read), then the
 // size while reading (413, reading stops at the limit), then an image's
 // dimensions from its header (422, nothing decoded).
@@ -169,6 +177,14 @@ func (s *Server) apiUpload(w http.ResponseWriter, r *http.Request) {
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		s.uploadRefuse(w, http.StatusUnsupportedMediaType, "unsupported_media_type")
 		return
+	}
+	if u.opts.MinFree >= 0 {
+		if free, known := freeBytes(u.opts.Dir); known && free < uint64(u.opts.MinFree+u.opts.MaxBytes) {
+			s.rlog.Log(slog.LevelWarn, "uploads disk full", "uploads refused: too little disk space left",
+				"dir", u.opts.Dir, "free", free, "min_free", u.opts.MinFree)
+			s.uploadRefuse(w, http.StatusInsufficientStorage, "storage_full")
+			return
+		}
 	}
 	granted, retry, ok := u.quota.reserve(u.now(), u.opts.MaxBytes, keys...)
 	if !ok {

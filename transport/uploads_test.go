@@ -570,3 +570,17 @@ func TestUploadsOff(t *testing.T) {
 		t.Errorf("with -uploads off: got an uploads directory beside the database (%v), want none", err)
 	}
 }
+
+// An upload that would leave less than -upload-min-free on the disk is
+// refused, so that files never starve the database beside them.
+func TestUploadRefusedWhenTheDiskIsNearlyFull(t *testing.T) {
+	s, dir := startUploadServer(t, transport.UploadOptions{MinFree: 1 << 62})
+	tok := s.register("Alice", "correct horse")
+	expectAPI(t, "with 4 EiB to keep free", s.upload("a.txt", []byte("hi"), bearer(tok)), http.StatusInsufficientStorage, "storage_full")
+	if got := stored(t, dir); len(got) != 0 {
+		t.Errorf("uploads directory: got %v, want nothing", got)
+	}
+	s2, _ := startUploadServer(t, transport.UploadOptions{MinFree: -1})
+	tok = s2.register("Alice", "correct horse")
+	expectAPI(t, "with no check", s2.upload("a.txt", []byte("hi"), bearer(tok)), http.StatusCreated, "")
+}

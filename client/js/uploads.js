@@ -41,6 +41,7 @@ const REASONS = {
   bad_image: 'That image is damaged and cannot be shown.',
   empty_file: 'That file is empty.',
   forbidden_origin: 'The server refused the upload from this page.',
+  storage_full: 'The server is short of disk space and takes no files for now.',
 };
 
 function reason(xhr) {

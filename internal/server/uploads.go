@@ -22,6 +22,7 @@ func UploadFlags(fs *flag.FlagSet, o *transport.UploadOptions) {
 	fs.BoolVar(&o.Guests, "upload-guests", false, "let guests (connections without an account) upload files, counted against their address's quota only")
 	fs.Int64Var(&o.BytesPerDay, "upload-bytes-per-day", 200<<20, "`bytes` one account, and one IP address, may upload a day")
 	fs.IntVar(&o.PerHour, "upload-per-hour", 60, "files one account, and one IP address, may upload an hour")
+	fs.Int64Var(&o.MinFree, "upload-min-free", 1<<30, "`bytes` of disk an upload must leave free on the uploads directory's filesystem, so that files never starve the database (negative: no check)")
 	fs.Int64Var(&o.MaxPixels, "upload-max-pixels", 25_000_000, "largest image (width × height) accepted; checked from its header before it is decoded")
 }
 

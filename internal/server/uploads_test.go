@@ -29,7 +29,7 @@ func TestUploadFlags(t *testing.T) {
 	if err := fs.Parse([]string{"-uploads", "off", "-upload-max", "2048", "-upload-guests"}); err != nil {
 		t.Fatal(err)
 	}
-	if o.Dir != UploadsOff || o.MaxBytes != 2048 || !o.Guests || o.PerHour != 60 || o.BytesPerDay != 200<<20 {
+	if o.Dir != UploadsOff || o.MaxBytes != 2048 || !o.Guests || o.PerHour != 60 || o.BytesPerDay != 200<<20 || o.MinFree != 1<<30 {
 		t.Errorf("flags: got %+v, want off, 2048, guests, the default quota", o)
 	}
 }

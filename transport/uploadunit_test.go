@@ -98,7 +98,9 @@ func TestOrientInverses(t *testing.T) {
 	for i := range img.Pix {
 		img.Pix[i] = uint8(i)
 	}
-	same := func(a, b *image.RGBA) bool { return a.Bounds().Size() == b.Bounds().Size() && string(a.Pix) == string(b.Pix) }
+	same := func(a, b *image.RGBA) bool {
+		return a.Bounds().Size() == b.Bounds().Size() && string(a.Pix) == string(b.Pix)
+	}
 	for _, c := range []struct {
 		name   string
 		got    *image.RGBA

@@ -212,10 +212,10 @@ func (st *fileStore) thumbnail(ctx context.Context, file *os.File, id string) er
 	case <-ctx.Done(): // the client is gone: nobody waits for this thumbnail
 		return fmt.Errorf("wait to decode: %w", ctx.Err())
 	}
-	img, _, err := image.Decode(file) // gif: its first frame only
+	img, err := decodeImage(file)
 	<-st.decode
 	if err != nil {
-		return fmt.Errorf("%w: %w", errImageBad, err)
+		return err
 	}
 	b := img.Bounds()
 	tw, th := fitWithin(b.Dx(), b.Dy(), st.thumbMax)
@@ -232,6 +232,21 @@ func (st *fileStore) thumbnail(ctx context.Context, file *os.File, id string) er
 		return fmt.Errorf("encode thumbnail: %w", err)
 	}
 	return writeAtomic(st.dir, id+".thumb", buf.Bytes())
+}
+
+// decodeImage decodes an image (a GIF: its first frame only). A decoder
+// that panics on a hostile file (it has happened in the standard library's
+// and x/image's) is a bad image, not a lost decode slot.
+func decodeImage(r io.Reader) (img image.Image, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			img, err = nil, fmt.Errorf("%w: decoder panicked: %v", errImageBad, p)
+		}
+	}()
+	if img, _, err = image.Decode(r); err != nil {
+		return nil, fmt.Errorf("%w: %w", errImageBad, err)
+	}
+	return img, nil
 }
 
 // fitWithin scales w×h down (never up) so that neither side exceeds m.

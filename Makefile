@@ -10,7 +10,7 @@ BIN ?= bin/parley
 # time, which is a flake on a correct tree. `make fuzz` runs each for FUZZTIME.
 FUZZ_TARGETS = ./actors:FuzzNormalizeUsername ./actors:FuzzNormalizeRoom ./actors:FuzzSkeleton ./actors:FuzzRoomActor \
 	./internal/protocol:FuzzAppendJSONString ./internal/protocol:FuzzDecode \
-	./transport:FuzzDispatch ./transport/park:FuzzFrameScan ./transport/park:FuzzFrameScanAgainstLibrary
+	./transport:FuzzDispatch ./transport:FuzzDownloadName ./transport/park:FuzzFrameScan ./transport/park:FuzzFrameScanAgainstLibrary
 FUZZTIME ?= 2m
 FUZZTIME_CI ?= 2000x
 

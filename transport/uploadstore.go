@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/image/draw"
 	_ "golang.org/x/image/webp" // registers the WebP decoder with image.Decode
@@ -353,7 +354,9 @@ func downloadName(name, typ string) string {
 		}
 		return r
 	}, name)
-	name = strings.TrimSpace(strings.Trim(name, "."))
+	// No leading dot (a hidden file), and no trailing dot or space (which
+	// Windows drops, changing the extension).
+	name = strings.TrimFunc(name, func(r rune) bool { return r == '.' || unicode.IsSpace(r) })
 	if r := []rune(name); len(r) > 120 {
 		name = string(r[:120])
 	}

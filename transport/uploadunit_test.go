@@ -4,6 +4,7 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -123,4 +124,33 @@ func TestOrientInverses(t *testing.T) {
 	if got := orient(img, 6).Bounds().Size(); got != image.Pt(2, 3) {
 		t.Errorf("a quarter turn of 3x2: got %v, want 2x3", got)
 	}
+}
+
+// Whatever name a client sends, the one offered back is clean: no control
+// or bidi-override character, no path, the type's extension at the end,
+// and a Content-Disposition that is one header line of ASCII.
+func FuzzDownloadName(f *testing.F) {
+	for _, s := range []string{"cat.png", "../../etc/passwd", "a\r\nSet-Cookie: x", "inv\u202efdp.exe", `C:\x\y.html`, "...", "é\"\\%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		for typ, ut := range uploadTypes {
+			name := downloadName(in, typ)
+			if !strings.HasSuffix(strings.ToLower(name), ut.ext) && !(ut.ext == ".jpg" && strings.HasSuffix(strings.ToLower(name), ".jpeg")) {
+				t.Fatalf("downloadName(%q, %s): got %q, want it to end in %s", in, typ, name, ut.ext)
+			}
+			if strings.ContainsAny(name, "/\\\x00\r\n\u202e\u2066") || strings.HasPrefix(name, ".") {
+				t.Fatalf("downloadName(%q): got %q, with a path, control or bidi character, or a leading dot", in, name)
+			}
+			cd := contentDisposition("attachment", name)
+			for i := range len(cd) {
+				if cd[i] < 0x20 || cd[i] > 0x7e {
+					t.Fatalf("contentDisposition(%q): got byte %#x in %q, want printable ASCII", name, cd[i], cd)
+				}
+			}
+			if strings.Count(cd, `"`) != 2 {
+				t.Fatalf("contentDisposition(%q): got %q, want one quoted filename", name, cd)
+			}
+		}
+	})
 }

@@ -147,7 +147,7 @@ func (st *fileStore) put(ctx context.Context, src io.Reader, limit int64) (f sto
 		}
 	}()
 	h := sha256.New()
-	w := io.MultiWriter(tmp, h)
+	w := &fileWriter{w: io.MultiWriter(tmp, h)}
 	if _, err := w.Write(head); err != nil {
 		return f, n, fmt.Errorf("write upload: %w", err)
 	}
@@ -155,7 +155,10 @@ func (st *fileStore) put(ctx context.Context, src io.Reader, limit int64) (f sto
 	// is exactly the limit.
 	cn, err := io.Copy(w, io.LimitReader(src, limit-n+1))
 	n += cn
-	if err != nil {
+	switch {
+	case w.err != nil: // the disk's fault, not the client's
+		return f, n, fmt.Errorf("write upload: %w", w.err)
+	case err != nil:
 		return f, n, fmt.Errorf("%w: %w", errUploadRead, err)
 	}
 	if n > limit {
@@ -184,6 +187,21 @@ func (st *fileStore) put(ctx context.Context, src io.Reader, limit int64) (f sto
 		return f, n, fmt.Errorf("store upload: %w", err)
 	}
 	return f, n, nil
+}
+
+// fileWriter keeps its writer's error, so that put can tell a failing disk
+// from a failing client after io.Copy.
+type fileWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (fw *fileWriter) Write(p []byte) (int, error) {
+	n, err := fw.w.Write(p)
+	if err != nil {
+		fw.err = err
+	}
+	return n, err
 }
 
 // thumbnail checks the image in file and writes its thumbnail, id.thumb:

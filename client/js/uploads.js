@@ -1,12 +1,12 @@
-// Sharing a file (docs/protocol.md, "Files and images"): pick one with the
-// composer's paperclip button, paste one, or drop one on the conversation. Each is
-// posted to /api/upload (XMLHttpRequest, for its upload progress events),
-// one at a time, with its progress under the composer; once stored, its
-// reference (attachments.js, fileRef) is added to the composer, to be sent
-// with a caption or on its own. The server decides what is allowed (type,
-// size, quota, accounts only or guests too) and says why not; what it can
-// tell beforehand (GET /api/upload: the size limit, whether guests may) the
-// page says without sending the file.
+// Sharing a file (docs/protocol.md, "Files and images"): pick one with
+// the composer's paperclip button, paste one, or drop one on the
+// conversation. Each is posted to /api/upload (XMLHttpRequest, for its
+// upload progress events), one at a time, with its progress under the
+// composer; once stored, its reference (attachments.js, fileRef) is added
+// to the composer, to be sent with a caption or on its own. The server
+// decides what is allowed (type, size, quota, accounts only or guests too)
+// and says why not; what it can tell beforehand (GET /api/upload: the size
+// limit, whether guests may) the page says without sending the file.
 
 import { fileRef } from './attachments.js';
 import { onInput } from './composer.js';
@@ -50,6 +50,7 @@ function reason(xhr) {
     code = JSON.parse(xhr.responseText).error || '';
   } catch { /* not JSON: a proxy's page */ }
   if (xhr.status === 413) code = 'too_large';
+  if (code === 'unauthorized' && state.account) return 'Your session has ended: sign in again to share files.';
   return REASONS[code] || `The upload failed (${xhr.status || 'no answer'}). Try again.`;
 }
 

@@ -107,6 +107,25 @@ func TestBrowserUploadImageByPicker(t *testing.T) {
 	bob.wait(`[...document.querySelectorAll('#message-list .message[data-user="Ann"] .msg-files')].some((box) =>
 		[...box.querySelectorAll('a.msg-file .msg-file-name')].map((n) => n.textContent).join(' ') === 'paste.txt drop.txt')`)
 
+	// The image opened on its own is a sandboxed document: an opaque
+	// origin, so nothing in it could act as parley's page.
+	tab := bob.secondTab(s.url()+strings.TrimPrefix(eval[string](bob, `document.querySelector('#message-list .msg-files a.msg-image').getAttribute('href')`), "/"), "bob's image tab")
+	t.Cleanup(func() { // before the tab's own check: the sandbox blocking the harness's injected script is the point
+		tab.mu.Lock()
+		defer tab.mu.Unlock()
+		kept := tab.problems[:0]
+		for _, pr := range tab.problems {
+			if !strings.Contains(pr, "Blocked script execution") || !strings.Contains(pr, "sandboxed") {
+				kept = append(kept, pr)
+			}
+		}
+		tab.problems = kept
+	})
+	tab.wait(`document.contentType === 'image/png' && !!document.querySelector('img')`)
+	if got := eval[string](tab, `window.origin`); got != "null" {
+		tab.fail("the image opened on its own: got origin %q, want \"null\" (sandboxed)", got)
+	}
+
 	// A reference written by hand, with markup in its label: the label is
 	// dropped, the name comes from the URL, and nothing is parsed as HTML.
 	catURL := eval[string](bob, `document.querySelector('#message-list .msg-files a.msg-image').getAttribute('href')`)

@@ -290,8 +290,9 @@ func (s *Server) uploadCollectors() []prometheus.Collector {
 
 // fileCSP: a file opened on its own is a sandboxed document (an opaque
 // origin: no script, no forms, no cookies of parley's), loading nothing
-// but, for an image, itself.
-const fileCSP = "sandbox; default-src 'none'; img-src 'self'; frame-ancestors 'none'"
+// but, for an image, itself, and the inline style of the browser's own
+// image viewer (style cannot run anything).
+const fileCSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 // serveUpload serves a stored file, or an image's thumbnail. The id is 64
 // hex digits or the answer is 404 (path tricks never get further); the

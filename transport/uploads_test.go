@@ -584,3 +584,57 @@ func TestUploadRefusedWhenTheDiskIsNearlyFull(t *testing.T) {
 	tok = s2.register("Alice", "correct horse")
 	expectAPI(t, "with no check", s2.upload("a.txt", []byte("hi"), bearer(tok)), http.StatusCreated, "")
 }
+
+// Uploads at once cannot overrun the day's bytes together: each reserves
+// what it may read before reading.
+func TestUploadQuotaHoldsUnderConcurrency(t *testing.T) {
+	const day = 100 << 10
+	s, _ := startUploadServer(t, transport.UploadOptions{BytesPerDay: day, MaxBytes: 64 << 10, PerHour: 100})
+	tok := s.register("Alice", "correct horse")
+	type result struct {
+		status int
+		size   int64
+		err    error
+	}
+	results := make(chan result, 8)
+	for i := range 8 {
+		ct, body := multipartBody(t, "f.txt", bytes.Repeat([]byte{'a' + byte(i)}, 30<<10))
+		go func() { // ends when its request does (the client's timeout is waitLimit)
+			req, err := http.NewRequest("POST", s.httpURL()+"/api/upload", bytes.NewReader(body))
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			req.Header.Set("Content-Type", ct)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := (&http.Client{Timeout: waitLimit}).Do(req)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			var r struct{ Size int64 }
+			_ = json.NewDecoder(resp.Body).Decode(&r)
+			results <- result{status: resp.StatusCode, size: r.Size}
+		}()
+	}
+	var stored int64
+	var ok, refused int
+	for range 8 {
+		r := <-results
+		switch {
+		case r.err != nil:
+			t.Errorf("upload: %v", r.err)
+		case r.status == http.StatusCreated:
+			ok++
+			stored += r.size
+		case r.status == http.StatusTooManyRequests:
+			refused++
+		default:
+			t.Errorf("upload: got %d, want 201 or 429", r.status)
+		}
+	}
+	if stored > day || ok == 0 || ok+refused != 8 {
+		t.Errorf("8 uploads of 30 KiB at once with 100 KiB a day: got %d stored (%d bytes), %d refused; want at most 100 KiB stored", ok, stored, refused)
+	}
+}

@@ -106,3 +106,17 @@ func (q *uploadQuota) sweep(now time.Time) {
 		}
 	}
 }
+
+// dayEnds is how long until every key's day of bytes has ended: when an
+// upload that did not fit in what was left may be tried again whole.
+func (q *uploadQuota) dayEnds(now time.Time, keys ...string) time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var d time.Duration
+	for _, k := range keys {
+		if u := q.use[k]; u != nil {
+			d = max(d, u.dayStart.Add(24*time.Hour).Sub(now))
+		}
+	}
+	return d
+}

@@ -199,14 +199,14 @@ func (s *Server) apiUpload(w http.ResponseWriter, r *http.Request) {
 	body := http.MaxBytesReader(w, r.Body, granted+multipartSlack)
 	part, err := filePart(multipart.NewReader(body, params["boundary"]))
 	if err != nil {
-		s.uploadFail(w, r, fmt.Errorf("%w: %w", errUploadRead, err), granted)
+		s.uploadFail(w, r, fmt.Errorf("%w: %w", errUploadRead, err), granted, keys)
 		return
 	}
 	defer part.Close()
 	f, n, err := u.store.put(r.Context(), part, granted)
 	read = n
 	if err != nil {
-		s.uploadFail(w, r, err, granted)
+		s.uploadFail(w, r, err, granted, keys)
 		return
 	}
 	name := downloadName(part.FileName(), f.typ)
@@ -245,12 +245,13 @@ func filePart(mr *multipart.Reader) (*multipart.Part, error) {
 // uploadFail answers an upload that was refused or failed. A body over the
 // limit is 413 when the file is over MaxBytes, and 429 when it is only over
 // what the quota had left.
-func (s *Server) uploadFail(w http.ResponseWriter, r *http.Request, err error, granted int64) {
+func (s *Server) uploadFail(w http.ResponseWriter, r *http.Request, err error, granted int64, keys []string) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.Is(err, errUploadTooLarge), errors.As(err, &tooBig):
 		if granted < s.uploads.opts.MaxBytes {
 			s.refusals.add(refusedUploadQuota)
+			setRetryAfter(w, s.uploads.quota.dayEnds(s.uploads.now(), keys...))
 			s.uploadRefuse(w, http.StatusTooManyRequests, "quota_exceeded")
 			return
 		}

@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -477,7 +478,11 @@ func TestUploadQuotaPerAccountAndAddress(t *testing.T) {
 
 	// Bytes a day: 60 KiB fits in Bob's 100; the next 60 do not.
 	expectAPI(t, "Bob's 60 KiB", s.upload("60k.txt", bytes.Repeat([]byte("b"), 60<<10), bearer(bob), from("192.0.2.4")), http.StatusCreated, "")
-	expectAPI(t, "Bob's next 60 KiB", s.upload("60k2.txt", bytes.Repeat([]byte("c"), 60<<10), bearer(bob), from("192.0.2.5")), http.StatusTooManyRequests, "quota_exceeded")
+	r = s.upload("60k2.txt", bytes.Repeat([]byte("c"), 60<<10), bearer(bob), from("192.0.2.5"))
+	expectAPI(t, "Bob's next 60 KiB", r, http.StatusTooManyRequests, "quota_exceeded")
+	if ra, _ := strconv.Atoi(r.header.Get("Retry-After")); ra < 23*3600 || ra > 24*3600 {
+		t.Errorf("over the day's bytes: got Retry-After %q, want about a day", r.header.Get("Retry-After"))
+	}
 }
 
 func TestUploadNeedsAnAccountUnlessGuestsMay(t *testing.T) {

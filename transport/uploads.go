@@ -326,8 +326,13 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
-	// The content of an id never changes.
+	// The content of an id never changes: it is its hash.
 	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	if thumb {
+		h.Set("ETag", `"`+id+`.thumb"`)
+	} else {
+		h.Set("ETag", `"`+id+`"`)
+	}
 	disposition := "attachment"
 	if uploadTypes[typ].image {
 		disposition = "inline"

@@ -196,6 +196,11 @@ func TestUploadImageServedInlineWithBoundedThumbnail(t *testing.T) {
 	if !bytes.Equal(f.raw, img) {
 		t.Errorf("the image: got %d bytes, want the %d uploaded", len(f.raw), len(img))
 	}
+	req, _ := http.NewRequest("GET", s.httpURL()+r.str("url"), nil)
+	req.Header.Set("If-None-Match", f.header.Get("ETag"))
+	if again := s.do(req); f.header.Get("ETag") != `"`+id+`"` || again.status != http.StatusNotModified {
+		t.Errorf("the image again, If-None-Match its ETag %s: got %d, want 304", f.header.Get("ETag"), again.status)
+	}
 	th := s.get(r.str("thumb"))
 	expectFileHeaders(t, "the thumbnail", th, "image/png", "inline", "thumbnail.png")
 	cfg, err := png.DecodeConfig(bytes.NewReader(th.raw))

@@ -655,3 +655,23 @@ func TestUploadQuotaHoldsUnderConcurrency(t *testing.T) {
 		t.Errorf("8 uploads of 30 KiB at once with 100 KiB a day: got %d stored (%d bytes), %d refused; want at most 100 KiB stored", ok, stored, refused)
 	}
 }
+
+// A WebP (testdata: golang.org/x/image's blue-purple-pink.lossy.webp,
+// 150x100): kept as an image; a thumbnail never scales up.
+func TestUploadWebP(t *testing.T) {
+	webp, err := os.ReadFile("testdata/blue-purple-pink.lossy.webp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := startUploadServer(t, transport.UploadOptions{})
+	tok := s.register("Alice", "correct horse")
+	r := s.upload("colours", webp, bearer(tok))
+	if r.status != http.StatusCreated || r.str("type") != "image/webp" || r.str("name") != "colours.webp" {
+		t.Fatalf("webp upload: got %d %s, want 201 image/webp colours.webp", r.status, r.raw)
+	}
+	expectFileHeaders(t, "the webp", s.get(r.str("url")), "image/webp", "inline", "colours.webp")
+	cfg, err := png.DecodeConfig(bytes.NewReader(s.get(r.str("thumb")).raw))
+	if err != nil || cfg.Width != 150 || cfg.Height != 100 {
+		t.Errorf("webp thumbnail: got %dx%d (%v), want 150x100", cfg.Width, cfg.Height, err)
+	}
+}

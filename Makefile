@@ -17,7 +17,7 @@ export GOFLAGS := $(strip $(GOFLAGS) -tags=sqlite_fts5)
 # time, which is a flake on a correct tree. `make fuzz` runs each for FUZZTIME.
 FUZZ_TARGETS = ./actors:FuzzNormalizeUsername ./actors:FuzzNormalizeRoom ./actors:FuzzSkeleton ./actors:FuzzRoomActor \
 	./internal/protocol:FuzzAppendJSONString ./internal/protocol:FuzzDecode ./internal/textsearch:FuzzSnippet \
-	./transport:FuzzDispatch ./transport/park:FuzzFrameScan ./transport/park:FuzzFrameScanAgainstLibrary
+	./transport:FuzzDispatch ./transport:FuzzDownloadName ./transport/park:FuzzFrameScan ./transport/park:FuzzFrameScanAgainstLibrary
 FUZZTIME ?= 2m
 FUZZTIME_CI ?= 2000x
 

@@ -64,6 +64,8 @@ type config struct {
 	allowedHosts, trustedProxies string
 	maxPendingPerIP              int
 	cluster                      cluster.Config
+
+	uploads transport.UploadOptions // internal/server.UploadFlags
 }
 
 func parseFlags(args []string) (config, error) {
@@ -116,6 +118,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.cluster.URLs, "nats", "", "comma-separated NATS `URLs` (nats://h1:4222,nats://h2:4222): run as one node of a cluster that shares its rooms through NATS JetStream; needs -db postgres://... (docs/scaling.md)")
 	fs.StringVar(&c.cluster.NodeID, "node-id", "", "this node's `name` in a cluster (default: generated, and logged); keep it across restarts")
 	fs.IntVar(&c.cluster.Replicas, "nats-replicas", 3, "NATS servers that keep each message of the cluster's stream (at most the NATS cluster's size)")
+	server.UploadFlags(fs, &c.uploads)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -261,6 +264,7 @@ func run() error {
 			AllowedHosts:    splitList(c.allowedHosts),
 			TrustedProxies:  proxies,
 			MaxPendingPerIP: c.maxPendingPerIP,
+			Uploads:         c.uploads,
 		},
 		Addr:      c.addr,
 		AdminAddr: c.adminAddr,

@@ -203,7 +203,8 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		"-rate", "-burst", "-max-frame", "-message-timeout", "-max-message", "-max-username", "-max-conns", "-max-conns-per-ip",
 		"-guests", "-secure-cookies", "-session-ttl", "-hash-concurrency", "-hash-queue",
 		"-login-failures-per-account", "-login-failures-per-ip", "-registrations-per-ip",
-		"-allowed-hosts", "-trusted-proxies", "-max-pending-per-ip"} {
+		"-allowed-hosts", "-trusted-proxies", "-max-pending-per-ip",
+		"-uploads", "-upload-max", "-upload-guests", "-upload-bytes-per-day", "-upload-per-hour", "-upload-max-pixels", "-upload-min-free"} {
 		if !strings.Contains(string(out), flag+" ") && !strings.Contains(string(out), flag+"\n") { // a bool flag ends its line
 			t.Errorf("-h output lacks %s", flag)
 		}

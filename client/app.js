@@ -26,6 +26,8 @@
  *   markdown.js    a message's text: `code`, fenced blocks, **bold**, *italic*, ~~strike~~, > quotes, links
  *   notify.js      desktop notifications (opt-in) for private messages and mentions while hidden
  *   offline.js     registers sw.js, the offline shell
+ *   uploads.js     sharing files: the paperclip picker, paste, drop, progress
+ *   attachments.js files in messages: image thumbnails and download chips
  *   screens.js, banner.js, composer.js, drawers.js   the screens and page parts
  *   dom.js, util.js, config.js                        elements, helpers, limits
  *
@@ -84,6 +86,9 @@
  *       > #search-status, #search-close, #search-results > li > button.search-result[data-id]
  *       [data-room|data-with] > .search-where .search-author .search-time .search-snippet (> mark);
  *       the message jumped to: .message.search-hit
+ *   #attach-button, #file-input (the picker), #upload-status (#upload-name, #upload-progress,
+ *       #upload-cancel; hidden when idle); in a message's .msg-body, .msg-files > a.msg-image > img
+ *       (a thumbnail) or a.msg-file (a download chip, .msg-file-name)
  *   window.parley.state() -> {connected, socketOpen, screen, username, account, currentRoom,
  *                             currentDm, rooms, dms, pending, failed, typing: ["room:general/alice"]}
  */
@@ -113,6 +118,7 @@ import {
 import { onDisconnect, onNameSubmit } from './js/session.js';
 import { currentConv, currentRoomName, joinedRooms, state } from './js/state.js';
 import { maybeMarkRead } from './js/unread.js';
+import { wireUploads } from './js/uploads.js';
 import { sameName } from './js/util.js';
 import { onListScroll, setView, showNewest, stepView } from './js/view.js';
 import { wireNotify } from './js/notify.js';
@@ -125,6 +131,7 @@ function wire() {
 
   wireComposer(submitLine);
   dom.input.addEventListener('input', noteTyping);
+  wireUploads();
 
   dom.newRoomForm.addEventListener('submit', onRoomBoxSubmit);
   dom.newRoomInput.addEventListener('input', () => setRoomBoxError(''));

@@ -17,6 +17,7 @@ func (s *Server) AdminHandler(extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(s.collectors()...)
+	reg.MustRegister(s.uploadCollectors()...)
 	reg.MustRegister(extra...)
 
 	mux := http.NewServeMux()

@@ -27,6 +27,7 @@ const (
 	refusedPendingPerIP                  // closed at accept: -max-pending-per-ip connections not yet upgraded from its address
 	refusedDescriptors                   // closed at accept: the descriptors kept for connections are all in use
 	refusedAPIRateLimited                // the accounts API: 429 (failed logins, registrations, the hash queue)
+	refusedUploadQuota                   // an upload: over its account's or address's quota (429)
 	numRefusals
 )
 
@@ -40,6 +41,7 @@ var refusalNames = [numRefusals]string{
 	refusedPendingPerIP:   "pending_per_ip",
 	refusedDescriptors:    "descriptors",
 	refusedAPIRateLimited: "api_rate_limited",
+	refusedUploadQuota:    "upload_quota",
 }
 
 type refusals [numRefusals]atomic.Int64

@@ -74,6 +74,9 @@ type Options struct {
 	// not [the descriptor limit less a reserve]. MaxConns defaults to what
 	// the same budget leaves for WebSockets, at most 19,000.
 	MaxOpen int
+
+	// Uploads configure files and images (uploads.go); no Dir, none.
+	Uploads UploadOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -140,6 +143,8 @@ type Server struct {
 	acceptErrs [len(acceptErrorKinds) + 1]atomic.Int64
 	closes     [len(closeCodes) + 1]atomic.Int64
 	rlog       *rateLog // accept errors, connections closed at accept, net/http's lines
+
+	uploads *uploads // nil when uploads are off (uploads.go)
 }
 
 // poller returns the server's poller, starting it on first use, or nil when
@@ -211,6 +216,7 @@ func New(opts Options) *Server {
 	if opts.Accounts != nil {
 		s.routeAPI()
 	}
+	s.routeUploads()
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		if isUpgrade(r) {

@@ -3,6 +3,7 @@
 // rules that keep what the reader looks at in place. A message's look (an
 // edited mark, reactions, an attachment) belongs in buildMessage.
 
+import { renderBody } from './attachments.js';
 import { GROUP_GAP_MS } from './config.js';
 import { avatar, button, dom, el } from './dom.js';
 import { fmtDay, fmtFull, fmtTime, parseTime, shortTime } from './format.js';
@@ -158,7 +159,7 @@ export function buildMessage({
     }
   }
   const body = el('div', 'msg-body');
-  renderMarkdown(body, String(content ?? ''));
+  renderBody(body, String(content ?? ''), renderMarkdown);
   sources.set(root, String(content ?? ''));
   const status = el('span', 'msg-status');
   root.append(avatar(user), gutter, head, body, status);
@@ -186,7 +187,7 @@ export function setMessageState(node, { content, editedAt, deleted }) {
     return;
   }
   body.replaceChildren();
-  renderMarkdown(body, String(content ?? ''));
+  renderBody(body, String(content ?? ''), renderMarkdown);
   sources.set(node, String(content ?? ''));
   markMentions(node); // the names the message was sent with
   if (!editedAt) return;

@@ -3,6 +3,7 @@
 // conversation header, the composer's placeholder, the new-messages marker
 // and the window title. Each function redraws its part from the state alone.
 
+import { plainFiles } from './attachments.js';
 import { PREVIEW_CHARS } from './config.js';
 import { avatar, button, dom, el } from './dom.js';
 import { setMentionBadge } from './mentions.js';
@@ -142,7 +143,7 @@ function updateDmItem(li, key) {
   if (current) open.setAttribute('aria-current', 'page'); else open.removeAttribute('aria-current');
   const preview = open.querySelector('.dm-preview');
   if (preview) {
-    const text = dm.last ? `${sameName(dm.last.from, state.username) ? 'You: ' : ''}${firstLine(dm.last.content)}` : '';
+    const text = dm.last ? `${sameName(dm.last.from, state.username) ? 'You: ' : ''}${firstLine(plainFiles(dm.last.content))}` : '';
     if (preview.textContent !== text) preview.textContent = text;
     preview.hidden = !text;
   }

@@ -38,7 +38,8 @@ type Config struct {
 	Hub actors.Config
 	// Transport configures HTTP and WebSocket (origins, frame size,
 	// connection caps, pings). New sets its Hub; its Logger defaults to
-	// Logger and its Static to the embedded web client.
+	// Logger and its Static to the embedded web client. Its Uploads.Dir
+	// defaults to uploads/ beside the SQLite database (UploadsOff: none).
 	Transport transport.Options
 	// Accounts configures accounts and sessions (internal/accounts); New
 	// sets its Store, and its Logger defaults to Logger. The transport
@@ -191,6 +192,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg.Transport.Hub = hub
+	cfg.Transport.Uploads.Dir = uploadsDir(cfg.Transport.Uploads.Dir, cfg.DB)
 	cfg.Transport.Accounts = accts
 	if cfg.Transport.Logger == nil {
 		cfg.Transport.Logger = log

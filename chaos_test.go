@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -318,7 +319,9 @@ func (c *chaosClient) run(ctx context.Context, url string, load bool) {
 	type reply struct {
 		Type, Ref, ID, Code, Message string
 	}
-	synced := map[string]bool{} // record's, for this connection: touched by this goroutine only
+	// record's, for this connection (touched by this goroutine only): the
+	// rooms whose join History was recorded, and whose failed.
+	synced, failed := map[string]bool{}, map[string]bool{}
 	// readRef reads until the reply to ref.
 	readRef := func(ref string) (reply, error) {
 		for {
@@ -327,7 +330,7 @@ func (c *chaosClient) run(ctx context.Context, url string, load bool) {
 				return reply{}, err
 			}
 			if c.track {
-				c.record(b, synced) // live messages of the rooms joined already
+				c.record(b, synced, failed) // live messages of the rooms joined already
 			}
 			var r reply
 			if json.Unmarshal(b, &r) == nil && r.Ref == ref && (r.Type == "Ack" || r.Type == "Error") {
@@ -422,7 +425,7 @@ func (c *chaosClient) run(ctx context.Context, url string, load bool) {
 			return
 		}
 		if c.track {
-			c.record(b, synced)
+			c.record(b, synced, failed)
 		}
 		var r reply
 		if json.Unmarshal(b, &r) != nil || r.Ref == "" || (r.Type != "Ack" && r.Type != "Error") {
@@ -465,7 +468,7 @@ func (c *chaosClient) run(ctx context.Context, url string, load bool) {
 // An account's connection is in its rooms before it asks anything
 // (Resume): what it gets of them before its own join's History is not
 // recorded, as that History has it.
-func (c *chaosClient) record(b []byte, synced map[string]bool) {
+func (c *chaosClient) record(b []byte, synced, failed map[string]bool) {
 	var f struct {
 		Type, Room, ID, Ref string
 		Messages            []struct{ ID string }
@@ -483,8 +486,17 @@ func (c *chaosClient) record(b []byte, synced map[string]bool) {
 		if synced[f.Room] {
 			c.got[f.Room] = append(c.got[f.Room], f.ID)
 		}
+	case "Error":
+		// The join's History could not be read (the server then sends an
+		// empty one): nothing of the room is recorded on this connection,
+		// and the next rejoins since the last message recorded, as a
+		// client that must miss nothing does.
+		if room, ok := strings.CutPrefix(f.Ref, "join-"); ok {
+			synced[room] = false
+			failed[room] = true
+		}
 	case "History":
-		if f.Ref != "join-"+f.Room {
+		if f.Ref != "join-"+f.Room || failed[f.Room] {
 			return
 		}
 		synced[f.Room] = true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -109,7 +110,7 @@ func (c *Cluster) tail(ctx context.Context, room string, from, hi uint64) ([]act
 	subj := subject(room)
 	var out []actors.StoredMessage
 	for pos := from; pos <= hi; {
-		raw, err := c.stream.GetMsg(ctx, pos, jetstream.WithGetMsgSubject(subj))
+		raw, err := c.getMsg(ctx, pos, subj)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}
@@ -130,6 +131,27 @@ func (c *Cluster) tail(ctx context.Context, room string, from, hi uint64) ([]act
 		pos = raw.Sequence + 1
 	}
 	return out, nil
+}
+
+// getTry bounds one direct get: a get sent to a NATS server as it dies is
+// never answered, and waiting for the request's whole deadline would fail
+// the History; another try goes to a live server.
+const getTry = 2 * time.Second
+
+// getMsg is the stream's first message of subj at or after pos, tried
+// again (up to three times, within ctx) when a try is not answered.
+func (c *Cluster) getMsg(ctx context.Context, pos uint64, subj string) (*jetstream.RawStreamMsg, error) {
+	var err error
+	for range 3 {
+		try, cancel := context.WithTimeout(ctx, getTry)
+		var raw *jetstream.RawStreamMsg
+		raw, err = c.stream.GetMsg(try, pos, jetstream.WithGetMsgSubject(subj))
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return raw, err
+		}
+	}
+	return nil, err
 }
 
 func inRange(q actors.HistoryQuery, id string) bool {

@@ -185,6 +185,14 @@ func TestPage(t *testing.T) {
 			queue = append(queue, (&url.URL{Path: path}).ResolveReference(ref).Path)
 		}
 	}
+	// The service worker (the offline shell) is loaded by registration, not
+	// by import: offline.js registers it. Its scope is the whole origin, so
+	// it is held to the same checks.
+	if b := checkAsset(t, base, "/js/offline.js", "text/javascript"); !strings.Contains(string(b), "'/sw.js'") {
+		t.Errorf("offline.js does not register /sw.js")
+	}
+	checkAsset(t, base, "/sw.js", "text/javascript")
+	assets["/sw.js"] = "text/javascript"
 	for _, css := range []string{"/style.css", "/chat.css"} {
 		if !strings.Contains(page, `<link rel="stylesheet" href="`+css+`">`) {
 			t.Errorf("GET /: the page does not load %s", css)

@@ -91,7 +91,7 @@ func (s *Store) accountWrite(ctx context.Context, f func(tx *sqlx.Tx) error) err
 func (s *Store) lockedTx(ctx context.Context, conn *sqlx.Conn, f func(tx *sqlx.Tx) error) error {
 	s.walMu.Lock()
 	defer s.walMu.Unlock()
-	return inTx(ctx, conn, f)
+	return InTx(ctx, conn, f)
 }
 
 // accountRow is an accounts row as selected.

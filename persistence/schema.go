@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
@@ -237,7 +238,7 @@ INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
 // written (read-only file, locked by another process beyond the busy timeout)
 // fails Open rather than the first batch.
 func migrate(ctx context.Context, conn *sqlx.Conn) error {
-	return inTx(ctx, conn, func(tx *sqlx.Tx) error {
+	return InTx(ctx, conn, func(tx *sqlx.Tx) error {
 		var version int
 		if err := tx.GetContext(ctx, &version, "PRAGMA user_version"); err != nil {
 			return fmt.Errorf("read user_version: %w", err)
@@ -260,10 +261,16 @@ func migrate(ctx context.Context, conn *sqlx.Conn) error {
 	})
 }
 
-// inTx runs f in a transaction on conn and commits it; if f or the commit
-// fails, it rolls back and reports that error.
-func inTx(ctx context.Context, conn *sqlx.Conn, f func(tx *sqlx.Tx) error) (err error) {
-	tx, err := conn.BeginTxx(ctx, nil)
+// Beginner is what InTx begins a transaction on: a *sqlx.DB or a *sqlx.Conn.
+type Beginner interface {
+	BeginTxx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error)
+}
+
+// InTx runs f in a transaction on db and commits it; if f or the commit
+// fails, it rolls back and reports that error. Both engines and
+// migrate-store use it.
+func InTx(ctx context.Context, db Beginner, f func(tx *sqlx.Tx) error) (err error) {
+	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

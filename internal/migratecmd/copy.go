@@ -17,6 +17,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/mattn/go-sqlite3"
 
+	"parley/persistence"
 	"parley/persistence/pgstore"
 )
 
@@ -405,21 +406,6 @@ func (d *target) finish(ctx context.Context, t table, p progress) error {
 	})
 }
 
-func (d *target) inTx(ctx context.Context, f func(tx *sqlx.Tx) error) (err error) {
-	tx, err := d.conn.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback() // the error that made us roll back is the one to report
-		}
-	}()
-	if err := f(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+func (d *target) inTx(ctx context.Context, f func(tx *sqlx.Tx) error) error {
+	return persistence.InTx(ctx, d.conn, f)
 }

@@ -14,28 +14,12 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"parley/actors"
+	"parley/persistence"
 )
 
 // tx runs f in one transaction on the pool, unless the store is closed.
 func (s *Store) tx(ctx context.Context, f func(tx *sqlx.Tx) error) error {
-	return s.guard(func() (err error) {
-		tx, err := s.db.BeginTxx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("begin: %w", err)
-		}
-		defer func() {
-			if err != nil {
-				_ = tx.Rollback() // the error that made us roll back is the one to report
-			}
-		}()
-		if err := f(tx); err != nil {
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("commit: %w", err)
-		}
-		return nil
-	})
+	return s.guard(func() error { return persistence.InTx(ctx, s.db, f) })
 }
 
 // AccountRooms returns the rooms the account (a skeleton) is in, sorted.

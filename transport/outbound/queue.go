@@ -81,17 +81,7 @@ func (q *Queue) Send(frame []byte) actors.Verdict {
 	if v, refused := q.refuseLocked(frame); refused {
 		return v
 	}
-	signal := len(q.frames) == 0 || q.deferred
-	q.deferred = false
-	q.appendLocked(frame)
-	start := q.claimWriterLocked()
-	q.mu.Unlock()
-	if start != nil {
-		start()
-	}
-	if signal {
-		q.signal()
-	}
+	q.pushAndUnlock(frame)
 	return actors.Queued
 }
 
@@ -125,6 +115,14 @@ func (q *Queue) Offer(frame []byte) bool {
 		q.mu.Unlock()
 		return false
 	}
+	q.pushAndUnlock(frame)
+	return true
+}
+
+// pushAndUnlock queues frame and wakes the writer (starting one if none
+// runs). Called with q.mu held; it unlocks it, so that the writer is
+// started and signalled outside the lock.
+func (q *Queue) pushAndUnlock(frame []byte) {
 	signal := len(q.frames) == 0 || q.deferred
 	q.deferred = false
 	q.appendLocked(frame)
@@ -136,7 +134,6 @@ func (q *Queue) Offer(frame []byte) bool {
 	if signal {
 		q.signal()
 	}
-	return true
 }
 
 // Flush wakes the writer (starting one if none runs) for frames queued by

@@ -35,12 +35,8 @@ type Cluster struct {
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
 	dir := t.TempDir()
-	clusterPorts := make([]int, n)
-	clientPorts := make([]int, n)
-	for i := range n {
-		clusterPorts[i] = freePort(t)
-		clientPorts[i] = freePort(t)
-	}
+	ports := freePorts(t, 2*n)
+	clientPorts, clusterPorts := ports[:n], ports[n:]
 	var routes []*url.URL
 	for _, p := range clusterPorts {
 		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
@@ -71,14 +67,21 @@ func Start(t testing.TB, n int) *Cluster {
 	return c
 }
 
-func freePort(t testing.TB) int {
+// freePorts returns n distinct free ports: all are held open until every
+// one is chosen, so that none is handed out twice. (Another process may
+// still take one before its server listens; Restart then fails loudly.)
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // URLs are the servers' client URLs, comma-separated, as -nats takes them.

@@ -14,6 +14,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -206,12 +207,15 @@ func TestRefusalsAreCounted(t *testing.T) {
 	// UTF-8 (1007), a message over the limit (1009). (Each close the server
 	// makes goes through the outbound queue's Close, where it is counted,
 	// whatever its code.)
-	for _, c := range []struct {
+	// Each from its own address: the per-IP cap is 1 here, and a closed
+	// connection gives its slot back only once its close handshake is
+	// over, after the counter below has moved.
+	for i, c := range []struct {
 		typ     websocket.MessageType
 		payload string
 		code    string
 	}{{websocket.MessageBinary, "a", "1003"}, {websocket.MessageText, "\xff", "1007"}, {websocket.MessageText, strings.Repeat("x", 64<<10), "1009"}} {
-		conn, _, err := edgeWS(ctx, addr, "127.0.0.7", nil)
+		conn, _, err := edgeWS(ctx, addr, fmt.Sprintf("127.0.0.%d", 7+i), nil)
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}

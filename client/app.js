@@ -24,6 +24,7 @@
  *   render.js      room, DM and member lists, header, marker, title
  *   format.js      times, and links made only from http(s) URLs
  *   markdown.js    a message's text: `code`, fenced blocks, **bold**, *italic*, ~~strike~~, > quotes, links
+ *   quote.js       a reply that quotes a message: its Quote action fills the composer
  *   notify.js      desktop notifications (opt-in) for private messages and mentions while hidden
  *   offline.js     registers sw.js, the offline shell
  *   uploads.js     sharing files: the paperclip picker, paste, drop, progress
@@ -65,6 +66,7 @@
  *                                         Esc cancels); deleting: .msg-confirm > button[data-action=
  *                                         "delete-yes"|"delete-no"]; .edited (.msg-edited "(edited)"),
  *                                         .deleted (.msg-deleted-text "message deleted")
+ *       .message (a room's) .msg-actions > button[data-action="quote"] puts it, quoted, in the composer;
  *       .message (a room's) .msg-actions > button[data-action="react"] opens .react-picker >
  *                                         button[data-action="react-pick"][data-emoji]; .msg-reactions >
  *                                         button.reaction-chip[data-action="reaction"][data-emoji]
@@ -115,6 +117,7 @@ import { renderAll, updateTitle } from './js/render.js';
 import {
   leaveRoom, onRoomBoxSubmit, openRoom, setRoomBoxError,
 } from './js/rooms.js';
+import { quoteMessage } from './js/quote.js';
 import { onDisconnect, onNameSubmit } from './js/session.js';
 import { currentConv, currentRoomName, joinedRooms, state } from './js/state.js';
 import { maybeMarkRead } from './js/unread.js';
@@ -163,6 +166,7 @@ function wire() {
     if (b.dataset.action === 'older') loadOlder(currentConv());
     else if (msg && b.dataset.action === 'retry') retryPending(msg.dataset.nonce);
     else if (msg && b.dataset.action === 'discard') discardPending(msg.dataset.nonce);
+    else if (msg && b.dataset.action === 'quote') quoteMessage(msg);
     else if (msg && b.dataset.action === 'edit') startEdit(msg);
     else if (msg && b.dataset.action === 'edit-save') saveEdit(msg);
     else if (msg && b.dataset.action === 'edit-cancel') cancelEdit(msg);

@@ -130,7 +130,8 @@ export const sourceOf = (node) => sources.get(node);
 
 // editable: one's own room message, which gets the Edit and Delete buttons
 // (shown on hover or focus, always on touch screens; only once it has an
-// id); reactable: a room message, which gets React (reactions.js).
+// id); reactable: a room message, which gets React (reactions.js) and
+// Quote (quote.js).
 // editedAt and deleted are its state from History (see setMessageState);
 // mentions the names it mentions, reactions and reacted its reactions.
 export function buildMessage({
@@ -149,7 +150,11 @@ export function buildMessage({
   let actions = null;
   if (editable || reactable) { // a child of the message, not of its head: a grouped message hides its head
     actions = el('span', 'msg-actions');
-    if (reactable) actions.append(reactButton());
+    if (reactable) {
+      const quote = button('msg-action', 'Quote', 'Quote this message in a reply');
+      quote.dataset.action = 'quote';
+      actions.append(reactButton(), quote);
+    }
     if (editable) {
       const edit = button('msg-action', 'Edit', 'Edit this message');
       edit.dataset.action = 'edit';

@@ -158,6 +158,9 @@ type Cluster struct {
 	// acknowledged anything for a quarter of MaxAge with messages waiting:
 	// Publish refuses new messages then.
 	storeAway atomic.Bool
+	// publishFailures counts publishes JetStream did not acknowledge
+	// (ackLoop; read by the metrics).
+	publishFailures atomic.Int64
 	// stored is the stream position through which the store has every
 	// message: the store writers' acknowledgement floor, as Open and then
 	// watchWriter last read it (it only rises, so an old value is a safe

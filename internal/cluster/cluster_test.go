@@ -2,7 +2,10 @@ package cluster_test
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,6 +115,36 @@ func TestOneOrderPerRoom(t *testing.T) {
 			t.Errorf("History on node %d: got %v, want the last %d of %v", n+1, h, len(h), got[0])
 		}
 	}
+	// Each node's /metrics says how far it delivered: at least through
+	// the last message every client got.
+	for n, node := range tc.nodes {
+		if pos, want := metricValue(t, node, "parley_cluster_delivered_position"), float64(total); pos < want {
+			t.Errorf("node %d: parley_cluster_delivered_position %v, want at least %v", n+1, pos, want)
+		}
+		if away := metricValue(t, node, "parley_cluster_store_away"); away != 0 {
+			t.Errorf("node %d: parley_cluster_store_away %v, want 0", n+1, away)
+		}
+	}
+}
+
+// metricValue reads one unlabelled metric from a node's admin handler.
+func metricValue(t *testing.T, s *server.Server, name string) float64 {
+	t.Helper()
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Host = "127.0.0.1"
+	rec := httptest.NewRecorder()
+	s.AdminHandler().ServeHTTP(rec, req)
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("/metrics (%d) has no %s", rec.Code, name)
+	return 0
 }
 
 // Promise 3: a client that drops from one node and comes back to another

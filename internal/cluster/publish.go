@@ -110,6 +110,7 @@ func (c *Cluster) ackLoop() {
 		case pa := <-p.fut.Ok():
 			p.done(c.id(pa.Sequence), nil)
 		case err := <-p.fut.Err():
+			c.publishFailures.Add(1)
 			c.log.Warn("publish not acknowledged", "err", err)
 			p.done("", fmt.Errorf("publish: %w", err))
 		}

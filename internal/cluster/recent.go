@@ -117,3 +117,10 @@ func (r *recent) get(room string, from, hi uint64) (msgs []actors.StoredMessage,
 	}
 	return msgs, first, known
 }
+
+// deliveredPos is the last position added.
+func (r *recent) deliveredPos() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.delivered
+}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"parley/actors"
 	"parley/client"
 	"parley/internal/accounts"
@@ -203,11 +205,21 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	tsrv := transport.New(cfg.Transport)
 	s := &Server{
 		cfg: cfg, log: log, store: store, hub: hub, node: node, tsrv: tsrv, accounts: accts,
-		admin:    tsrv.AdminHandler(store.Collectors()...),
+		admin:    tsrv.AdminHandler(collectors(store, node)...),
 		serveErr: make(chan error, 1),
 	}
 	s.web = httpServer(tsrv, tsrv)
 	return s, nil
+}
+
+// collectors are the metrics the admin listener serves besides the
+// transport's and the Hub's: the store's, and a cluster node's.
+func collectors(store Store, node *cluster.Cluster) []prometheus.Collector {
+	cs := store.Collectors()
+	if node != nil {
+		cs = append(cs, node.Collectors()...)
+	}
+	return cs
 }
 
 // Start listens on cfg.Addr and, if set, cfg.AdminAddr, and serves them

@@ -161,6 +161,10 @@ type Cluster struct {
 	// publishFailures counts publishes JetStream did not acknowledge
 	// (ackLoop; read by the metrics).
 	publishFailures atomic.Int64
+	// behind is how many stream messages were past the last one the
+	// delivery loop handed over, when it did (written by deliverLoop, read
+	// by the metrics): the node's delivery lag.
+	behind atomic.Uint64
 	// stored is the stream position through which the store has every
 	// message: the store writers' acknowledgement floor, as Open and then
 	// watchWriter last read it (it only rises, so an old value is a safe

@@ -121,6 +121,9 @@ func TestOneOrderPerRoom(t *testing.T) {
 		if pos, want := metricValue(t, node, "parley_cluster_delivered_position"), float64(total); pos < want {
 			t.Errorf("node %d: parley_cluster_delivered_position %v, want at least %v", n+1, pos, want)
 		}
+		if behind := metricValue(t, node, "parley_cluster_delivery_behind"); behind != 0 {
+			t.Errorf("node %d: parley_cluster_delivery_behind %v, want 0 once every message is delivered", n+1, behind)
+		}
 		if away := metricValue(t, node, "parley_cluster_store_away"); away != 0 {
 			t.Errorf("node %d: parley_cluster_store_away %v, want 0", n+1, away)
 		}

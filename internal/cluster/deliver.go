@@ -39,6 +39,7 @@ func (c *Cluster) deliverLoop(it jetstream.MessagesContext, hub Deliverer) {
 			c.log.Error("delivery: undecodable message skipped", "err", err)
 			continue
 		}
+		c.behind.Store(meta.NumPending)       // what the stream holds past this one: the node's delivery lag
 		c.recent.add(meta.Sequence.Stream, m) // before the room has it: History may read through it then
 		if !hub.Deliver(c.ctx, meta.Sequence.Stream, m) {
 			return

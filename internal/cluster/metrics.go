@@ -18,6 +18,8 @@ func (c *Cluster) Collectors() []prometheus.Collector {
 			func() float64 { return float64(c.publishFailures.Load()) }),
 		gauge("delivered_position", "The stream position this node has delivered to its rooms through.",
 			func() float64 { return float64(c.recent.deliveredPos()) }),
+		gauge("delivery_behind", "Stream messages past the last one this node delivered, when it delivered it: its delivery lag (0 when it keeps up).",
+			func() float64 { return float64(c.behind.Load()) }),
 		gauge("store_floor", "The stream position through which the store has every message (the writers' acknowledgement floor, as last read).",
 			func() float64 { return float64(c.stored.Load()) }),
 		gauge("store_away", "1 while new messages are refused because the store writers are behind.",

@@ -1,6 +1,7 @@
 package park
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -96,6 +97,12 @@ func (p *Poller) run(rc syscall.RawConn) {
 			}
 			return n > 0
 		})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// A deadline only ever wakes it to look again (a test makes
+			// the runtime give up a wait it cannot end otherwise).
+			_ = p.file.SetReadDeadline(time.Time{})
+			continue
+		}
 		if err != nil {
 			return // Stop closed the file
 		}

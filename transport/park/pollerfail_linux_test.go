@@ -32,6 +32,10 @@ func TestPollerFailureIsReported(t *testing.T) {
 	if _, err := unix.Write(fds[1], []byte{1}); err != nil {
 		t.Fatal(err)
 	}
+	// If the poller was already waiting, it waits on the epoll instance
+	// dup2 just closed, which the runtime forgot: nothing would wake it.
+	// A deadline does, and it looks again, on the pipe now in its place.
+	_ = p.file.SetReadDeadline(time.Now())
 	select {
 	case err := <-failed:
 		if !errors.Is(err, unix.EINVAL) {

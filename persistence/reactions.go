@@ -29,11 +29,55 @@ WHERE who = ? AND room = ? AND id > ? LIMIT ?)`
 const reactionCountsSQL = `SELECT id, emoji, COUNT(*) AS n, MAX(reactor = ?) AS mine
 FROM reactions WHERE id IN (?) GROUP BY id, emoji ORDER BY id, MIN(at), emoji`
 
-type countRow struct {
+// CountRow is one emoji's count on one message as both engines select it.
+type CountRow struct {
 	ID    string `db:"id"`
 	Emoji string `db:"emoji"`
 	N     int    `db:"n"`
 	Mine  bool   `db:"mine"`
+}
+
+// MentionRow is one name a message mentions as both engines select it.
+type MentionRow struct {
+	ID   string `db:"id"`
+	Name string `db:"name"`
+}
+
+// ReactionCounts turns one message's rows into its counts, in row order.
+func ReactionCounts(rows []CountRow) []actors.ReactionCount {
+	counts := make([]actors.ReactionCount, len(rows))
+	for i, row := range rows {
+		counts[i] = actors.ReactionCount{Emoji: row.Emoji, Count: row.N, Mine: row.Mine}
+	}
+	return counts
+}
+
+// AnnotateWith puts the counts and the mentions selected for msgs' ids (in
+// each message's order) on msgs: the engine-independent half of Annotate.
+// Mentions are replaced by what is stored, not added to what the caller had.
+func AnnotateWith(msgs []actors.StoredMessage, counts []CountRow, named []MentionRow) {
+	at := make(map[string]int, len(msgs))
+	for i := range msgs {
+		at[msgs[i].ID] = i
+		msgs[i].Mentions = nil
+	}
+	for _, c := range counts {
+		m := &msgs[at[c.ID]]
+		m.Reactions = append(m.Reactions, actors.ReactionCount{Emoji: c.Emoji, Count: c.N, Mine: c.Mine})
+	}
+	for _, n := range named {
+		m := &msgs[at[n.ID]]
+		m.Mentions = append(m.Mentions, n.Name)
+	}
+}
+
+// MessageIDs are msgs' ids, in order.
+func MessageIDs(msgs []actors.StoredMessage) []string {
+	ids := make([]string, len(msgs))
+	for i := range msgs {
+		ids[i] = msgs[i].ID
+	}
+	return ids
 }
 
 // React stores r and returns the message's counts after it.
@@ -77,14 +121,11 @@ ON CONFLICT (id) DO UPDATE SET at = excluded.at`, r.ID, r.Room, protocol.FormatT
 				return err
 			}
 		}
-		var rows []countRow
+		var rows []CountRow
 		if err := tx.SelectContext(ctx, &rows, "SELECT id, emoji, COUNT(*) AS n, MAX(reactor = ?) AS mine FROM reactions WHERE id = ? GROUP BY id, emoji ORDER BY MIN(at), emoji", r.Reactor, r.ID); err != nil {
 			return err
 		}
-		counts = make([]actors.ReactionCount, len(rows))
-		for i, row := range rows {
-			counts[i] = actors.ReactionCount{Emoji: row.Emoji, Count: row.N, Mine: row.Mine}
-		}
+		counts = ReactionCounts(rows)
 		return nil
 	})
 	if err != nil {
@@ -98,42 +139,24 @@ func (s *Store) Annotate(ctx context.Context, msgs []actors.StoredMessage, react
 	if len(msgs) == 0 {
 		return nil
 	}
-	ids := make([]string, len(msgs))
-	at := make(map[string]int, len(msgs))
-	for i := range msgs {
-		ids[i] = msgs[i].ID
-		at[msgs[i].ID] = i
-	}
+	ids := MessageIDs(msgs)
 	q, args, err := sqlx.In(reactionCountsSQL, reactor, ids)
 	if err != nil {
 		return fmt.Errorf("reactions: %w", err)
 	}
-	var counts []countRow
+	var counts []CountRow
 	if err := s.rdb.SelectContext(ctx, &counts, q, args...); err != nil {
 		return fmt.Errorf("reactions of %d messages: %w", len(ids), err)
-	}
-	for _, c := range counts {
-		m := &msgs[at[c.ID]]
-		m.Reactions = append(m.Reactions, actors.ReactionCount{Emoji: c.Emoji, Count: c.N, Mine: c.Mine})
 	}
 	q, args, err = sqlx.In("SELECT id, name FROM mentions WHERE id IN (?) ORDER BY id, pos", ids)
 	if err != nil {
 		return fmt.Errorf("mentions: %w", err)
 	}
-	var named []struct {
-		ID   string `db:"id"`
-		Name string `db:"name"`
-	}
+	var named []MentionRow
 	if err := s.rdb.SelectContext(ctx, &named, q, args...); err != nil {
 		return fmt.Errorf("mentions of %d messages: %w", len(ids), err)
 	}
-	for i := range msgs {
-		msgs[i].Mentions = nil // as stored, not as the caller had them
-	}
-	for _, n := range named {
-		m := &msgs[at[n.ID]]
-		m.Mentions = append(m.Mentions, n.Name)
-	}
+	AnnotateWith(msgs, counts, named)
 	return nil
 }
 

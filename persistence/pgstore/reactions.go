@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"parley/actors"
+	"parley/persistence"
 )
 
 // roomMentions counts owner's mentions after a marker, by the mentions
@@ -23,13 +24,6 @@ WHERE who = $1 AND room = $2 AND id > $3 LIMIT $4) x`
 // insertMentionsSQL stores a batch's mentions as arrays.
 const insertMentionsSQL = `INSERT INTO mentions (who, room, id, pos, name)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[]) ON CONFLICT DO NOTHING`
-
-type countRow struct {
-	ID    string `db:"id"`
-	Emoji string `db:"emoji"`
-	N     int    `db:"n"`
-	Mine  bool   `db:"mine"`
-}
 
 // React stores r and returns the message's counts after it.
 func (s *Store) React(ctx context.Context, r actors.Reaction) (counts []actors.ReactionCount, changed bool, err error) {
@@ -74,15 +68,12 @@ ON CONFLICT (id) DO UPDATE SET at = excluded.at`, r.ID, r.Room, ms(r.At)); err !
 				return err
 			}
 		}
-		var rows []countRow
+		var rows []persistence.CountRow
 		if err := tx.SelectContext(ctx, &rows, `SELECT id, emoji, count(*) AS n, bool_or(reactor = $1) AS mine
 FROM reactions WHERE id = $2 GROUP BY id, emoji ORDER BY min(at), emoji`, r.Reactor, r.ID); err != nil {
 			return err
 		}
-		counts = make([]actors.ReactionCount, len(rows))
-		for i, row := range rows {
-			counts[i] = actors.ReactionCount{Emoji: row.Emoji, Count: row.N, Mine: row.Mine}
-		}
+		counts = persistence.ReactionCounts(rows)
 		return nil
 	})
 	if err != nil {
@@ -96,35 +87,17 @@ func (s *Store) Annotate(ctx context.Context, msgs []actors.StoredMessage, react
 	if len(msgs) == 0 {
 		return nil
 	}
-	ids := make([]string, len(msgs))
-	at := make(map[string]int, len(msgs))
-	for i := range msgs {
-		ids[i] = msgs[i].ID
-		at[msgs[i].ID] = i
-	}
-	var counts []countRow
+	ids := persistence.MessageIDs(msgs)
+	var counts []persistence.CountRow
 	if err := s.db.SelectContext(ctx, &counts, `SELECT id, emoji, count(*) AS n, bool_or(reactor = $1) AS mine
 FROM reactions WHERE id = ANY($2) GROUP BY id, emoji ORDER BY id, min(at), emoji`, reactor, ids); err != nil {
 		return fmt.Errorf("reactions of %d messages: %w", len(ids), err)
 	}
-	for _, c := range counts {
-		m := &msgs[at[c.ID]]
-		m.Reactions = append(m.Reactions, actors.ReactionCount{Emoji: c.Emoji, Count: c.N, Mine: c.Mine})
-	}
-	var named []struct {
-		ID   string `db:"id"`
-		Name string `db:"name"`
-	}
+	var named []persistence.MentionRow
 	if err := s.db.SelectContext(ctx, &named, "SELECT id, name FROM mentions WHERE id = ANY($1) ORDER BY id, pos", ids); err != nil {
 		return fmt.Errorf("mentions of %d messages: %w", len(ids), err)
 	}
-	for i := range msgs {
-		msgs[i].Mentions = nil // as stored, not as the caller had them
-	}
-	for _, n := range named {
-		m := &msgs[at[n.ID]]
-		m.Mentions = append(m.Mentions, n.Name)
-	}
+	persistence.AnnotateWith(msgs, counts, named)
 	return nil
 }
 

@@ -421,6 +421,18 @@ func (p *page) send(text string) {
 	p.enter()
 }
 
+// aliceAndBob opens two guests' pages on s, alice and bob, both in
+// #general, and waits until alice sees bob there.
+func aliceAndBob(t *testing.T, s *server) (alice, bob *page) {
+	t.Helper()
+	alice = newPage(t, s.url(), "alice")
+	alice.login("alice")
+	bob = newPage(t, s.url(), "bob")
+	bob.login("bob")
+	alice.wait(`!!document.querySelector('#member-list li[data-user="bob"]')`)
+	return alice, bob
+}
+
 // sendOK sends and waits for the composer to be cleared (the input was accepted).
 func (p *page) sendOK(text string) {
 	p.t.Helper()

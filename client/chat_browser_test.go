@@ -18,11 +18,7 @@ import (
 func TestBrowserChat(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "", "")
-	alice := newPage(t, s.url(), "alice")
-	alice.login("alice")
-	bob := newPage(t, s.url(), "bob")
-	bob.login("bob")
-	alice.wait(`!!document.querySelector('#member-list li[data-user="bob"]')`)
+	alice, bob := aliceAndBob(t, s)
 	bob.wait(`!!document.querySelector('#member-list li[data-user="alice"]') && document.querySelector('#member-list li[data-user="bob"]').classList.contains('self')`)
 
 	// In the room: own messages are marked, links are clickable and safe.

@@ -13,11 +13,7 @@ import (
 func TestBrowserEditAndDelete(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "", "")
-	alice := newPage(t, s.url(), "alice")
-	alice.login("alice")
-	bob := newPage(t, s.url(), "bob")
-	bob.login("bob")
-	alice.wait(`!!document.querySelector('#member-list li[data-user="bob"]')`)
+	alice, bob := aliceAndBob(t, s)
 
 	alice.sendOK("helo wrld")
 	alice.sendOK("oops, wrong room")

@@ -12,11 +12,7 @@ import (
 func TestBrowserQuoteReply(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "", "")
-	alice := newPage(t, s.url(), "alice")
-	alice.login("alice")
-	bob := newPage(t, s.url(), "bob")
-	bob.login("bob")
-	alice.wait(`!!document.querySelector('#member-list li[data-user="bob"]')`)
+	alice, bob := aliceAndBob(t, s)
 
 	alice.sendOK("is **this** <b>on</b>?")
 	bob.wait(shows("is this <b>on</b>?"))

@@ -35,11 +35,7 @@ func chipIs(text, emoji, count string, pressed bool) string {
 func TestBrowserReactions(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "", "")
-	alice := newPage(t, s.url(), "alice")
-	alice.login("alice")
-	bob := newPage(t, s.url(), "bob")
-	bob.login("bob")
-	alice.wait(`!!document.querySelector('#member-list li[data-user="bob"]')`)
+	alice, bob := aliceAndBob(t, s)
 	alice.sendOK("react to this")
 	bob.wait(shows("react to this"))
 
@@ -69,11 +65,7 @@ func TestBrowserReactions(t *testing.T) {
 func TestBrowserTyping(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "", "")
-	alice := newPage(t, s.url(), "alice")
-	alice.login("alice")
-	bob := newPage(t, s.url(), "bob")
-	bob.login("bob")
-	alice.wait(`!!document.querySelector('#member-list li[data-user="bob"]')`)
+	alice, bob := aliceAndBob(t, s)
 
 	alice.typeText("hello the")
 	typing := `(p => !p.hidden && p.textContent === 'alice is typing…')(document.querySelector('#typing-indicator'))`
@@ -108,11 +100,7 @@ func TestBrowserTyping(t *testing.T) {
 func TestBrowserMentionHighlight(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "", "")
-	alice := newPage(t, s.url(), "alice")
-	alice.login("alice")
-	bob := newPage(t, s.url(), "bob")
-	bob.login("bob")
-	alice.wait(`!!document.querySelector('#member-list li[data-user="bob"]')`)
+	alice, bob := aliceAndBob(t, s)
 	bob.click(`#room-list li[data-room="random"] .room-open`)
 	bob.wait(`parley.state().currentRoom === 'random'`)
 

@@ -27,6 +27,12 @@ type client struct {
 
 type frame map[string]any
 
+// frameLimit bounds the wait for a client's next frame: longer than
+// testkit.WaitLimit, since a cluster test's frame may wait on a stream
+// leader's election or a consumer's recreation, which take seconds on a
+// loaded two-core machine running the race detector.
+const frameLimit = 3 * testkit.WaitLimit
+
 func (f frame) str(k string) string { s, _ := f[k].(string); return s }
 
 // ids returns the ids of a History frame's messages.
@@ -103,7 +109,7 @@ func tryDial(t *testing.T, addr string, h http.Header) (*client, error) {
 // next returns the next frame, failing the test if none comes in time.
 func (cl *client) next() frame {
 	cl.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testkit.WaitLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), frameLimit)
 	defer cancel()
 	select {
 	case f, ok := <-cl.frames:
@@ -112,7 +118,7 @@ func (cl *client) next() frame {
 		}
 		return f
 	case <-ctx.Done():
-		cl.t.Fatalf("%s: no frame within %v", cl.name, testkit.WaitLimit)
+		cl.t.Fatalf("%s: no frame within %v", cl.name, frameLimit)
 	}
 	return nil
 }

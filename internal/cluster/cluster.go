@@ -340,7 +340,13 @@ func (c *Cluster) Start(ctx context.Context, hub Deliverer) error {
 	if err != nil {
 		return fmt.Errorf("cluster: delivery consumer: %w", err)
 	}
-	it, err := cons.Messages()
+	// The server sends a heartbeat while it has nothing to deliver; two
+	// missed ones make the iterator recreate the consumer after the last
+	// message it gave. The library's 5 s default would leave a node that
+	// lost its consumer (a stream leader moving, a NATS server dying)
+	// delivering nothing for over 10 s; a second costs one tiny message a
+	// second per node.
+	it, err := cons.Messages(jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return fmt.Errorf("cluster: delivery consumer: %w", err)
 	}

@@ -25,6 +25,7 @@ type idleConfig struct {
 	Concurrency int
 	Settle      time.Duration // at least this long before reading RSS
 	Hold        time.Duration // then keep the connections this long, reading RSS every second, for its peak
+	OnConnect   func()        // if set, called as the first connection starts (-server-profile)
 }
 
 type idleResult struct {
@@ -108,6 +109,9 @@ func runIdle(ctx context.Context, target Target, cfg idleConfig, tag string, mon
 	g.SetLimit(max(1, cfg.Concurrency))
 	cpu0 := mon.sample()
 	start := time.Now()
+	if cfg.OnConnect != nil {
+		cfg.OnConnect()
+	}
 	for i := 0; i < cfg.Conns; i++ {
 		// Stop at the first limit met: a few failures in flight are
 		// enough to tell which.

@@ -93,7 +93,7 @@ Flags:
 	fs.StringVar(&o.serverArgs, "server-args", "", "extra `flags` for the server the bench starts, space-separated (e.g. \"-outbox-frames 8192\")")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "`pid` of the running server given by -url, to read its CPU time and RSS from /proc")
 	fs.StringVar(&o.metricsURL, "metrics-url", "", "Prometheus `URL` of a running server, for its RSS (process_resident_memory_bytes) when -server-pid is not given")
-	fs.StringVar(&o.serverProfile, "server-profile", "", "fanout: write a CPU profile of the server over the measured window to `file` (a server the bench starts is built with net/http/pprof for it; a running one needs -pprof-url)")
+	fs.StringVar(&o.serverProfile, "server-profile", "", "fanout: write a CPU profile of the server over the measured window to `file` (idle: over the first 5 s of connecting) (a server the bench starts is built with net/http/pprof for it; a running one needs -pprof-url)")
 	fs.StringVar(&o.pprofURL, "pprof-url", "", "`URL` of the running server's /debug/pprof, for -server-profile")
 	fs.StringVar(&o.jsonPath, "json", "", "write every figure to `file` as JSON")
 	fs.StringVar(&o.plotPath, "plot", "", "draw the latency percentile curve and deliveries per second to `file.svg`")
@@ -286,7 +286,21 @@ func run() error {
 	case "ramp":
 		runErr = runRamp(ctx, o, target, tag, mon, prog, res)
 	case "idle":
+		var profErr chan error
+		if o.serverProfile != "" {
+			if o.pprofURL == "" {
+				return errors.New("-server-profile: give -pprof-url for a server the bench did not start")
+			}
+			// The storm's first seconds, where its cost per connection shows.
+			profErr = make(chan error, 1)
+			o.idle.OnConnect = func() { go func() { profErr <- fetchProfile(o.pprofURL, 5*time.Second, o.serverProfile) }() }
+		}
 		res.Idle, runErr = runIdle(ctx, target, o.idle, tag, mon, prog)
+		if profErr != nil {
+			if err := <-profErr; err != nil {
+				prog.logf("server profile: %v", err)
+			}
+		}
 	case "persist":
 		res.Persist, runErr = runPersist(ctx, o.persist, prog)
 	case "search":

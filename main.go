@@ -102,7 +102,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.maxConns, "max-conns", 0, "WebSocket connections at once (0: sized from the open-file limit, keeping a reserve, at most 19000; the log says what it chose)")
 	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", 1000, "connections at once from one IP address")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Second, "time to drain on SIGINT/SIGTERM")
-	fs.DurationVar(&c.presenceWindow, "presence-window", 0, "a room's joins and leaves within this `duration` of the last one it announced are announced together at its end, so that a reconnect storm costs fewer writes (0: each at once)")
+	fs.DurationVar(&c.presenceWindow, "presence-window", time.Second, "a room's joins and leaves within this `duration` of the last one it announced are gathered and announced together at its end, so that a reconnect storm costs one write per member per window instead of one per join (0: each at once)")
 	fs.DurationVar(&c.requestTimeout, "request-timeout", actors.DefaultRequestTimeout, "longest a request may wait for the store or a busy room before the client gets server_busy")
 	fs.BoolVar(&c.guests, "guests", true, "let people chat without an account, under a given guest name; false: only accounts connect")
 	fs.BoolVar(&c.secureCookies, "secure-cookies", false, "mark the session cookie Secure although this server speaks plain HTTP: it is reached through a proxy that terminates TLS")

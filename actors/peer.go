@@ -12,17 +12,14 @@ type Peer interface {
 	// frame must not be modified afterwards: the same bytes go to every
 	// recipient of a broadcast.
 	Send(frame []byte) Verdict
-	// SendDeferred queues frame like Send, bounded and with the same
-	// verdicts, but wakes no writer for it: it leaves with the next Send,
-	// or at the next Flush, in order with them.
-	SendDeferred(frame []byte) Verdict
+	// SendAll queues frames, in order, like that many Sends (all of them
+	// or, past the bound, none: Overflow), with one wake of the writer.
+	SendAll(frames [][]byte) Verdict
 	// Offer queues frame like Send, but only while the queue holds less
 	// than half its bounds (frames and bytes), and reports whether it did:
 	// a frame nobody misses (UserTyping) is dropped first, and never makes
 	// a peer overflow.
 	Offer(frame []byte) bool
-	// Flush wakes the writer for frames SendDeferred queued, if any wait.
-	Flush()
 	// Len reports the frames and bytes queued: a request whose reply may
 	// be large is refused while one would not fit (Session.allow).
 	Len() (frames, bytes int)

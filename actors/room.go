@@ -82,6 +82,10 @@ type member struct {
 	held         [][]byte
 	heldBytes    int
 	heldOverflow bool
+	// presenceFrom: the room's gathered presence before this index was
+	// announced before the member joined (its Members list has it); it
+	// gets only what follows. Reset to 0 when the gathered presence goes out.
+	presenceFrom int
 }
 
 // person is one member of the room as the others see it: a guest's one
@@ -130,10 +134,12 @@ type Room struct {
 	dropped []*Session // members whose peer overflowed during a fan-out
 	nonces  nonceCache // recent messages sent with a nonce, by sender and nonce
 	idle    Timer      // running while the room is empty; nil otherwise
-	// Presence throttling (see presence): when presence last woke the
-	// members, and the timer that wakes them for presence queued since.
-	presenceAt    time.Time
-	presenceTimer Timer // running while deferred presence waits; nil otherwise
+	// Presence gathering (presence.go): when presence last went out, the
+	// announcements gathered since (encoded once, for every member; at most
+	// maxPendingPresence), and the timer that sends them.
+	presenceAt      time.Time
+	pendingPresence [][]byte
+	presenceTimer   Timer // running while gathered presence waits; nil otherwise
 }
 
 func newRoom(h *Hub, name, lastID string, permanent bool) *Room {
@@ -346,9 +352,9 @@ func (r *Room) handleJoin(m *roomMsg) roomReply {
 			}
 		}
 		p.conns++
-		mem = &member{who: p, out: m.from.out, syncing: true}
+		mem = &member{who: p, out: m.from.out, syncing: true, presenceFrom: len(r.pendingPresence)}
 		r.members[m.from] = mem
-		r.deliver(m.from, mem, joined, true) // held until the joiner's History is out
+		r.deliver(m.from, mem, joined) // held until the joiner's History is out
 	} else {
 		mem.syncing = true // a re-join resends History: hold live frames again
 	}
@@ -365,7 +371,7 @@ func (r *Room) handleReady(m *roomMsg) {
 			r.dropped = append(r.dropped, m.from)
 		} else {
 			for _, f := range held {
-				if !r.deliver(m.from, mem, f, true) {
+				if !r.deliver(m.from, mem, f) {
 					break
 				}
 			}
@@ -398,9 +404,6 @@ func (r *Room) handleRename(m *roomMsg) {
 func (r *Room) remove(s *Session) {
 	mem := r.members[s]
 	delete(r.members, s)
-	// Presence this room deferred for the member would otherwise wait for
-	// the member's next frame from elsewhere: flushPresence no longer sees it.
-	mem.out.Flush()
 	if mem.who.conns--; mem.who.conns == 0 {
 		delete(r.people, s.person)
 		if r.depart(mem.who.name) {
@@ -409,57 +412,26 @@ func (r *Room) remove(s *Session) {
 	}
 }
 
-// broadcast hands the same frame to every member without blocking. Members
+// broadcast hands the same frame to every member without blocking, after
+// the presence gathered so far (in one wake of each member's writer), so
+// that members see the room's events in the order it had them. Members
 // whose peer overflowed are collected in r.dropped for reap.
 func (r *Room) broadcast(frame []byte) {
-	r.fanOut(frame, true)
-}
-
-// fanOut is broadcast with the choice of waking the members' writers (Send)
-// or not (SendDeferred, for throttled presence).
-func (r *Room) fanOut(frame []byte, wake bool) {
+	if len(r.pendingPresence) > 0 {
+		r.pendingPresence = append(r.pendingPresence, frame)
+		r.flushPresence()
+		return
+	}
 	for s, mem := range r.members {
-		r.deliver(s, mem, frame, wake)
+		r.deliver(s, mem, frame)
 	}
 	r.hub.metrics.deliveries.Add(int64(len(r.members)))
 }
 
-// presence broadcasts a UserJoined or UserLeft, throttled: the first one
-// after a quiet PresenceWindow wakes the members' writers at once; the ones
-// within the window after it are queued without a wake, and flushPresence
-// wakes the writers for all of them at the window's end (unless a chat
-// message, which wakes them, takes them along first). During a reconnect
-// storm a member's writer so wakes once per window instead of once per join,
-// while a lone join or leave is still seen at once.
-func (r *Room) presence(frame []byte) {
-	w := r.hub.cfg.PresenceWindow
-	now := r.hub.cfg.Clock.Now()
-	since := now.Sub(r.presenceAt)
-	if w <= 0 || (r.presenceTimer == nil && (since >= w || since < 0)) {
-		r.presenceAt = now
-		r.broadcast(frame)
-		return
-	}
-	r.fanOut(frame, false)
-	if r.presenceTimer == nil {
-		r.presenceTimer = r.hub.cfg.Clock.NewTimer(w - since)
-	}
-}
-
-// flushPresence wakes every member's writer for the presence deferred since
-// the last wake.
-func (r *Room) flushPresence() {
-	r.presenceTimer = nil
-	r.presenceAt = r.hub.cfg.Clock.Now()
-	for _, mem := range r.members {
-		mem.out.Flush()
-	}
-}
-
-// deliver queues frame for one member (waking its writer, or, for deferred
-// presence, not), or holds it while the member syncs. It reports false, and
-// records the member in r.dropped, if the member's queue overflowed.
-func (r *Room) deliver(s *Session, mem *member, frame []byte, wake bool) bool {
+// deliver queues frame for one member, or holds it while the member
+// syncs. It reports false, and records the member in r.dropped, if the
+// member's queue overflowed.
+func (r *Room) deliver(s *Session, mem *member, frame []byte) bool {
 	if mem.syncing {
 		if mem.heldOverflow {
 			return false
@@ -474,13 +446,7 @@ func (r *Room) deliver(s *Session, mem *member, frame []byte, wake bool) bool {
 		mem.heldBytes += len(frame)
 		return true
 	}
-	var v Verdict
-	if wake {
-		v = mem.out.Send(frame)
-	} else {
-		v = mem.out.SendDeferred(frame)
-	}
-	if v == Overflow {
+	if mem.out.Send(frame) == Overflow {
 		r.dropped = append(r.dropped, s)
 		r.hub.metrics.slow.Add(1)
 		return false

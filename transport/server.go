@@ -418,15 +418,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // that do not answer within PingTimeout: dead peers are dropped and their
 // users leave their rooms. It spreads the pings over the interval in 16
 // slots so that 19,000 connections never ping at once, and needs no timer per
-// connection. Run it in its own goroutine; it returns when ctx is done.
+// connection. Once a second it also lets burstTrim see how many
+// connections are open, to return a connection burst's memory (trim.go).
+// Run it in its own goroutine; it returns when ctx is done.
 func (s *Server) Heartbeat(ctx context.Context) {
 	const slots = 16
 	t := time.NewTicker(s.opts.PingInterval / slots)
 	defer t.Stop()
-	for slot := uint64(0); ; slot = (slot + 1) % slots {
+	trim, trimT := newBurstTrim(), time.NewTicker(trimTick)
+	defer trimT.Stop()
+	for slot := uint64(0); ; {
 		select {
 		case <-ctx.Done():
 			return
+		case now := <-trimT.C:
+			trim.tick(now, s.total.Load())
+			continue
 		case <-t.C:
 		}
 		s.conns.Range(func(id uint64, c *conn) bool {
@@ -437,5 +444,6 @@ func (s *Server) Heartbeat(ctx context.Context) {
 			}
 			return true
 		})
+		slot = (slot + 1) % slots
 	}
 }

@@ -47,13 +47,9 @@ type Queue struct {
 	writing   bool   // a writer is running (started, not yet parked)
 	sink      Sink   // where writers write; set by Attach
 	start     func() // starts a writer goroutine; set by Attach
-	// deferred: frames are queued that nothing has woken the writer for
-	// (SendDeferred into an empty queue). The next Send or Flush wakes it.
-	deferred bool
 
 	// wake has capacity 1: written (without blocking) by Send when the queue
-	// goes from empty (or deferred-only) to non-empty, and by Flush; read by
-	// the writer. Never closed.
+	// goes from empty to non-empty; read by the writer. Never closed.
 	wake chan struct{}
 	// done is closed by Close (once); read by the writer and by the
 	// connection's reader, which stops reading.
@@ -78,29 +74,31 @@ func New(l actors.OutboxLimits) *Queue {
 // to every recipient of a broadcast.
 func (q *Queue) Send(frame []byte) actors.Verdict {
 	q.mu.Lock()
-	if v, refused := q.refuseLocked(frame); refused {
+	if v, refused := q.refuseLocked(1, len(frame)); refused {
 		return v
 	}
 	q.pushAndUnlock(frame)
 	return actors.Queued
 }
 
-// SendDeferred queues frame like Send, bounded and with the same verdicts,
-// but does not wake the writer (nor start one) for it: the frame leaves
-// with whatever the next Send queues, or at the next Flush. Rooms use it for
-// presence during churn, so that a member's writer wakes once for many
-// joins and leaves rather than once for each; order with other frames is
-// kept, since they share one queue.
-func (q *Queue) SendDeferred(frame []byte) actors.Verdict {
+// SendAll queues frames, in order, as that many Sends would, with one wake
+// of the writer: all of them, or none if they do not fit (Overflow, the
+// queue closed as for a slow consumer). Rooms use it for the presence they
+// gathered (actors/presence.go).
+func (q *Queue) SendAll(frames [][]byte) actors.Verdict {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
 	q.mu.Lock()
-	if v, refused := q.refuseLocked(frame); refused {
+	if v, refused := q.refuseLocked(len(frames), n); refused {
 		return v
 	}
-	if len(q.frames) == 0 {
-		q.deferred = true
-	} // else: the frames already queued have woken the writer, which takes this one too
-	q.appendLocked(frame)
-	q.mu.Unlock()
+	signal := len(q.frames) == 0
+	for _, f := range frames {
+		q.appendLocked(f)
+	}
+	q.wakeAndUnlock(signal)
 	return actors.Queued
 }
 
@@ -123,9 +121,15 @@ func (q *Queue) Offer(frame []byte) bool {
 // runs). Called with q.mu held; it unlocks it, so that the writer is
 // started and signalled outside the lock.
 func (q *Queue) pushAndUnlock(frame []byte) {
-	signal := len(q.frames) == 0 || q.deferred
-	q.deferred = false
+	signal := len(q.frames) == 0
 	q.appendLocked(frame)
+	q.wakeAndUnlock(signal)
+}
+
+// wakeAndUnlock starts a writer if none runs and, if signal (the queue was
+// empty before the push), wakes it. Called with q.mu held; it unlocks it,
+// so that the writer is started and signalled outside the lock.
+func (q *Queue) wakeAndUnlock(signal bool) {
 	start := q.claimWriterLocked()
 	q.mu.Unlock()
 	if start != nil {
@@ -134,23 +138,6 @@ func (q *Queue) pushAndUnlock(frame []byte) {
 	if signal {
 		q.signal()
 	}
-}
-
-// Flush wakes the writer (starting one if none runs) for frames queued by
-// SendDeferred that are still waiting; otherwise it does nothing.
-func (q *Queue) Flush() {
-	q.mu.Lock()
-	if !q.deferred {
-		q.mu.Unlock()
-		return
-	}
-	q.deferred = false
-	start := q.claimWriterLocked()
-	q.mu.Unlock()
-	if start != nil {
-		start()
-	}
-	q.signal()
 }
 
 func (q *Queue) appendLocked(frame []byte) {
@@ -169,16 +156,16 @@ func (q *Queue) signal() {
 	}
 }
 
-// refuseLocked checks that frame may be queued. If not, it reports the
+// refuseLocked checks that n more frames of size bytes in all may be queued. If not, it reports the
 // verdict and true, having closed the queue on an overflow (and started a
 // writer to close the connection) and unlocked q.mu; otherwise it keeps the
 // lock.
-func (q *Queue) refuseLocked(frame []byte) (actors.Verdict, bool) {
+func (q *Queue) refuseLocked(n, size int) (actors.Verdict, bool) {
 	if q.closed {
 		q.mu.Unlock()
 		return actors.Closed, true
 	}
-	if len(q.frames)+1 > q.limits.Frames || q.bytes+len(frame) > q.limits.Bytes {
+	if len(q.frames)+n > q.limits.Frames || q.bytes+size > q.limits.Bytes {
 		q.closeLocked(protocol.ClosePolicy, "slow consumer: outbound queue full")
 		start := q.claimWriterLocked() // someone must close the connection
 		q.mu.Unlock()
@@ -251,7 +238,6 @@ func (q *Queue) Take(prev [][]byte) [][]byte {
 	out := q.frames
 	q.frames = nil
 	q.bytes = 0
-	q.deferred = false
 	// Keep the old batch's array for the next pushes unless it grew large:
 	// a connection that once had a burst should not hold that memory idle.
 	if cap(prev) > 0 && cap(prev) <= 64 {

@@ -7,63 +7,45 @@ import (
 	"parley/internal/protocol"
 )
 
-// A deferred frame neither starts nor wakes a writer; Flush, or the next
-// Send, does both, once; and the bounds hold for deferred frames too.
-func TestQueueDeferredFramesWaitForFlushOrSend(t *testing.T) {
-	o := New(actors.OutboxLimits{Frames: 3, Bytes: 1 << 10})
+// SendAll queues its frames in order with one start and one wake of the
+// writer, and takes all of them or, past a bound, none.
+func TestQueueSendAllIsOnePush(t *testing.T) {
+	o := New(actors.OutboxLimits{Frames: 4, Bytes: 1 << 10})
 	starts := 0
 	o.attach(func() { starts++ })
-	woken := func() bool {
-		select {
-		case <-o.Wake():
-			return true
-		default:
-			return false
-		}
-	}
-	check := func(step string, wantStarts int, wantWoken bool, wantQueued int) {
-		t.Helper()
-		if starts != wantStarts {
-			t.Errorf("%s: got %d writer starts, want %d", step, starts, wantStarts)
-		}
-		if got := woken(); got != wantWoken {
-			t.Errorf("%s: got woken %v, want %v", step, got, wantWoken)
-		}
-		if got, _ := o.Len(); got != wantQueued {
-			t.Errorf("%s: got %d frames queued, want %d", step, got, wantQueued)
+	wakes := func() int {
+		n := 0
+		for {
+			select {
+			case <-o.Wake():
+				n++
+			default:
+				return n
+			}
 		}
 	}
 
-	if v := o.SendDeferred([]byte("a")); v != actors.Queued {
-		t.Fatalf("SendDeferred: got %v, want Queued", v)
+	if v := o.SendAll([][]byte{[]byte("a"), []byte("b"), []byte("c")}); v != actors.Queued {
+		t.Fatalf("SendAll: got %v, want Queued", v)
 	}
-	check("after SendDeferred", 0, false, 1)
-	o.Flush()
-	check("after Flush", 1, true, 1)
-	o.Flush()
-	check("after a second Flush", 1, false, 1)
-
-	// The writer drains and parks; then a deferred frame and a Send.
-	_ = o.Take(nil)
-	if !o.park() {
-		t.Fatal("Park with nothing queued: got false, want true")
+	if starts != 1 {
+		t.Errorf("writer starts: got %d, want 1", starts)
 	}
-	o.SendDeferred([]byte("b"))
-	check("after SendDeferred into a parked queue", 1, false, 1)
-	o.Send([]byte("c"))
-	check("after Send", 2, true, 2)
-	if got := o.Take(nil); len(got) != 2 || string(got[0]) != "b" || string(got[1]) != "c" {
-		t.Errorf("Take: got %q, want [b c] in order", got)
+	if got := wakes(); got != 1 {
+		t.Errorf("wakes: got %d, want 1", got)
+	}
+	if got := o.Take(nil); len(got) != 3 || string(got[0]) != "a" || string(got[2]) != "c" {
+		t.Errorf("Take: got %q, want [a b c] in order", got)
 	}
 
-	// Bounds: the fourth frame overflows, deferred or not.
-	for _, f := range []string{"d", "e", "f"} {
-		if v := o.SendDeferred([]byte(f)); v != actors.Queued {
-			t.Fatalf("SendDeferred(%s): got %v, want Queued", f, v)
-		}
+	// Bounds: with one frame queued, four more do not fit in four: none
+	// of them is queued, and the queue closes as for a slow consumer.
+	o.Send([]byte("d"))
+	if v := o.SendAll([][]byte{[]byte("e"), []byte("f"), []byte("g"), []byte("h")}); v != actors.Overflow {
+		t.Fatalf("SendAll past the bound: got %v, want Overflow", v)
 	}
-	if v := o.SendDeferred([]byte("g")); v != actors.Overflow {
-		t.Fatalf("SendDeferred past the bound: got %v, want Overflow", v)
+	if got, _ := o.Len(); got != 1 {
+		t.Errorf("queued after the refused SendAll: got %d frames, want 1", got)
 	}
 	select {
 	case <-o.Done():

@@ -1,0 +1,52 @@
+package transport
+
+import (
+	"runtime/debug"
+	"time"
+)
+
+// After a burst of new connections (a reconnect storm: every client of a
+// restarted server comes back at once) the heap holds what the handshakes,
+// joins and presence of the burst left, and the runtime keeps those pages
+// until the heap grows back to its goal, which idle connections take many
+// minutes to do: the process stays at its peak RSS long after the storm.
+// burstTrim notices the end of a burst and then returns that memory to the
+// system once (debug.FreeOSMemory: a collection and a scavenge, tens of
+// milliseconds at 20,000 connections). docs/performance.md has the figures.
+type burstTrim struct {
+	free     func() // debug.FreeOSMemory; tests count calls
+	prev     int64  // connections open at the last tick
+	inBurst  bool
+	lastFree time.Time
+}
+
+const (
+	// burstGrowth: connections opened (net) within one tick that make a
+	// burst; with ticks of a second, far above everyday arrivals.
+	burstGrowth = 1000
+	// burstOver: a tick that opens fewer than this ends the burst.
+	burstOver = 100
+	// trimEvery: at most one trim per this long, whatever the bursts.
+	trimEvery = time.Minute
+	// trimTick is how often tick is called (Heartbeat).
+	trimTick = time.Second
+)
+
+func newBurstTrim() *burstTrim { return &burstTrim{free: debug.FreeOSMemory} }
+
+// tick takes the number of connections open now and trims when a burst
+// has just ended. Called by Heartbeat's goroutine every trimTick.
+func (b *burstTrim) tick(now time.Time, open int64) {
+	grew := open - b.prev
+	b.prev = open
+	switch {
+	case grew >= burstGrowth:
+		b.inBurst = true
+	case b.inBurst && grew < burstOver:
+		b.inBurst = false
+		if b.lastFree.IsZero() || now.Sub(b.lastFree) >= trimEvery {
+			b.lastFree = now
+			b.free()
+		}
+	}
+}

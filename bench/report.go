@@ -206,7 +206,7 @@ func printPhase(row func(k, format string, a ...any), f *phaseResult) {
 	if f.Stale > 0 || f.Foreign > 0 {
 		row("late/foreign", "%d after their phase's grace, %d not from this run", f.Stale, f.Foreign)
 	}
-	row("cpu", "server %s, generator %s of one core", pct(f.ServerCPU), pct(f.ClientCPU))
+	row("cpu", "server %s (%.2f µs per delivery), generator %s of one core", pct(f.ServerCPU), cpuPerDelivery(f), pct(f.ClientCPU))
 	row("sender lag", "max %s behind schedule; one write took up to %s", ms(f.SenderLagMs), ms(f.SendWriteMs))
 	if f.FailReason != "" {
 		row("verdict", "FAIL: %s", f.FailReason)
@@ -284,6 +284,7 @@ func metricsFor(scenario string) []metric {
 			f("max", func(p *phaseResult) float64 { return p.Latency.Max }, ms, "lower"),
 			f("lost", func(p *phaseResult) float64 { return float64(p.Lost) }, num, "lower"),
 			f("server cpu %", func(p *phaseResult) float64 { return p.ServerCPU }, pct, "lower"),
+			f("server cpu µs per delivery", cpuPerDelivery, func(v float64) string { return fmt.Sprintf("%.2f", v) }, "lower"),
 			f("generator cpu %", func(p *phaseResult) float64 { return p.ClientCPU }, pct, ""),
 		}
 	case "ramp":
@@ -332,6 +333,15 @@ func metricsFor(scenario string) []metric {
 		}
 	}
 	return nil
+}
+
+// cpuPerDelivery is the server's CPU time per delivery, in microseconds:
+// its share of one core over the deliveries each second.
+func cpuPerDelivery(p *phaseResult) float64 {
+	if p.Delivered <= 0 || p.ServerCPU < 0 {
+		return math.NaN()
+	}
+	return p.ServerCPU / 100 * 1e6 / p.Delivered
 }
 
 func median(v []float64) float64 {

@@ -9,7 +9,10 @@
 #   BENCH_ARGS="-duration 3s" ...           # extra bench flags, after the scenario's
 #
 # Scenarios: fanout-light (10 rooms x 100 members x 5 senders at 30 msg/s
-# each: half Centrifugo's knee, the latency comparison), ramp-10x100,
+# each: half Centrifugo's knee, the latency comparison), fanout-10 (the same
+# at 10 msg/s: everyday load, CPU per delivery), fanout-light-json and
+# fanout-10-json (the same with one JSON object per frame, the protocol the
+# seed's clients speak, instead of parley.batch.v1), ramp-10x100,
 # ramp-1x1000 (the knees), idle (19,000 connections: RSS per connection),
 # persist (parley only). Each bench run builds and starts its own parley;
 # Centrifugo is installed with `go install` into a temporary directory,
@@ -21,7 +24,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
 RUNS=${RUNS:-3}
-SCENARIOS=${SCENARIOS:-"fanout-light ramp-10x100 ramp-1x1000 idle persist"}
+SCENARIOS=${SCENARIOS:-"fanout-light fanout-light-json fanout-10 fanout-10-json ramp-10x100 ramp-1x1000 idle persist"}
 CENTRIFUGO_VERSION=${CENTRIFUGO_VERSION:-v6.9.1}
 OUT=${OUT:-$(mktemp -d /tmp/parley-peers.XXXXXX)}
 mkdir -p "$OUT"
@@ -39,6 +42,9 @@ fi
 args_of() {
 	case "$1" in
 	fanout-light) echo "-scenario fanout -rooms 10 -members 100 -senders 5 -rate 30 -duration 10s" ;;
+	fanout-light-json) echo "-scenario fanout -rooms 10 -members 100 -senders 5 -rate 30 -duration 10s -batch=false" ;;
+	fanout-10) echo "-scenario fanout -rooms 10 -members 100 -senders 5 -rate 10 -duration 10s" ;;
+	fanout-10-json) echo "-scenario fanout -rooms 10 -members 100 -senders 5 -rate 10 -duration 10s -batch=false" ;;
 	ramp-10x100) echo "-scenario ramp -rooms 10 -members 100 -senders 5 -start-rate 20 -step 1.25 -step-duration 5s" ;;
 	ramp-1x1000) echo "-scenario ramp -rooms 1 -members 1000 -senders 1 -start-rate 200 -step 1.25 -step-duration 5s" ;;
 	idle) echo "-scenario idle -conns 19000" ;;

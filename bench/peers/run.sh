@@ -13,7 +13,8 @@
 # at 10 msg/s: everyday load, CPU per delivery), fanout-light-json and
 # fanout-10-json (the same with one JSON object per frame, the protocol the
 # seed's clients speak, instead of parley.batch.v1), ramp-10x100,
-# ramp-1x1000 (the knees), idle (19,000 connections: RSS per connection),
+# ramp-1x1000 (the knees), idle (19,000 connections in 100 rooms: the connect
+# storm, then RSS per connection),
 # persist (parley only). Each bench run builds and starts its own parley;
 # Centrifugo is installed with `go install` into a temporary directory,
 # started once, and stopped (by its PID) at the end. Nothing of Centrifugo
@@ -47,7 +48,7 @@ args_of() {
 	fanout-10-json) echo "-scenario fanout -rooms 10 -members 100 -senders 5 -rate 10 -duration 10s -batch=false" ;;
 	ramp-10x100) echo "-scenario ramp -rooms 10 -members 100 -senders 5 -start-rate 20 -step 1.25 -step-duration 5s" ;;
 	ramp-1x1000) echo "-scenario ramp -rooms 1 -members 1000 -senders 1 -start-rate 200 -step 1.25 -step-duration 5s" ;;
-	idle) echo "-scenario idle -conns 19000" ;;
+	idle) echo "-scenario idle -conns 19000 -rooms 100" ;;
 	persist) echo "-scenario persist" ;;
 	*)
 		echo "run.sh: unknown scenario $1" >&2

@@ -425,7 +425,7 @@ func (s *Server) Heartbeat(ctx context.Context) {
 	const slots = 16
 	t := time.NewTicker(s.opts.PingInterval / slots)
 	defer t.Stop()
-	trim, trimT := newBurstTrim(), time.NewTicker(trimTick)
+	trim, trimT := newBurstTrim(s.log), time.NewTicker(trimTick)
 	defer trimT.Stop()
 	for slot := uint64(0); ; {
 		select {

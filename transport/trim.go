@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"log/slog"
 	"runtime/debug"
 	"time"
 )
@@ -15,6 +16,7 @@ import (
 // milliseconds at 20,000 connections). docs/performance.md has the figures.
 type burstTrim struct {
 	free     func() // debug.FreeOSMemory; tests count calls
+	log      *slog.Logger
 	prev     int64  // connections open at the last tick
 	inBurst  bool
 	lastFree time.Time
@@ -32,7 +34,9 @@ const (
 	trimTick = time.Second
 )
 
-func newBurstTrim() *burstTrim { return &burstTrim{free: debug.FreeOSMemory} }
+func newBurstTrim(log *slog.Logger) *burstTrim {
+	return &burstTrim{free: debug.FreeOSMemory, log: log}
+}
 
 // tick takes the number of connections open now and trims when a burst
 // has just ended. Called by Heartbeat's goroutine every trimTick.
@@ -46,7 +50,9 @@ func (b *burstTrim) tick(now time.Time, open int64) {
 		b.inBurst = false
 		if b.lastFree.IsZero() || now.Sub(b.lastFree) >= trimEvery {
 			b.lastFree = now
+			start := time.Now()
 			b.free()
+			b.log.Info("connection burst over: its memory returned to the system", "open", open, "took", time.Since(start))
 		}
 	}
 }

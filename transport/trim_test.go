@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -9,7 +10,7 @@ import (
 // for steady arrivals, not during the burst, and not twice within a minute.
 func TestBurstTrimFreesOnceWhenABurstEnds(t *testing.T) {
 	frees := 0
-	b := &burstTrim{free: func() { frees++ }}
+	b := &burstTrim{free: func() { frees++ }, log: slog.New(slog.DiscardHandler)}
 	now := time.Unix(1e9, 0)
 	step := func(open int64, want int, what string) {
 		t.Helper()

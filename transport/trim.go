@@ -17,8 +17,9 @@ import (
 type burstTrim struct {
 	free     func() // debug.FreeOSMemory; tests count calls
 	log      *slog.Logger
-	prev     int64  // connections open at the last tick
+	prev     int64 // connections open at the last tick
 	inBurst  bool
+	quiet    int // ticks in a row, since the burst, that opened fewer than burstOver
 	lastFree time.Time
 }
 
@@ -26,8 +27,11 @@ const (
 	// burstGrowth: connections opened (net) within one tick that make a
 	// burst; with ticks of a second, far above everyday arrivals.
 	burstGrowth = 1000
-	// burstOver: a tick that opens fewer than this ends the burst.
-	burstOver = 100
+	// burstOver: burstQuiet ticks in a row that each open fewer than this
+	// end the burst. One is not enough: a storm on a busy machine has
+	// seconds that open few, and a trim within the storm is wasted.
+	burstOver  = 100
+	burstQuiet = 2
 	// trimEvery: at most one trim per this long, whatever the bursts.
 	trimEvery = time.Minute
 	// trimTick is how often tick is called (Heartbeat).
@@ -45,9 +49,14 @@ func (b *burstTrim) tick(now time.Time, open int64) {
 	b.prev = open
 	switch {
 	case grew >= burstGrowth:
-		b.inBurst = true
-	case b.inBurst && grew < burstOver:
-		b.inBurst = false
+		b.inBurst, b.quiet = true, 0
+	case !b.inBurst:
+	case grew >= burstOver:
+		b.quiet = 0
+	case b.quiet+1 < burstQuiet:
+		b.quiet++
+	default:
+		b.inBurst, b.quiet = false, 0
 		if b.lastFree.IsZero() || now.Sub(b.lastFree) >= trimEvery {
 			b.lastFree = now
 			start := time.Now()

@@ -45,7 +45,7 @@ type Session struct {
 	// person is who the session speaks for: its own id for a guest; for an
 	// account, one id shared by all of its connections (see ConnectAccount).
 	person uint64
-	// sent: a guest's recent room messages, the ones it may edit (edits.go).
+	// sent: a guest's recent messages, the ones it may edit (edits.go).
 	sent sentIDs
 
 	turn sync.Mutex // held for each turn: Handle, HandleMalformed, Resume, follow, Close
@@ -463,6 +463,9 @@ func (s *Session) privateMessage(conn context.Context, req protocol.Request) {
 		return
 	}
 	s.hub.metrics.privateIn.Add(1)
+	if !s.account {
+		s.sent.add(id) // a guest may edit what this connection sent (privateedits.go)
+	}
 	for _, r := range to.sessions {
 		r.out.Send(frame)
 	}

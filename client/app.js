@@ -61,7 +61,7 @@
  *                                         data-nonce and .pending -> .sent, or .failed with
  *                                         .msg-error and button[data-action="retry"|"discard"]
  *       .message .msg-author .msg-time .msg-body (links: a.msg-link)
- *       .message.own (a room's, with an id) .msg-actions > button[data-action="edit"|"delete"];
+ *       .message.own (with an id)          .msg-actions > button[data-action="edit"|"delete"];
  *                                         editing: .msg-editor > textarea.msg-edit-input (Enter saves,
  *                                         Esc cancels); deleting: .msg-confirm > button[data-action=
  *                                         "delete-yes"|"delete-no"]; .edited (.msg-edited "(edited)"),

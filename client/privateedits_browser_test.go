@@ -44,11 +44,11 @@ func TestBrowserPrivateEditAndDelete(t *testing.T) {
 	first, second, third := sel("helo ben"), sel("sent to the wrong person"), sel("see you at 3")
 
 	// Esc cancels; Enter saves.
-	ann.click(first + ` .msg-actions button[data-action="edit"]`)
+	ann.act(first, "edit")
 	ann.wait(`document.activeElement && document.activeElement.matches('.msg-edit-input') && document.activeElement.value === 'helo ben'`)
 	ann.do(chromedp.KeyEvent("\x1b"))
 	ann.wait(`!document.querySelector('.msg-editor') && ` + shows("helo ben"))
-	ann.click(first + ` .msg-actions button[data-action="edit"]`)
+	ann.act(first, "edit")
 	ann.wait(`document.activeElement && document.activeElement.matches('.msg-edit-input')`)
 	ann.do(chromedp.SetValue(chromedp.CSS(`.msg-edit-input`), "hello Ben"), chromedp.Focus(chromedp.CSS(`.msg-edit-input`)), chromedp.KeyEvent("\r"))
 	edited := shows("hello Ben") + ` && ` + msgCount("helo ben") + ` === 0 && document.querySelectorAll('#message-list .message.edited > .msg-edited').length === 1`
@@ -56,7 +56,7 @@ func TestBrowserPrivateEditAndDelete(t *testing.T) {
 	ben.wait(edited)
 
 	// Delete asks first.
-	ann.click(second + ` .msg-actions button[data-action="delete"]`)
+	ann.act(second, "delete")
 	ann.click(second + ` .msg-confirm button[data-action="delete-yes"]`)
 	deleted := msgCount("sent to the wrong person") + ` === 0 && document.querySelectorAll('#message-list .message.deleted').length === 1 &&
 		document.querySelector('#message-list .message.deleted .msg-body').textContent === 'message deleted' &&
@@ -82,7 +82,7 @@ func TestBrowserPrivateEditAndDelete(t *testing.T) {
 	// back, the conversation's catch-up (History{with, since}) brings the
 	// edit: the newest page does not hold that message.
 	px.mute(true)
-	ann.click(third + ` .msg-actions button[data-action="edit"]`)
+	ann.act(third, "edit")
 	ann.wait(`document.activeElement && document.activeElement.matches('.msg-edit-input')`)
 	ann.do(chromedp.SetValue(chromedp.CSS(`.msg-edit-input`), "see you at 4"), chromedp.Focus(chromedp.CSS(`.msg-edit-input`)), chromedp.KeyEvent("\r"))
 	ann.wait(shows("see you at 4"))

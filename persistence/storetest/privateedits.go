@@ -16,8 +16,9 @@ import (
 // Private set): PrivateMessage, both sides' Conversation and Conversations
 // read it as it is now, a deletion keeps its id and place and drops its
 // content, a reopen keeps both; a room message is not changed as private,
-// nor a private one as a room's, nor a deleted one again. A guest's
-// private message (kept by no conversation) is changed too.
+// nor a private one as a room's, nor a deleted one again; search finds
+// neither by its old words. A guest's private message (kept by no
+// conversation) is changed too.
 func testEditAndDeletePrivate(t *testing.T, open Opener, _ Engine) {
 	w := open(t, Options{})
 	ctx := testCtx(t)
@@ -78,6 +79,13 @@ func testEditAndDeletePrivate(t *testing.T, open Opener, _ Engine) {
 			if m := msgs[1]; m.Content != "" || !m.Deleted || !m.EditedAt.Equal(at.Add(time.Second)) || m.Username != "Ben" {
 				t.Errorf("Conversation of %s, deleted: got %+v, want Ben's, deleted, no content", owner[0], m)
 			}
+		}
+		// Search finds the edit by its new words, and neither message by its old ones.
+		if ids, _ := search(t, w, "fixed", actors.SearchQuery{Owner: ann, Peer: ben, Limit: 10}); !slices.Equal(ids, []string{one}) {
+			t.Errorf("Search of the edit's words: got %v, want [%s]", ids, one)
+		}
+		if ids, _ := search(t, w, "private", actors.SearchQuery{Owner: ben, Peer: ann, Limit: 10}); len(ids) != 0 {
+			t.Errorf("Search of the old words: got %v, want none", ids)
 		}
 		convs, _, err := w.Conversations(ctx, actors.Owner{Key: ann, Name: "Ann"}, 10)
 		if err != nil || len(convs) != 1 || convs[0].Last.ID != two || !convs[0].Last.Deleted || convs[0].Last.Content != "" {

@@ -24,8 +24,9 @@ import (
 // How: as a room message's (edits.go), the change is stored (synced) and
 // only then announced: MessageEdited or MessageDeleted with `with` to
 // every connection of both sides, each side's frame naming the other. A
-// guest's side is whoever holds the name now, as a private message sent
-// now would reach. Two changes of one message (from two connections of an
+// guest on this node that got the message gets it on that connection
+// (pmGuests), renamed since or not, and no one else does; a guest on
+// another node, whoever holds the name there now. Two changes of one message (from two connections of an
 // account) are stored and announced under one of privateLocks, so that
 // every connection sees them in the order they were stored: a deletion
 // is never followed by the edit it overtook.
@@ -45,6 +46,54 @@ func (p *privateLocks) of(id string) *sync.Mutex {
 		h = (h ^ uint32(id[i])) * 16777619
 	}
 	return &p[h%uint32(len(p))]
+}
+
+// pmGuests remembers, for the last sentMax private messages a connection
+// sent to a guest on this node, which connection that guest was: a
+// guest's name is only borrowed, so a change goes to the connection that
+// got the message (renamed since or not), never to whoever holds the name
+// now. Added to by the session's turn, read by another connection of the
+// same account.
+type pmGuests struct {
+	mu   sync.Mutex
+	to   map[string]uint64 // message id -> the guest's session id
+	ring []string
+	next int
+}
+
+func (p *pmGuests) add(id string, session uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.to == nil {
+		p.to = make(map[string]uint64, 16)
+	}
+	if len(p.ring) < sentMax {
+		p.ring = append(p.ring, id)
+	} else {
+		delete(p.to, p.ring[p.next])
+		p.ring[p.next] = id
+		p.next = (p.next + 1) % sentMax
+	}
+	p.to[id] = session
+}
+
+func (p *pmGuests) get(id string) (uint64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	session, ok := p.to[id]
+	return session, ok
+}
+
+// guestRecipient is the session id of the guest on this node that the
+// private message id went to, if one of this person's connections sent it
+// there (and still remembers it).
+func (s *Session) guestRecipient(id string) (uint64, bool) {
+	for _, o := range s.hub.sessionsOf(s) {
+		if session, ok := o.pmGuests.get(id); ok {
+			return session, true
+		}
+	}
+	return 0, false
 }
 
 // changePrivate runs an EditMessage (del false) or a DeleteMessage of a
@@ -130,14 +179,22 @@ func (s *Session) announcePrivateChange(m *StoredMessage, content string, del bo
 		o.out.Send(own)
 	}
 	to := Skeleton(m.Recipient)
-	if o, ok := s.hub.names.Load(to); ok && o.person != s.person { // else the author's connections just had it
-		for _, r := range o.sessions {
+	guest, toGuest := s.guestRecipient(m.ID)
+	switch {
+	case toGuest: // that connection only, while it lasts
+		if r, ok := s.hub.sessions.Load(guest); ok && r.person != s.person {
 			r.out.Send(theirs)
+		}
+	default: // an account (its name is its own), or a guest on another node
+		if o, ok := s.hub.names.Load(to); ok && o.person != s.person { // else the author's connections just had it
+			for _, r := range o.sessions {
+				r.out.Send(theirs)
+			}
 		}
 	}
 	if s.hub.broker != nil {
 		s.hub.broker.Private([]string{s.key}, own)
-		if to != s.key {
+		if to != s.key && !toGuest {
 			s.hub.broker.Private([]string{to}, theirs)
 		}
 	}

@@ -103,3 +103,28 @@ func TestBrowserPrivateEditAndDelete(t *testing.T) {
 	ann.wait(shows("see you at 4") + ` && ` + shows("hello Ben") + ` && ` + deleted + ` && document.querySelectorAll('#message-list .message.edited').length === 2`)
 	ann.checkOrder()
 }
+
+// A guest edits a private message after the other guest renamed: the
+// change names the conversation by the old name, and both pages still
+// show it in theirs.
+func TestBrowserGuestPrivateEditAfterRename(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, "", "")
+	alice, bob := aliceAndBob(t, s)
+	alice.click(`#member-list li[data-user="bob"] button`)
+	alice.wait(`parley.state().currentDm === 'bob'`)
+	alice.sendOK("helo bob")
+	alice.wait(shows("helo bob") + ` && !!document.querySelector('#message-list .message.own[data-id]')`)
+	bob.wait(dmBadge("alice") + ` === '1'`)
+	bob.click(`#dm-list li[data-user="alice"] .dm-open`)
+	bob.wait(`parley.state().currentDm === 'alice' && ` + shows("helo bob"))
+	bob.sendOK("/nick bobby")
+	alice.wait(`parley.state().currentDm === 'bobby'`)
+
+	alice.act(`#message-list .message.own[data-id]`, "edit")
+	alice.wait(`document.activeElement && document.activeElement.matches('.msg-edit-input')`)
+	alice.do(chromedp.SetValue(chromedp.CSS(`.msg-edit-input`), "hello bobby"), chromedp.Focus(chromedp.CSS(`.msg-edit-input`)), chromedp.KeyEvent("\r"))
+	edited := shows("hello bobby") + ` && ` + msgCount("helo bob") + ` === 0 && !!document.querySelector('#message-list .message.edited')`
+	alice.wait(edited)
+	bob.wait(edited)
+}

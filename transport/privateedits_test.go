@@ -113,9 +113,11 @@ func TestPrivateEditAndDeleteOverTheWire(t *testing.T) {
 	back.expectError("bad", "bad_request")
 }
 
-// A guest edits the private messages it sent on this connection, under
-// its name: the other guest is refused, and so is the same name on a new
-// connection.
+// A guest edits and deletes the private messages it sent on this
+// connection, under its name: the other guest is refused; a change
+// reaches the guest connection that got the message, renamed since, and
+// not a guest who took its old name; the author's name on a new
+// connection may change nothing.
 func TestGuestPrivateEditOverTheWire(t *testing.T) {
 	s := startServer(t, serverConfig{hub: actors.Config{Limits: noRateLimit}})
 	a, b := s.dial(), s.dial()
@@ -123,6 +125,8 @@ func TestGuestPrivateEditOverTheWire(t *testing.T) {
 	b.setName("bob")
 	id := a.pm("bob", "hello bob", "p").str("id")
 	b.waitFor("PrivateMessage", func(m msg) bool { return m.str("id") == id })
+	kept := a.pm("bob", "this one stays", "p2").str("id")
+	b.waitFor("PrivateMessage", func(m msg) bool { return m.str("id") == kept })
 
 	b.send(map[string]any{"type": "EditMessage", "id": id, "content": "bob's now", "ref": "steal"})
 	b.expectError("steal", "not_allowed")
@@ -135,14 +139,27 @@ func TestGuestPrivateEditOverTheWire(t *testing.T) {
 		t.Errorf("bob sees %v, want MessageEdited of %s with alice", m, id)
 	}
 
+	// Bob renames, and someone else takes "bob": the deletion goes to the
+	// connection that got the message, not to the name.
+	b.setName("bobby")
+	c := s.dial()
+	c.setName("bob")
+	a.send(map[string]any{"type": "DeleteMessage", "id": id, "ref": "d1"})
+	a.reply("d1", "Ack")
+	if m := b.waitFor("MessageDeleted", nil); m.str("id") != id || m.str("with") != "alice" {
+		t.Errorf("bobby sees %v, want MessageDeleted of %s with alice", m, id)
+	}
+	c.send(map[string]any{"type": "ListRooms", "ref": "sync"})
+	if got := lastOf(c.until(func(m msg) bool { return m.str("ref") == "sync" }), "MessageDeleted"); got != nil {
+		t.Errorf("the new bob got %v, want nothing of a message sent before it took the name", got)
+	}
+
 	a.c.Close(websocket.StatusNormalClosure, "")
 	again := s.dial()
 	again.takeName("alice")
 	// Not its message: whoever holds the name now is no party to it.
-	again.send(map[string]any{"type": "DeleteMessage", "id": id, "ref": "d"})
+	again.send(map[string]any{"type": "EditMessage", "id": kept, "content": "x", "ref": "d"})
 	again.expectError("d", "no_such_message")
-	b.send(map[string]any{"type": "DeleteMessage", "id": id, "ref": "d"})
-	b.expectError("d", "not_allowed")
 }
 
 // lastOf returns the last of ms of type typ, or nil.

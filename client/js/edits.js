@@ -16,14 +16,17 @@ import { renderDms } from './render.js';
 import { state } from './state.js';
 import { codePoints, lower } from './util.js';
 
-// Where a message element is: its conversation, the request's target
-// ({room} or {with}) and the meta that finds the conversation again.
+// Where a message element is: its conversation, the request's target and
+// the meta that finds the conversation again. A private message is named
+// by its id alone, without `with`: the other side may have been renamed
+// since (a guest), and the server knows the conversation by the names
+// the message was sent under.
 function whereOf(node) {
   for (const [name, room] of state.rooms) {
     if (room.conv && room.conv.el.contains(node)) return { conv: room.conv, target: { room: name }, meta: { room: name } };
   }
   for (const [key, dm] of state.dms) {
-    if (dm.conv.el.contains(node)) return { conv: dm.conv, target: { with: dm.user }, meta: { dm: key } };
+    if (dm.conv.el.contains(node)) return { conv: dm.conv, target: {}, meta: { dm: key } };
   }
   return null;
 }
@@ -134,19 +137,26 @@ export function onChangeError(meta, f) {
   notice(`Could not ${what} that message: ${why}`, 'error', conv || undefined);
 }
 
+// The private conversation a change's frame names ({with}: the other
+// side, by the name the message was sent to or from), or the one holding
+// the message if that person has been renamed since.
+function dmOf(f) {
+  const named = state.dms.get(lower(f.with));
+  if (named && named.conv.byId.has(f.id)) return named;
+  for (const dm of state.dms.values()) if (dm.conv.byId.has(f.id)) return dm;
+  return named ?? null;
+}
+
 // MessageEdited / MessageDeleted: {room} for a room's message, {with} (the
 // other side) for a private one's.
 function changed(f, change) {
-  const key = typeof f.with === 'string' ? lower(f.with) : null;
-  const conv = convOf(key === null ? { room: f.room } : { dm: key });
-  const node = conv ? conv.byId.get(f.id) : null;
-  if (key !== null) {
-    const dm = state.dms.get(key);
-    if (dm && dm.last && dm.last.id === f.id) { // the list shows the last message
-      dm.last.content = change.deleted ? 'message deleted' : String(change.content ?? '');
-      renderDms();
-    }
+  const dm = typeof f.with === 'string' ? dmOf(f) : null;
+  const conv = dm ? dm.conv : convOf({ room: f.room });
+  if (dm && dm.last && dm.last.id === f.id) { // the list shows the last message
+    dm.last.content = change.deleted ? 'message deleted' : String(change.content ?? '');
+    renderDms();
   }
+  const node = conv ? conv.byId.get(f.id) : null;
   if (!node) return; // not shown: History will show it as it is now
   mutate(conv, () => {
     node.classList.remove('editing');

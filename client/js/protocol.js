@@ -25,7 +25,7 @@ export const req = {
   markRead: (target, id) => ({ type: 'MarkRead', ...target, id }),
   sendMessage: (room, content, nonce) => ({ type: 'SendMessage', room, content, nonce }),
   privateMessage: (to, content, nonce) => ({ type: 'PrivateMessage', to, content, nonce }),
-  // target: {room} or {with}
+  // target: {room}, {with} or {} (a private message, by its id)
   editMessage: (target, id, content) => ({ type: 'EditMessage', ...target, id, content }),
   deleteMessage: (target, id) => ({ type: 'DeleteMessage', ...target, id }),
   // where: {} (every room one is in), {room} or {with}

@@ -12,7 +12,7 @@ const OWN_TAP = 'a, button, textarea, input, .msg-editor, .msg-confirm, .msg-err
 
 let open = null; // the message whose actions are shown
 
-export function hideMessageActions() {
+function hide() {
   if (!open) return;
   open.classList.remove('actions-open');
   open = null;
@@ -20,7 +20,7 @@ export function hideMessageActions() {
 
 function show(msg) {
   if (open === msg) return;
-  hideMessageActions();
+  hide();
   if (!msg.querySelector(':scope > .msg-actions')) return;
   msg.classList.add('actions-open');
   open = msg;
@@ -37,7 +37,7 @@ export function wireTouchMenu(list) {
   list.addEventListener('click', (ev) => {
     const msg = tappedMessage(ev);
     if (!msg) return;
-    if (open === msg) hideMessageActions(); else show(msg);
+    if (open === msg) hide(); else show(msg);
   });
   list.addEventListener('contextmenu', (ev) => { // a long-press; the browser's own menu still opens
     const msg = tappedMessage(ev);
@@ -46,9 +46,9 @@ export function wireTouchMenu(list) {
   // A tap anywhere else (another message included: its own handler then
   // opens it) hides them; captured, so that nothing stops it on the way.
   document.addEventListener('click', (ev) => {
-    if (open && !(ev.target instanceof Node && open.contains(ev.target))) hideMessageActions();
+    if (open && !(ev.target instanceof Node && open.contains(ev.target))) hide();
   }, true);
   document.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape') hideMessageActions();
+    if (ev.key === 'Escape') hide();
   });
 }

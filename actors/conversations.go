@@ -53,6 +53,10 @@ func (s *Session) conversationHistory(conn context.Context, req protocol.Request
 		s.fail(req.Ref, protocol.CodeBadRequest, "before is not a message id")
 		return
 	}
+	if req.Since != "" && !validID(req.Since) {
+		s.fail(req.Ref, protocol.CodeBadRequest, "since is not a message id")
+		return
+	}
 	limit := s.pageLimit(req.Limit)
 	ctx, cancel := s.deadline(conn)
 	defer cancel()
@@ -78,6 +82,9 @@ func (s *Session) conversationHistory(conn context.Context, req protocol.Request
 		page[i] = msgs[i].wire()
 	}
 	s.reply(protocol.EncodeConversationHistory(req.Ref, with, page, more))
+	if req.Since != "" {
+		s.sendConversationChanges(ctx, req.Ref, with, req.Since) // privateedits.go
+	}
 }
 
 // conversations answers Conversations: the account's conversations, newest

@@ -12,7 +12,8 @@ import (
 	"parley/internal/protocol"
 )
 
-// Editing and deleting room messages (EditMessage, DeleteMessage).
+// Editing and deleting room messages (EditMessage, DeleteMessage); a
+// private message's: privateedits.go.
 //
 // Who may: the author, and for a deletion an admin too. The author is told
 // by the name stored with the message, which must be the session's current
@@ -74,6 +75,16 @@ func (s *Session) changeMessage(conn context.Context, req protocol.Request, del 
 	if !del && !s.checkSend(req) {
 		return
 	}
+	if req.With != "" { // a private message's (privateedits.go)
+		if req.Room != "" {
+			s.fail(req.Ref, protocol.CodeBadRequest, "a message is in a room or a conversation: give room or with, not both")
+			return
+		}
+		ctx, cancel := s.deadline(conn)
+		defer cancel()
+		s.changePrivate(ctx, conn, req, del, false)
+		return
+	}
 	room := ""
 	if req.Room != "" {
 		var ok bool
@@ -94,6 +105,10 @@ func (s *Session) changeMessage(conn context.Context, req protocol.Request, del 
 		if err = s.hub.store.Sync(ctx); err == nil {
 			m, err = s.hub.store.Message(ctx, req.ID)
 		}
+	}
+	if errors.Is(err, ErrNoMessage) && room == "" {
+		s.changePrivate(ctx, conn, req, del, true) // perhaps a private message's
+		return
 	}
 	if errors.Is(err, ErrNoMessage) {
 		noSuch()

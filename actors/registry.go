@@ -210,6 +210,7 @@ type Hub struct {
 	budgets      *xsync.MapOf[string, *budget] // shared by a client's or an account's connections (budget.go)
 	budgetSweep  atomic.Int64                  // when budgets was last swept (unix ns; releaseBudget)
 	metrics      Metrics
+	private      privateLocks // orders the changes of one private message (privateedits.go)
 }
 
 // NewHub loads the known rooms from the store, records the default rooms

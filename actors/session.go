@@ -45,8 +45,10 @@ type Session struct {
 	// person is who the session speaks for: its own id for a guest; for an
 	// account, one id shared by all of its connections (see ConnectAccount).
 	person uint64
-	// sent: a guest's recent room messages, the ones it may edit (edits.go).
+	// sent: a guest's recent messages, the ones it may edit (edits.go).
 	sent sentIDs
+	// pmGuests: the guests on this node its recent private messages went to (privateedits.go).
+	pmGuests pmGuests
 
 	turn sync.Mutex // held for each turn: Handle, HandleMalformed, Resume, follow, Close
 
@@ -463,6 +465,12 @@ func (s *Session) privateMessage(conn context.Context, req protocol.Request) {
 		return
 	}
 	s.hub.metrics.privateIn.Add(1)
+	if !s.account {
+		s.sent.add(id) // a guest may edit what this connection sent (privateedits.go)
+	}
+	if !to.account && len(to.sessions) == 1 {
+		s.pmGuests.add(id, to.sessions[0].id) // its changes go to that connection
+	}
 	for _, r := range to.sessions {
 		r.out.Send(frame)
 	}

@@ -60,22 +60,30 @@ type StoredMessage struct {
 var ErrNoMessage = errors.New("no such message")
 
 // MessageChange is an edit (Content set) or a deletion (Deleted) of one
-// room message, made at At.
+// room message, or (Private, Room "") of one private message, made at At.
 type MessageChange struct {
 	ID      string
 	Room    string
 	Content string // the new content; ignored for a deletion
 	Deleted bool
 	At      time.Time // UTC, millisecond precision: stored as EditedAt
+	// Private names a private message (privateedits.go): the store also
+	// marks it changed in the conversations that keep it, for their
+	// catch-up (ChangesQuery with Owner).
+	Private bool
 }
 
 // ChangesQuery selects the room messages with id <= Through (the messages a
 // client already had) edited or deleted after After: what a client that
 // was away missed of the messages it had. At After counts as after: a
 // change made within the millisecond of the last message a client had is
-// sent again rather than missed.
+// sent again rather than missed. With Owner set, it selects the messages
+// of the conversation Owner keeps with Peer (skeletons, as in
+// ConversationQuery) instead of a room's (Changes only).
 type ChangesQuery struct {
 	Room    string
+	Owner   string
+	Peer    string
 	Through string
 	After   time.Time
 	Limit   int // at most this many, the most recently changed
@@ -208,9 +216,15 @@ type Store interface {
 	// returned): an error wrapping ErrNoMessage if there is none.
 	Message(ctx context.Context, id string) (StoredMessage, error)
 
-	// ChangeMessage stores an edit or a deletion of a room message, durably
-	// before it returns. A message that is not in c.Room, or is already
-	// deleted, is not changed: an error wrapping ErrNoMessage.
+	// PrivateMessage returns the private message with id (room messages
+	// are not returned; Kept is not set): an error wrapping ErrNoMessage
+	// if there is none.
+	PrivateMessage(ctx context.Context, id string) (StoredMessage, error)
+
+	// ChangeMessage stores an edit or a deletion of a room message (or,
+	// with c.Private, of a private message), durably before it returns. A
+	// message that is not in c.Room (not private, for c.Private), or is
+	// already deleted, is not changed: an error wrapping ErrNoMessage.
 	ChangeMessage(ctx context.Context, c MessageChange) error
 
 	// Changes returns the messages q selects, most recently changed first.

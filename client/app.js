@@ -25,6 +25,7 @@
  *   format.js      times, and links made only from http(s) URLs
  *   markdown.js    a message's text: `code`, fenced blocks, **bold**, *italic*, ~~strike~~, > quotes, links
  *   quote.js       a reply that quotes a message: its Quote action fills the composer
+ *   touchmenu.js   on a touch screen, a message's actions shown by a tap on it, hidden by a tap elsewhere
  *   notify.js      desktop notifications (opt-in) for private messages and mentions while hidden
  *   offline.js     registers sw.js, the offline shell
  *   uploads.js     sharing files: the paperclip picker, paste, drop, progress
@@ -61,11 +62,13 @@
  *                                         data-nonce and .pending -> .sent, or .failed with
  *                                         .msg-error and button[data-action="retry"|"discard"]
  *       .message .msg-author .msg-time .msg-body (links: a.msg-link)
- *       .message.own (a room's, with an id) .msg-actions > button[data-action="edit"|"delete"];
+ *       .message.own (with an id)          .msg-actions > button[data-action="edit"|"delete"];
  *                                         editing: .msg-editor > textarea.msg-edit-input (Enter saves,
  *                                         Esc cancels); deleting: .msg-confirm > button[data-action=
  *                                         "delete-yes"|"delete-no"]; .edited (.msg-edited "(edited)"),
  *                                         .deleted (.msg-deleted-text "message deleted")
+ *       .message.actions-open              on a touch screen (no hover), the tapped message: its
+ *                                         .msg-actions are shown (elsewhere: on hover or focus)
  *       .message (a room's) .msg-actions > button[data-action="quote"] puts it, quoted, in the composer;
  *       .message (a room's) .msg-actions > button[data-action="react"] opens .react-picker >
  *                                         button[data-action="react-pick"][data-emoji]; .msg-reactions >
@@ -118,6 +121,7 @@ import {
   leaveRoom, onRoomBoxSubmit, openRoom, setRoomBoxError,
 } from './js/rooms.js';
 import { quoteMessage } from './js/quote.js';
+import { wireTouchMenu } from './js/touchmenu.js';
 import { onDisconnect, onNameSubmit } from './js/session.js';
 import { currentConv, currentRoomName, joinedRooms, state } from './js/state.js';
 import { maybeMarkRead } from './js/unread.js';
@@ -159,6 +163,7 @@ function wire() {
   });
 
   dom.messageList.addEventListener('scroll', onListScroll, { passive: true });
+  wireTouchMenu(dom.messageList);
   dom.messageList.addEventListener('click', (ev) => {
     const b = ev.target.closest('button[data-action]');
     if (!b) return;

@@ -29,14 +29,14 @@ func TestBrowserEditAndDelete(t *testing.T) {
 	second := `#message-list .message[data-id="` + idOf("oops, wrong room") + `"]`
 
 	// Esc cancels an edit: nothing is sent, the text stays.
-	alice.click(first + ` .msg-actions button[data-action="edit"]`)
+	alice.act(first, "edit")
 	alice.wait(`document.activeElement && document.activeElement.matches('.msg-edit-input') && document.activeElement.value === 'helo wrld'`)
 	alice.do(chromedp.SendKeys(chromedp.CSS(`.msg-edit-input`), " never sent"), chromedp.KeyEvent("\x1b"))
 	alice.wait(`!document.querySelector('.msg-editor') && ` + shows("helo wrld"))
 
 	// Enter saves.
 	edited := "hello <b>world</b>"
-	alice.click(first + ` .msg-actions button[data-action="edit"]`)
+	alice.act(first, "edit")
 	alice.wait(`document.activeElement && document.activeElement.matches('.msg-edit-input')`)
 	alice.do(chromedp.SetValue(chromedp.CSS(`.msg-edit-input`), edited), chromedp.Focus(chromedp.CSS(`.msg-edit-input`)), chromedp.KeyEvent("\r"))
 	for _, p := range []*page{alice, bob} {
@@ -45,16 +45,17 @@ func TestBrowserEditAndDelete(t *testing.T) {
 	}
 
 	// Delete asks first; Cancel keeps it, Delete takes it back everywhere.
-	alice.click(second + ` .msg-actions button[data-action="delete"]`)
+	alice.act(second, "delete")
 	alice.click(second + ` .msg-confirm button[data-action="delete-no"]`)
 	alice.wait(`!document.querySelector('.msg-confirm') && ` + shows("oops, wrong room"))
-	alice.click(second + ` .msg-actions button[data-action="delete"]`)
+	alice.act(second, "delete")
 	alice.click(second + ` .msg-confirm button[data-action="delete-yes"]`)
 	deleted := msgCount("oops, wrong room") + ` === 0 && [...document.querySelectorAll('#message-list .message.deleted')].length === 1 &&
 		document.querySelector('#message-list .message.deleted .msg-body').textContent === 'message deleted' &&
 		!document.querySelector('#message-list .message.deleted .msg-actions')`
 	alice.wait(deleted)
 	bob.wait(deleted)
+	alice.reveal(first, "edit")
 	alice.do(chromedp.Focus(chromedp.CSS(first + ` .msg-actions button[data-action="edit"]`)))
 	alice.screenshot("edit-delete.png")
 

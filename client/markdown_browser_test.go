@@ -153,11 +153,11 @@ func TestBrowserMarkdownEdit(t *testing.T) {
 	alice.login("alice")
 	alice.sendOK("make it **bold**")
 	alice.wait(`!!document.querySelector('#message-list .message.own[data-id] .msg-body strong')`)
-	alice.click(`#message-list .message.own[data-id] .msg-actions button[data-action="edit"]`)
+	alice.act(`#message-list .message.own[data-id]`, "edit")
 	alice.wait(`document.activeElement && document.activeElement.matches('.msg-edit-input') && document.activeElement.value === 'make it **bold**'`)
 	alice.do(chromedp.SetValue(chromedp.CSS(`.msg-edit-input`), "make it *italic* instead"), chromedp.Focus(chromedp.CSS(`.msg-edit-input`)), chromedp.KeyEvent("\r"))
 	alice.wait(`!document.querySelector('.msg-editor') && document.querySelector('#message-list .message.own .msg-body em')?.textContent === 'italic' &&
 		!document.querySelector('#message-list .message.own .msg-body strong')`)
-	alice.click(`#message-list .message.own[data-id] .msg-actions button[data-action="edit"]`)
+	alice.act(`#message-list .message.own[data-id]`, "edit")
 	alice.wait(`document.activeElement && document.activeElement.matches('.msg-edit-input') && document.activeElement.value === 'make it *italic* instead'`)
 }

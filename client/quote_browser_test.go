@@ -16,7 +16,7 @@ func TestBrowserQuoteReply(t *testing.T) {
 
 	alice.sendOK("is **this** <b>on</b>?")
 	bob.wait(shows("is this <b>on</b>?"))
-	bob.click(`#message-list .message[data-user="alice"] .msg-actions button[data-action="quote"]`)
+	bob.act(`#message-list .message[data-user="alice"]`, "quote")
 	bob.wait(`document.activeElement === document.querySelector('#message-input') &&
 		document.querySelector('#message-input').value === '> is **this** <b>on</b>?\n@alice '`)
 	bob.do(chromedp.SendKeys(chromedp.ID("message-input"), "yes"), chromedp.KeyEvent("\r"))

@@ -40,7 +40,7 @@ func TestBrowserReactions(t *testing.T) {
 	bob.wait(shows("react to this"))
 
 	msg := `#message-list .message[data-user="alice"]`
-	bob.click(msg + ` .msg-actions button[data-action="react"]`)
+	bob.act(msg, "react")
 	bob.wait(`document.activeElement && document.activeElement.matches('.react-picker button[data-action="react-pick"]') &&
 		document.querySelectorAll('.react-picker .react-pick').length === 8`)
 	bob.click(msg + ` .react-picker button[data-emoji="🎉"]`)

@@ -1,6 +1,13 @@
 package client_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
+	"mime/multipart"
+	"net/http"
 	"strconv"
 	"testing"
 
@@ -8,28 +15,32 @@ import (
 	"github.com/chromedp/chromedp/kb"
 )
 
-// A realistic conversation (a few people with accounts, a link, DMs kept by
-// the server with their last message, unread badges) looks right in light
-// and dark, at desktop and phone width. With PARLEY_SCREENSHOTS=DIR the
-// test also writes what its browser sees:
+// A realistic conversation (a few people with accounts, a link, a code
+// block, reactions, a mention of the reader with a screenshot attached,
+// DMs kept by the server with their last message, unread badges) looks
+// right in light and dark, at desktop and phone width. With
+// PARLEY_SCREENSHOTS=DIR the test also writes what its browser sees:
 //
-//	PARLEY_SCREENSHOTS=$PWD/docs/img go test -run Screenshot ./client/
+//	PARLEY_SCREENSHOTS=$PWD/docs/img go test -run 'Screenshot|SearchJumps' ./client/
+//
+// (the README's pictures; the reactions' emoji need a colour emoji font,
+// Debian's fonts-noto-color-emoji, or they are drawn as boxes).
 func TestBrowserScreenshots(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "", "")
+	jonasToken, mayaToken := registerAPI(t, s, "jonas"), registerAPI(t, s, "maya")
 	alex := dialAccount(t, s.addr, registerAPI(t, s, "alex"))
 	priya := dialAccount(t, s.addr, registerAPI(t, s, "priya"))
-	jonas := dialAccount(t, s.addr, registerAPI(t, s, "jonas"))
-	registerAPI(t, s, "maya")
+	jonas := dialAccount(t, s.addr, jonasToken)
 	for _, u := range []*wsUser{alex, priya, jonas} {
 		u.join("general")
 	}
 	alex.join("random")
 	alex.say("general", "Morning all! Standup in ten minutes, I'll share the board.")
-	priya.say("general", "I pushed the reconnect fix: pending messages are resent with the same nonce now, so nothing shows up twice.")
-	priya.say("general", "Review here: https://example.com/parley/pull/42")
+	priya.say("general", "I pushed the reconnect fix: pending messages are resent with the **same nonce** now, so nothing shows up twice.")
+	review := priya.say("general", "Review here: https://example.com/parley/pull/42")
 	jonas.say("general", "Nice. Does it survive a server restart in the middle of a send?")
-	alex.say("general", "Tried it twice with the browser tests: the message arrived exactly once on both screens.")
+	alex.say("general", "Tried it twice, the message arrived exactly once:\n```\n$ go test -run Reconnect ./client/\nok  \tparley/client\t4.21s\n```")
 
 	maya := newPage(t, s.url(), "maya")
 	maya.signIn("maya", syncPW)
@@ -46,14 +57,28 @@ func TestBrowserScreenshots(t *testing.T) {
 	maya.wait(`parley.state().currentRoom === 'general'`)
 	maya.sendOK("Great work, everyone. Let's ship it this afternoon.")
 	maya.wait(shows("Great work, everyone. Let's ship it this afternoon."))
-	jonas.say("general", "Sounds good.\nI'll write the release notes.")
+	// Reactions to the review link, maya's own among them (from her other connection).
+	mayaWS := dialAccount(t, s.addr, mayaToken)
+	for _, r := range []struct {
+		who   *wsUser
+		emoji string
+	}{{alex, "👍"}, {jonas, "👍"}, {mayaWS, "🎉"}, {jonas, "🎉"}} {
+		r.who.request(map[string]any{"type": "React", "id": review, "emoji": r.emoji, "on": true})
+	}
+	// A mention of maya, with a screenshot attached.
+	shot := uploadAPI(t, s, jonasToken, "scroll-bug.png", chartPNG(t))
+	jonas.say("general", "@maya this is the scroll bug I mentioned, the list jumps after a reconnect:\n![scroll-bug.png]("+shot+")")
 	// Unread: two in #random, one from jonas in a new DM.
 	alex.say("random", "Anyone up for lunch at 12:30?")
 	alex.say("random", "The new place on the corner does good noodles.")
 	jonas.pm("maya", "Got a minute to pair on the scroll bug later?")
 	maya.wait(`document.querySelector('#room-list li[data-room="random"] .unread-badge')?.textContent === '2' &&
-		document.querySelector('#dm-list li[data-user="jonas"] .unread-badge')?.textContent === '1' && ` +
-		shows("Sounds good.\nI'll write the release notes."))
+		document.querySelector('#dm-list li[data-user="jonas"] .unread-badge')?.textContent === '1' &&
+		document.querySelectorAll('#message-list .reaction-chip').length === 2 &&
+		document.querySelector('#message-list .reaction-chip[aria-pressed="true"]')?.dataset.emoji === '🎉' &&
+		!!document.querySelector('#message-list .message.mentions-me .mention-me') &&
+		!!document.querySelector('#message-list pre') &&
+		[...document.querySelectorAll('#message-list .msg-files img')].some((i) => i.complete && i.naturalWidth > 0)`)
 	maya.checkOrder()
 	// Focus elsewhere than the composer, so no caret blinks into the pictures.
 	eval[bool](maya, `(document.activeElement.blur(), true)`)
@@ -125,4 +150,66 @@ func TestBrowserScreenshotsSignin(t *testing.T) {
 			`document.querySelector('#guest-button').getBoundingClientRect().bottom <= innerHeight`)
 		p.screenshot("signin-" + shot.scheme + "-" + shot.size + ".png")
 	}
+}
+
+// uploadAPI uploads content as name with the account's token, as a client
+// other than the browser would, and returns its URL.
+func uploadAPI(t *testing.T, s *server, token, name string, content []byte) string {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	pw, err := mw.CreateFormFile("file", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw.Write(content)
+	mw.Close()
+	req, err := http.NewRequest("POST", s.url()+"api/upload", &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Timeout: waitLimit}).Do(req)
+	if err != nil {
+		t.Fatalf("upload %s: %v", name, err)
+	}
+	defer resp.Body.Close()
+	var got struct{ URL string }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusCreated || got.URL == "" {
+		t.Fatalf("upload %s: got status %d, url %q (%v), want 201 and a url", name, resp.StatusCode, got.URL, err)
+	}
+	return got.URL
+}
+
+// chartPNG draws a small chart, something a person would share: a frame
+// of scroll positions, the jump after a reconnect in red.
+func chartPNG(t *testing.T) []byte {
+	t.Helper()
+	const w, h = 640, 320
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	fill := func(x0, y0, x1, y1 int, c color.NRGBA) {
+		for y := y0; y < y1; y++ {
+			for x := x0; x < x1; x++ {
+				img.Set(x, y, c)
+			}
+		}
+	}
+	fill(0, 0, w, h, color.NRGBA{248, 249, 251, 255})
+	fill(40, 20, 42, h-30, color.NRGBA{120, 126, 138, 255}) // the axes
+	fill(40, h-32, w-20, h-30, color.NRGBA{120, 126, 138, 255})
+	for i := range 14 {
+		v := 40 + i*12
+		c := color.NRGBA{74, 122, 214, 255}
+		if i == 9 {
+			v, c = 250, color.NRGBA{214, 74, 74, 255}
+		}
+		x := 60 + i*40
+		fill(x, h-32-v, x+26, h-32, c)
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

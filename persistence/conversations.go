@@ -8,11 +8,11 @@ import (
 	"fmt"
 
 	"parley/actors"
-	"parley/internal/protocol"
 )
 
 const conversationSelect = `SELECT m.id, m.room, m.username, m.content, m.timestamp, m.is_private,
-       IFNULL(m.recipient, '') AS recipient, IFNULL(m.nonce, '') AS nonce
+       IFNULL(m.recipient, '') AS recipient, IFNULL(m.nonce, '') AS nonce,
+       IFNULL(m.edited_at, '') AS edited_at, m.deleted
 FROM conversation_messages c JOIN messages m ON m.id = c.id
 WHERE c.owner = ? AND c.peer = ? AND c.id < ?
 ORDER BY c.id DESC LIMIT ?`
@@ -46,6 +46,7 @@ func (s *Store) Conversation(ctx context.Context, q actors.ConversationQuery) ([
 // primary key, stopping at UnreadMax).
 const conversationsSelect = `SELECT m.id, m.room, m.username, m.content, m.timestamp, m.is_private,
        IFNULL(m.recipient, '') AS recipient, IFNULL(m.nonce, '') AS nonce,
+       IFNULL(m.edited_at, '') AS edited_at, m.deleted,
        IFNULL(r.id, '') AS read_id,
        (SELECT COUNT(*) FROM (SELECT 1 FROM conversation_messages u JOIN messages um ON um.id = u.id
          WHERE u.owner = ?1 AND u.peer = c.peer AND u.id > IFNULL(r.id, '')
@@ -87,12 +88,7 @@ func (s *Store) Conversations(ctx context.Context, owner actors.Owner, limit int
 
 // kept is a row of a conversation as the actors know it.
 func (r messageRow) kept() (actors.StoredMessage, error) {
-	ts, err := protocol.ParseTimestamp(r.Timestamp)
-	if err != nil {
-		return actors.StoredMessage{}, fmt.Errorf("message %s: %w", r.ID, err)
-	}
-	return actors.StoredMessage{
-		ID: r.ID, Room: r.Room, Username: r.Username, Recipient: r.Recipient,
-		Content: r.Content, Timestamp: ts, Private: r.Private, Kept: true, Nonce: r.Nonce,
-	}, nil
+	m, err := r.stored()
+	m.Kept = true
+	return m, err
 }

@@ -37,8 +37,12 @@ FROM messages WHERE id = ? AND is_private = 0`, id)
 
 // ChangeMessage stores an edit or a deletion; a deletion empties the
 // content. Neither touches a message that is deleted already (a late edit
-// must not bring one back), nor a private message.
+// must not bring one back), nor a private message unless c.Private
+// (privateedits.go).
 func (s *Store) ChangeMessage(ctx context.Context, c actors.MessageChange) error {
+	if c.Private {
+		return s.changePrivate(ctx, c)
+	}
 	err := s.accountTx(ctx, true, func(tx *sqlx.Tx) error {
 		var (
 			res sql.Result
@@ -72,8 +76,12 @@ WHERE id = ? AND room = ? AND is_private = 0 AND deleted = 0`, c.Content, at, c.
 }
 
 // Changes returns the room's messages up to q.Through changed after
-// q.After (or at it), most recently changed first, from messages_room_edited.
+// q.After (or at it), most recently changed first, from messages_room_edited;
+// with q.Owner, the conversation's (privateedits.go).
 func (s *Store) Changes(ctx context.Context, q actors.ChangesQuery) ([]actors.StoredMessage, error) {
+	if q.Owner != "" {
+		return s.conversationChanges(ctx, q)
+	}
 	var rows []messageRow
 	err := s.rdb.SelectContext(ctx, &rows, `SELECT id, room, username, content, timestamp, is_private,
        IFNULL(recipient, '') AS recipient, IFNULL(nonce, '') AS nonce,

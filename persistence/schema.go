@@ -230,6 +230,18 @@ INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
 INSERT INTO search_docs (id) SELECT id FROM messages WHERE content <> '' AND NOT deleted ORDER BY id;
 INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
 `,
+	// Version 8: edited and deleted private messages (privateedits.go).
+	// messages.edited_at and deleted serve them as they serve room
+	// messages; a conversation's row of a changed message also holds the
+	// change's time, so that its catch-up (Changes with an Owner) reads
+	// that conversation's changed rows from conversation_messages_edited,
+	// not every private message changed since (messages_room_edited under
+	// room ''). No private message was ever changed before this version:
+	// nothing to fill in.
+	`
+ALTER TABLE conversation_messages ADD COLUMN edited_at TEXT NULL;
+CREATE INDEX conversation_messages_edited ON conversation_messages (owner, peer, edited_at) WHERE edited_at IS NOT NULL;
+`,
 }
 
 // migrate brings the database on conn to version len(migrations). It always

@@ -29,8 +29,8 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 	if err := w.rdb.GetContext(ctx, &version, "PRAGMA user_version"); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := version, len(migrations); got != want || want != 7 {
-		t.Errorf("user_version = %d, want %d (and 7 migrations, got %d)", got, want, len(migrations))
+	if got, want := version, len(migrations); got != want || want != 8 {
+		t.Errorf("user_version = %d, want %d (and 8 migrations, got %d)", got, want, len(migrations))
 	}
 
 	type column struct {
@@ -87,11 +87,12 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 			"expires_at TEXT notnull=true pk=0",
 			"last_seen TEXT notnull=true pk=0",
 		}},
-		// Version 3, additive.
+		// Version 3, additive; version 8 adds edited_at.
 		{"conversation_messages", []string{
 			"owner TEXT notnull=true pk=1",
 			"peer TEXT notnull=true pk=2",
 			"id TEXT notnull=true pk=3",
+			"edited_at TEXT notnull=false pk=0",
 		}},
 		// Version 6: reactions and mentions, tables of their own.
 		{"reactions", []string{

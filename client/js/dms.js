@@ -29,10 +29,11 @@ export function ensureDm(user) {
   return dm;
 }
 
-// noteLast keeps m ({id, from, content}) as dm's newest message if it is.
+// noteLast keeps m ({id, from, content, deleted?}) as dm's newest message if it is.
 export function noteLast(dm, m) {
   if (!dm || !m || typeof m.id !== 'string') return;
-  if (!dm.last || m.id > dm.last.id) dm.last = { id: m.id, from: String(m.from ?? ''), content: String(m.content ?? '') };
+  const content = m.deleted === true ? 'message deleted' : String(m.content ?? '');
+  if (!dm.last || m.id > dm.last.id) dm.last = { id: m.id, from: String(m.from ?? ''), content };
 }
 
 export function openDm(user) {

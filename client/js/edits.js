@@ -1,8 +1,9 @@
-// Editing and deleting one's own room messages: the inline editor (Enter
-// saves, Shift+Enter a new line, Esc cancels), the inline "Delete?" confirm,
-// the requests, and the server's MessageEdited / MessageDeleted applied to
-// the message wherever it is shown. How an edited or deleted message looks
-// is messagelist.js's (setMessageState).
+// Editing and deleting one's own messages, in rooms and private
+// conversations: the inline editor (Enter saves, Shift+Enter a new line, Esc
+// cancels), the inline "Delete?" confirm, the requests, and the server's
+// MessageEdited / MessageDeleted ({room} or {with}) applied to the message
+// wherever it is shown. How an edited or deleted message looks is
+// messagelist.js's (setMessageState).
 
 import { MAX_CONTENT } from './config.js';
 import { request } from './connection.js';
@@ -11,13 +12,29 @@ import {
   mutate, notice, requireReady, setMessageState, sourceOf,
 } from './messagelist.js';
 import { req } from './protocol.js';
+import { renderDms } from './render.js';
 import { state } from './state.js';
-import { codePoints } from './util.js';
+import { codePoints, lower } from './util.js';
 
-// The conversation a message element is in: only rooms' messages are edited.
-function roomOf(node) {
-  for (const [name, room] of state.rooms) if (room.conv && room.conv.el.contains(node)) return { name, conv: room.conv };
+// Where a message element is: its conversation, the request's target and
+// the meta that finds the conversation again. A private message is named
+// by its id alone, without `with`: the other side may have been renamed
+// since (a guest), and the server knows the conversation by the names
+// the message was sent under.
+function whereOf(node) {
+  for (const [name, room] of state.rooms) {
+    if (room.conv && room.conv.el.contains(node)) return { conv: room.conv, target: { room: name }, meta: { room: name } };
+  }
+  for (const [key, dm] of state.dms) {
+    if (dm.conv.el.contains(node)) return { conv: dm.conv, target: {}, meta: { dm: key } };
+  }
   return null;
+}
+
+// The conversation a change's frame or meta names.
+function convOf({ room, dm }) {
+  if (typeof room === 'string') return state.rooms.get(room)?.conv ?? null;
+  return typeof dm === 'string' ? state.dms.get(dm)?.conv ?? null : null;
 }
 
 function cancel(node) {
@@ -28,7 +45,7 @@ function cancel(node) {
 
 // Opens the inline editor on one's own message.
 export function startEdit(node) {
-  const where = roomOf(node);
+  const where = whereOf(node);
   if (!where || !node.dataset.id || node.classList.contains('deleted')) return;
   cancel(node);
   const body = node.querySelector(':scope > .msg-body');
@@ -69,7 +86,7 @@ export function cancelEdit(node) {
 }
 
 export function saveEdit(node) {
-  const where = roomOf(node);
+  const where = whereOf(node);
   const area = node.querySelector(':scope > .msg-editor > textarea');
   if (!where || !area) return;
   const content = area.value;
@@ -82,14 +99,14 @@ export function saveEdit(node) {
     return;
   }
   if (!requireReady()) return;
-  if (request(req.editMessage(where.name, node.dataset.id, content), { kind: 'edit', room: where.name, id: node.dataset.id })) {
+  if (request(req.editMessage(where.target, node.dataset.id, content), { kind: 'edit', ...where.meta, id: node.dataset.id })) {
     area.disabled = true; // until MessageEdited (or the error) comes back
   }
 }
 
 // Asks, in place, whether to delete the message.
 export function askDelete(node) {
-  const where = roomOf(node);
+  const where = whereOf(node);
   if (!where || !node.dataset.id || node.classList.contains('deleted')) return;
   cancel(node);
   const box = el('div', 'msg-confirm');
@@ -105,26 +122,43 @@ export function askDelete(node) {
 }
 
 export function confirmDelete(node) {
-  const where = roomOf(node);
+  const where = whereOf(node);
   if (!where || !requireReady()) return;
-  request(req.deleteMessage(where.name, node.dataset.id), { kind: 'delete', room: where.name, id: node.dataset.id });
+  request(req.deleteMessage(where.target, node.dataset.id), { kind: 'delete', ...where.meta, id: node.dataset.id });
 }
 
 export function onChangeError(meta, f) {
-  const room = state.rooms.get(meta.room);
-  const node = room && room.conv ? room.conv.byId.get(meta.id) : null;
+  const conv = convOf(meta);
+  const node = conv ? conv.byId.get(meta.id) : null;
   const area = node ? node.querySelector(':scope > .msg-editor > textarea') : null;
   if (area) area.disabled = false;
   const what = meta.kind === 'edit' ? 'edit' : 'delete';
   const why = f.code === 'not_allowed' ? 'you can only change messages you sent under your current name on this connection' : f.message || f.code;
-  notice(`Could not ${what} that message: ${why}`, 'error', room ? room.conv : undefined);
+  notice(`Could not ${what} that message: ${why}`, 'error', conv || undefined);
 }
 
+// The private conversation a change's frame names ({with}: the other
+// side, by the name the message was sent to or from), or the one holding
+// the message if that person has been renamed since.
+function dmOf(f) {
+  const named = state.dms.get(lower(f.with));
+  if (named && named.conv.byId.has(f.id)) return named;
+  for (const dm of state.dms.values()) if (dm.conv.byId.has(f.id)) return dm;
+  return named ?? null;
+}
+
+// MessageEdited / MessageDeleted: {room} for a room's message, {with} (the
+// other side) for a private one's.
 function changed(f, change) {
-  const room = state.rooms.get(f.room);
-  const node = room && room.conv ? room.conv.byId.get(f.id) : null;
+  const dm = typeof f.with === 'string' ? dmOf(f) : null;
+  const conv = dm ? dm.conv : convOf({ room: f.room });
+  if (dm && dm.last && dm.last.id === f.id) { // the list shows the last message
+    dm.last.content = change.deleted ? 'message deleted' : String(change.content ?? '');
+    renderDms();
+  }
+  const node = conv ? conv.byId.get(f.id) : null;
   if (!node) return; // not shown: History will show it as it is now
-  mutate(room.conv, () => {
+  mutate(conv, () => {
     node.classList.remove('editing');
     setMessageState(node, change);
   });

@@ -28,10 +28,10 @@ function convOfMeta(meta) {
   return c && c === meta.c ? c : null;
 }
 
-function historyRequest(conv, before, limit) {
+function historyRequest(conv, before, limit, since) {
   if (conv.kind === 'room') return req.history(conv.key, before, limit);
   const dm = state.dms.get(conv.key);
-  return dm ? req.historyWith(dm.user, before, limit) : null;
+  return dm ? req.historyWith(dm.user, before, limit, since) : null;
 }
 
 // Called with the conversation after each of its History pages is placed
@@ -42,7 +42,9 @@ const asRoomMessage = (m) => ({
   id: m.id, user: m.username, content: m.content, ts: m.timestamp, nonce: m.nonce, editedAt: m.edited_at, deleted: m.deleted === true,
   mentions: m.mentions, reactions: m.reactions || {}, reacted: m.reacted || [],
 });
-const asPrivateMessage = (m) => ({ id: m.id, user: m.from, content: m.content, ts: m.timestamp, nonce: m.nonce });
+const asPrivateMessage = (m) => ({
+  id: m.id, user: m.from, content: m.content, ts: m.timestamp, nonce: m.nonce, editedAt: m.edited_at, deleted: m.deleted === true,
+});
 
 export function onHistory(f) {
   const meta = takeRef(f.ref);
@@ -91,7 +93,7 @@ export function onHistory(f) {
   }
   if (dm && msgs.length) {
     const m = msgs[msgs.length - 1];
-    noteLast(state.dms.get(conv.key), { id: m.id, from: m.from, content: m.content });
+    noteLast(state.dms.get(conv.key), { id: m.id, from: m.from, content: m.content, deleted: m.deleted });
     renderDms();
   }
   maybeFill(conv);
@@ -149,11 +151,12 @@ function continueGap(conv, since, msgs, truncated) {
 
 // loadConversation asks for the newest page of an account's private
 // conversation: when it is opened, and again after a reconnect (since = the
-// last id held, to fill what was missed).
+// last id held, to fill what was missed; the server follows the page with
+// the edits and deletions of what we held, edits.js applies them).
 export function loadConversation(conv) {
   if (!state.account || !state.ready || conv.kind !== 'dm' || conv.loadingFirst || conv.noHistory) return;
   const since = conv.historyLoaded ? lastId(conv) : undefined;
-  const r = historyRequest(conv, undefined, HISTORY_PAGE);
+  const r = historyRequest(conv, undefined, HISTORY_PAGE, since);
   if (r && request(r, { kind: 'first', since, ...target(conv) })) {
     conv.loadingFirst = !conv.historyLoaded;
     mutate(conv, () => renderEdge(conv));

@@ -128,7 +128,7 @@ export function showConv(conv) {
 const sources = new WeakMap();
 export const sourceOf = (node) => sources.get(node);
 
-// editable: one's own room message, which gets the Edit and Delete buttons
+// editable: one's own message (a room's or a private one), which gets the Edit and Delete buttons
 // (shown on hover or focus, always on touch screens; only once it has an
 // id); reactable: a room message, which gets React (reactions.js) and
 // Quote (quote.js).

@@ -42,7 +42,7 @@ export function placeMessage(conv, m, opts) {
     return;
   }
   const own = sameName(m.user, state.username);
-  const node = buildMessage({ ...m, own, editable: own && conv.kind === 'room', reactable: conv.kind === 'room' });
+  const node = buildMessage({ ...m, own, editable: own, reactable: conv.kind === 'room' });
   const atEnd = placeEl(conv, node, m.id);
   if (opts.unread && !own) noteUnread(conv, atEnd, mentionsMe(m.mentions));
 }
@@ -94,7 +94,7 @@ export function sendChat(text) {
     notice('That message is too large to send; please shorten it.', 'error');
     return false;
   }
-  const node = buildMessage({ user: state.username || 'you', content, own: true, editable: view.kind === 'room', reactable: view.kind === 'room' });
+  const node = buildMessage({ user: state.username || 'you', content, own: true, editable: true, reactable: view.kind === 'room' });
   node.classList.add('pending', 'unplaced');
   node.dataset.nonce = nonce;
   const p = {

@@ -18,14 +18,16 @@ export const req = {
   leaveRoom: (room) => ({ type: 'LeaveRoom', room }),
   listRooms: (prefix) => (prefix ? { type: 'ListRooms', limit: ROOMLIST_LIMIT, prefix } : { type: 'ListRooms', limit: ROOMLIST_LIMIT }),
   history: (room, before, limit) => ({ type: 'History', room, before, limit }),
-  historyWith: (user, before, limit) => ({ type: 'History', with: user, before, limit }),
+  // since: the last id held, for the edits and deletions missed up to it
+  historyWith: (user, before, limit, since) => ({ type: 'History', with: user, before, limit, since }),
   conversations: () => ({ type: 'Conversations' }),
   // target: {room} or {with}
   markRead: (target, id) => ({ type: 'MarkRead', ...target, id }),
   sendMessage: (room, content, nonce) => ({ type: 'SendMessage', room, content, nonce }),
   privateMessage: (to, content, nonce) => ({ type: 'PrivateMessage', to, content, nonce }),
-  editMessage: (room, id, content) => ({ type: 'EditMessage', room, id, content }),
-  deleteMessage: (room, id) => ({ type: 'DeleteMessage', room, id }),
+  // target: {room}, {with} or {} (a private message, by its id)
+  editMessage: (target, id, content) => ({ type: 'EditMessage', ...target, id, content }),
+  deleteMessage: (target, id) => ({ type: 'DeleteMessage', ...target, id }),
   // where: {} (every room one is in), {room} or {with}
   search: (query, where, limit) => ({ type: 'Search', query, ...where, limit }),
 };

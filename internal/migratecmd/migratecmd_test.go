@@ -143,6 +143,9 @@ func fill(t *testing.T, path string) chat {
 		{ID: id(2), Room: "general", Content: "edited twice", At: at.Add(time.Second)},
 		{ID: id(5), Room: "general", Deleted: true, At: at.Add(2 * time.Second)},
 		{ID: id(6), Room: "tech", Deleted: true, At: at.Add(3 * time.Second)},
+		{ID: id(17), Private: true, Content: "kept, edited", At: at.Add(4 * time.Second)},
+		{ID: id(28), Private: true, Deleted: true, At: at.Add(5 * time.Second)},
+		{ID: id(13), Private: true, Content: "a guest's, edited", At: at.Add(6 * time.Second)},
 	} {
 		if err := st.ChangeMessage(ctx, c); err != nil {
 			t.Fatal(err)
@@ -239,6 +242,8 @@ func snapshot(t *testing.T, ctx context.Context, st store, c chat) map[string]an
 		put("AccountRooms "+name, ar, err)
 		rr, err := st.RoomsRead(ctx, owner, c.rooms)
 		put("RoomsRead "+name, rr, err)
+		ch, err := st.Changes(ctx, actors.ChangesQuery{Owner: owner.Key, Peer: actors.Skeleton("Ben"), Through: id(200), After: storetest.BaseTime, Limit: 50})
+		put("Changes of "+name+" with Ben", utc(ch), err)
 		before := ""
 		for page := 0; ; page++ {
 			msgs, more, err := st.Conversation(ctx, actors.ConversationQuery{Owner: owner.Key, Peer: actors.Skeleton("Ben"), Before: before, Limit: 4})

@@ -141,6 +141,10 @@ func TestEncodeFrames(t *testing.T) {
 			`{"type":"ReadMarker","with":"bob","id":"01ARZ3NDEKTSV4RRFFQ69G5FAV","unread":1}`},
 		{"Conversations, none", EncodeConversations("c", nil, false),
 			`{"type":"Conversations","ref":"c","conversations":[],"truncated":false}`},
+		{"MessageEdited of a private message", EncodePrivateEdited("bob", pm.ID, "fixed", ts),
+			`{"type":"MessageEdited","with":"bob","id":"01KB0Z6K0A1B2C3D4E5F6G7H8J","content":"fixed","edited_at":"2026-11-25T21:41:08.250Z"}`},
+		{"MessageDeleted of a private message", EncodePrivateDeleted("bob", pm.ID, ts),
+			`{"type":"MessageDeleted","with":"bob","id":"01KB0Z6K0A1B2C3D4E5F6G7H8J","edited_at":"2026-11-25T21:41:08.250Z"}`},
 	} {
 		if string(tc.got) != tc.want {
 			t.Errorf("%s: got %s, want %s", tc.name, tc.got, tc.want)

@@ -28,7 +28,8 @@ const (
 	// asks: an account's connection changing its name.
 	CodeNotAllowed ErrorCode = "not_allowed"
 	// CodeNoSuchMessage: an EditMessage or DeleteMessage names no room
-	// message (none with that id in a room one is in, or one deleted).
+	// message (none with that id in a room one is in, or one deleted), nor
+	// a private message of one's own conversations.
 	CodeNoSuchMessage ErrorCode = "no_such_message"
 )
 

@@ -40,6 +40,9 @@ func (s *Store) Message(ctx context.Context, id string) (actors.StoredMessage, e
 // content. Neither touches a message that is deleted already, nor a
 // private message.
 func (s *Store) ChangeMessage(ctx context.Context, c actors.MessageChange) error {
+	if c.Private {
+		return s.changePrivate(ctx, c) // privateedits.go
+	}
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		var (
 			res sql.Result
@@ -74,6 +77,9 @@ WHERE id = $3 AND room = $4 AND NOT is_private AND NOT deleted`, c.Content, c.At
 // Changes returns the room's messages up to q.Through changed after
 // q.After (or at it), most recently changed first, from messages_room_edited.
 func (s *Store) Changes(ctx context.Context, q actors.ChangesQuery) ([]actors.StoredMessage, error) {
+	if q.Owner != "" {
+		return s.conversationChanges(ctx, q) // privateedits.go
+	}
 	var rows []messageRow
 	err := s.db.SelectContext(ctx, &rows, "SELECT "+messageColumns+` FROM messages m
 WHERE m.room = $1 AND m.edited_at IS NOT NULL AND m.edited_at >= $2 AND m.id <= $3 AND NOT m.is_private

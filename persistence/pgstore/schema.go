@@ -122,6 +122,11 @@ CREATE INDEX mentions_id ON mentions (id);
 	`
 CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple', content));
 `,
+	// Version 5: edited and deleted private messages, as SQLite's version 8.
+	`
+ALTER TABLE conversation_messages ADD COLUMN edited_at TIMESTAMPTZ NULL;
+CREATE INDEX conversation_messages_edited ON conversation_messages (owner, peer, edited_at) WHERE edited_at IS NOT NULL;
+`,
 }
 
 // migrateLock is the advisory lock key that serialises migrations between

@@ -92,6 +92,8 @@ var cases = []struct {
 	{"AccountWritesAfterCloseFail", testAccountWritesAfterCloseFail},
 	{"EditAndDelete", testEditAndDelete},
 	{"Changes", testChanges},
+	{"EditAndDeletePrivate", testEditAndDeletePrivate},
+	{"ConversationChanges", testConversationChanges},
 	{"Reactions", testReactions},
 	{"ReactionChanges", testReactionChanges},
 	{"Mentions", testMentions},

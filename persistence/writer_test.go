@@ -29,8 +29,8 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 	if err := w.rdb.GetContext(ctx, &version, "PRAGMA user_version"); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := version, len(migrations); got != want || want != 7 {
-		t.Errorf("user_version = %d, want %d (and 7 migrations, got %d)", got, want, len(migrations))
+	if got, want := version, len(migrations); got != want || want != 8 {
+		t.Errorf("user_version = %d, want %d (and 8 migrations, got %d)", got, want, len(migrations))
 	}
 
 	type column struct {

@@ -1,0 +1,573 @@
+package persistence
+
+// The full-text index, kept after the commit (schema version 8).
+//
+// Indexing a message (FTS5's tokenizing and its segment writes) costs
+// several times what storing it does. Until version 8 the triggers of
+// version 7 did it inside the writer's transaction, which took the writer
+// from ~440k to ~170k messages a second (docs/performance.md). Now the index
+// lives in a file of its own, <db>.search, with its own connection and WAL,
+// so that its writes never hold the chat database's write lock, and one
+// indexer goroutine fills it after the commits:
+//
+//   - The writer adds one row to search_feed per batch, in the batch's own
+//     transaction: the lowest and the highest id it stored (a few bytes per
+//     batch, not per message, so the writer's cost stays within noise).
+//     ChangeMessage adds one for the message it edits or deletes, and
+//     DeleteRoom one naming the room. messages is WITHOUT ROWID and its ids
+//     are given by many sources (one per room), so they do not arrive in id
+//     order: the feed's AUTOINCREMENT seq is the commit order the indexer
+//     tails, not the ids.
+//   - After each commit the writer (or the account write) nudges the
+//     indexer through a channel of capacity 1, never blocking: a full
+//     channel already holds a nudge, and a nudge lost is no loss, because
+//     the indexer reads the feed from its watermark, not the nudges.
+//   - The indexer, one pass per transaction of the index file, reads the
+//     feed rows past its watermark (the chat database attached read-only,
+//     so that the feed and the messages are read in one snapshot) and
+//     reconciles each one's id range (or room) with the messages as they
+//     are now: a message with content and not deleted that the index lacks
+//     is indexed; an indexed one that is gone, deleted, emptied or edited
+//     since (its edited_at differs from the one indexed) is taken out, and
+//     an edited one indexed anew. The watermark (meta's 'applied') is
+//     committed in the same transaction, so a kill -9 at any point leaves
+//     the index at a watermark it holds exactly, and the next Open goes on
+//     from there. Reconciling is idempotent, so doing a range twice is
+//     harmless.
+//   - The writer deletes the feed rows the index has committed, a few
+//     hundred at a time, in its own transaction: the feed is the indexer's
+//     queue, on disk, one short row per batch; what bounds it is how far
+//     the indexer is behind (Stats.SearchBehind), and nothing the writer
+//     does waits for the indexer.
+//
+// A missing index file, one that is not a database, or one that belongs to
+// another chat database (meta's 'db' is search_identity's token) or to an
+// older copy of this one (its watermark is past the feed's sequence) is
+// made anew at Open and rebuilt by the indexer from messages, in id order,
+// a chunk per pass, resuming from meta's 'rebuild' cursor after a restart.
+// That is also how a version-7 database's index moves here.
+//
+// Search (search.go) reads the index through the read pool, which attaches
+// the index file read-only as "search", and joins every hit to its row in
+// messages, which alone gives what is shown: a hit whose message is deleted,
+// or was edited after it was indexed, is dropped, so no result shows
+// content that is gone, even while the indexer is behind.
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/mattn/go-sqlite3"
+)
+
+// searchSuffix names the index file: <db>.search, beside the database.
+const searchSuffix = ".search"
+
+// searchSchemaVersion is the index file's user_version. It is rebuilt, not
+// migrated: a file of another version is made anew.
+const searchSchemaVersion = 1
+
+// searchSchema is the index file's schema. docs gives each indexed message
+// the integer key FTS5 needs (in indexing order, which is about id order),
+// its room (for DeleteRoom) and the edited_at it was indexed with (” for
+// none). messages_fts keeps its own copy of what it indexed: by the time
+// the indexer takes a message out, messages no longer holds the words it
+// was indexed with (the row is emptied, edited or gone), and FTS5 needs
+// them to take them out of its pages. (A contentless_delete table needs
+// no copy, but only marks a row deleted, leaving its words in the file
+// until a merge.) secure-delete takes a deleted message's words out of the
+// index's pages at once, and the connection's secure_delete pragma zeroes
+// the copy's freed bytes. unicode61 folds case and diacritics; no
+// stemming, as PostgreSQL's 'simple' configuration.
+const searchSchema = `
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value
+) WITHOUT ROWID;
+CREATE TABLE docs (
+    docid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    room TEXT NOT NULL,
+    edited TEXT NOT NULL
+);
+CREATE INDEX docs_room ON docs (room);
+CREATE VIRTUAL TABLE messages_fts USING fts5 (
+    content,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
+`
+
+// The indexer's sizes.
+const (
+	// indexBudget is about how many index rows one pass writes, so that
+	// its transaction (and the snapshot of the chat database it holds,
+	// which a RESTART checkpoint waits for) stays short: tens of ms.
+	indexBudget = 2048
+	// feedRowsPerPass bounds the feed rows one pass reads.
+	feedRowsPerPass = 256
+	// trimEvery: the writer deletes applied feed rows once this many
+	// have piled up.
+	trimEvery = 256
+	// searchWaitRows: Search waits for the index to catch up only when it
+	// is at most this many feed rows (batches) behind; further behind, the
+	// indexer is overloaded, and a search answers at once from what is
+	// indexed.
+	searchWaitRows = 64
+	// indexMaxBackoff bounds the pause after a failed pass.
+	indexMaxBackoff = time.Second
+)
+
+// idMax sorts after every id (ids are text compared bytewise): the upper
+// bound of a range that has none.
+const idMax = "\U0010FFFF"
+
+// searchIndex is the index file and its indexer goroutine's state.
+type searchIndex struct {
+	path string
+	db   *sqlx.DB // the index file, held to one connection, the chat database attached read-only as "chat": used by Open, then by the indexer alone, then by Close
+
+	kick   chan struct{} // capacity 1; written (never blocking) after each commit that wrote a feed row; read by the indexer; never closed
+	stop   chan struct{} // closed by Close once the writer and the acker exited; read by the indexer
+	exited chan struct{} // closed by the indexer when it returns; read by Close and WaitIndexed
+
+	committed atomic.Int64 // highest feed seq committed to the chat database (the writer, account writes)
+	applied   atomic.Int64 // highest feed seq the index file holds, committed
+	trimmed   int64        // the writer's: feed rows up to here are deleted
+
+	rebuilding atomic.Bool // the index is being rebuilt from messages
+	cursor     string      // the indexer's: the rebuild has reached this id
+	broken     atomic.Bool // the index file was found corrupt while running: Close removes it, and the next Open rebuilds it
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced under mu each time applied or rebuilding moves
+
+	// hold is held by the indexer around each pass; tests hold it to keep
+	// the indexer behind the writer.
+	hold sync.Mutex
+}
+
+// openSearchIndex opens the index file beside the database (abs), or makes
+// it anew when it cannot be used as it is. It runs in Open, after the
+// migrations and before the read pool (which attaches the file) opens.
+func (s *Store) openSearchIndex(ctx context.Context, abs string) error {
+	x := &s.idx
+	x.path = abs + searchSuffix
+	x.kick = make(chan struct{}, 1)
+	x.stop = make(chan struct{})
+	x.exited = make(chan struct{})
+	x.changed = make(chan struct{})
+	var token string
+	var seq int64
+	if err := s.wconn.GetContext(ctx, &token, "SELECT token FROM search_identity"); err != nil {
+		return fmt.Errorf("read search identity: %w", err)
+	}
+	if err := s.wconn.GetContext(ctx, &seq, "SELECT IFNULL((SELECT seq FROM sqlite_sequence WHERE name = 'search_feed'), 0)"); err != nil {
+		return fmt.Errorf("read search feed: %w", err)
+	}
+	x.committed.Store(seq)
+	why, err := x.openExisting(ctx, abs, token, seq)
+	if err == nil {
+		return nil
+	}
+	if x.db != nil {
+		_ = x.db.Close()
+		x.db = nil
+	}
+	if why != "" {
+		s.log.Warn("persistence: rebuilding the search index", "path", x.path, "why", why, "err", err)
+	}
+	for _, p := range []string{x.path, x.path + "-wal", x.path + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove search index: %w", err)
+		}
+	}
+	if _, err := x.openFile(ctx, abs); err != nil {
+		return err
+	}
+	err = InTx(ctx, x.db, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, searchSchema); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES ('db', ?), ('applied', ?), ('rebuild', '')", token, seq); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", searchSchemaVersion))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create search index: %w", err)
+	}
+	x.applied.Store(seq)
+	x.trimmed = seq
+	x.rebuilding.Store(true)
+	return nil
+}
+
+// openExisting opens the index file and checks that it is this database's,
+// at a watermark the feed has reached. When it is not usable it returns
+// why (empty for a file that is simply not there yet) and an error.
+func (x *searchIndex) openExisting(ctx context.Context, abs, token string, seq int64) (why string, err error) {
+	fresh, err := x.openFile(ctx, abs)
+	if err != nil {
+		return "cannot open it", err
+	}
+	if fresh {
+		return "", errors.New("no index file")
+	}
+	var version int
+	if err := x.db.GetContext(ctx, &version, "PRAGMA user_version"); err != nil {
+		return "cannot read it", err
+	}
+	if version != searchSchemaVersion {
+		return "another version", fmt.Errorf("index version %d, want %d", version, searchSchemaVersion)
+	}
+	var meta struct {
+		DB      string         `db:"db"`
+		Applied int64          `db:"applied"`
+		Rebuild sql.NullString `db:"rebuild"`
+	}
+	err = x.db.GetContext(ctx, &meta, `SELECT
+    (SELECT value FROM meta WHERE key = 'db') AS db,
+    (SELECT value FROM meta WHERE key = 'applied') AS applied,
+    (SELECT value FROM meta WHERE key = 'rebuild') AS rebuild`)
+	if err != nil {
+		return "cannot read it", err
+	}
+	if meta.DB != token {
+		return "another database's", errors.New("identity differs")
+	}
+	if meta.Applied > seq {
+		return "ahead of the database (restored from a backup?)", fmt.Errorf("index at %d, feed at %d", meta.Applied, seq)
+	}
+	// A cheap look at FTS5's own structure record: a file whose index
+	// pages are damaged mostly fails here rather than at the first search.
+	if _, err := x.db.ExecContext(ctx, "SELECT COUNT(*) FROM messages_fts_idx"); err != nil {
+		return "cannot read it", err
+	}
+	x.applied.Store(meta.Applied)
+	x.trimmed = meta.Applied
+	x.cursor = meta.Rebuild.String
+	x.rebuilding.Store(meta.Rebuild.Valid)
+	return "", nil
+}
+
+// openFile opens the index file at x.path (creating it if need be) on one
+// connection with the chat database (abs) attached read-only, and reports
+// whether the file was new.
+func (x *searchIndex) openFile(ctx context.Context, abs string) (fresh bool, err error) {
+	_, statErr := os.Stat(x.path)
+	fresh = errors.Is(statErr, os.ErrNotExist)
+	// synchronous=FULL: a commit of the index is on disk before the writer
+	// may delete the feed rows it applied, so power loss cannot leave the
+	// index behind a feed that lost its rows. It syncs once per pass (a few
+	// thousand messages), on the indexer's goroutine.
+	x.db = attachedDB(sqliteURI(x.path, url.Values{
+		"_journal_mode":  {"WAL"},
+		"_synchronous":   {"FULL"},
+		"_busy_timeout":  {"5000"},
+		"_txlock":        {"immediate"},
+		"_secure_delete": {"on"},
+	}), "chat", sqliteURI(abs, url.Values{"mode": {"ro"}}))
+	x.db.SetMaxOpenConns(1)
+	x.db.SetConnMaxIdleTime(0)
+	var mode string
+	if err := x.db.GetContext(ctx, &mode, "PRAGMA journal_mode"); err != nil {
+		return fresh, err
+	}
+	if mode != "wal" {
+		return fresh, fmt.Errorf("search index: journal_mode is %q", mode)
+	}
+	_, err = x.db.ExecContext(ctx, "PRAGMA journal_size_limit = 67108864")
+	return fresh, err
+}
+
+// attachedDB opens a pool on the SQLite database at uri whose every
+// connection has the database at other attached as alias: the pool's
+// connections come and go, and each needs the ATTACH.
+func attachedDB(uri, alias, other string) *sqlx.DB {
+	drv := &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		// An alias cannot be a bound parameter; ours is a constant.
+		_, err := c.Exec("ATTACH DATABASE ? AS "+alias, []driver.Value{other})
+		return err
+	}}
+	return sqlx.NewDb(sql.OpenDB(connector{drv: drv, dsn: uri}), "sqlite3")
+}
+
+// connector opens dsn with drv: a driver with a ConnectHook of its own,
+// without registering it under a name.
+type connector struct {
+	drv *sqlite3.SQLiteDriver
+	dsn string
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c connector) Driver() driver.Driver                        { return c.drv }
+
+// noteFeed records that a transaction with a feed row up to seq committed,
+// and nudges the indexer. It never blocks: a full kick channel holds a
+// nudge already.
+func (s *Store) noteFeed(seq int64) {
+	for {
+		cur := s.idx.committed.Load()
+		if seq <= cur || s.idx.committed.CompareAndSwap(cur, seq) {
+			break
+		}
+	}
+	select {
+	case s.idx.kick <- struct{}{}:
+	default:
+	}
+}
+
+// indexLoop is the indexer's goroutine: Open starts it (start) and Close
+// stops it (closing idx.stop once the writer and the acker have exited; it
+// finishes the pass under way and returns, without catching up: the next
+// Open goes on from the watermark). Woken by a nudge, it runs passes until
+// one finds nothing to do. After a failed pass it waits, doubling the wait
+// up to indexMaxBackoff, and tries again.
+func (s *Store) indexLoop() {
+	defer close(s.idx.exited)
+	ctx := context.Background() // a pass, once begun, should end; Close waits for it
+	var backoff time.Duration
+	for {
+		worked, err := s.indexPass(ctx)
+		switch {
+		case err != nil:
+			if isCorrupt(err) && !s.idx.broken.Swap(true) {
+				s.log.Error("persistence: the search index is corrupt; it is rebuilt at the next start", "path", s.idx.path, "err", err)
+			} else if !s.idx.broken.Load() {
+				s.log.Error("persistence: search indexing failed; retrying", "path", s.idx.path, "err", err)
+			}
+			backoff = min(max(2*backoff, 10*time.Millisecond), indexMaxBackoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.idx.stop:
+				t.Stop()
+				return
+			}
+			continue
+		case worked:
+			backoff = 0
+			select {
+			case <-s.idx.stop:
+				return
+			default:
+			}
+			continue
+		}
+		select {
+		case <-s.idx.kick:
+		case <-s.idx.stop:
+			return
+		}
+	}
+}
+
+// isCorrupt reports whether err is SQLite finding a damaged file.
+func isCorrupt(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB)
+}
+
+// feedRow is a row of search_feed: an id range, or a room deleted.
+type feedRow struct {
+	Seq  int64          `db:"seq"`
+	Low  string         `db:"low"`
+	High string         `db:"high"`
+	Room sql.NullString `db:"room"`
+}
+
+// indexPass runs one transaction of the index: the feed rows past the
+// watermark, up to indexBudget rows written, then, while a rebuild is under
+// way, its next chunk with what is left of the budget. It reports whether
+// it found anything to do.
+func (s *Store) indexPass(ctx context.Context) (worked bool, err error) {
+	x := &s.idx
+	x.hold.Lock()
+	defer x.hold.Unlock()
+	applied, cursor, rebuilding := x.applied.Load(), x.cursor, x.rebuilding.Load()
+	err = InTx(ctx, x.db, func(tx *sqlx.Tx) error {
+		var feed []feedRow
+		if err := tx.SelectContext(ctx, &feed, "SELECT seq, low, high, room FROM chat.search_feed WHERE seq > ? ORDER BY seq LIMIT ?", applied, feedRowsPerPass); err != nil {
+			return fmt.Errorf("read feed: %w", err)
+		}
+		budget := indexBudget
+		for _, f := range feed {
+			var n int
+			var err error
+			if f.Room.Valid {
+				n, err = reconcile(ctx, tx, "d.room = ?", f.Room.String)
+			} else {
+				n, err = reconcileRange(ctx, tx, f.Low, f.High)
+			}
+			if err != nil {
+				return fmt.Errorf("feed row %d: %w", f.Seq, err)
+			}
+			worked, applied = true, f.Seq
+			if budget -= n; budget <= 0 {
+				break
+			}
+		}
+		if rebuilding && budget > 0 {
+			// The chunk ends at the budget-th message past the cursor,
+			// or at the end of messages, which ends the rebuild.
+			high := idMax
+			err := tx.GetContext(ctx, &high, "SELECT id FROM chat.messages WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?", cursor, max(budget, 64)-1)
+			if errors.Is(err, sql.ErrNoRows) {
+				high, rebuilding = idMax, false
+			} else if err != nil {
+				return fmt.Errorf("rebuild: %w", err)
+			}
+			if _, err := reconcileRange(ctx, tx, cursor, high); err != nil {
+				return fmt.Errorf("rebuild from %q: %w", cursor, err)
+			}
+			worked, cursor = true, high
+		}
+		if !worked {
+			return nil
+		}
+		rebuild := any(nil)
+		if rebuilding {
+			rebuild = cursor
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE meta SET value = CASE key WHEN 'applied' THEN ? ELSE ? END WHERE key IN ('applied', 'rebuild')", applied, rebuild)
+		return err
+	})
+	if err != nil || !worked {
+		return false, err
+	}
+	x.cursor = cursor
+	x.applied.Store(applied)
+	x.rebuilding.Store(rebuilding)
+	x.mu.Lock()
+	close(x.changed)
+	x.changed = make(chan struct{})
+	x.mu.Unlock()
+	return true, nil
+}
+
+// reconcileRange makes the index hold exactly the messages with ids from
+// low to high (both included) that have content and are not deleted, as
+// they are now. It returns how many index rows it wrote.
+func reconcileRange(ctx context.Context, tx *sqlx.Tx, low, high string) (int, error) {
+	n, err := reconcile(ctx, tx, "d.id BETWEEN ? AND ?", low, high)
+	if err != nil {
+		return 0, err
+	}
+	var last int64
+	if err := tx.GetContext(ctx, &last, "SELECT IFNULL(MAX(docid), 0) FROM docs"); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO docs (id, room, edited)
+SELECT m.id, m.room, IFNULL(m.edited_at, '') FROM chat.messages m
+WHERE m.id BETWEEN ? AND ? AND m.content <> '' AND NOT m.deleted
+  AND NOT EXISTS (SELECT 1 FROM docs d WHERE d.id = m.id)
+ORDER BY m.id`, low, high)
+	if err != nil {
+		return 0, fmt.Errorf("add docs: %w", err)
+	}
+	added, err := res.RowsAffected()
+	if err != nil || added == 0 {
+		return n, err
+	}
+	// The same snapshot of messages as the docs just added: the
+	// transaction holds its read of the attached database to the end.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO messages_fts (rowid, content)
+SELECT d.docid, m.content FROM docs d CROSS JOIN chat.messages m ON m.id = d.id
+WHERE d.docid > ? ORDER BY d.docid`, last); err != nil {
+		return 0, fmt.Errorf("index content: %w", err)
+	}
+	return n + int(added), nil
+}
+
+// reconcile takes out of the index the docs that where selects (with args)
+// whose message is gone, deleted, emptied or edited since it was indexed,
+// and returns how many.
+func reconcile(ctx context.Context, tx *sqlx.Tx, where string, args ...any) (int, error) {
+	stale := `SELECT d.docid FROM docs d LEFT JOIN chat.messages m ON m.id = d.id
+WHERE ` + where + ` AND (m.id IS NULL OR m.deleted OR m.content = '' OR IFNULL(m.edited_at, '') <> d.edited)`
+	if _, err := tx.ExecContext(ctx, "DELETE FROM messages_fts WHERE rowid IN ("+stale+")", args...); err != nil {
+		return 0, fmt.Errorf("unindex stale docs: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, "DELETE FROM docs WHERE docid IN ("+stale+")", args...)
+	if err != nil {
+		return 0, fmt.Errorf("delete stale docs: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// WaitIndexed returns once the search index holds everything committed
+// before the call (and any rebuild under way is done), or with ctx's error,
+// or ErrClosed once the indexer has stopped. Tests and the search bench wait
+// on it; Search waits on it briefly (Options.SearchWait).
+func (s *Store) WaitIndexed(ctx context.Context) error {
+	x := &s.idx
+	target := x.committed.Load()
+	for {
+		x.mu.Lock()
+		ch := x.changed
+		x.mu.Unlock()
+		if x.applied.Load() >= target && !x.rebuilding.Load() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-x.exited:
+			return fmt.Errorf("wait for the search index: %w", ErrClosed)
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the search index: %w", ctx.Err())
+		}
+	}
+}
+
+// awaitIndex is Search's wait: what was committed before a search is found
+// by it, as when the index was kept in the writer's transaction, unless the
+// indexer is far behind (rebuilding, or more than searchWaitRows batches),
+// when waiting would only make every search slow; and never longer than
+// Options.SearchWait. It fails only when ctx ended.
+func (s *Store) awaitIndex(ctx context.Context) error {
+	x := &s.idx
+	if s.opts.SearchWait < 0 || x.rebuilding.Load() || x.committed.Load()-x.applied.Load() > searchWaitRows {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.opts.SearchWait)
+	defer cancel()
+	if err := s.WaitIndexed(wctx); err != nil && ctx.Err() != nil {
+		return err
+	}
+	return nil
+}
+
+// closeSearchIndex closes the index file's connection; a file found
+// corrupt is then removed, so that the next Open rebuilds it. It runs once
+// the indexer has exited and the read pool (which attaches the file) is
+// closed.
+func (s *Store) closeSearchIndex() error {
+	if s.idx.db == nil {
+		return nil
+	}
+	err := s.idx.db.Close()
+	if err != nil {
+		err = fmt.Errorf("close search index: %w", err)
+	}
+	if s.idx.broken.Load() {
+		for _, p := range []string{s.idx.path, s.idx.path + "-wal", s.idx.path + "-shm"} {
+			if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				err = errors.Join(err, fmt.Errorf("remove corrupt search index: %w", rerr))
+			}
+		}
+	}
+	return err
+}

@@ -144,7 +144,7 @@ func TestSearchNeverShowsStaleContentWhileTheIndexIsBehind(t *testing.T) {
 		query string
 		want  []string
 	}{
-		{"0secret", nil},         // deleted
+		{"0secret", nil},          // deleted
 		{"alpha", []string{"03"}}, // 01 deleted, 02 no longer says it
 		{"draft", nil},
 	} {

@@ -192,8 +192,8 @@ func (s *Store) Close() error {
 		s.closed = true
 		s.mu.Unlock()
 		close(s.closing)
-		<-s.exited      // run wrote or failed everything, and closed s.acks
-		<-s.ackerExited // every done has been called
+		<-s.exited        // run wrote or failed everything, and closed s.acks
+		<-s.ackerExited   // every done has been called
 		close(s.idx.stop) // no commit can feed it any more
 		<-s.idx.exited
 		close(s.ckptStop)

@@ -125,6 +125,9 @@ const (
 	searchWaitRows = 64
 	// indexMaxBackoff bounds the pause after a failed pass.
 	indexMaxBackoff = time.Second
+	// indexYield is how long the indexer leaves a busy writer alone
+	// between two passes (indexLoop).
+	indexYield = 100 * time.Millisecond
 )
 
 // idMax sorts after every id (ids are text compared bytewise): the upper
@@ -337,6 +340,9 @@ func (s *Store) noteFeed(seq int64) {
 // up to indexMaxBackoff, and tries again.
 func (s *Store) indexLoop() {
 	defer close(s.idx.exited)
+	if err := indexerThread(); err != nil {
+		s.log.Warn("persistence: cannot lower the search indexer's priority", "err", err)
+	}
 	ctx := context.Background() // a pass, once begun, should end; Close waits for it
 	var backoff time.Duration
 	for {
@@ -349,20 +355,22 @@ func (s *Store) indexLoop() {
 				s.log.Error("persistence: search indexing failed; retrying", "path", s.idx.path, "err", err)
 			}
 			backoff = min(max(2*backoff, 10*time.Millisecond), indexMaxBackoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-s.idx.stop:
-				t.Stop()
+			if !s.idx.sleep(backoff) {
 				return
 			}
 			continue
 		case worked:
 			backoff = 0
-			select {
-			case <-s.idx.stop:
+			// A busy writer goes first: while it has a full batch
+			// waiting, one pass per indexYield at most, so that a burst
+			// is written at the writer's full speed and indexed after
+			// it (or slowly during it, if it lasts).
+			pause := time.Duration(0)
+			if s.pending.Load() >= int64(s.opts.BatchMax) {
+				pause = indexYield
+			}
+			if !s.idx.sleep(pause) {
 				return
-			default:
 			}
 			continue
 		}
@@ -371,6 +379,27 @@ func (s *Store) indexLoop() {
 		case <-s.idx.stop:
 			return
 		}
+	}
+}
+
+// sleep waits d (not at all for 0) and reports false if Close stopped the
+// indexer meanwhile.
+func (x *searchIndex) sleep(d time.Duration) bool {
+	if d <= 0 {
+		select {
+		case <-x.stop:
+			return false
+		default:
+			return true
+		}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-x.stop:
+		return false
 	}
 }
 
@@ -388,68 +417,69 @@ type feedRow struct {
 	Room sql.NullString `db:"room"`
 }
 
-// indexPass runs one transaction of the index: the feed rows past the
-// watermark, up to indexBudget rows written, then, while a rebuild is under
-// way, its next chunk with what is left of the budget. It reports whether
-// it found anything to do.
+// passTables are the indexer's scratch tables, in the index connection's
+// TEMP database: the messages one pass reads, copied out of the chat
+// database in one short snapshot, so that the pass's index transaction
+// (FTS5's work, and its sync) holds no snapshot of the chat database. A
+// long read there would hold up the checkpointer's RESTART, and with it
+// the writer.
+const passTables = `
+CREATE TEMP TABLE IF NOT EXISTS pass_msgs (
+    id TEXT PRIMARY KEY,
+    room TEXT NOT NULL,
+    content TEXT NOT NULL,
+    live BOOLEAN NOT NULL,
+    edited TEXT NOT NULL
+) WITHOUT ROWID;
+DELETE FROM temp.pass_msgs;
+`
+
+// copyMsgs is the SELECT that copies messages into pass_msgs; %s is the
+// rest of the statement (its FROM's joins, WHERE, ORDER, LIMIT).
+const copyMsgs = `INSERT OR IGNORE INTO temp.pass_msgs (id, room, content, live, edited)
+SELECT m.id, m.room, m.content, m.content <> '' AND NOT m.deleted, IFNULL(m.edited_at, '') FROM chat.messages m %s`
+
+// pass is what one pass of the indexer does: the feed rows it applies and,
+// while a rebuild is under way, the rebuild's next chunk [cursor, high].
+type pass struct {
+	feed          []feedRow
+	rebuild       bool   // this pass does a chunk of the rebuild
+	cursor, high  string // the chunk
+	rebuildIsDone bool   // the chunk reaches the end of messages
+}
+
+// indexPass runs one pass: the feed rows past the watermark, up to about
+// indexBudget messages, then, while a rebuild is under way, its next chunk
+// with what is left of the budget. It reports whether it found anything to
+// do. It copies what it reads (readPass), then applies it in one
+// transaction of the index file (applyPass), which commits the watermark
+// with the index.
 func (s *Store) indexPass(ctx context.Context) (worked bool, err error) {
 	x := &s.idx
 	x.hold.Lock()
 	defer x.hold.Unlock()
-	applied, cursor, rebuilding := x.applied.Load(), x.cursor, x.rebuilding.Load()
-	err = InTx(ctx, x.db, func(tx *sqlx.Tx) error {
-		var feed []feedRow
-		if err := tx.SelectContext(ctx, &feed, "SELECT seq, low, high, room FROM chat.search_feed WHERE seq > ? ORDER BY seq LIMIT ?", applied, feedRowsPerPass); err != nil {
-			return fmt.Errorf("read feed: %w", err)
-		}
-		budget := indexBudget
-		for _, f := range feed {
-			var n int
-			var err error
-			if f.Room.Valid {
-				n, err = reconcile(ctx, tx, "d.room = ?", f.Room.String)
-			} else {
-				n, err = reconcileRange(ctx, tx, f.Low, f.High)
-			}
-			if err != nil {
-				return fmt.Errorf("feed row %d: %w", f.Seq, err)
-			}
-			worked, applied = true, f.Seq
-			if budget -= n; budget <= 0 {
-				break
-			}
-		}
-		if rebuilding && budget > 0 {
-			// The chunk ends at the budget-th message past the cursor,
-			// or at the end of messages, which ends the rebuild.
-			high := idMax
-			err := tx.GetContext(ctx, &high, "SELECT id FROM chat.messages WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?", cursor, max(budget, 64)-1)
-			if errors.Is(err, sql.ErrNoRows) {
-				high, rebuilding = idMax, false
-			} else if err != nil {
-				return fmt.Errorf("rebuild: %w", err)
-			}
-			if _, err := reconcileRange(ctx, tx, cursor, high); err != nil {
-				return fmt.Errorf("rebuild from %q: %w", cursor, err)
-			}
-			worked, cursor = true, high
-		}
-		if !worked {
-			return nil
-		}
-		rebuild := any(nil)
-		if rebuilding {
-			rebuild = cursor
-		}
-		_, err := tx.ExecContext(ctx, "UPDATE meta SET value = CASE key WHEN 'applied' THEN ? ELSE ? END WHERE key IN ('applied', 'rebuild')", applied, rebuild)
-		return err
-	})
-	if err != nil || !worked {
+	p := pass{cursor: x.cursor, rebuild: x.rebuilding.Load()}
+	if err := InTx(ctx, x.db, func(tx *sqlx.Tx) error { return readPass(ctx, tx, x.applied.Load(), &p) }); err != nil {
 		return false, err
 	}
-	x.cursor = cursor
+	if len(p.feed) == 0 && !p.rebuild {
+		return false, nil
+	}
+	applied := x.applied.Load()
+	if len(p.feed) > 0 {
+		applied = p.feed[len(p.feed)-1].Seq
+	}
+	err = InTx(ctx, x.db, func(tx *sqlx.Tx) error { return applyPass(ctx, tx, applied, &p) })
+	if err != nil {
+		return false, err
+	}
+	if p.rebuild {
+		x.cursor = p.high
+		if p.rebuildIsDone {
+			x.rebuilding.Store(false)
+		}
+	}
 	x.applied.Store(applied)
-	x.rebuilding.Store(rebuilding)
 	x.mu.Lock()
 	close(x.changed)
 	x.changed = make(chan struct{})
@@ -457,46 +487,137 @@ func (s *Store) indexPass(ctx context.Context) (worked bool, err error) {
 	return true, nil
 }
 
-// reconcileRange makes the index hold exactly the messages with ids from
-// low to high (both included) that have content and are not deleted, as
-// they are now. It returns how many index rows it wrote.
-func reconcileRange(ctx context.Context, tx *sqlx.Tx, low, high string) (int, error) {
-	n, err := reconcile(ctx, tx, "d.id BETWEEN ? AND ?", low, high)
-	if err != nil {
-		return 0, err
+// readPass picks the pass's feed rows (and rebuild chunk) and copies the
+// messages they cover into pass_msgs, all in one snapshot of the chat
+// database: for a range, every message in it; for a room deleted, the
+// messages that the index holds for that room and that are still there.
+func readPass(ctx context.Context, tx *sqlx.Tx, applied int64, p *pass) error {
+	if _, err := tx.ExecContext(ctx, passTables); err != nil {
+		return fmt.Errorf("scratch tables: %w", err)
+	}
+	var feed []feedRow
+	if err := tx.SelectContext(ctx, &feed, "SELECT seq, low, high, room FROM chat.search_feed WHERE seq > ? ORDER BY seq LIMIT ?", applied, feedRowsPerPass); err != nil {
+		return fmt.Errorf("read feed: %w", err)
+	}
+	budget := int64(indexBudget)
+	for _, f := range feed {
+		var (
+			res sql.Result
+			err error
+		)
+		if f.Room.Valid {
+			res, err = tx.ExecContext(ctx, fmt.Sprintf(copyMsgs, "CROSS JOIN main.docs d ON d.id = m.id WHERE d.room = ?"), f.Room.String)
+		} else {
+			res, err = tx.ExecContext(ctx, fmt.Sprintf(copyMsgs, "WHERE m.id BETWEEN ? AND ?"), f.Low, f.High)
+		}
+		if err != nil {
+			return fmt.Errorf("feed row %d: %w", f.Seq, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		p.feed = append(p.feed, f)
+		if budget -= max(n, 1); budget <= 0 {
+			break
+		}
+	}
+	if !p.rebuild || budget <= 0 {
+		p.rebuild = false
+		return nil
+	}
+	// The chunk: the next budget messages from the cursor on; fewer
+	// means the end of messages, which ends the rebuild.
+	err := tx.GetContext(ctx, &p.high, "SELECT id FROM chat.messages WHERE id >= ? ORDER BY id LIMIT 1 OFFSET ?", p.cursor, max(budget, 64)-1)
+	if errors.Is(err, sql.ErrNoRows) {
+		p.high, p.rebuildIsDone = idMax, true
+	} else if err != nil {
+		return fmt.Errorf("rebuild from %q: %w", p.cursor, err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(copyMsgs, "WHERE m.id BETWEEN ? AND ?"), p.cursor, p.high); err != nil {
+		return fmt.Errorf("rebuild from %q: %w", p.cursor, err)
+	}
+	return nil
+}
+
+// applyPass makes the index agree with pass_msgs for each of the pass's
+// feed rows and its rebuild chunk, and commits the watermark with it.
+func applyPass(ctx context.Context, tx *sqlx.Tx, applied int64, p *pass) error {
+	for _, f := range p.feed {
+		var err error
+		if f.Room.Valid {
+			_, err = reconcile(ctx, tx, "d.room = ?", f.Room.String)
+		} else {
+			err = reconcileRange(ctx, tx, f.Low, f.High)
+		}
+		if err != nil {
+			return fmt.Errorf("feed row %d: %w", f.Seq, err)
+		}
+	}
+	rebuild := any(nil)
+	if p.rebuild {
+		if err := reconcileRange(ctx, tx, p.cursor, p.high); err != nil {
+			return fmt.Errorf("rebuild from %q: %w", p.cursor, err)
+		}
+		if !p.rebuildIsDone {
+			rebuild = p.high
+		}
+	} else if cursor, err := currentRebuild(ctx, tx); err != nil {
+		return err
+	} else {
+		rebuild = cursor
+	}
+	_, err := tx.ExecContext(ctx, "UPDATE meta SET value = CASE key WHEN 'applied' THEN ? ELSE ? END WHERE key IN ('applied', 'rebuild')", applied, rebuild)
+	return err
+}
+
+// currentRebuild is meta's rebuild cursor as it stands (NULL: none).
+func currentRebuild(ctx context.Context, tx *sqlx.Tx) (any, error) {
+	var cursor sql.NullString
+	if err := tx.GetContext(ctx, &cursor, "SELECT value FROM meta WHERE key = 'rebuild'"); err != nil {
+		return nil, fmt.Errorf("read rebuild cursor: %w", err)
+	}
+	if !cursor.Valid {
+		return nil, nil
+	}
+	return cursor.String, nil
+}
+
+// reconcileRange makes the index hold exactly the messages of pass_msgs
+// with ids from low to high (both included) that have content and are not
+// deleted; pass_msgs holds every message of that range.
+func reconcileRange(ctx context.Context, tx *sqlx.Tx, low, high string) error {
+	if _, err := reconcile(ctx, tx, "d.id BETWEEN ? AND ?", low, high); err != nil {
+		return err
 	}
 	var last int64
 	if err := tx.GetContext(ctx, &last, "SELECT IFNULL(MAX(docid), 0) FROM docs"); err != nil {
-		return 0, err
+		return err
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO docs (id, room, edited)
-SELECT m.id, m.room, IFNULL(m.edited_at, '') FROM chat.messages m
-WHERE m.id BETWEEN ? AND ? AND m.content <> '' AND NOT m.deleted
-  AND NOT EXISTS (SELECT 1 FROM docs d WHERE d.id = m.id)
+SELECT m.id, m.room, m.edited FROM temp.pass_msgs m
+WHERE m.id BETWEEN ? AND ? AND m.live AND NOT EXISTS (SELECT 1 FROM docs d WHERE d.id = m.id)
 ORDER BY m.id`, low, high)
 	if err != nil {
-		return 0, fmt.Errorf("add docs: %w", err)
+		return fmt.Errorf("add docs: %w", err)
 	}
-	added, err := res.RowsAffected()
-	if err != nil || added == 0 {
-		return n, err
+	if added, err := res.RowsAffected(); err != nil || added == 0 {
+		return err
 	}
-	// The same snapshot of messages as the docs just added: the
-	// transaction holds its read of the attached database to the end.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO messages_fts (rowid, content)
-SELECT d.docid, m.content FROM docs d CROSS JOIN chat.messages m ON m.id = d.id
+SELECT d.docid, m.content FROM docs d CROSS JOIN temp.pass_msgs m ON m.id = d.id
 WHERE d.docid > ? ORDER BY d.docid`, last); err != nil {
-		return 0, fmt.Errorf("index content: %w", err)
+		return fmt.Errorf("index content: %w", err)
 	}
-	return n + int(added), nil
+	return nil
 }
 
 // reconcile takes out of the index the docs that where selects (with args)
-// whose message is gone, deleted, emptied or edited since it was indexed,
-// and returns how many.
+// whose message is not in pass_msgs (gone), or is deleted, emptied or
+// edited since it was indexed, and returns how many.
 func reconcile(ctx context.Context, tx *sqlx.Tx, where string, args ...any) (int, error) {
-	stale := `SELECT d.docid FROM docs d LEFT JOIN chat.messages m ON m.id = d.id
-WHERE ` + where + ` AND (m.id IS NULL OR m.deleted OR m.content = '' OR IFNULL(m.edited_at, '') <> d.edited)`
+	stale := `SELECT d.docid FROM docs d LEFT JOIN temp.pass_msgs m ON m.id = d.id
+WHERE ` + where + ` AND (m.id IS NULL OR NOT m.live OR m.edited <> d.edited)`
 	if _, err := tx.ExecContext(ctx, "DELETE FROM messages_fts WHERE rowid IN ("+stale+")", args...); err != nil {
 		return 0, fmt.Errorf("unindex stale docs: %w", err)
 	}

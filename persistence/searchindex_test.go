@@ -313,6 +313,13 @@ VALUES (?, 'general', 'ann', ?, '2024-01-01T12:00:00.000Z', 0)`, fmt.Sprintf("0%
 			t.Fatal(err)
 		}
 	}
+	// Enough more that the rebuild takes several passes, with new
+	// messages committed while it runs.
+	if _, err := db.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+INSERT INTO messages (id, room, username, content, timestamp, is_private)
+SELECT printf('5%06d', i), 'big', 'ann', 'filler words', '2024-01-01T12:00:00.000Z', 0 FROM n`, rebuildFiller); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.Exec("PRAGMA user_version = 7"); err != nil {
 		t.Fatal(err)
 	}
@@ -329,14 +336,24 @@ WHERE name LIKE 'messages_search_%' OR name LIKE 'messages_fts%' OR name IN ('se
 	if len(left) != 0 {
 		t.Errorf("version 7's search objects after the migration: got %q, want none", left)
 	}
+	appendAll(t, w, []*actors.StoredMessage{msgWith("0000", "general", "early needle", 0), msgWith("9000", "general", "late needle", 9)})
 	waitIndexed(t, w)
-	if got := searchIDs(t, w, "needle", "general"); len(got) != 2 {
-		t.Errorf("Search(needle) after the migration: got %q, want 01 and 02", got)
+	if got := searchIDs(t, w, "needle", "general"); len(got) != 4 {
+		t.Errorf("Search(needle) after the migration: got %q, want 0000, 01, 02 and 9000", got)
 	}
-	if got := indexedIDs(t, path); !slices.Equal(got, []string{"01", "02", "03"}) {
-		t.Errorf("index after the migration: got %q, want [01 02 03]", got)
+	ids := indexedIDs(t, path)
+	if len(ids) != rebuildFiller+5 || !slices.Equal(ids[:4], []string{"0000", "01", "02", "03"}) || ids[len(ids)-1] != "9000" {
+		t.Errorf("index after the migration: got %d ids, want %d (0000, 01-03, the filler, 9000)", len(ids), rebuildFiller+5)
 	}
+	if n := indexHolds(t, path, "filler"); n != rebuildFiller {
+		t.Errorf("index after the migration: filler in %d rows, want %d", n, rebuildFiller)
+	}
+	ftsIntegrity(t, path)
 }
+
+// rebuildFiller is how many more messages TestSearchIndexMigratesVersion7
+// stores: a few of the indexer's passes.
+const rebuildFiller = 3*indexBudget + 100
 
 // An index file that is missing, not a database, or another database's is
 // made anew at Open and rebuilt from messages.

@@ -252,6 +252,16 @@ func (x *searchIndex) openExisting(ctx context.Context, abs, token string, seq i
 	if meta.Applied > seq {
 		return "ahead of the database (restored from a backup?)", fmt.Errorf("index at %d, feed at %d", meta.Applied, seq)
 	}
+	// The feed must still hold every row past the watermark: the writer
+	// deletes only rows the index committed, but a database restored
+	// from a copy newer than the index file may have lost some.
+	var next sql.NullInt64
+	if err := x.db.GetContext(ctx, &next, "SELECT MIN(seq) FROM chat.search_feed WHERE seq > ?", meta.Applied); err != nil {
+		return "cannot read the feed", err
+	}
+	if meta.Applied < seq && next.Int64 != meta.Applied+1 {
+		return "behind what the feed still holds (restored from a backup?)", fmt.Errorf("index at %d, feed resumes at %d", meta.Applied, next.Int64)
+	}
 	// A cheap look at FTS5's own structure record: a file whose index
 	// pages are damaged mostly fails here rather than at the first search.
 	if _, err := x.db.ExecContext(ctx, "SELECT COUNT(*) FROM messages_fts_idx"); err != nil {

@@ -413,6 +413,40 @@ func TestSearchIndexRebuildsAMissingOrBadFile(t *testing.T) {
 	}
 }
 
+// An index file behind rows the feed no longer holds (a database restored
+// from a copy newer than the index) is rebuilt: going on from its
+// watermark would skip what those rows covered.
+func TestSearchIndexRebuildsWhenTheFeedHasAGap(t *testing.T) {
+	path := tempDB(t)
+	w, err := Open(testCtx(t), path, Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, w, []*actors.StoredMessage{msgWith("01", "general", "plum", 1)})
+	waitIndexed(t, w)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	for _, q := range []string{
+		"INSERT INTO messages (id, room, username, content, timestamp, is_private) VALUES ('02', 'general', 'ann', 'plum tart', '2024-01-01T12:00:00.000Z', 0)",
+		"INSERT INTO search_feed (low, high) VALUES ('02', '02')",
+		"DELETE FROM search_feed",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w = openTest(t, path, Options{})
+	waitIndexed(t, w)
+	if got := indexedIDs(t, path); !slices.Equal(got, []string{"01", "02"}) {
+		t.Errorf("index after a gap in the feed: got %q, want [01 02]", got)
+	}
+}
+
 // The writer deletes the feed rows the index has applied: the feed does
 // not grow with the history.
 func TestSearchFeedIsTrimmed(t *testing.T) {

@@ -35,7 +35,7 @@ package persistence
 //     so a kill -9 at any point leaves the index at a watermark it holds
 //     exactly, and the next Open goes on from there. Reconciling is
 //     idempotent, so doing a range twice is harmless.
-//   - Indexing is what may wait: the indexer's thread runs at nice 19,
+//   - Indexing is what may wait: the indexer's thread runs at nice 10,
 //     and while the writer has a full batch waiting the indexer runs one
 //     pass per indexYield at most. A burst is written at the writer's full
 //     speed and indexed after it (docs/performance.md, "Search indexing

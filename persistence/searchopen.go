@@ -54,11 +54,21 @@ func (s *Store) openSearchIndex(ctx context.Context, abs string) error {
 	if _, err := x.openFile(ctx, abs); err != nil {
 		return err
 	}
+	// A database with no message yet (a new one) has nothing to rebuild:
+	// the feed will bring every message.
+	var stored bool
+	if err := s.wconn.GetContext(ctx, &stored, "SELECT EXISTS (SELECT 1 FROM messages)"); err != nil {
+		return fmt.Errorf("look for messages to index: %w", err)
+	}
+	rebuild := any(nil)
+	if stored {
+		rebuild = ""
+	}
 	err = InTx(ctx, x.db, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, searchSchema); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES ('db', ?), ('applied', ?), ('rebuild', '')", token, seq); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES ('db', ?), ('applied', ?), ('rebuild', ?)", token, seq, rebuild); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", searchSchemaVersion))
@@ -69,7 +79,7 @@ func (s *Store) openSearchIndex(ctx context.Context, abs string) error {
 	}
 	x.applied.Store(seq)
 	x.trimmed = seq
-	x.rebuilding.Store(true)
+	x.rebuilding.Store(stored)
 	return nil
 }
 

@@ -92,7 +92,7 @@ func msgWith(id, room, content string, i int) *actors.StoredMessage {
 // catches up by itself.
 func TestSearchIndexFollowsTheWriterAfterTheCommit(t *testing.T) {
 	path := tempDB(t)
-	w := openTest(t, path, Options{SearchWait: -1})
+	w := openTest(t, path, Options{SearchWait: testDeadline})
 	release := holdIndexer(w)
 	appendAll(t, w, []*actors.StoredMessage{msgWith("01", "general", "kiwi one", 1), msgWith("02", "general", "kiwi two", 2)})
 	if got := indexedIDs(t, path); len(got) != 0 {
@@ -111,6 +111,32 @@ func TestSearchIndexFollowsTheWriterAfterTheCommit(t *testing.T) {
 	}
 	if st := w.Stats(); st.SearchBehind != 0 || st.SearchRebuilding {
 		t.Errorf("Stats() after WaitIndexed: behind %d, rebuilding %v, want 0, false", st.SearchBehind, st.SearchRebuilding)
+	}
+}
+
+// A Search finds what was committed before it: with the index a batch
+// behind, it waits for the indexer (Options.SearchWait) rather than answer
+// without the message. The search starts while the indexer is held, so it
+// can find the message only if it waited for it; whenever it runs, the
+// answer must hold it.
+func TestSearchWaitsForTheIndexToCatchUp(t *testing.T) {
+	path := tempDB(t)
+	w := openTest(t, path, Options{SearchWait: -1})
+	release := holdIndexer(w)
+	appendAll(t, w, []*actors.StoredMessage{msgWith("01", "general", "quince", 1)})
+	got := make(chan []string, 1)
+	ctx := testCtx(t)
+	go func() {
+		terms, _ := textsearch.Parse("quince")
+		msgs, _, err := w.Search(ctx, actors.SearchQuery{Terms: terms, Rooms: []string{"general"}, Limit: 10})
+		if err != nil {
+			t.Errorf("Search: %v", err)
+		}
+		got <- historyIDs(msgs)
+	}()
+	release()
+	if ids := <-got; !slices.Equal(ids, []string{"01"}) {
+		t.Errorf("Search(quince) started while the index was behind: got %q, want [01]", ids)
 	}
 }
 

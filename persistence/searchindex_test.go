@@ -92,7 +92,7 @@ func msgWith(id, room, content string, i int) *actors.StoredMessage {
 // catches up by itself.
 func TestSearchIndexFollowsTheWriterAfterTheCommit(t *testing.T) {
 	path := tempDB(t)
-	w := openTest(t, path, Options{SearchWait: testDeadline})
+	w := openTest(t, path, Options{SearchWait: -1})
 	release := holdIndexer(w)
 	appendAll(t, w, []*actors.StoredMessage{msgWith("01", "general", "kiwi one", 1), msgWith("02", "general", "kiwi two", 2)})
 	if got := indexedIDs(t, path); len(got) != 0 {
@@ -121,7 +121,7 @@ func TestSearchIndexFollowsTheWriterAfterTheCommit(t *testing.T) {
 // answer must hold it.
 func TestSearchWaitsForTheIndexToCatchUp(t *testing.T) {
 	path := tempDB(t)
-	w := openTest(t, path, Options{SearchWait: -1})
+	w := openTest(t, path, Options{SearchWait: testDeadline})
 	release := holdIndexer(w)
 	appendAll(t, w, []*actors.StoredMessage{msgWith("01", "general", "quince", 1)})
 	got := make(chan []string, 1)

@@ -156,9 +156,12 @@ func printResult(w io.Writer, r *result) {
 		row("cpu", "%s of one core (the process, pinned to cpus %s)", pct(p.ClientCPU), orNone(r.ClientCPUs))
 	case r.Search != nil:
 		s := r.Search
-		fmt.Fprintf(tw, "\nsearch: Search on %s stored messages (%.0f MB), %d queries per shape, limit 20\n", commas(s.Messages), float64(s.DBBytes)/1e6, s.Queries)
+		fmt.Fprintf(tw, "\nsearch: Search on %s stored messages (%.0f MB, index %.0f MB), %d queries per shape, limit 20\n", commas(s.Messages), float64(s.DBBytes)/1e6, float64(s.IndexBytes)/1e6, s.Queries)
 		if s.FillSeconds > 0 {
-			row("fill", "%.1f s = %s msgs/s through the persistence writer (FTS triggers included)", s.FillSeconds, human(s.FillPerSec))
+			row("fill", "%.1f s = %s msgs/s through the persistence writer; the index caught up %.1f s after the last commit", s.FillSeconds, human(s.FillPerSec), s.IndexLagSeconds)
+		}
+		if s.IndexWaitSeconds >= 0.05 {
+			row("index catch-up at open", "%.1f s", s.IndexWaitSeconds)
 		}
 		for _, sh := range s.Shapes {
 			row(sh.Name, "p50 %.2f ms, p99 %.2f ms, max %.2f ms (%s matches; e.g. %q)", sh.P50, sh.P99, sh.Max, commas(sh.Matches), sh.Example)

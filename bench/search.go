@@ -46,12 +46,20 @@ type searchShape struct {
 }
 
 type searchResult struct {
-	Messages    int           `json:"messages"`
-	FillSeconds float64       `json:"fill_seconds"` // 0 when -search-db was given
-	FillPerSec  float64       `json:"fill_msgs_per_sec"`
-	DBBytes     int64         `json:"db_bytes"`
-	Queries     int           `json:"queries_per_shape"`
-	Shapes      []searchShape `json:"shapes"`
+	Messages    int     `json:"messages"`
+	FillSeconds float64 `json:"fill_seconds"` // 0 when -search-db was given
+	FillPerSec  float64 `json:"fill_msgs_per_sec"`
+	// IndexLagSeconds is how long after the fill's last commit the
+	// search index (which follows the commits) held every message.
+	IndexLagSeconds float64 `json:"index_lag_seconds"`
+	// IndexWaitSeconds is how long the search store's Open waited for
+	// the index to catch up (a database of an older schema, or a
+	// missing index file, is indexed anew).
+	IndexWaitSeconds float64       `json:"index_wait_seconds"`
+	DBBytes          int64         `json:"db_bytes"`
+	IndexBytes       int64         `json:"index_bytes"`
+	Queries          int           `json:"queries_per_shape"`
+	Shapes           []searchShape `json:"shapes"`
 }
 
 // vocabulary is the made-up words of the bench's text, the most frequent
@@ -109,14 +117,23 @@ func runSearch(ctx context.Context, cfg searchConfig, prog *progress) (*searchRe
 			return nil, err
 		}
 	}
-	if fi, err := os.Stat(path); err == nil {
-		res.DBBytes = fi.Size()
-	}
 	store, err := persistence.Open(ctx, path, persistence.Options{})
 	if err != nil {
 		return nil, err
 	}
 	defer store.Close()
+	prog.set(func() (float64, string) { return -1, "search: waiting for the search index to catch up" })
+	t0 := time.Now()
+	if err := store.WaitIndexed(ctx); err != nil {
+		return nil, err
+	}
+	res.IndexWaitSeconds = time.Since(t0).Seconds()
+	if fi, err := os.Stat(path); err == nil {
+		res.DBBytes = fi.Size()
+	}
+	if fi, err := os.Stat(path + ".search"); err == nil {
+		res.IndexBytes = fi.Size()
+	}
 	rooms := make([]string, 10)
 	for i := range rooms {
 		rooms[i] = "bench-" + strconv.Itoa(i)
@@ -270,6 +287,13 @@ func fillSearchDB(ctx context.Context, path string, n int, words []string, prog 
 	}
 	res.FillSeconds = time.Since(t0).Seconds()
 	res.FillPerSec = float64(n) / res.FillSeconds
+	prog.set(func() (float64, string) { return -1, "search: waiting for the search index to catch up" })
+	t1 := time.Now()
+	if err := store.WaitIndexed(ctx); err != nil {
+		store.Close()
+		return err
+	}
+	res.IndexLagSeconds = time.Since(t1).Seconds()
 	if f := failed.Load(); f > 0 {
 		store.Close()
 		return fmt.Errorf("search: %d of %d messages failed to be stored", f, n)

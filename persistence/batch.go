@@ -87,10 +87,47 @@ func (s *Store) writeTx(batch []item, msgs []int, rowErr []error) (err error) {
 	if err := s.insertMentions(batch, msgs, rowErr); err != nil {
 		return err
 	}
+	seq, trimmed, err := s.feedSearch(batch, msgs)
+	if err != nil {
+		return err
+	}
 	if _, err := s.stmts.commit.ExecContext(bg, nil); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	if seq > 0 {
+		s.idx.trimmed = trimmed
+		s.noteFeed(seq) // nudges the indexer; never blocks
+	}
 	return nil
+}
+
+// feedSearch adds the batch's row to search_feed (searchindex.go): the
+// lowest and highest id of its messages, refused ones included (the indexer
+// finds which are stored), so that the indexer, not this transaction,
+// indexes them. Once enough of the feed is applied it also deletes those
+// rows. It returns the row's seq (0 for a batch of no message) and how far
+// the feed is trimmed once this transaction commits.
+func (s *Store) feedSearch(batch []item, msgs []int) (seq, trimmed int64, err error) {
+	trimmed = s.idx.trimmed
+	if len(msgs) == 0 {
+		return 0, trimmed, nil
+	}
+	low, high := batch[msgs[0]].msg.ID, batch[msgs[0]].msg.ID
+	for _, bi := range msgs[1:] {
+		id := batch[bi].msg.ID
+		low, high = min(low, id), max(high, id)
+	}
+	args := []driver.NamedValue{{Ordinal: 1, Value: low}, {Ordinal: 2, Value: high}}
+	if seq, err = queryInt(s.stmts.insertFeed, args); err != nil {
+		return 0, 0, fmt.Errorf("insert search feed row: %w", err)
+	}
+	if applied := s.idx.applied.Load(); applied-trimmed >= trimEvery {
+		if _, err := s.stmts.trimFeed.ExecContext(context.Background(), []driver.NamedValue{{Ordinal: 1, Value: applied}}); err != nil {
+			return 0, 0, fmt.Errorf("trim search feed: %w", err)
+		}
+		trimmed = applied
+	}
+	return seq, trimmed, nil
 }
 
 // insertRooms inserts the batch's rooms; one that exists is left as it is.

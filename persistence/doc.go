@@ -31,6 +31,8 @@
 // stmt.go (the writer's prepared driver statements), durable.go (the acker
 // and the checkpointer), reads.go, conversations.go (the reads of the
 // private messages kept between accounts), accounts.go, schema.go (the schema and its migrations),
+// search.go and searchindex.go (full-text search, and the indexer that keeps
+// its index in a file of its own after the writer's commits),
 // metrics.go.
 //
 // The tables keep the names and columns of the original Rust chat's (the

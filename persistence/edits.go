@@ -43,6 +43,7 @@ func (s *Store) ChangeMessage(ctx context.Context, c actors.MessageChange) error
 	if c.Private {
 		return s.changePrivate(ctx, c)
 	}
+	var seq int64
 	err := s.accountTx(ctx, true, func(tx *sqlx.Tx) error {
 		var (
 			res sql.Result
@@ -67,11 +68,14 @@ WHERE id = ? AND room = ? AND is_private = 0 AND deleted = 0`, c.Content, at, c.
 		} else if n == 0 {
 			return actors.ErrNoMessage
 		}
-		return nil
+		// The indexer takes the old words out and, for an edit, puts the
+		// new ones in (searchindex.go).
+		return tx.GetContext(ctx, &seq, "INSERT INTO search_feed (low, high) VALUES (?, ?) RETURNING seq", c.ID, c.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("change message %s in %q: %w", c.ID, c.Room, err)
 	}
+	s.noteFeed(seq)
 	return nil
 }
 

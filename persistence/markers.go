@@ -64,6 +64,7 @@ SELECT ?, ?, ? WHERE (SELECT COUNT(*) FROM account_rooms WHERE owner = ?) < ?`,
 // membership and read marker in it, in one transaction. (A private message
 // has room ” and no room name is empty: none is touched.)
 func (s *Store) DeleteRoom(ctx context.Context, room string) error {
+	var seq int64
 	err := s.accountTx(ctx, true, func(tx *sqlx.Tx) error {
 		for _, q := range []string{
 			"DELETE FROM reactions WHERE id IN (SELECT id FROM messages WHERE room = ?)",
@@ -78,11 +79,13 @@ func (s *Store) DeleteRoom(ctx context.Context, room string) error {
 				return err
 			}
 		}
-		return nil
+		// The indexer takes the room's messages out of the index.
+		return tx.GetContext(ctx, &seq, "INSERT INTO search_feed (low, high, room) VALUES ('', '', ?) RETURNING seq", room)
 	})
 	if err != nil {
 		return fmt.Errorf("delete room %q: %w", room, err)
 	}
+	s.noteFeed(seq)
 	return nil
 }
 

@@ -15,6 +15,9 @@ func (s *Store) Collectors() []prometheus.Collector {
 		counter("failed_wal_syncs_total", "WAL syncs that failed; the messages they covered were not acknowledged.", func(st Stats) float64 { return float64(st.FailedSyncs) }),
 		counter("checkpoints_total", "Background WAL checkpoints.", func(st Stats) float64 { return float64(st.Checkpoints) }),
 		counter("wal_restarts_total", "Checkpoints that restarted the WAL, holding the writer up briefly.", func(st Stats) float64 { return float64(st.WALRestarts) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "parley", Subsystem: "store", Name: "search_behind",
+			Help: "Search feed rows (batches, edits, rooms deleted) committed and not yet indexed: how far search is behind the writer."},
+			func() float64 { return float64(s.Stats().SearchBehind) }),
 	)
 }
 

@@ -74,6 +74,9 @@ func open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	if err := s.openCheckpointConn(ctx, abs); err != nil {
 		return nil, fmt.Errorf("open checkpoint connection: %w", err)
 	}
+	if err := s.openSearchIndex(ctx, abs); err != nil {
+		return nil, fmt.Errorf("open search index: %w", err)
+	}
 	if err := s.openReadPool(ctx, abs); err != nil {
 		return nil, fmt.Errorf("open read pool: %w", err)
 	}
@@ -217,20 +220,18 @@ func (s *Store) openCheckpointConn(ctx context.Context, abs string) (err error) 
 
 // openReadPool opens the pool that serves reads. It opens the file
 // read-only: reads can never write, and in WAL mode they do not wait for the
-// writer nor it for them.
+// writer nor it for them. Each connection attaches the search index
+// (searchindex.go), read-only too, as "search".
 func (s *Store) openReadPool(ctx context.Context, abs string) (err error) {
-	s.rdb, err = sqlx.Open("sqlite3", sqliteURI(abs, url.Values{
+	s.rdb = attachedDB(sqliteURI(abs, url.Values{
 		"mode":          {"ro"},
 		"_busy_timeout": {millis(s.opts.BusyTimeout)},
-	}))
-	if err != nil {
-		return err
-	}
+	}), "search", sqliteURI(s.idx.path, url.Values{"mode": {"ro"}}))
 	s.rdb.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
 	return s.rdb.PingContext(ctx)
 }
 
-// start starts the store's three goroutines; Close stops them.
+// start starts the store's four goroutines; Close stops them.
 func (s *Store) start() {
 	// The writer: the only user of wconn and its statements from here
 	// on. It runs until Close closes s.closing, then drains the queue,
@@ -244,6 +245,10 @@ func (s *Store) start() {
 	// until Close closes s.ckptStop (after the two above exited), then
 	// closes s.ckptExited.
 	go s.checkpointLoop()
+	// The indexer (searchindex.go): the only user of the search index's
+	// connection from here on. It runs until Close closes s.idx.stop
+	// (after the writer and the acker exited), then closes s.idx.exited.
+	go s.indexLoop()
 }
 
 // millis is d as go-sqlite3's _busy_timeout wants it.
@@ -269,6 +274,11 @@ func (s *Store) closeDBs(checkpoint bool) error {
 		if err := s.rdb.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close read pool: %w", err))
 		}
+	}
+	// After the read pool, which attaches the index file; before the
+	// write connection, which must be the chat database's last.
+	if err := s.closeSearchIndex(); err != nil {
+		errs = append(errs, err)
 	}
 	if s.adb != nil {
 		if err := s.adb.Close(); err != nil {

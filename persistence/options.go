@@ -38,6 +38,12 @@ type Options struct {
 	CheckpointInterval time.Duration // least time between two background checkpoints; default 5ms
 	WALLimit           int64         // WAL bytes past which a checkpoint restarts it, briefly holding the writer up; default 64 MiB
 
+	// SearchWait bounds how long a Search waits for the search index to
+	// catch up with what was committed before it (searchindex.go: the
+	// index follows the commits); default 2s, negative: never wait. It
+	// only waits when the index is a few batches behind at most.
+	SearchWait time.Duration
+
 	Logger *slog.Logger // default slog.Default()
 
 	// syncFile makes the WAL durable; tests replace it to count or fail
@@ -83,6 +89,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.WALLimit <= 0 {
 		o.WALLimit = 64 << 20
+	}
+	if o.SearchWait == 0 {
+		o.SearchWait = 2 * time.Second
 	}
 	if o.syncFile == nil {
 		o.syncFile = fdatasync

@@ -38,6 +38,7 @@ FROM messages WHERE id = ? AND is_private = 1`, id)
 
 // changePrivate is ChangeMessage of a private message.
 func (s *Store) changePrivate(ctx context.Context, c actors.MessageChange) error {
+	var seq int64
 	err := s.accountTx(ctx, true, func(tx *sqlx.Tx) error {
 		var parties struct {
 			Username  string `db:"username"`
@@ -69,11 +70,14 @@ WHERE owner = ? AND peer = ? AND id = ?`, at, side[0], side[1], c.ID); err != ni
 				return err
 			}
 		}
-		return nil
+		// The indexer takes the old words out and, for an edit, puts the
+		// new ones in (searchindex.go), as for a room's message.
+		return tx.GetContext(ctx, &seq, "INSERT INTO search_feed (low, high) VALUES (?, ?) RETURNING seq", c.ID, c.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("change private message %s: %w", c.ID, err)
 	}
+	s.noteFeed(seq)
 	return nil
 }
 

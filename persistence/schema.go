@@ -242,6 +242,39 @@ INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
 ALTER TABLE conversation_messages ADD COLUMN edited_at TEXT NULL;
 CREATE INDEX conversation_messages_edited ON conversation_messages (owner, peer, edited_at) WHERE edited_at IS NOT NULL;
 `,
+	// Version 9: the index moves out of the writer's transaction
+	// (searchindex.go). Version 7's triggers indexed every insert inside
+	// the writer's batch, which more than halved its throughput; the index
+	// now lives in its own file (<db>.search), filled after the commits by
+	// an indexer that tails search_feed. The triggers and version 7's
+	// tables go (dropping the FTS5 table drops its shadow tables); the new
+	// file is rebuilt from messages by the indexer, in the background,
+	// when Open finds none. search_feed: one row per batch (its lowest and
+	// highest id), per edit or deletion (the message's id twice) or per
+	// room deleted (room set), written in the transaction that made the
+	// change; AUTOINCREMENT because the indexer's watermark is a seq, and
+	// a seq given again after the rows were trimmed would be skipped.
+	// search_identity's token tells the index file whose it is, so that an
+	// index left beside another database is rebuilt, not trusted.
+	`
+DROP TRIGGER messages_search_insert;
+DROP TRIGGER messages_search_update;
+DROP TRIGGER messages_search_delete;
+DROP TABLE messages_fts;
+DROP VIEW search_content;
+DROP TABLE search_docs;
+CREATE TABLE search_feed (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    low TEXT NOT NULL,
+    high TEXT NOT NULL,
+    room TEXT
+);
+CREATE TABLE search_identity (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    token TEXT NOT NULL
+);
+INSERT INTO search_identity (one, token) VALUES (1, lower(hex(randomblob(16))));
+`,
 }
 
 // migrate brings the database on conn to version len(migrations). It always

@@ -1,15 +1,14 @@
 package persistence
 
-// Full-text search (schema version 6): messages_fts, an external-content
-// FTS5 index kept in step with messages by triggers, read on the read-only
-// pool like every read.
+// Full-text search: messages_fts, an FTS5 index in a file of its own that
+// an indexer keeps after the writer's commits (searchindex.go), read on the
+// read-only pool like every read, which attaches it as "search".
 //
 // FTS5 is compiled into go-sqlite3 only with its build tag sqlite_fts5
 // (the Makefile sets it for every go command). A build without it cannot
 // create or read the index, so Open refuses it up front, with words that
 // say what to do, rather than fail on the migration's "no such module"
-// or, on a database migrated already, on every insert (the triggers write
-// the index).
+// or on the index file.
 
 import (
 	"context"
@@ -48,17 +47,21 @@ func checkFTS5(ctx context.Context, conn *sqlx.Conn) error {
 //     in ? costs, not a million bm25 scores;
 //   - hits: the best ranked ? of those (bm25, lower is better; ties: the
 //     newer first);
-//   - only those are mapped back to ids (search_docs' primary key), read
-//     (messages') and filtered by scope, deletion and before.
+//   - only those are mapped back to ids (docs' primary key), read
+//     (messages') and filtered by scope, deletion and before, and by the
+//     edited_at the message was indexed with: while the indexer is behind,
+//     a hit on an edited message's old words, or on a deleted message, is
+//     dropped here, so a result never shows what the words matched no
+//     longer.
 //
 // CROSS JOIN keeps that order: left to itself, SQLite may drive the join
 // from messages' room index and ask the index about every message of the
 // room, one by one, which on a big room is seconds. %s is where the
 // scope's joins go, %s its filters.
 const searchSelect = `WITH bound AS (
-    SELECT IFNULL((SELECT docid FROM search_docs WHERE id >= ? ORDER BY id LIMIT 1), 9223372036854775807) AS docid
+    SELECT IFNULL((SELECT docid FROM search.docs WHERE id >= ? ORDER BY id LIMIT 1), 9223372036854775807) AS docid
 ), recent AS (
-    SELECT rowid AS docid, rank FROM messages_fts
+    SELECT rowid AS docid, rank FROM search.messages_fts
     WHERE messages_fts MATCH ? AND rowid < (SELECT docid FROM bound)
     ORDER BY rowid DESC LIMIT ?
 ), hits AS (
@@ -68,10 +71,10 @@ SELECT m.id, m.room, m.username, m.content, m.timestamp, m.is_private,
        IFNULL(m.recipient, '') AS recipient, IFNULL(m.nonce, '') AS nonce,
        IFNULL(m.edited_at, '') AS edited_at, m.deleted
 FROM hits h
-CROSS JOIN search_docs d ON d.docid = h.docid
+CROSS JOIN search.docs d ON d.docid = h.docid
 CROSS JOIN messages m ON m.id = d.id
 %s
-WHERE NOT m.deleted AND m.id < ? %s
+WHERE NOT m.deleted AND IFNULL(m.edited_at, '') = d.edited AND m.id < ? %s
 ORDER BY h.rank, m.id DESC
 LIMIT ?`
 
@@ -100,6 +103,9 @@ func (s *Store) Search(ctx context.Context, q actors.SearchQuery) ([]actors.Stor
 	}
 	match, err := textsearch.FTS5(q.Terms)
 	if err != nil {
+		return nil, false, fmt.Errorf("search: %w", err)
+	}
+	if err := s.awaitIndex(ctx); err != nil {
 		return nil, false, fmt.Errorf("search: %w", err)
 	}
 	before := q.Before
@@ -159,7 +165,7 @@ func (s *Store) Search(ctx context.Context, q actors.SearchQuery) ([]actors.Stor
 			looked = t.hits
 		}
 		var n int
-		if err := s.rdb.GetContext(ctx, &n, "SELECT COUNT(*) FROM (SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? LIMIT ?)", match, looked+1); err != nil {
+		if err := s.rdb.GetContext(ctx, &n, "SELECT COUNT(*) FROM (SELECT 1 FROM search.messages_fts WHERE messages_fts MATCH ? LIMIT ?)", match, looked+1); err != nil {
 			return nil, false, fmt.Errorf("search: %w", err)
 		}
 		if n <= looked {

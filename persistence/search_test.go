@@ -11,19 +11,19 @@ import (
 	"parley/persistence/storetest"
 )
 
-// ftsIntegrity runs FTS5's integrity-check, which compares the index with
-// the content it reads through search_content: an index the triggers let
-// drift from messages (a 'delete' with other words than were indexed, a
-// row indexed twice) fails it.
+// ftsIntegrity runs FTS5's integrity-check on the index file: an index
+// whose entries drifted from its own structure (a row deleted twice, one
+// indexed twice) fails it.
 func ftsIntegrity(t *testing.T, path string) {
 	t.Helper()
-	if _, err := rawDB(t, path).Exec("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)"); err != nil {
+	if _, err := indexDB(t, path).Exec("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')"); err != nil {
 		t.Errorf("fts5 integrity-check: %v", err)
 	}
 }
 
-// The migration to version 6 indexes the messages stored before it, and
-// the triggers keep the index equal to the content through edits,
+// The messages stored before search existed are indexed (the migrations
+// to version 7 and 8, then the indexer's rebuild of the new index file),
+// and the indexer keeps the index equal to the content through edits,
 // deletions and DeleteRoom.
 func TestSearchMigrationIndexesStoredMessages(t *testing.T) {
 	path := tempDB(t)
@@ -49,6 +49,7 @@ VALUES (?, 'general', 'ann', ?, ?, 0, ?)`, id, content, "2024-01-01T12:00:00.000
 	}
 
 	w := openTest(t, path, Options{})
+	waitIndexed(t, w)
 	terms, _ := textsearch.Parse("needle")
 	q := actors.SearchQuery{Terms: terms, Rooms: []string{"general"}, Limit: 10}
 	msgs, _, err := w.Search(ctx, q)
@@ -71,10 +72,14 @@ VALUES (?, 'general', 'ann', ?, ?, 0, ?)`, id, content, "2024-01-01T12:00:00.000
 	if err := w.DeleteRoom(ctx, "other"); err != nil {
 		t.Fatal(err)
 	}
+	waitIndexed(t, w)
 	ftsIntegrity(t, path)
-	var docs int
-	if err := w.rdb.GetContext(ctx, &docs, "SELECT COUNT(*) FROM search_docs"); err != nil || docs != 1 {
-		t.Errorf("search_docs: got %d rows, %v, want 1 (01 alone has content)", docs, err)
+	if got := indexedIDs(t, path); !slices.Equal(got, []string{"01"}) {
+		t.Errorf("docs: got %q, want [01] (01 alone has content)", got)
+	}
+	msgs, _, err = w.Search(ctx, q)
+	if got := storetest.HistoryIDs(msgs); err != nil || !slices.Equal(got, []string{"01"}) || msgs[0].Content != "needle needle" {
+		t.Errorf("Search after the edits: got %q, %v, want [01] with its last content", got, err)
 	}
 }
 
@@ -111,10 +116,10 @@ func TestSearchReadsMoreHitsWhenFewAreInScope(t *testing.T) {
 	}
 }
 
-// A deletion takes the message's words out of the index's pages at once
-// (FTS5's secure-delete), not only by a delete marker that a later merge
-// would apply: the words of a deleted message are gone from the file's
-// index, not just from the answers.
+// A deletion takes the message's words out of the index's pages as soon as
+// the indexer applies it (FTS5's secure-delete), not only by a delete
+// marker that a later merge would apply: the words of a deleted message are
+// gone from the index file, not just from the answers.
 func TestSearchDeletionLeavesNoWordsInTheIndex(t *testing.T) {
 	path := tempDB(t)
 	w := openTest(t, path, Options{})
@@ -122,10 +127,11 @@ func TestSearchDeletionLeavesNoWordsInTheIndex(t *testing.T) {
 	m := storetest.RoomMsg("01", "general", "ann", 1)
 	m.Content = "0swordfish is the password"
 	appendAll(t, w, []*actors.StoredMessage{m, storetest.RoomMsg("02", "general", "ann", 2)})
+	waitIndexed(t, w)
 	inIndex := func() int {
 		t.Helper()
 		var n int
-		if err := rawDB(t, path).Get(&n, "SELECT COUNT(*) FROM messages_fts_data WHERE instr(block, CAST('0swordfish' AS BLOB)) > 0"); err != nil {
+		if err := indexDB(t, path).Get(&n, "SELECT COUNT(*) FROM messages_fts_data WHERE instr(block, CAST('0swordfish' AS BLOB)) > 0"); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -136,6 +142,7 @@ func TestSearchDeletionLeavesNoWordsInTheIndex(t *testing.T) {
 	if err := w.ChangeMessage(ctx, actors.MessageChange{ID: "01", Room: "general", Deleted: true, At: storetest.BaseTime}); err != nil {
 		t.Fatal(err)
 	}
+	waitIndexed(t, w)
 	if n := inIndex(); n != 0 {
 		t.Errorf("after the deletion: the word is in %d index blocks, want none", n)
 	}

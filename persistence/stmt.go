@@ -29,6 +29,8 @@ type writeStmts struct {
 	insertParty             rawStmt // one side of a conversation: conversation_messages
 	insertMention           rawStmt // one name a message mentions (reactions.go)
 	changes                 rawStmt // SELECT changes(): rows the last insert kept
+	insertFeed              rawStmt // the batch's row of search_feed (searchindex.go), RETURNING its seq
+	trimFeed                rawStmt // deletes the feed rows the search index has applied
 	begin, commit, rollback rawStmt
 }
 
@@ -80,6 +82,8 @@ func (st *writeStmts) prepare(ctx context.Context, dc any) error {
 		{&st.insertParty, "insert conversation row", "INSERT OR IGNORE INTO conversation_messages (owner, peer, id) VALUES (?, ?, ?)"},
 		{&st.insertMention, "insert mention", "INSERT OR IGNORE INTO mentions (who, room, id, pos, name) VALUES (?, ?, ?, ?, ?)"},
 		{&st.changes, "changes", "SELECT changes()"},
+		{&st.insertFeed, "insert search feed row", "INSERT INTO search_feed (low, high) VALUES (?, ?) RETURNING seq"},
+		{&st.trimFeed, "trim search feed", "DELETE FROM search_feed WHERE seq <= ?"},
 		{&st.begin, "begin", "BEGIN IMMEDIATE"},
 		{&st.commit, "commit", "COMMIT"},
 		{&st.rollback, "rollback", "ROLLBACK"},
@@ -110,7 +114,7 @@ func prepareRaw(ctx context.Context, conn driver.ConnPrepareContext, dst *rawStm
 // write connection; closing that connection finalizes them anyway, so their
 // errors are not reported.
 func (st *writeStmts) close() {
-	for _, rs := range append(st.insert[:], st.insertRoom, st.insertParty, st.insertMention, st.changes, st.begin, st.commit, st.rollback) {
+	for _, rs := range append(st.insert[:], st.insertRoom, st.insertParty, st.insertMention, st.changes, st.insertFeed, st.trimFeed, st.begin, st.commit, st.rollback) {
 		if rs != nil {
 			_ = rs.Close()
 		}
@@ -120,20 +124,30 @@ func (st *writeStmts) close() {
 // keptRows returns changes(): after an INSERT OR FAIL refused a row, how
 // many rows before it the statement kept.
 func (st *writeStmts) keptRows() (int, error) {
-	rows, err := st.changes.QueryContext(context.Background(), nil)
+	n, err := queryInt(st.changes, nil)
+	if err != nil {
+		return 0, fmt.Errorf("changes(): %w", err)
+	}
+	return int(n), nil
+}
+
+// queryInt runs rs with args and returns the integer in its first row's
+// first column.
+func queryInt(rs rawStmt, args []driver.NamedValue) (int64, error) {
+	rows, err := rs.QueryContext(context.Background(), args)
 	if err != nil {
 		return 0, err
 	}
 	defer rows.Close()
-	dest := make([]driver.Value, 1)
+	dest := make([]driver.Value, len(rows.Columns()))
 	if err := rows.Next(dest); err != nil {
 		return 0, err
 	}
 	n, ok := dest[0].(int64)
 	if !ok {
-		return 0, fmt.Errorf("changes() is %T, not an integer", dest[0])
+		return 0, fmt.Errorf("got %T, not an integer", dest[0])
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // boxed is a string and the same string as an interface value.

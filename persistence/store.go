@@ -22,13 +22,15 @@ var _ actors.Store = (*Store)(nil)
 var ErrClosed = errors.New("store closed")
 
 // Store is parley's SQLite store: it satisfies actors.Store. Its methods are
-// safe for concurrent use. Open starts its three goroutines and Close stops
+// safe for concurrent use. Open starts its four goroutines and Close stops
 // them, in this order:
 //
 //   - the writer (run, writer.go) makes every write, in batches, on the one
 //     write connection;
 //   - the acker (ackLoop, durable.go) makes each committed batch durable and
 //     calls its done callbacks;
+//   - the indexer (indexLoop, searchindex.go) keeps the search index, a
+//     file of its own, after the writer's commits;
 //   - the checkpointer (checkpointLoop, durable.go) copies the WAL into the
 //     database file on a connection of its own.
 //
@@ -101,6 +103,8 @@ type Store struct {
 	closeErr  error
 
 	stats counters
+
+	idx searchIndex // the search index and its indexer (searchindex.go)
 }
 
 // restartBusyTimeout bounds how long a RESTART checkpoint waits for readers,
@@ -144,6 +148,9 @@ type Stats struct {
 	FailedSyncs uint64 // of those, the ones that failed
 	Checkpoints uint64 // checkpoints run by the checkpointer
 	WALRestarts uint64 // of those, RESTART checkpoints (WAL past WALLimit, or recovery after a failed sync)
+
+	SearchBehind     int64 // search feed rows (batches, edits, rooms deleted) committed and not yet in the search index
+	SearchRebuilding bool  // the search index is being rebuilt from messages
 }
 
 // Stats returns the store's counters.
@@ -164,6 +171,9 @@ func (s *Store) Stats() Stats {
 		FailedSyncs: s.stats.failedSyncs.Load(),
 		Checkpoints: s.stats.checkpoints.Load(),
 		WALRestarts: s.stats.walRestarts.Load(),
+
+		SearchBehind:     max(0, s.idx.committed.Load()-s.idx.applied.Load()),
+		SearchRebuilding: s.idx.rebuilding.Load(),
 	}
 }
 
@@ -182,8 +192,10 @@ func (s *Store) Close() error {
 		s.closed = true
 		s.mu.Unlock()
 		close(s.closing)
-		<-s.exited      // run wrote or failed everything, and closed s.acks
-		<-s.ackerExited // every done has been called
+		<-s.exited        // run wrote or failed everything, and closed s.acks
+		<-s.ackerExited   // every done has been called
+		close(s.idx.stop) // no commit can feed it any more
+		<-s.idx.exited
 		close(s.ckptStop)
 		<-s.ckptExited
 		s.closeErr = s.closeDBs(true)

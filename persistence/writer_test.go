@@ -29,7 +29,7 @@ func TestSchemaVersionAndColumns(t *testing.T) {
 	if err := w.rdb.GetContext(ctx, &version, "PRAGMA user_version"); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := version, len(migrations); got != want || want != 8 {
+	if got, want := version, len(migrations); got != want || want != 9 {
 		t.Errorf("user_version = %d, want %d (and 8 migrations, got %d)", got, want, len(migrations))
 	}
 

@@ -47,7 +47,7 @@ type table struct {
 // what it added here and raise this: TestTablesCoverTheSchema fails until
 // it does, and a source with a table or column not listed is refused at
 // run time rather than copied in part.
-const sqliteVersion = 8
+const sqliteVersion = 9
 
 // tables are copied in this order: accounts before sessions, which
 // reference them (the only foreign key); the rest have none.
@@ -93,12 +93,15 @@ var tables = []table{
 	}},
 }
 
-// derived reports whether a source table is SQLite's full-text index
-// (schema version 7: search_docs, and messages_fts with FTS5's shadow
-// tables): made from messages, and not copied, since PostgreSQL indexes
-// its own copy of the messages (an expression index).
+// derived reports whether a source table is SQLite's full-text index or
+// its bookkeeping: made from messages, and not copied, since PostgreSQL
+// indexes its own copy of the messages (an expression index). Version 7
+// kept the index in the database (search_docs, and messages_fts with
+// FTS5's shadow tables); version 9 keeps it in a file of its own and
+// only the indexer's feed and the database's identity here.
 func derived(name string) bool {
-	return name == "search_docs" || name == "messages_fts" || strings.HasPrefix(name, "messages_fts_")
+	return name == "search_docs" || name == "messages_fts" || strings.HasPrefix(name, "messages_fts_") ||
+		name == "search_feed" || name == "search_identity"
 }
 
 func (t table) colNames() []string {

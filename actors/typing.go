@@ -84,6 +84,10 @@ const typingSize = 64
 // not miss), nor one whose queue is half full.
 func (r *Room) handleTyping(m *roomMsg) {
 	r.inboxBytes.Add(-m.size)
+	if m.from == nil { // another node's (typing_cluster.go)
+		r.handleRemoteTyping(m)
+		return
+	}
 	from := r.members[m.from]
 	if from == nil {
 		return // left since
@@ -97,4 +101,5 @@ func (r *Room) handleTyping(m *roomMsg) {
 			r.hub.metrics.typingDropped.Add(1)
 		}
 	}
+	r.relayTyping(from.who.name, frame)
 }

@@ -108,6 +108,7 @@ func measureSetup(ctx context.Context, o *options, s *benchSetup, tag string, pr
 	}
 	cs := &clusterSetup{Name: s.name, Fixed: &fixed, Ramp: ramp, SetupErrors: nonEmpty(l.setupErrs)}
 	cs.FixedCPUPerDeliveryUs, cs.FixedCPUPerDeliveryPGUs = cpuPerDelivery(&fixed)
+	cs.KneeCPUPerDeliveryUs, cs.KneeCPUPerDeliveryPGUs = -1, -1
 	if ramp.Knee >= 0 {
 		cs.KneeCPUPerDeliveryUs, cs.KneeCPUPerDeliveryPGUs = cpuPerDelivery(&ramp.Steps[ramp.Knee])
 	}
@@ -295,8 +296,16 @@ func printCluster(tw *tabwriter.Writer, r *result) {
 			return g(s.Ramp)
 		}
 	}
-	line("knee rate/sender", knee(func(r *rampResult) float64 { return r.KneeRate }), func(v float64) string { return fmt.Sprintf("%g", v) })
-	line("knee deliveries/s", knee(func(r *rampResult) float64 { return r.KneeDeliveries }), human)
+	orNA := func(f func(float64) string) func(float64) string {
+		return func(v float64) string {
+			if v < 0 {
+				return "none"
+			}
+			return f(v)
+		}
+	}
+	line("knee rate/sender", knee(func(r *rampResult) float64 { return r.KneeRate }), orNA(func(v float64) string { return fmt.Sprintf("%g", v) }))
+	line("knee deliveries/s", knee(func(r *rampResult) float64 { return r.KneeDeliveries }), orNA(human))
 	line("fixed: delivered/s", func(s *clusterSetup) float64 { return s.Fixed.Delivered }, human)
 	line("fixed: p50", func(s *clusterSetup) float64 { return s.Fixed.Latency.P50 }, ms)
 	line("fixed: p99", func(s *clusterSetup) float64 { return s.Fixed.Latency.P99 }, ms)

@@ -27,6 +27,12 @@ import (
 type clusterConfig struct {
 	Nodes, NATSServers, Replicas int
 	SkipSingle                   bool
+	// SaturateRate, when positive, adds a last phase at this rate per
+	// sender, above what the servers can take: what they deliver per
+	// second of their CPU then is their capacity per core, a figure a
+	// machine shared with other work still gives (the knee needs the
+	// core to itself).
+	SaturateRate float64
 }
 
 // errNoPostgres ends the scenario early, as a skip, without PostgreSQL.
@@ -54,6 +60,12 @@ type clusterSetup struct {
 	KneeCPUPerDeliveryUs    float64          `json:"knee_cpu_us_per_delivery"`
 	KneeCPUPerDeliveryPGUs  float64          `json:"knee_cpu_us_per_delivery_with_pg"`
 	SetupErrors             map[string]int64 `json:"setup_errors,omitempty"`
+	// The saturating phase (SaturateRate), and what the servers (nodes +
+	// NATS) deliver, and take in, per second of their CPU in it.
+	Saturated           *phaseResult `json:"saturated,omitempty"`
+	SatDeliveriesPerCPU float64      `json:"saturated_deliveries_per_cpu_second"`
+	SatMessagesPerCPU   float64      `json:"saturated_messages_per_cpu_second"`
+	SatCPUPerDeliveryUs float64      `json:"saturated_cpu_us_per_delivery"`
 }
 
 // benchSetup is the servers of one setup, started.
@@ -111,6 +123,18 @@ func measureSetup(ctx context.Context, o *options, s *benchSetup, tag string, pr
 	cs.KneeCPUPerDeliveryUs, cs.KneeCPUPerDeliveryPGUs = -1, -1
 	if ramp.Knee >= 0 {
 		cs.KneeCPUPerDeliveryUs, cs.KneeCPUPerDeliveryPGUs = cpuPerDelivery(&ramp.Steps[ramp.Knee])
+	}
+	if o.cluster.SaturateRate > 0 {
+		// Last: the backlog it leaves would tax whatever came after.
+		sat := l.runPhase(1+len(ramp.Steps), o.cluster.SaturateRate, o.fanout.Warmup, o.fanout.Duration, prog)
+		cs.Saturated = &sat
+		cs.SatCPUPerDeliveryUs, _ = cpuPerDelivery(&sat)
+		if sat.ServerCPU > 0 {
+			cs.SatDeliveriesPerCPU = sat.Delivered / (sat.ServerCPU / 100)
+			cs.SatMessagesPerCPU = sat.Acked / (sat.ServerCPU / 100)
+		}
+		prog.logf("%s saturated at %g msg/s/sender: %s deliveries/s, %s acked msg/s, server cpu %s: %s deliveries per cpu-second",
+			s.name, o.cluster.SaturateRate, human(sat.Delivered), human(sat.Acked), pct(sat.ServerCPU), human(cs.SatDeliveriesPerCPU))
 	}
 	return cs, nil
 }
@@ -260,6 +284,13 @@ func printCluster(tw *tabwriter.Writer, r *result) {
 			fmt.Fprintf(tw, "  cpu by part\t%s\n", cpuPartsString(s.Fixed.ServerCPUParts))
 		}
 		printRamp(tw, &result{Target: r.Target, Ramp: s.Ramp, Batch: r.Batch}, "on "+s.Name)
+		if sat := s.Saturated; sat != nil {
+			fmt.Fprintf(tw, "\n%s, saturated at %g msg/s per sender (offered above capacity):\n", s.Name, sat.RatePerSender)
+			printPhase(func(k, format string, a ...any) { fmt.Fprintf(tw, "  %s\t"+format+"\n", append([]any{k}, a...)...) }, sat)
+			if len(sat.ServerCPUParts) > 0 {
+				fmt.Fprintf(tw, "  cpu by part\t%s\n", cpuPartsString(sat.ServerCPUParts))
+			}
+		}
 	}
 	fmt.Fprintf(tw, "\nsummary\t")
 	for _, s := range c.Setups {
@@ -316,6 +347,14 @@ func printCluster(tw *tabwriter.Writer, r *result) {
 	line("fixed: cpu/delivery (+PostgreSQL)", func(s *clusterSetup) float64 { return s.FixedCPUPerDeliveryPGUs }, us)
 	line("knee: cpu/delivery (nodes+NATS)", func(s *clusterSetup) float64 { return s.KneeCPUPerDeliveryUs }, us)
 	line("knee: cpu/delivery (+PostgreSQL)", func(s *clusterSetup) float64 { return s.KneeCPUPerDeliveryPGUs }, us)
+	if c.Setups[0].Saturated != nil {
+		line("saturated: delivered/s", func(s *clusterSetup) float64 { return s.Saturated.Delivered }, human)
+		line("saturated: acked msg/s", func(s *clusterSetup) float64 { return s.Saturated.Acked }, human)
+		line("saturated: server cpu (nodes+NATS)", func(s *clusterSetup) float64 { return s.Saturated.ServerCPU }, pct)
+		line("saturated: deliveries per cpu-second", func(s *clusterSetup) float64 { return s.SatDeliveriesPerCPU }, human)
+		line("saturated: messages per cpu-second", func(s *clusterSetup) float64 { return s.SatMessagesPerCPU }, human)
+		line("saturated: cpu/delivery (nodes+NATS)", func(s *clusterSetup) float64 { return s.SatCPUPerDeliveryUs }, us)
+	}
 	line("fixed: lost + duplicated", func(s *clusterSetup) float64 { return float64(s.Fixed.Lost + s.Fixed.Duplicated) }, func(v float64) string { return fmt.Sprintf("%.0f", v) })
 }
 

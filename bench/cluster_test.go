@@ -32,7 +32,7 @@ func TestClusterScenarioTiny(t *testing.T) {
 		scenario: "cluster", target: "parley", batch: true, rate: 20, p99Bound: 2 * time.Second,
 		startRate: 10, step: "2", maxRate: 1000, stepDuration: time.Second, stepWarmup: 300 * time.Millisecond, maxSteps: 2,
 		fanout:  fanoutConfig{Rooms: 2, Members: 6, Senders: 2, Size: 128, Warmup: 500 * time.Millisecond, Duration: time.Second, Grace: 10 * time.Second, MaxSendBatch: 64, ConnectConcurrency: 8},
-		cluster: clusterConfig{Nodes: 2, NATSServers: 1, Replicas: 1},
+		cluster: clusterConfig{Nodes: 2, NATSServers: 1, Replicas: 1, SaturateRate: 40},
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -73,6 +73,9 @@ func TestClusterScenarioTiny(t *testing.T) {
 		}
 		if s.Ramp == nil || len(s.Ramp.Steps) == 0 {
 			t.Errorf("%s: got no ramp step", s.Name)
+		}
+		if s.Saturated == nil || s.SatDeliveriesPerCPU <= 0 {
+			t.Errorf("%s: saturated phase %v, %g deliveries per cpu-second: want one, > 0", s.Name, s.Saturated != nil, s.SatDeliveriesPerCPU)
 		}
 	}
 	if _, ok := cr.Setups[1].Fixed.ServerCPUParts["nats"]; !ok {

@@ -129,6 +129,7 @@ Flags:
 	fs.IntVar(&o.cluster.Nodes, "nodes", 2, "cluster: parley `nodes` (clients are spread over them)")
 	fs.IntVar(&o.cluster.NATSServers, "nats-servers", 3, "cluster: NATS `servers` with JetStream (in one child process)")
 	fs.IntVar(&o.cluster.Replicas, "nats-replicas", 0, "cluster: `copies` of each message in the stream (0: -nats-servers)")
+	fs.Float64Var(&o.cluster.SaturateRate, "saturate-rate", 300, "cluster: last, a phase at this `messages/s` per sender, above capacity: deliveries per CPU-second at saturation (0: none)")
 	fs.BoolVar(&o.cluster.SkipSingle, "skip-single", false, "cluster: measure only the cluster, not single-node beside it")
 	fs.IntVar(&o.idle.Conns, "conns", 19000, "idle: `connections`")
 	fs.IntVar(&o.idle.Concurrency, "idle-concurrency", 256, "idle: `connections` being set up at once")

@@ -5,6 +5,7 @@
 //	go run ./bench -scenario idle           # 19,000 idle connections: server RSS per connection
 //	go run ./bench -scenario persist        # the persistence actor alone
 //	go run ./bench -scenario search         # Search's latency on 1M stored messages
+//	go run ./bench -scenario cluster        # single node against 2 nodes + NATS + PostgreSQL (docs/scaling.md)
 //	go run ./bench -url ws://127.0.0.1:9001/ws ...                            # a running parley
 //	go run ./bench -target centrifugo -url ws://127.0.0.1:8000/connection/websocket ...
 //	go run ./bench -compare a.json,b.json   # side by side (medians per target), with ratios

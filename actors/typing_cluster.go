@@ -20,6 +20,39 @@ type TypingBroker interface {
 	// username, to the other nodes, which pass it to Hub.DeliverTyping.
 	// It never blocks: it drops the notice instead.
 	Typing(room, username string, frame []byte)
+	// TypingTo hands a UserTyping frame for one person (Typing{with}),
+	// the recipient's name's skeleton key, to the other nodes, which pass
+	// it to Hub.DeliverTypingTo. It never blocks.
+	TypingTo(key string, frame []byte)
+}
+
+// relaysTyping reports whether the broker relays typing to other nodes.
+func (h *Hub) relaysTyping() bool {
+	_, ok := h.broker.(TypingBroker)
+	return ok
+}
+
+// relayTypingTo hands a typing notice for the person of key to the other
+// nodes, if there are some that take it.
+func (h *Hub) relayTypingTo(key string, frame []byte) {
+	if tb, ok := h.broker.(TypingBroker); ok {
+		tb.TypingTo(key, frame)
+	}
+}
+
+// DeliverTypingTo hands another node's typing notice for the person of
+// key (a skeleton) to that person's connections here, each only while its
+// queue is under half full.
+func (h *Hub) DeliverTypingTo(_ context.Context, key string, frame []byte) {
+	o, ok := h.names.Load(key)
+	if !ok {
+		return
+	}
+	for _, s := range o.sessions {
+		if !s.out.Offer(frame) {
+			h.metrics.typingDropped.Add(1)
+		}
+	}
 }
 
 // relayTyping hands this node's typing notice in r to the other nodes.

@@ -366,6 +366,7 @@ func (c *Cluster) Start(ctx context.Context, hub Deliverer) error {
 		holdsPrefix + nodeKey(c.cfg.NodeID): c.answerHolds(hub),
 		presencePrefix + ">":                c.receivePresence(hub),
 		typingPrefix + ">":                  c.receiveTyping(hub),
+		typingToSubj:                        c.receiveTypingTo(hub),
 		aliveSubj:                           c.receiveAlive,
 	} {
 		sub, err := c.nc.Subscribe(subj, h)

@@ -14,6 +14,8 @@ import (
 const (
 	typingPrefix = "parley.typing." // + the room's subject token
 	typistHeader = "Parley-Typist"  // the typist's name: the receiving room skips the typist's own connections
+	typingToSubj = "parley.typing-to"
+	toHeader     = "Parley-To" // Typing{with}: the recipient's skeleton key
 )
 
 // typingBufferedMax is how many bytes may wait in the NATS connection's
@@ -28,6 +30,20 @@ const typingBufferedMax = 16 << 10
 // not connected (a reconnect's buffer is for messages) or the outbound
 // buffer is half full.
 func (c *Cluster) Typing(room, username string, frame []byte) {
+	msg := &nats.Msg{Subject: typingPrefix + subject(room)[len(subjectPrefix):], Data: frame, Header: nats.Header{}}
+	msg.Header.Set(typistHeader, username)
+	c.publishTyping(msg)
+}
+
+// TypingTo implements actors.TypingBroker for Typing{with}, on the terms
+// of Typing.
+func (c *Cluster) TypingTo(key string, frame []byte) {
+	msg := &nats.Msg{Subject: typingToSubj, Data: frame, Header: nats.Header{}}
+	msg.Header.Set(toHeader, key)
+	c.publishTyping(msg)
+}
+
+func (c *Cluster) publishTyping(msg *nats.Msg) {
 	if c.nc.Status() != nats.CONNECTED {
 		c.typingDropped.Add(1)
 		return
@@ -36,9 +52,7 @@ func (c *Cluster) Typing(room, username string, frame []byte) {
 		c.typingDropped.Add(1)
 		return
 	}
-	msg := &nats.Msg{Subject: typingPrefix + subject(room)[len(subjectPrefix):], Data: frame, Header: nats.Header{}}
 	msg.Header.Set(nodeHeader, c.cfg.NodeID)
-	msg.Header.Set(typistHeader, username)
 	if err := c.nc.PublishMsg(msg); err != nil {
 		c.typingDropped.Add(1)
 	}
@@ -48,6 +62,7 @@ func (c *Cluster) Typing(room, username string, frame []byte) {
 // typing notices (actors.Hub does).
 type TypingDeliverer interface {
 	DeliverTyping(ctx context.Context, room, username string, frame []byte)
+	DeliverTypingTo(ctx context.Context, key string, frame []byte)
 }
 
 func (c *Cluster) receiveTyping(hub Deliverer) nats.MsgHandler {
@@ -59,5 +74,15 @@ func (c *Cluster) receiveTyping(hub Deliverer) nats.MsgHandler {
 		if room, ok := roomOf(subjectPrefix + m.Subject[len(typingPrefix):]); ok {
 			td.DeliverTyping(c.ctx, room, m.Header.Get(typistHeader), m.Data)
 		}
+	}
+}
+
+func (c *Cluster) receiveTypingTo(hub Deliverer) nats.MsgHandler {
+	td, ok := hub.(TypingDeliverer)
+	return func(m *nats.Msg) {
+		if !ok || m.Header.Get(nodeHeader) == c.cfg.NodeID {
+			return
+		}
+		td.DeliverTypingTo(c.ctx, m.Header.Get(toHeader), m.Data)
 	}
 }

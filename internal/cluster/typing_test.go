@@ -27,3 +27,23 @@ func TestTypingAcrossNodes(t *testing.T) {
 		return
 	}
 }
+
+// Typing to one person (Typing{with}) reaches that person on another node.
+func TestTypingToAPersonOnAnotherNode(t *testing.T) {
+	tc := startCluster(t, 2, nil)
+	typist := dial(t, tc.addrs[0])
+	recipient := dial(t, tc.addrs[1])
+	if _, err := typist.send(map[string]any{"type": "Typing", "with": recipient.name}); err != nil {
+		t.Fatalf("send Typing: %v", err)
+	}
+	for {
+		f := recipient.next() // fails the test if nothing comes within testkit.WaitLimit
+		if f.str("type") != "UserTyping" {
+			continue
+		}
+		if f.str("with") != typist.name || f.str("username") != typist.name || f.str("room") != "" {
+			t.Fatalf("on node 2: got %v, want UserTyping with %s", f, typist.name)
+		}
+		return
+	}
+}

@@ -103,7 +103,8 @@ func runCluster(ctx context.Context, o *options, tag string, prog *progress) (*c
 	return cr, nil
 }
 
-// measureSetup runs the fixed load and the ramp on one setup.
+// measureSetup runs the fixed load, the ramp and the saturating phase on
+// one setup (phase ids 0, 1..steps, steps+1).
 func measureSetup(ctx context.Context, o *options, s *benchSetup, tag string, prog *progress) (*clusterSetup, error) {
 	l, err := newLoad(ctx, s.target, o.fanout, tag, s.mon, prog)
 	if err != nil {

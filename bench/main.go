@@ -173,6 +173,8 @@ Flags:
 	case o.compare != "":
 	case o.scenario != "fanout" && o.scenario != "ramp" && o.scenario != "idle" && o.scenario != "persist" && o.scenario != "search" && o.scenario != "cluster":
 		return nil, fmt.Errorf("-scenario %q: want fanout, ramp, idle, persist, search or cluster", o.scenario)
+	case o.scenario == "cluster" && o.maxSteps > refMaxPhase-3:
+		return nil, fmt.Errorf("-scenario cluster: -max-steps at most %d (two more phases than the ramp's)", refMaxPhase-3)
 	case o.scenario == "cluster" && (o.url != "" || o.target != "parley"):
 		return nil, errors.New("-scenario cluster starts its own servers: no -url, -target parley")
 	case o.scenario == "cluster" && (o.cluster.Nodes < 1 || o.cluster.NATSServers < 1 || o.cluster.Replicas < 1 || o.cluster.Replicas > o.cluster.NATSServers):

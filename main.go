@@ -64,6 +64,7 @@ type config struct {
 	allowedHosts, trustedProxies string
 	maxPendingPerIP              int
 	cluster                      cluster.Config
+	deliverAfterCommit           bool
 
 	uploads transport.UploadOptions // internal/server.UploadFlags
 }
@@ -115,6 +116,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.allowedHosts, "allowed-hosts", "", "comma-separated Host `names` the server answers besides localhost, 127.0.0.1, ::1 and its own address (ports ignored; *.example.com for subdomains, * for any); unset, a listener on a non-loopback address answers any Host, and the admin listener only those")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated `networks` (CIDR, or addresses) of reverse proxies whose X-Forwarded-For or Forwarded header names the client the per-IP limits count")
 	fs.IntVar(&c.maxPendingPerIP, "max-pending-per-ip", 256, "TCP connections not yet upgraded to WebSocket from one address (an IPv6 /64); more are closed at accept (trusted proxies are exempt)")
+	fs.BoolVar(&c.deliverAfterCommit, "deliver-after-commit", false, "for measurement only (docs/reliability.md): a single node delivers a message to the room once it is committed, as a cluster does, instead of at once")
 	fs.StringVar(&c.cluster.URLs, "nats", "", "comma-separated NATS `URLs` (nats://h1:4222,nats://h2:4222): run as one node of a cluster that shares its rooms through NATS JetStream; needs -db postgres://... (docs/scaling.md)")
 	fs.StringVar(&c.cluster.NodeID, "node-id", "", "this node's `name` in a cluster (default: generated, and logged); keep it across restarts")
 	fs.IntVar(&c.cluster.Replicas, "nats-replicas", 3, "NATS servers that keep each message of the cluster's stream (at most the NATS cluster's size)")
@@ -242,7 +244,7 @@ func run() error {
 		Store:   persistence.Options{Synchronous: c.synchronous},
 		Cluster: c.cluster,
 		Hub: actors.Config{Limits: c.limits, Outbox: c.outbox, PresenceWindow: c.presenceWindow, RequestTimeout: c.requestTimeout,
-			RoomCreation: actors.RoomCreation(c.roomCreation)},
+			RoomCreation: actors.RoomCreation(c.roomCreation), DeliverAfterCommit: c.deliverAfterCommit},
 		Accounts: accounts.Config{
 			SessionTTL:         c.sessionTTL,
 			HashConcurrency:    c.hashConcurrency,

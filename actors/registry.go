@@ -95,6 +95,10 @@ type Config struct {
 	// default) a room filling up costs one write system call per member per
 	// join. docs/performance.md measures the trade-off.
 	PresenceWindow time.Duration
+	// DeliverAfterCommit (single node only, for measurement: see
+	// docs/reliability.md) delivers a room's message to its members once
+	// the store committed it, as the cluster does, instead of at once.
+	DeliverAfterCommit bool
 	// RequestTimeout bounds how long one request may wait (for the store,
 	// or for a room to take a control message) before the client gets
 	// server_busy and the connection reads on (default 10 s). Requests

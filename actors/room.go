@@ -36,6 +36,9 @@ const (
 	// send this node's (presence_cluster.go). Handed over like msgRemote.
 	msgPresence
 	msgTyping // data, like msgPost: a member is typing (typing.go); dropped when the inbox is full
+	// msgCommitted is a message the store committed, to deliver now
+	// (Config.DeliverAfterCommit, aftercommit.go). Handed over like msgRemote.
+	msgCommitted
 )
 
 // roomMsg is one item of a room's inbox.
@@ -246,6 +249,8 @@ func (r *Room) handle(m *roomMsg) {
 		r.handlePresence(m)
 	case msgTyping:
 		r.handleTyping(m)
+	case msgCommitted:
+		r.handleCommitted(m)
 	}
 	r.reap()
 	if r.roster != nil {
@@ -318,6 +323,9 @@ func (r *Room) handlePost(m *roomMsg) {
 			entry.settle(err)
 		}
 	}
+	if r.hub.cfg.DeliverAfterCommit {
+		done = r.deliverAfterCommit(done, id, frame)
+	}
 	if !r.hub.store.Append(rec, done) {
 		if nonceKey != "" {
 			r.nonces.put(nonceKey, &nonceEntry{state: nonceFailed}) // nothing was stored
@@ -327,11 +335,14 @@ func (r *Room) handlePost(m *roomMsg) {
 		sender.out.Send(protocol.EncodeError(ref, protocol.CodeServerBusy, "server busy: message not sent, try again"))
 		return
 	}
-	r.lastID = id
 	if !sender.account {
 		sender.sent.add(id) // a guest may edit what this connection sent
 	}
 	r.hub.metrics.messagesIn.Add(1)
+	if r.hub.cfg.DeliverAfterCommit {
+		return // delivered by handleCommitted
+	}
+	r.lastID = id
 	r.broadcast(frame)
 }
 

@@ -31,8 +31,9 @@ func (s *Session) typing(req protocol.Request) {
 		return
 	}
 	var (
-		r  *Room
-		to nameOwner
+		r   *Room
+		to  nameOwner
+		key string // Typing{with}: the recipient's skeleton
 	)
 	if req.Room != "" {
 		name, ok := NormalizeRoom(req.Room, s.hub.cfg.Limits.RoomMax)
@@ -49,8 +50,9 @@ func (s *Session) typing(req protocol.Request) {
 			s.fail(req.Ref, protocol.CodeInvalidUsername, "a username is 1-"+strconv.Itoa(s.hub.cfg.Limits.UsernameMax)+" characters of A-Z a-z 0-9 _ -")
 			return
 		}
+		key = Skeleton(req.With)
 		var found bool
-		if to, found = s.hub.names.Load(Skeleton(req.With)); !found || to.person == s.person {
+		if to, found = s.hub.names.Load(key); (!found && !s.hub.relaysTyping()) || (found && to.person == s.person) {
 			return // nobody there to tell: not an error, typing is a hint
 		}
 	}
@@ -73,6 +75,7 @@ func (s *Session) typing(req protocol.Request) {
 			s.hub.metrics.typingDropped.Add(1)
 		}
 	}
+	s.hub.relayTypingTo(key, frame) // the recipient may be (also) on other nodes
 }
 
 // typingSize is what a typing notice is charged against a room's inbox
@@ -84,6 +87,10 @@ const typingSize = 64
 // not miss), nor one whose queue is half full.
 func (r *Room) handleTyping(m *roomMsg) {
 	r.inboxBytes.Add(-m.size)
+	if m.from == nil { // another node's (typing_cluster.go)
+		r.handleRemoteTyping(m)
+		return
+	}
 	from := r.members[m.from]
 	if from == nil {
 		return // left since
@@ -97,4 +104,5 @@ func (r *Room) handleTyping(m *roomMsg) {
 			r.hub.metrics.typingDropped.Add(1)
 		}
 	}
+	r.relayTyping(from.who.name, frame)
 }

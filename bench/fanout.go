@@ -377,7 +377,10 @@ type phaseResult struct {
 	GraceUsedMs float64          `json:"grace_used_ms"`
 
 	ServerCPU float64 `json:"server_cpu_pct"` // % of one core over the window; -1 unknown
-	ClientCPU float64 `json:"client_cpu_pct"`
+	// ServerCPUParts splits the server's CPU by group of processes (the
+	// cluster scenario: nodes, nats, postgres), % of one core.
+	ServerCPUParts map[string]float64 `json:"server_cpu_parts,omitempty"`
+	ClientCPU      float64            `json:"client_cpu_pct"`
 
 	Curve     []curvePoint `json:"latency_curve"`
 	PerSecond []float64    `json:"deliveries_per_second"` // from the phase's start, one per second
@@ -517,6 +520,7 @@ func (l *load) runPhase(id int, rate float64, warmup, duration time.Duration, pr
 	r.SendWriteMs = float64(writeMax) / 1e6
 	r.GraceUsedMs = float64(graceUsed) / 1e6
 	r.ServerCPU, r.ClientCPU = cpuPercent(cpu0, cpu1)
+	r.ServerCPUParts = l.mon.cpuParts(cpu0, cpu1)
 	last := len(ph.perSec)
 	for last > 0 && ph.perSec[last-1].Load() == 0 {
 		last--

@@ -5,6 +5,7 @@
 //	go run ./bench -scenario idle           # 19,000 idle connections: server RSS per connection
 //	go run ./bench -scenario persist        # the persistence actor alone
 //	go run ./bench -scenario search         # Search's latency on 1M stored messages
+//	go run ./bench -scenario cluster        # single node against 2 nodes + NATS + PostgreSQL (docs/scaling.md)
 //	go run ./bench -url ws://127.0.0.1:9001/ws ...                            # a running parley
 //	go run ./bench -target centrifugo -url ws://127.0.0.1:8000/connection/websocket ...
 //	go run ./bench -compare a.json,b.json   # side by side (medians per target), with ratios
@@ -55,11 +56,15 @@ type options struct {
 	idle                        idleConfig
 	persist                     persistConfig
 	search                      searchConfig
+	cluster                     clusterConfig
 	roomsSet                    bool
 	flagValues                  map[string]string
 }
 
 func main() {
+	if natsChild() { // the bench run again as the cluster scenario's NATS servers
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -73,7 +78,8 @@ func parseFlags() (*options, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: go run ./bench [flags]
 
-parley's load generator. Scenarios: fanout (default), ramp, idle, persist.
+parley's load generator. Scenarios: fanout (default), ramp, idle, persist,
+search, cluster (single-node against two nodes with NATS and PostgreSQL).
 With no -url it builds parley, starts it on a random loopback port with a
 temporary database (pinned to -server-cpus), runs the scenario and stops it.
 Against a running parley (-url), start it with a high -rate and -burst (the
@@ -83,7 +89,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.scenario, "scenario", "fanout", "`name`: fanout, ramp, idle, persist or search")
+	fs.StringVar(&o.scenario, "scenario", "fanout", "`name`: fanout, ramp, idle, persist, search or cluster")
 	fs.StringVar(&o.target, "target", "parley", "server `kind`: parley or centrifugo (centrifugo needs a running server; -url defaults to ws://127.0.0.1:8000/connection/websocket)")
 	fs.StringVar(&o.url, "url", "", "WebSocket `URL` of a running server; empty: build and start parley")
 	fs.BoolVar(&o.batch, "batch", true, "parley: ask for the parley.batch.v1 subprotocol (several messages per server frame); false: one JSON object per frame")
@@ -121,6 +127,11 @@ Flags:
 	fs.DurationVar(&o.stepWarmup, "step-warmup", time.Second, "ramp: warm-up `duration` of each step")
 	fs.IntVar(&o.maxSteps, "max-steps", 40, "ramp: `steps` at most (100 at most)")
 
+	fs.IntVar(&o.cluster.Nodes, "nodes", 2, "cluster: parley `nodes` (clients are spread over them)")
+	fs.IntVar(&o.cluster.NATSServers, "nats-servers", 3, "cluster: NATS `servers` with JetStream (in one child process)")
+	fs.IntVar(&o.cluster.Replicas, "nats-replicas", 0, "cluster: `copies` of each message in the stream (0: -nats-servers)")
+	fs.Float64Var(&o.cluster.SaturateRate, "saturate-rate", 300, "cluster: last, a phase at this `messages/s` per sender, above capacity: deliveries per CPU-second at saturation (0: none)")
+	fs.BoolVar(&o.cluster.SkipSingle, "skip-single", false, "cluster: measure only the cluster, not single-node beside it")
 	fs.IntVar(&o.idle.Conns, "conns", 19000, "idle: `connections`")
 	fs.IntVar(&o.idle.Concurrency, "idle-concurrency", 256, "idle: `connections` being set up at once")
 	fs.DurationVar(&o.idle.Settle, "settle", 2*time.Second, "idle: wait at least this `long` before reading the server's RSS")
@@ -147,6 +158,9 @@ Flags:
 	o.flagValues = map[string]string{}
 	fs.VisitAll(func(fl *flag.Flag) { o.flagValues[fl.Name] = fl.Value.String() })
 	o.persist.Size = f.Size
+	if o.cluster.Replicas == 0 {
+		o.cluster.Replicas = o.cluster.NATSServers
+	}
 	o.search.Messages = o.persist.Messages
 	o.idle.Rooms = f.Rooms
 	if o.scenario == "idle" && !o.roomsSet {
@@ -157,8 +171,14 @@ Flags:
 	}
 	switch {
 	case o.compare != "":
-	case o.scenario != "fanout" && o.scenario != "ramp" && o.scenario != "idle" && o.scenario != "persist" && o.scenario != "search":
-		return nil, fmt.Errorf("-scenario %q: want fanout, ramp, idle, persist or search", o.scenario)
+	case o.scenario != "fanout" && o.scenario != "ramp" && o.scenario != "idle" && o.scenario != "persist" && o.scenario != "search" && o.scenario != "cluster":
+		return nil, fmt.Errorf("-scenario %q: want fanout, ramp, idle, persist, search or cluster", o.scenario)
+	case o.scenario == "cluster" && o.maxSteps > refMaxPhase-3:
+		return nil, fmt.Errorf("-scenario cluster: -max-steps at most %d (two more phases than the ramp's)", refMaxPhase-3)
+	case o.scenario == "cluster" && (o.url != "" || o.target != "parley"):
+		return nil, errors.New("-scenario cluster starts its own servers: no -url, -target parley")
+	case o.scenario == "cluster" && (o.cluster.Nodes < 1 || o.cluster.NATSServers < 1 || o.cluster.Replicas < 1 || o.cluster.Replicas > o.cluster.NATSServers):
+		return nil, errors.New("want -nodes >= 1, -nats-servers >= 1 and 1 <= -nats-replicas <= -nats-servers")
 	case o.search.Queries < 1:
 		return nil, errors.New("-search-queries must be >= 1")
 	case o.target != "parley" && o.target != "centrifugo":
@@ -236,7 +256,7 @@ func run() error {
 		}
 		return srv.stop()
 	})
-	if o.scenario != "persist" && o.scenario != "search" && o.url == "" {
+	if o.scenario != "persist" && o.scenario != "search" && o.scenario != "cluster" && o.url == "" {
 		prog.set(func() (float64, string) { return -1, "building and starting the server" })
 		pprofAddr := ""
 		if o.serverProfile != "" {
@@ -266,6 +286,7 @@ func run() error {
 		prog.stop()
 		fmt.Fprintln(os.Stderr, "bench: interrupted; stopping")
 		_ = stopServer()
+		atExit.run()
 		os.Exit(130)
 	}()
 	res.URL = o.url
@@ -305,6 +326,13 @@ func run() error {
 		res.Persist, runErr = runPersist(ctx, o.persist, prog)
 	case "search":
 		res.Search, runErr = runSearch(ctx, o.search, prog)
+	case "cluster":
+		res.Cluster, runErr = runCluster(ctx, o, tag, prog)
+		if errors.Is(runErr, errNoPostgres) {
+			prog.stop()
+			fmt.Fprintf(os.Stderr, "bench: -scenario cluster SKIPPED: %v\n", runErr)
+			return nil
+		}
 	}
 	prog.stop()
 	if srv != nil {
@@ -367,8 +395,7 @@ func runFanout(ctx context.Context, o *options, target Target, tag string, mon *
 }
 
 func runRamp(ctx context.Context, o *options, target Target, tag string, mon *monitor, prog *progress, res *result) error {
-	next, err := rateStepper(o.step)
-	if err != nil {
+	if _, err := rateStepper(o.step); err != nil {
 		return err
 	}
 	l, err := newLoad(ctx, target, o.fanout, tag, mon, prog)
@@ -376,15 +403,25 @@ func runRamp(ctx context.Context, o *options, target Target, tag string, mon *mo
 		return err
 	}
 	defer l.close()
+	res.Ramp, err = rampSteps(ctx, o, l, 0, prog)
+	res.SetupErrors = nonEmpty(l.setupErrs)
+	return err
+}
+
+// rampSteps runs the ramp's steps on l, their phase ids from firstPhase.
+func rampSteps(ctx context.Context, o *options, l *load, firstPhase int, prog *progress) (*rampResult, error) {
+	next, err := rateStepper(o.step)
+	if err != nil {
+		return nil, err
+	}
 	rp := &rampResult{P99BoundMs: float64(o.p99Bound) / 1e6, Knee: -1}
-	res.Ramp = rp
 	rate := o.startRate
 	for step := 0; ; step++ {
 		if ctx.Err() != nil {
 			rp.StopReason = "timeout (-timeout)"
 			break
 		}
-		r := l.runPhase(step, rate, o.stepWarmup, o.stepDuration, prog)
+		r := l.runPhase(firstPhase+step, rate, o.stepWarmup, o.stepDuration, prog)
 		judge(&r, o.p99Bound)
 		rp.Steps = append(rp.Steps, r)
 		verdict := "ok"
@@ -411,8 +448,7 @@ func runRamp(ctx context.Context, o *options, target Target, tag string, mon *mo
 		s := rp.Steps[k]
 		rp.Knee, rp.KneeRate, rp.KneeMsgs, rp.KneeDeliveries, rp.KneeP99 = k, s.RatePerSender, s.Offered, s.Delivered, s.Latency.P99
 	}
-	res.SetupErrors = nonEmpty(l.setupErrs)
-	return nil
+	return rp, nil
 }
 
 func runCompare(o *options) error {

@@ -83,6 +83,10 @@ func (m *monitor) procRSS(pid int) (int64, error) {
 type monitor struct {
 	serverPID  int    // 0: unknown
 	metricsURL string // Prometheus text endpoint, for RSS when the PID is unknown
+	// parts, when set (the cluster scenario), are the server's processes
+	// in named groups (nodes, NATS, PostgreSQL); the server's CPU is then
+	// the sum of the parts marked server.
+	parts []cpuPart
 
 	mu    sync.Mutex
 	files map[string]*os.File
@@ -135,7 +139,15 @@ func (m *monitor) open() {
 
 type cpuSample struct {
 	at             int64
-	server, client int64 // ticks; server -1 unknown
+	server, client int64   // ticks; server -1 unknown
+	parts          []int64 // ticks per monitor part
+}
+
+// cpuPart is a named group of the server's processes.
+type cpuPart struct {
+	name   string
+	server bool         // counted in the server's CPU
+	pids   func() []int // read at each sample: a group's processes may come and go
 }
 
 func (m *monitor) sample() cpuSample {
@@ -143,6 +155,23 @@ func (m *monitor) sample() cpuSample {
 	if m.serverPID > 0 {
 		if t, err := m.procCPUTicks(m.serverPID); err == nil {
 			s.server = t
+		}
+	}
+	if len(m.parts) > 0 {
+		s.server = 0
+		for _, p := range m.parts {
+			var sum int64
+			for _, pid := range p.pids() {
+				// A process that ended between the listing and the read
+				// takes its ticks with it: its group reads a little low.
+				if t, err := m.procCPUTicks(pid); err == nil {
+					sum += t
+				}
+			}
+			s.parts = append(s.parts, sum)
+			if p.server {
+				s.server += sum
+			}
 		}
 	}
 	if t, err := m.procCPUTicks(0); err == nil {
@@ -164,6 +193,20 @@ func cpuPercent(a, b cpuSample) (server, client float64) {
 		server = pct(a.server, b.server)
 	}
 	return server, pct(a.client, b.client)
+}
+
+// cpuParts returns the CPU of each monitor part between a and b as % of
+// one core, or nil without parts.
+func (m *monitor) cpuParts(a, b cpuSample) map[string]float64 {
+	el := float64(b.at-a.at) / 1e9
+	if len(m.parts) == 0 || el <= 0 || len(a.parts) != len(m.parts) || len(b.parts) != len(m.parts) {
+		return nil
+	}
+	out := map[string]float64{}
+	for i, p := range m.parts {
+		out[p.name] = float64(b.parts[i]-a.parts[i]) / clockTicks / el * 100
+	}
+	return out
 }
 
 // serverRSS returns the server's resident memory in bytes, from /proc when

@@ -33,6 +33,7 @@ type result struct {
 	Idle    *idleResult    `json:"idle,omitempty"`
 	Persist *persistResult `json:"persist,omitempty"`
 	Search  *searchResult  `json:"search,omitempty"`
+	Cluster *clusterResult `json:"cluster,omitempty"`
 
 	SetupErrors    map[string]int64 `json:"setup_errors,omitempty"`
 	ServerLogLines int              `json:"server_log_lines,omitempty"`
@@ -154,6 +155,8 @@ func printResult(w io.Writer, r *result) {
 			row("ratio", "%.1fx", p.Ratio)
 		}
 		row("cpu", "%s of one core (the process, pinned to cpus %s)", pct(p.ClientCPU), orNone(r.ClientCPUs))
+	case r.Cluster != nil:
+		printCluster(tw, r)
 	case r.Search != nil:
 		s := r.Search
 		fmt.Fprintf(tw, "\nsearch: Search on %s stored messages (%.0f MB, index %.0f MB), %d queries per shape, limit 20\n", commas(s.Messages), float64(s.DBBytes)/1e6, float64(s.IndexBytes)/1e6, s.Queries)

@@ -161,6 +161,9 @@ type Cluster struct {
 	// publishFailures counts publishes JetStream did not acknowledge
 	// (ackLoop; read by the metrics).
 	publishFailures atomic.Int64
+	// typingDropped counts typing notices not relayed to the other
+	// nodes (typing.go).
+	typingDropped atomic.Int64
 	// behind is how many stream messages were past the last one the
 	// delivery loop handed over, when it did (written by deliverLoop, read
 	// by the metrics): the node's delivery lag.
@@ -368,6 +371,8 @@ func (c *Cluster) Start(ctx context.Context, hub Deliverer) error {
 		privateSubj:                         c.receivePrivate(hub),
 		holdsPrefix + nodeKey(c.cfg.NodeID): c.answerHolds(hub),
 		presencePrefix + ">":                c.receivePresence(hub),
+		typingPrefix + ">":                  c.receiveTyping(hub),
+		typingToSubj:                        c.receiveTypingTo(hub),
 		aliveSubj:                           c.receiveAlive,
 	} {
 		sub, err := c.nc.Subscribe(subj, h)

@@ -120,16 +120,16 @@ func measureSetup(ctx context.Context, o *options, s *benchSetup, tag string, pr
 		return nil, err
 	}
 	cs := &clusterSetup{Name: s.name, Fixed: &fixed, Ramp: ramp, SetupErrors: nonEmpty(l.setupErrs)}
-	cs.FixedCPUPerDeliveryUs, cs.FixedCPUPerDeliveryPGUs = cpuPerDelivery(&fixed)
+	cs.FixedCPUPerDeliveryUs, cs.FixedCPUPerDeliveryPGUs = clusterCPUPerDelivery(&fixed)
 	cs.KneeCPUPerDeliveryUs, cs.KneeCPUPerDeliveryPGUs = -1, -1
 	if ramp.Knee >= 0 {
-		cs.KneeCPUPerDeliveryUs, cs.KneeCPUPerDeliveryPGUs = cpuPerDelivery(&ramp.Steps[ramp.Knee])
+		cs.KneeCPUPerDeliveryUs, cs.KneeCPUPerDeliveryPGUs = clusterCPUPerDelivery(&ramp.Steps[ramp.Knee])
 	}
 	if o.cluster.SaturateRate > 0 {
 		// Last: the backlog it leaves would tax whatever came after.
 		sat := l.runPhase(1+len(ramp.Steps), o.cluster.SaturateRate, o.fanout.Warmup, o.fanout.Duration, prog)
 		cs.Saturated = &sat
-		cs.SatCPUPerDeliveryUs, _ = cpuPerDelivery(&sat)
+		cs.SatCPUPerDeliveryUs, _ = clusterCPUPerDelivery(&sat)
 		if sat.ServerCPU > 0 {
 			cs.SatDeliveriesPerCPU = sat.Delivered / (sat.ServerCPU / 100)
 			cs.SatMessagesPerCPU = sat.Acked / (sat.ServerCPU / 100)
@@ -140,14 +140,15 @@ func measureSetup(ctx context.Context, o *options, s *benchSetup, tag string, pr
 	return cs, nil
 }
 
-// cpuPerDelivery is the servers' CPU time per delivery in µs: nodes and
-// NATS, and with PostgreSQL; -1 when unknown.
-func cpuPerDelivery(r *phaseResult) (servers, withPG float64) {
+// clusterCPUPerDelivery is the servers' CPU time per delivery in µs (see
+// cpuPerDelivery): nodes and NATS, and with PostgreSQL; -1 when unknown.
+func clusterCPUPerDelivery(r *phaseResult) (servers, withPG float64) {
 	if r.ServerCPU < 0 || r.Delivered <= 0 {
 		return -1, -1
 	}
-	per := func(pctOfCore float64) float64 { return pctOfCore / 100 / r.Delivered * 1e6 }
-	return per(r.ServerCPU), per(r.ServerCPU + r.ServerCPUParts["postgres"])
+	pg := *r
+	pg.ServerCPU += r.ServerCPUParts["postgres"]
+	return cpuPerDelivery(r), cpuPerDelivery(&pg)
 }
 
 func startSingleSetup(ctx context.Context, o *options, cr *clusterResult, prog *progress) (*benchSetup, error) {

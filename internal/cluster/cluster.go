@@ -56,6 +56,9 @@ type Config struct {
 	// long the store may be away before new messages are refused
 	// (watchWriter refuses them after a quarter of it).
 	MaxAge time.Duration
+	// TrimInterval is how often the node purges the stream of what every
+	// node delivered and the store has (default 1 min; retention.go).
+	TrimInterval time.Duration
 	// PublishQueue bounds the messages this node has published and not yet
 	// had acknowledged (default 4096); past it, sends get server_busy.
 	PublishQueue int
@@ -93,6 +96,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxAge <= 0 {
 		c.MaxAge = 24 * time.Hour
+	}
+	if c.TrimInterval <= 0 {
+		c.TrimInterval = time.Minute
 	}
 	if c.PublishQueue <= 0 {
 		c.PublishQueue = 4096
@@ -175,6 +181,11 @@ type Cluster struct {
 	stored atomic.Uint64
 	// recent is what this node delivered past stored (recent.go).
 	recent *recent
+	// trimmed is the stream position through which this node last purged
+	// the stream (retention.go); written by watchWriter, read by metrics.
+	trimmed atomic.Uint64
+	// nextTrim is when watchWriter trims the stream next; owned by it.
+	nextTrim time.Time
 
 	ctx    context.Context           // ends the delivery and writer loops
 	cancel context.CancelFunc        // called by Close

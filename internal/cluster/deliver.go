@@ -126,7 +126,8 @@ func (c *Cluster) write(msgs []jetstream.Msg) {
 // watchWriter keeps storeAway: set while messages wait for the store and
 // the writers (of every node) acknowledged none for a quarter of MaxAge,
 // so that no message is accepted that could expire from the stream before
-// the store has it. Started by Start; returns when Close cancels c.ctx.
+// the store has it; and every TrimInterval it trims the stream
+// (retention.go). Started by Start; returns when Close cancels c.ctx.
 func (c *Cluster) watchWriter(cons jetstream.Consumer) {
 	// Four times a second: the fresher the floor, the less of the stream
 	// a History reads.
@@ -144,6 +145,9 @@ func (c *Cluster) watchWriter(cons jetstream.Consumer) {
 		}
 		c.stored.Store(max(c.stored.Load(), info.AckFloor.Stream))
 		c.recent.prune(c.stored.Load())
+		if c.trimDue(time.Now()) {
+			c.trimStream(c.ctx)
+		}
 		waiting := info.NumPending+uint64(info.NumAckPending) > 0
 		last := info.Created
 		if info.AckFloor.Last != nil {

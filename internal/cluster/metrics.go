@@ -25,6 +25,8 @@ func (c *Cluster) Collectors() []prometheus.Collector {
 			func() float64 { return float64(c.behind.Load()) }),
 		gauge("store_floor", "The stream position through which the store has every message (the writers' acknowledgement floor, as last read).",
 			func() float64 { return float64(c.stored.Load()) }),
+		gauge("trimmed_position", "The stream position through which this node last purged the stream (what every node delivered and the store has).",
+			func() float64 { return float64(c.trimmed.Load()) }),
 		gauge("store_away", "1 while new messages are refused because the store writers are behind.",
 			func() float64 {
 				if c.storeAway.Load() {

@@ -58,7 +58,7 @@ func (c *Cluster) setUpNames(ctx context.Context) error {
 		return fmt.Errorf("cluster: nodes bucket: %w", err)
 	}
 	c.names = &names{kv: kv, nodes: nodes, revs: make(map[string]uint64)}
-	if _, err := nodes.Put(ctx, nodeKey(c.cfg.NodeID), nil); err != nil {
+	if _, err := nodes.Put(ctx, nodeKey(c.cfg.NodeID), c.position()); err != nil {
 		return fmt.Errorf("cluster: announce node: %w", err)
 	}
 	return nil
@@ -70,7 +70,8 @@ func nodeKey(id string) string { return "n" + hex.EncodeToString([]byte(id)) }
 // nameKey is a skeleton's key in the names bucket.
 func nameKey(skeleton string) string { return "s" + hex.EncodeToString([]byte(skeleton)) }
 
-// beat keeps the node alive: its key in the nodes bucket (for names) and
+// beat keeps the node alive: its key in the nodes bucket (for names; its
+// value is how far the node delivered, for trimStream) and
 // its alive message (for presence), every third of NodeTimeout; declares
 // the nodes unheard for NodeTimeout gone; and every tenth beat asks the
 // rooms to send their whole lists of people. Started by Start; returns
@@ -81,7 +82,7 @@ func (c *Cluster) beat(hub Deliverer) {
 	defer tick.Stop()
 	for n := 1; ; n++ {
 		ctx, cancel := context.WithTimeout(c.ctx, every)
-		if _, err := c.names.nodes.Put(ctx, nodeKey(c.cfg.NodeID), nil); err != nil && c.ctx.Err() == nil {
+		if _, err := c.names.nodes.Put(ctx, nodeKey(c.cfg.NodeID), c.position()); err != nil && c.ctx.Err() == nil {
 			c.log.Warn("node heartbeat", "err", err)
 		}
 		cancel()

@@ -134,6 +134,13 @@ const (
 	// indexYield is how long the indexer leaves a busy writer alone
 	// between two passes (indexLoop).
 	indexYield = 100 * time.Millisecond
+	// indexPace is how long the indexer gathers after a nudge finds it
+	// idle (indexLoop): at everyday load the writer commits a small batch
+	// every few milliseconds, and a pass for each (two transactions and
+	// an fsync of the index file, in cgo calls that hold the server's one
+	// P) added a millisecond to the median delivery at 1,500 messages/s
+	// on one core (docs/performance.md). A search waits for it (SearchWait).
+	indexPace = 100 * time.Millisecond
 )
 
 // idMax sorts after every id (ids are text compared bytewise): the upper
@@ -184,8 +191,8 @@ func (s *Store) noteFeed(seq int64) {
 // indexLoop is the indexer's goroutine: Open starts it (start) and Close
 // stops it (closing idx.stop once the writer and the acker have exited; it
 // finishes the pass under way and returns, without catching up: the next
-// Open goes on from the watermark). Woken by a nudge, it runs passes until
-// one finds nothing to do. After a failed pass it waits, doubling the wait
+// Open goes on from the watermark). Woken by a nudge, it waits indexPace
+// for more, then runs passes until one finds nothing to do. After a failed pass it waits, doubling the wait
 // up to indexMaxBackoff, and tries again.
 func (s *Store) indexLoop() {
 	defer close(s.idx.exited)
@@ -226,6 +233,9 @@ func (s *Store) indexLoop() {
 		select {
 		case <-s.idx.kick:
 		case <-s.idx.stop:
+			return
+		}
+		if !s.idx.sleep(indexPace) {
 			return
 		}
 	}

@@ -73,9 +73,10 @@ func TestClusterKill9LosesNoAckedMessage(t *testing.T) {
 	urls := make([]string, 3)
 	startNode := func(i int) {
 		// A node waits for JetStream (cluster.Open, up to 30 s) while the
-		// NATS servers elect leaders after a kill.
+		// NATS servers elect leaders after a kill. The stream is trimmed
+		// every second, so that the kills land among trims too.
 		nodes[i], urls[i] = startBinaryWithin(t, 4*waitLimit, "-db", db, "-nats", natsSrv.urls(), "-node-id", fmt.Sprintf("node-%d", i+1),
-			"-nats-replicas", "3", "-rate", "100000", "-burst", "100000", "-log-level", "info")
+			"-nats-replicas", "3", "-nats-trim-interval", "1s", "-rate", "100000", "-burst", "100000", "-log-level", "info")
 	}
 	for i := range nodes {
 		startNode(i)

@@ -120,6 +120,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.cluster.URLs, "nats", "", "comma-separated NATS `URLs` (nats://h1:4222,nats://h2:4222): run as one node of a cluster that shares its rooms through NATS JetStream; needs -db postgres://... (docs/scaling.md)")
 	fs.StringVar(&c.cluster.NodeID, "node-id", "", "this node's `name` in a cluster (default: generated, and logged); keep it across restarts")
 	fs.IntVar(&c.cluster.Replicas, "nats-replicas", 3, "NATS servers that keep each message of the cluster's stream (at most the NATS cluster's size)")
+	fs.DurationVar(&c.cluster.TrimInterval, "nats-trim-interval", time.Minute, "how often a cluster node purges the stream of what every node delivered and the store has")
 	server.UploadFlags(fs, &c.uploads)
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -32,37 +32,50 @@ import (
 // messages it may still edit or delete.
 const sentMax = 512
 
-// sentIDs is the ring of a guest connection's recent message ids. The
-// room adds to it (run's goroutine), the session reads it (its turn).
-type sentIDs struct {
+// idRing remembers a value for each of the last sentMax message ids added:
+// a guest connection's own recent messages (sentIDs) and the guests its
+// private messages went to (pmGuests). Added to by one goroutine, read by
+// another (the room and the session; two connections of one account).
+type idRing[V any] struct {
 	mu   sync.Mutex
-	ids  map[string]struct{}
+	vals map[string]V
 	ring []string
 	next int
 }
 
-func (t *sentIDs) add(id string) {
+func (t *idRing[V]) add(id string, v V) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.ids == nil {
-		t.ids = make(map[string]struct{}, 16)
+	if t.vals == nil {
+		t.vals = make(map[string]V, 16)
 	}
 	// The ring grows with what is sent, up to sentMax: a guest that sent
 	// a few messages holds a few ids, not sentMax slots.
 	if len(t.ring) < sentMax {
 		t.ring = append(t.ring, id)
 	} else {
-		delete(t.ids, t.ring[t.next])
+		delete(t.vals, t.ring[t.next])
 		t.ring[t.next] = id
 		t.next = (t.next + 1) % sentMax
 	}
-	t.ids[id] = struct{}{}
+	t.vals[id] = v
 }
 
-func (t *sentIDs) has(id string) bool {
+func (t *idRing[V]) get(id string) (V, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, ok := t.ids[id]
+	v, ok := t.vals[id]
+	return v, ok
+}
+
+// sentIDs is the ring of a guest connection's recent message ids. The
+// room adds to it (run's goroutine), the session reads it (its turn).
+type sentIDs struct{ idRing[struct{}] }
+
+func (t *sentIDs) add(id string) { t.idRing.add(id, struct{}{}) }
+
+func (t *sentIDs) has(id string) bool {
+	_, ok := t.get(id)
 	return ok
 }
 

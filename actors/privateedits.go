@@ -54,35 +54,7 @@ func (p *privateLocks) of(id string) *sync.Mutex {
 // got the message (renamed since or not), never to whoever holds the name
 // now. Added to by the session's turn, read by another connection of the
 // same account.
-type pmGuests struct {
-	mu   sync.Mutex
-	to   map[string]uint64 // message id -> the guest's session id
-	ring []string
-	next int
-}
-
-func (p *pmGuests) add(id string, session uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.to == nil {
-		p.to = make(map[string]uint64, 16)
-	}
-	if len(p.ring) < sentMax {
-		p.ring = append(p.ring, id)
-	} else {
-		delete(p.to, p.ring[p.next])
-		p.ring[p.next] = id
-		p.next = (p.next + 1) % sentMax
-	}
-	p.to[id] = session
-}
-
-func (p *pmGuests) get(id string) (uint64, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	session, ok := p.to[id]
-	return session, ok
-}
+type pmGuests = idRing[uint64] // message id -> the guest's session id
 
 // guestRecipient is the session id of the guest on this node that the
 // private message id went to, if one of this person's connections sent it

@@ -18,7 +18,7 @@ func TestSentIDsKeepTheLast(t *testing.T) {
 			t.Fatalf("id %d of %d: got remembered %t, want %t", i, n, got, want)
 		}
 	}
-	if got := len(ids.ids); got != sentMax {
+	if got := len(ids.vals); got != sentMax {
 		t.Errorf("ids remembered: got %d, want %d", got, sentMax)
 	}
 }

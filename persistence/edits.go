@@ -21,16 +21,25 @@ import (
 
 // Message returns the room message with id; actors.ErrNoMessage if none.
 func (s *Store) Message(ctx context.Context, id string) (actors.StoredMessage, error) {
+	return s.messageByID(ctx, id, false)
+}
+
+// messageByID is Message, or with private PrivateMessage (privateedits.go).
+func (s *Store) messageByID(ctx context.Context, id string, private bool) (actors.StoredMessage, error) {
+	what := "message"
+	if private {
+		what = "private message"
+	}
 	var r messageRow
 	err := s.rdb.GetContext(ctx, &r, `SELECT id, room, username, content, timestamp, is_private,
        IFNULL(recipient, '') AS recipient, IFNULL(nonce, '') AS nonce,
        IFNULL(edited_at, '') AS edited_at, deleted
-FROM messages WHERE id = ? AND is_private = 0`, id)
+FROM messages WHERE id = ? AND is_private = ?`, id, private)
 	if errors.Is(err, sql.ErrNoRows) {
-		return actors.StoredMessage{}, fmt.Errorf("message %s: %w", id, actors.ErrNoMessage)
+		return actors.StoredMessage{}, fmt.Errorf("%s %s: %w", what, id, actors.ErrNoMessage)
 	}
 	if err != nil {
-		return actors.StoredMessage{}, fmt.Errorf("message %s: %w", id, err)
+		return actors.StoredMessage{}, fmt.Errorf("%s %s: %w", what, id, err)
 	}
 	return r.stored()
 }

@@ -22,18 +22,7 @@ import (
 // PrivateMessage returns the private message with id; actors.ErrNoMessage
 // if none.
 func (s *Store) PrivateMessage(ctx context.Context, id string) (actors.StoredMessage, error) {
-	var r messageRow
-	err := s.rdb.GetContext(ctx, &r, `SELECT id, room, username, content, timestamp, is_private,
-       IFNULL(recipient, '') AS recipient, IFNULL(nonce, '') AS nonce,
-       IFNULL(edited_at, '') AS edited_at, deleted
-FROM messages WHERE id = ? AND is_private = 1`, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return actors.StoredMessage{}, fmt.Errorf("private message %s: %w", id, actors.ErrNoMessage)
-	}
-	if err != nil {
-		return actors.StoredMessage{}, fmt.Errorf("private message %s: %w", id, err)
-	}
-	return r.stored()
+	return s.messageByID(ctx, id, true)
 }
 
 // changePrivate is ChangeMessage of a private message.

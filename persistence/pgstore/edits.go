@@ -25,13 +25,22 @@ func editedAt(t sql.NullTime) time.Time {
 
 // Message returns the room message with id; actors.ErrNoMessage if none.
 func (s *Store) Message(ctx context.Context, id string) (actors.StoredMessage, error) {
+	return s.messageByID(ctx, id, false)
+}
+
+// messageByID is Message, or with private PrivateMessage (privateedits.go).
+func (s *Store) messageByID(ctx context.Context, id string, private bool) (actors.StoredMessage, error) {
+	what := "message"
+	if private {
+		what = "private message"
+	}
 	var r messageRow
-	err := s.db.GetContext(ctx, &r, "SELECT "+messageColumns+" FROM messages m WHERE m.id = $1 AND NOT m.is_private", id)
+	err := s.db.GetContext(ctx, &r, "SELECT "+messageColumns+" FROM messages m WHERE m.id = $1 AND m.is_private = $2", id, private)
 	if errors.Is(err, sql.ErrNoRows) {
-		return actors.StoredMessage{}, fmt.Errorf("message %s: %w", id, actors.ErrNoMessage)
+		return actors.StoredMessage{}, fmt.Errorf("%s %s: %w", what, id, actors.ErrNoMessage)
 	}
 	if err != nil {
-		return actors.StoredMessage{}, fmt.Errorf("message %s: %w", id, err)
+		return actors.StoredMessage{}, fmt.Errorf("%s %s: %w", what, id, err)
 	}
 	return r.stored(false), nil
 }

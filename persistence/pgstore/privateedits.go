@@ -18,15 +18,7 @@ import (
 // PrivateMessage returns the private message with id; actors.ErrNoMessage
 // if none.
 func (s *Store) PrivateMessage(ctx context.Context, id string) (actors.StoredMessage, error) {
-	var r messageRow
-	err := s.db.GetContext(ctx, &r, "SELECT "+messageColumns+" FROM messages m WHERE m.id = $1 AND m.is_private", id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return actors.StoredMessage{}, fmt.Errorf("private message %s: %w", id, actors.ErrNoMessage)
-	}
-	if err != nil {
-		return actors.StoredMessage{}, fmt.Errorf("private message %s: %w", id, err)
-	}
-	return r.stored(false), nil
+	return s.messageByID(ctx, id, true)
 }
 
 // changePrivate is ChangeMessage of a private message.

@@ -303,9 +303,12 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// messageEditedFrame and messageDeletedFrame are a room's (Room set) or a
+// private message's (With set: privateedits.go).
 type messageEditedFrame struct {
 	Type     string `json:"type"`
-	Room     string `json:"room"`
+	Room     string `json:"room,omitempty"`
+	With     string `json:"with,omitempty"`
 	ID       string `json:"id"`
 	Content  string `json:"content"`
 	EditedAt string `json:"edited_at"`
@@ -319,7 +322,8 @@ func EncodeMessageEdited(room, id, content string, at time.Time) []byte {
 
 type messageDeletedFrame struct {
 	Type     string `json:"type"`
-	Room     string `json:"room"`
+	Room     string `json:"room,omitempty"`
+	With     string `json:"with,omitempty"`
 	ID       string `json:"id"`
 	EditedAt string `json:"edited_at"`
 }

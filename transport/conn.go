@@ -83,8 +83,8 @@ func (c *conn) start() {
 	c.srv.conns.Store(c.sess.ID(), c)
 
 	// Writers run only while there is something to write: the queue starts
-	// each in its own goroutine, and it exits when it has been idle for
-	// outbound.Linger, or after closing the connection once the queue is
+	// each in its own goroutine, and it exits when it has been idle for one
+	// to two outbound.Linger, or after closing the connection once the queue is
 	// closed.
 	c.out.Attach(c)
 

@@ -16,7 +16,8 @@ import (
 	"parley/internal/protocol"
 )
 
-// Linger is how long an idle writer waits for more before it exits. Long
+// Linger is how long an idle writer waits for more, at least (at most
+// twice that: writer.go), before it exits. Long
 // enough that a busy connection keeps its writer (a member of a room at 10
 // messages/s sees one every 100 ms), short enough that an idle one does not
 // hold a goroutine (docs/performance.md measures what a longer one costs per
@@ -30,7 +31,7 @@ const Linger = 500 * time.Millisecond
 //
 // The writer runs only while there is work: once a Sink is attached, Send
 // (or Close) starts one (writer.go) when none is running, and the writer
-// parks, and exits, once it has been idle for Linger. An idle connection so
+// parks, and exits, once it has been idle for one to two Linger. An idle connection so
 // costs no writer goroutine. A Queue with no Sink never starts a writer: its
 // owner drains it by hand with Wake and Take, as the core's tests do.
 type Queue struct {

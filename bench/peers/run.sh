@@ -82,7 +82,7 @@ echo "== installing Centrifugo $CENTRIFUGO_VERSION into $work/bin (go install; a
 GOBIN="$work/bin" go install "github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION"
 
 echo "== building the bench"
-go build -o "$work/bench" ./bench
+go build -tags sqlite_fts5 -o "$work/bench" ./bench # persist and search open a store in process: FTS5
 
 # The fields of shared/peers/centrifugo.json: anonymous connect, subscribe and
 # publish on 127.0.0.1:8000, history of 50 per channel in memory, errors only.

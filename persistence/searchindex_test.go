@@ -2,7 +2,9 @@ package persistence
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/oklog/ulid/v2"
 
 	"parley/actors"
 	"parley/internal/textsearch"
@@ -516,5 +519,30 @@ func TestCloseStopsTheIndexer(t *testing.T) {
 	// the race with Close; either way the wait ends.
 	if err := w.WaitIndexed(testCtx(t)); err != nil && !errors.Is(err, ErrClosed) {
 		t.Errorf("WaitIndexed after Close: got %v, want nil or ErrClosed", err)
+	}
+}
+
+// The indexer takes the feed's ranges that lie close in time as one, and
+// never a room's deletion or an edit of an old message with them.
+func TestFeedRangesMerge(t *testing.T) {
+	at := func(ms uint64) string { return ulid.MustNew(ms, bytes.NewReader(make([]byte, 16))).String() }
+	t0 := uint64(1_700_000_000_000)
+	rng := func(lo, hi uint64) feedRow { return feedRow{Low: at(lo), High: at(hi)} }
+	room := feedRow{Low: at(t0), High: at(t0), Room: sql.NullString{String: "tech", Valid: true}}
+	for _, c := range []struct {
+		name string
+		g, f feedRow
+		want bool
+	}{
+		{"two batches a few ms apart", rng(t0, t0+3), rng(t0+5, t0+9), true},
+		{"a batch within the window of the group's first", rng(t0, t0+3), rng(t0+1900, t0+2000), true},
+		{"an edit of a message older than the window", rng(t0+5000, t0+5001), rng(t0, t0), false},
+		{"a room deleted", rng(t0, t0+3), room, false},
+		{"after a room deleted", room, rng(t0, t0+3), false},
+		{"an id that is not a ULID", rng(t0, t0+3), feedRow{Low: "x", High: "y"}, false},
+	} {
+		if got := mergeable(c.g, c.f); got != c.want {
+			t.Errorf("%s: got mergeable %t, want %t", c.name, got, c.want)
+		}
 	}
 }

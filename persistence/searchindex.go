@@ -357,6 +357,11 @@ func (s *Store) indexPass(ctx context.Context) (worked bool, err error) {
 // names one message's id, which may be old.
 const mergeWindow = 2 * time.Second
 
+// mergeRows bounds the feed rows one range takes in: a full batch is 512
+// messages, and four of them are about a pass's budget (indexBudget), so
+// that under a burst a pass stays as short as unmerged.
+const mergeRows = 4
+
 // mergeable reports whether the feed row f may join the group g: both are
 // ranges (not a room deleted) whose ids are ULIDs within mergeWindow of
 // each other. A range merged takes in the messages between, which are
@@ -387,7 +392,7 @@ func readPass(ctx context.Context, tx *sqlx.Tx, applied int64, p *pass) error {
 		// The group: this row and the ranges after it that mergeable
 		// lets it take in.
 		g, j := feed[i], i+1
-		for ; j < len(feed) && mergeable(g, feed[j]); j++ {
+		for ; j < len(feed) && j-i < mergeRows && mergeable(g, feed[j]); j++ {
 			g.Low, g.High = min(g.Low, feed[j].Low), max(g.High, feed[j].High)
 		}
 		var (

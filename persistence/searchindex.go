@@ -35,11 +35,12 @@ package persistence
 //     so a kill -9 at any point leaves the index at a watermark it holds
 //     exactly, and the next Open goes on from there. Reconciling is
 //     idempotent, so doing a range twice is harmless.
-//   - Indexing is what may wait: the indexer's thread runs at nice 10,
-//     and while the writer has a full batch waiting the indexer runs one
-//     pass per indexYield at most. A burst is written at the writer's full
-//     speed and indexed after it (docs/performance.md, "Search indexing
-//     after the commit").
+//   - Indexing is what may wait: the indexer's thread runs at nice 10;
+//     while the writer has a full batch waiting the indexer waits, one
+//     pass per indexDefer at most; and at everyday load it gathers for
+//     indexPace after a nudge, merging nearby batches' ranges. A burst is
+//     written at the writer's full speed and indexed after it
+//     (docs/performance.md, "Search indexing after the commit").
 //   - The writer deletes the feed rows the index has committed, a few
 //     hundred at a time, in its own transaction: the feed is the indexer's
 //     queue, on disk, one short row per batch; what bounds it is how far
@@ -135,6 +136,9 @@ const (
 	// indexYield is how long the indexer leaves a busy writer alone
 	// between two passes (indexLoop).
 	indexYield = 100 * time.Millisecond
+	// indexDefer bounds how long the indexer waits for a busy writer
+	// before a pass: under a long burst it still runs one pass a second.
+	indexDefer = time.Second
 	// indexPace is how long the indexer gathers after a nudge finds it
 	// idle (indexLoop): at everyday load the writer commits a small batch
 	// every few milliseconds, and a pass for each (two transactions and
@@ -219,15 +223,14 @@ func (s *Store) indexLoop() {
 		case worked:
 			backoff = 0
 			// A busy writer goes first: while it has a full batch
-			// waiting, one pass per indexYield at most, so that a burst
-			// is written at the writer's full speed and indexed after
-			// it (or slowly during it, if it lasts).
-			pause := time.Duration(0)
-			if s.pending.Load() >= int64(s.opts.BatchMax) {
-				pause = indexYield
-			}
-			if !s.idx.sleep(pause) {
-				return
+			// waiting, the indexer waits (indexYield at a time, up to
+			// indexDefer), so that a burst is written at the writer's
+			// full speed and indexed after it (or slowly during it, if
+			// it lasts).
+			for waited := time.Duration(0); waited < indexDefer && s.pending.Load() >= int64(s.opts.BatchMax); waited += indexYield {
+				if !s.idx.sleep(indexYield) {
+					return
+				}
 			}
 			continue
 		}

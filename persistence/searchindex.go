@@ -307,9 +307,9 @@ SELECT m.id, m.room, m.content, m.content <> '' AND NOT m.deleted, IFNULL(m.edit
 type pass struct {
 	feed          []feedRow // the rows applied, in seq order
 	groups        []feedRow // what the rows ask for, merged (mergeable)
-	rebuild       bool   // this pass does a chunk of the rebuild
-	cursor, high  string // the chunk
-	rebuildIsDone bool   // the chunk reaches the end of messages
+	rebuild       bool      // this pass does a chunk of the rebuild
+	cursor, high  string    // the chunk
+	rebuildIsDone bool      // the chunk reaches the end of messages
 }
 
 // indexPass runs one pass: the feed rows past the watermark, up to about

@@ -80,53 +80,82 @@ func MessageIDs(msgs []actors.StoredMessage) []string {
 	return ids
 }
 
+// ReactSQL is one engine's statements for ReactTx, in its dialect. Each
+// takes the arguments ReactTx gives it, in that order.
+type ReactSQL struct {
+	Message  string // (id, room): the message's deleted flag, locking it if the engine must
+	Distinct string // (id): how many distinct emoji it has
+	Here     string // (id, emoji): 1 if that emoji is on it, else 0
+	Add      string // (id, emoji, reactor, name, at): the reaction, unless it exists
+	Remove   string // (id, emoji, reactor)
+	Changed  string // (id, room, at): the message's reactions changed at at
+	Counts   string // (reactor, id): CountRows of the message
+}
+
+var sqliteReact = ReactSQL{
+	Message:  "SELECT deleted FROM messages WHERE id = ? AND room = ? AND is_private = 0",
+	Distinct: "SELECT COUNT(DISTINCT emoji) FROM reactions WHERE id = ?",
+	Here:     "SELECT COUNT(*) FROM (SELECT 1 FROM reactions WHERE id = ? AND emoji = ? LIMIT 1)",
+	Add:      "INSERT OR IGNORE INTO reactions (id, emoji, reactor, name, at) VALUES (?, ?, ?, ?, ?)",
+	Remove:   "DELETE FROM reactions WHERE id = ? AND emoji = ? AND reactor = ?",
+	Changed: `INSERT INTO reaction_changes (id, room, at) VALUES (?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET at = excluded.at`,
+	Counts: "SELECT id, emoji, COUNT(*) AS n, MAX(reactor = ?) AS mine FROM reactions WHERE id = ? GROUP BY id, emoji ORDER BY MIN(at), emoji",
+}
+
+// ReactTx stores r in tx with the engine's statements q (at is r.At as
+// the engine stores times) and returns the message's counts after it, and
+// whether r changed them: the one rule for both stores.
+func ReactTx(ctx context.Context, tx *sqlx.Tx, q ReactSQL, r actors.Reaction, at any) (counts []actors.ReactionCount, changed bool, err error) {
+	var deleted bool
+	err = tx.GetContext(ctx, &deleted, q.Message, r.ID, r.Room)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && deleted) {
+		return nil, false, actors.ErrNoMessage
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var res sql.Result
+	if r.On {
+		var distinct, here int
+		if err := tx.GetContext(ctx, &distinct, q.Distinct, r.ID); err != nil {
+			return nil, false, err
+		}
+		if err := tx.GetContext(ctx, &here, q.Here, r.ID, r.Emoji); err != nil {
+			return nil, false, err
+		}
+		if here == 0 && distinct >= r.Max {
+			return nil, false, actors.ErrTooManyReactions
+		}
+		res, err = tx.ExecContext(ctx, q.Add, r.ID, r.Emoji, r.Reactor, r.Name, at)
+	} else {
+		res, err = tx.ExecContext(ctx, q.Remove, r.ID, r.Emoji, r.Reactor)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, false, err
+	}
+	if changed = n > 0; changed {
+		if _, err := tx.ExecContext(ctx, q.Changed, r.ID, r.Room, at); err != nil {
+			return nil, false, err
+		}
+	}
+	var rows []CountRow
+	if err := tx.SelectContext(ctx, &rows, q.Counts, r.Reactor, r.ID); err != nil {
+		return nil, false, err
+	}
+	return ReactionCounts(rows), changed, nil
+}
+
 // React stores r and returns the message's counts after it.
 func (s *Store) React(ctx context.Context, r actors.Reaction) (counts []actors.ReactionCount, changed bool, err error) {
 	err = s.accountTx(ctx, false, func(tx *sqlx.Tx) error {
-		var deleted bool
-		err := tx.GetContext(ctx, &deleted, "SELECT deleted FROM messages WHERE id = ? AND room = ? AND is_private = 0", r.ID, r.Room)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && deleted) {
-			return actors.ErrNoMessage
-		}
-		if err != nil {
-			return err
-		}
-		var res sql.Result
-		if r.On {
-			var distinct, here int
-			if err := tx.GetContext(ctx, &distinct, "SELECT COUNT(DISTINCT emoji) FROM reactions WHERE id = ?", r.ID); err != nil {
-				return err
-			}
-			if err := tx.GetContext(ctx, &here, "SELECT COUNT(*) FROM (SELECT 1 FROM reactions WHERE id = ? AND emoji = ? LIMIT 1)", r.ID, r.Emoji); err != nil {
-				return err
-			}
-			if here == 0 && distinct >= r.Max {
-				return actors.ErrTooManyReactions
-			}
-			res, err = tx.ExecContext(ctx, "INSERT OR IGNORE INTO reactions (id, emoji, reactor, name, at) VALUES (?, ?, ?, ?, ?)",
-				r.ID, r.Emoji, r.Reactor, r.Name, protocol.FormatTimestamp(r.At))
-		} else {
-			res, err = tx.ExecContext(ctx, "DELETE FROM reactions WHERE id = ? AND emoji = ? AND reactor = ?", r.ID, r.Emoji, r.Reactor)
-		}
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if changed = n > 0; changed {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO reaction_changes (id, room, at) VALUES (?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET at = excluded.at`, r.ID, r.Room, protocol.FormatTimestamp(r.At)); err != nil {
-				return err
-			}
-		}
-		var rows []CountRow
-		if err := tx.SelectContext(ctx, &rows, "SELECT id, emoji, COUNT(*) AS n, MAX(reactor = ?) AS mine FROM reactions WHERE id = ? GROUP BY id, emoji ORDER BY MIN(at), emoji", r.Reactor, r.ID); err != nil {
-			return err
-		}
-		counts = ReactionCounts(rows)
-		return nil
+		var err error
+		counts, changed, err = ReactTx(ctx, tx, sqliteReact, r, protocol.FormatTimestamp(r.At))
+		return err
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("react %q to %s in %q: %w", r.Emoji, r.ID, r.Room, err)

@@ -5,8 +5,6 @@ package pgstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -25,56 +23,27 @@ WHERE who = $1 AND room = $2 AND id > $3 LIMIT $4) x`
 const insertMentionsSQL = `INSERT INTO mentions (who, room, id, pos, name)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[]) ON CONFLICT DO NOTHING`
 
+// pgReact is persistence.ReactTx's statements in PostgreSQL's dialect.
+var pgReact = persistence.ReactSQL{
+	// FOR UPDATE: two reactions to one message take turns, so that the
+	// distinct-emoji bound holds.
+	Message:  "SELECT deleted FROM messages WHERE id = $1 AND room = $2 AND NOT is_private FOR UPDATE",
+	Distinct: "SELECT count(DISTINCT emoji) FROM reactions WHERE id = $1",
+	Here:     "SELECT count(*) FROM (SELECT 1 FROM reactions WHERE id = $1 AND emoji = $2 LIMIT 1) x",
+	Add:      "INSERT INTO reactions (id, emoji, reactor, name, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+	Remove:   "DELETE FROM reactions WHERE id = $1 AND emoji = $2 AND reactor = $3",
+	Changed: `INSERT INTO reaction_changes (id, room, at) VALUES ($1, $2, $3)
+ON CONFLICT (id) DO UPDATE SET at = excluded.at`,
+	Counts: `SELECT id, emoji, count(*) AS n, bool_or(reactor = $1) AS mine
+FROM reactions WHERE id = $2 GROUP BY id, emoji ORDER BY min(at), emoji`,
+}
+
 // React stores r and returns the message's counts after it.
 func (s *Store) React(ctx context.Context, r actors.Reaction) (counts []actors.ReactionCount, changed bool, err error) {
 	err = s.tx(ctx, func(tx *sqlx.Tx) error {
-		var deleted bool
-		// FOR UPDATE: two reactions to one message take turns, so that the
-		// distinct-emoji bound holds.
-		err := tx.GetContext(ctx, &deleted, "SELECT deleted FROM messages WHERE id = $1 AND room = $2 AND NOT is_private FOR UPDATE", r.ID, r.Room)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && deleted) {
-			return actors.ErrNoMessage
-		}
-		if err != nil {
-			return err
-		}
-		var res sql.Result
-		if r.On {
-			var distinct, here int
-			if err := tx.GetContext(ctx, &distinct, "SELECT count(DISTINCT emoji) FROM reactions WHERE id = $1", r.ID); err != nil {
-				return err
-			}
-			if err := tx.GetContext(ctx, &here, "SELECT count(*) FROM (SELECT 1 FROM reactions WHERE id = $1 AND emoji = $2 LIMIT 1) x", r.ID, r.Emoji); err != nil {
-				return err
-			}
-			if here == 0 && distinct >= r.Max {
-				return actors.ErrTooManyReactions
-			}
-			res, err = tx.ExecContext(ctx, "INSERT INTO reactions (id, emoji, reactor, name, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-				r.ID, r.Emoji, r.Reactor, r.Name, ms(r.At))
-		} else {
-			res, err = tx.ExecContext(ctx, "DELETE FROM reactions WHERE id = $1 AND emoji = $2 AND reactor = $3", r.ID, r.Emoji, r.Reactor)
-		}
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if changed = n > 0; changed {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO reaction_changes (id, room, at) VALUES ($1, $2, $3)
-ON CONFLICT (id) DO UPDATE SET at = excluded.at`, r.ID, r.Room, ms(r.At)); err != nil {
-				return err
-			}
-		}
-		var rows []persistence.CountRow
-		if err := tx.SelectContext(ctx, &rows, `SELECT id, emoji, count(*) AS n, bool_or(reactor = $1) AS mine
-FROM reactions WHERE id = $2 GROUP BY id, emoji ORDER BY min(at), emoji`, r.Reactor, r.ID); err != nil {
-			return err
-		}
-		counts = persistence.ReactionCounts(rows)
-		return nil
+		var err error
+		counts, changed, err = persistence.ReactTx(ctx, tx, pgReact, r, ms(r.At))
+		return err
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("react %q to %s in %q: %w", r.Emoji, r.ID, r.Room, err)

@@ -243,25 +243,41 @@ func nextMessage(cl *client) frame {
 	}
 }
 
+// acrossTwoNodes connects a sender to the first node and a member to the
+// second, both in general.
+func acrossTwoNodes(t *testing.T, tc *testCluster) (sender, member *client) {
+	t.Helper()
+	sender = dial(t, tc.addrs[0])
+	sender.join("general", "")
+	member = dial(t, tc.addrs[1])
+	member.join("general", "")
+	return sender, member
+}
+
+// sendSeen has sender send n messages into general, each acknowledged and
+// then received by member (on another node) before the next, and returns
+// their ids.
+func sendSeen(t *testing.T, sender, member *client, prefix string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		id, _ := sendUntilAcked(t, sender, "general", fmt.Sprint(prefix, " ", i))
+		ids = append(ids, id)
+		if got := nextMessage(member).str("id"); got != id {
+			t.Fatalf("member on the other node: got %s, want %s", got, id)
+		}
+	}
+	return ids
+}
+
 // Promises 2 and 5: with every NATS server down, a send fails at once with
 // server_busy (it does not hang); when NATS comes back the nodes recover by
 // themselves, and nothing acknowledged before is lost. With one NATS server
 // down (of three, every message kept by all three), sends go on.
 func TestNATSOutage(t *testing.T) {
 	tc := startCluster(t, 2, nil)
-	sender := dial(t, tc.addrs[0])
-	sender.join("general", "")
-	member := dial(t, tc.addrs[1])
-	member.join("general", "")
-
-	var acked []string
-	for i := range 3 {
-		id, _ := sendUntilAcked(t, sender, "general", fmt.Sprint("before ", i))
-		acked = append(acked, id)
-		if got := nextMessage(member).str("id"); got != id {
-			t.Fatalf("member on the other node: got %s, want %s", got, id)
-		}
-	}
+	sender, member := acrossTwoNodes(t, tc)
+	acked := sendSeen(t, sender, member, "before", 3)
 
 	tc.nats.Stop(0) // one of three: a majority keeps every message
 	id, _ := sendUntilAcked(t, sender, "general", "one NATS server down")

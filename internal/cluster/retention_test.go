@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -19,18 +18,8 @@ import (
 // delivery go on as before.
 func TestStreamIsTrimmed(t *testing.T) {
 	tc := startCluster(t, 2, func(_ int, c *cluster.Config) { c.TrimInterval = 100 * time.Millisecond })
-	sender := dial(t, tc.addrs[0])
-	sender.join("general", "")
-	member := dial(t, tc.addrs[1])
-	member.join("general", "")
-	var ids []string
-	for i := range 10 {
-		id, _ := sendUntilAcked(t, sender, "general", fmt.Sprint("to be trimmed ", i))
-		ids = append(ids, id)
-		if got := nextMessage(member).str("id"); got != id {
-			t.Fatalf("member on the other node: got %s, want %s", got, id)
-		}
-	}
+	sender, member := acrossTwoNodes(t, tc)
+	ids := sendSeen(t, sender, member, "to be trimmed", 10)
 
 	nc, err := nats.Connect(tc.nats.URLs())
 	if err != nil {

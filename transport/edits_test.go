@@ -14,12 +14,7 @@ import (
 func TestEditAndDeleteOverTheWire(t *testing.T) {
 	const room = "edits"
 	s := startServer(t, serverConfig{hub: actors.Config{Limits: noRateLimit}})
-	a, b := s.dial(), s.dial()
-	a.setName("alice")
-	b.setName("bob")
-	a.join(room)
-	b.join(room)
-	a.waitJoined("bob", room)
+	a, b := s.aliceAndBob(room)
 
 	var ids []string
 	for _, c := range []string{"one", "two", "three"} {

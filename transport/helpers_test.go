@@ -188,6 +188,18 @@ func (w *wsClient) waitLeft(who, room string) {
 	})
 }
 
+// aliceAndBob dials two clients named alice and bob, both joined to room,
+// alice having seen bob join.
+func (s *server) aliceAndBob(room string) (a, b *wsClient) {
+	a, b = s.dial(), s.dial()
+	a.setName("alice")
+	b.setName("bob")
+	a.join(room)
+	b.join(room)
+	a.waitJoined("bob", room)
+	return a, b
+}
+
 // waitJoined reads until the UserJoined of who in room.
 func (w *wsClient) waitJoined(who, room string) {
 	w.t.Helper()

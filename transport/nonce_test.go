@@ -7,12 +7,7 @@ import "testing"
 // message's id and reaches nobody again; across a restart too.
 func TestNonceOverTheWire(t *testing.T) {
 	s := startServer(t, serverConfig{})
-	a, b := s.dial(), s.dial()
-	a.setName("alice")
-	b.setName("bob")
-	a.join("general")
-	b.join("general")
-	a.waitFor("UserJoined", func(m msg) bool { return m.str("username") == "bob" })
+	a, b := s.aliceAndBob("general")
 
 	a.send(map[string]any{"type": "SendMessage", "content": "once", "nonce": "n-1", "ref": "1"})
 	first := b.waitFor("Message", nil)

@@ -15,12 +15,7 @@ import (
 func TestReactionsTypingAndMentionsOverTheWire(t *testing.T) {
 	const room = "reacts"
 	s := startServer(t, serverConfig{hub: actors.Config{Limits: noRateLimit}})
-	a, b := s.dial(), s.dial()
-	a.setName("alice")
-	b.setName("bob")
-	a.join(room)
-	b.join(room)
-	a.waitJoined("bob", room)
+	a, b := s.aliceAndBob(room)
 
 	b.send(map[string]any{"type": "Typing", "room": room})
 	if m := a.waitFor("UserTyping", nil); m.str("room") != room || m.str("username") != "bob" {

@@ -34,8 +34,8 @@ import (
 type conn struct {
 	srv     *Server
 	ws      *websocket.Conn
-	netConn *park.Conn // the hijacked connection as the library reads and closes it; write deadlines
-	cork    corkWriter // where the library's writes go: gathered while the writer drains the outbox
+	netConn *park.Conn // the hijacked connection as the library reads and closes it
+	cork    corkWriter // every write to the socket: the writer's bursts, framed there, and the library's control frames
 	batch   bool       // BatchSubprotocol negotiated
 	sess    *actors.Session
 	out     *outbound.Queue // the session's peer; its writer calls Write, Close, Drop

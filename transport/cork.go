@@ -2,80 +2,125 @@ package transport
 
 import (
 	"bytes"
-	"io"
+	"fmt"
+	"net"
 	"sync"
+	"time"
+
+	"parley/internal/wsframe"
 )
 
 // corkLimit bounds what one connection gathers before writing it out.
 const corkLimit = 256 << 10
 
-// corkWriter is where coder/websocket's writes go (under its bufio.Writer).
+// corkWriter is the one way bytes reach a connection's socket.
 //
-// Between cork and flush (the writer draining its outbox) writes are
-// gathered in one buffer and leave in a single write system call at flush:
-// coder/websocket flushes after every message, which would otherwise cost one
-// system call per message. Outside that window writes go straight through
-// (pings, the close handshake). The buffer is borrowed from a pool only while
-// corked, so an idle connection holds none.
+// The writer's bursts (writeText) are framed here, every message of the
+// burst into one buffer, and leave in a single write system call: through
+// coder/websocket, each message costs a call that takes two locks, goes
+// through its bufio.Writer and flushes, and a system call of its own. The
+// library's own frames (pongs, pings, the close handshake) come through
+// Write, each whole in one call (its bufio.Writer holds a whole control
+// frame: hijack.go), so the two never interleave under mu. A close frame
+// seen there ends writeText: no message may follow it.
+//
+// The write deadline is kept, not set and cleared per burst (two runtime
+// timer operations each): every write first makes sure it is at least half
+// of timeout away, and moves it to timeout otherwise. A write that blocks
+// therefore fails after between half and all of timeout, and an idle
+// connection's deadline, long past, is renewed by the next write before it
+// is made, whoever makes it.
 type corkWriter struct {
-	w io.Writer // the socket; set by hijackWriter.Hijack before the first write
+	conn    net.Conn      // the socket; set by hijackWriter.Hijack before the first write
+	timeout time.Duration // how long one write may block (Options.WriteTimeout); set with conn
 
-	mu  sync.Mutex    // guards the fields below; held across the network write, like coder's own write lock
-	buf *bytes.Buffer // non-nil while corked (between cork and flush)
-	err error         // the first write error; sticky
+	mu        sync.Mutex // guards the fields below; held across the network write, like coder's own write lock
+	renew     time.Time  // the deadline is renewed by the first write after this
+	closeSent bool       // a close frame went out
+	err       error      // the first write error; sticky
 }
 
+// corkBufs lend the buffers a burst is framed in, so that an idle
+// connection holds none.
 var corkBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// Write is the library's: one whole frame each call (a pong, a ping, the
+// close frame).
 func (c *corkWriter) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
 		return 0, c.err
 	}
-	if c.buf == nil {
-		n, err := c.w.Write(p)
-		c.err = err
-		return n, err
+	if len(p) > 0 && p[0]&0x0F == wsframe.OpClose {
+		c.closeSent = true
 	}
-	c.buf.Write(p)
-	if c.buf.Len() >= corkLimit {
-		if err := c.writeOutLocked(); err != nil {
-			return 0, err
-		}
-	}
-	return len(p), nil
+	c.keepDeadlineLocked()
+	n, err := c.conn.Write(p)
+	c.err = err
+	return n, err
 }
 
-// cork starts gathering writes.
-func (c *corkWriter) cork() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.buf == nil {
-		c.buf = corkBufs.Get().(*bytes.Buffer)
+// writeText writes msgs as text messages in one write: one message each, or
+// with joinLimit > 0 (the batch subprotocol), as few as fit joinLimit bytes,
+// joined by "\n" (a message longer than joinLimit goes alone).
+func (c *corkWriter) writeText(msgs [][]byte, joinLimit int) error {
+	if len(msgs) == 0 {
+		return nil
 	}
-}
-
-// flush writes out what was gathered and stops gathering.
-func (c *corkWriter) flush() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.buf == nil {
+	if c.err != nil {
 		return c.err
 	}
-	err := c.writeOutLocked()
-	if c.buf.Cap() <= 2*corkLimit {
-		c.buf.Reset()
-		corkBufs.Put(c.buf)
+	if c.closeSent {
+		return fmt.Errorf("write messages: %w (a close frame was sent)", net.ErrClosed)
 	}
-	c.buf = nil
-	return err
+	c.keepDeadlineLocked()
+	buf := corkBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 2*corkLimit {
+			buf.Reset()
+			corkBufs.Put(buf)
+		}
+	}()
+	for len(msgs) > 0 {
+		n, size := 1, len(msgs[0])
+		if joinLimit > 0 {
+			for n < len(msgs) && size+1+len(msgs[n]) <= joinLimit {
+				size += 1 + len(msgs[n])
+				n++
+			}
+		}
+		if buf.Len() > 0 && buf.Len()+size > corkLimit {
+			if err := c.writeOutLocked(buf); err != nil {
+				return err
+			}
+		}
+		buf.Grow(10 + size) // the longest header: AvailableBuffer then has room for it
+		buf.Write(wsframe.AppendServerHeader(buf.AvailableBuffer(), true, wsframe.OpText, uint64(size)))
+		for i, m := range msgs[:n] {
+			if i > 0 {
+				buf.WriteByte('\n')
+			}
+			buf.Write(m)
+		}
+		msgs = msgs[n:]
+	}
+	return c.writeOutLocked(buf)
 }
 
-func (c *corkWriter) writeOutLocked() error {
-	if c.err == nil && c.buf.Len() > 0 {
-		_, c.err = c.w.Write(c.buf.Bytes())
+// keepDeadlineLocked moves the write deadline timeout ahead when less than
+// half of it is left.
+func (c *corkWriter) keepDeadlineLocked() {
+	if now := time.Now(); now.After(c.renew) {
+		_ = c.conn.SetWriteDeadline(now.Add(c.timeout))
+		c.renew = now.Add(c.timeout / 2)
 	}
-	c.buf.Reset()
+}
+
+func (c *corkWriter) writeOutLocked(buf *bytes.Buffer) error {
+	_, c.err = c.conn.Write(buf.Bytes())
+	buf.Reset()
 	return c.err
 }

@@ -13,11 +13,14 @@ import (
 // Where connections park, reads go through park.Conn's pooled read-ahead, so
 // the bufio.Reader can be bufio's 16-byte minimum; without a poller a
 // connection's reader waits in its reads with a buffer of its own. With
-// corkWriter underneath, a small write buffer costs no extra system calls.
+// The library writes only control frames (the writer's messages are framed
+// by corkWriter), and its write buffer holds a whole one, 2 header bytes and
+// at most 125 of payload, so that each reaches corkWriter in one Write and
+// cannot interleave with a burst.
 const (
 	readBufferSize  = 16
 	waitingReadSize = 512
-	writeBufferSize = 16
+	writeBufferSize = 128
 )
 
 // hijackWriter hands coder/websocket, instead of the hijacked connection and
@@ -46,7 +49,7 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		early, _ = brw.Reader.Peek(n)
 	}
 	h.conn = park.NewConn(nc, early, h.parking)
-	h.cork.w = nc
+	h.cork.conn = nc
 	size := readBufferSize
 	if !h.parking {
 		size = waitingReadSize

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"parley/internal/wsframe"
 	"parley/transport"
 )
 
@@ -46,5 +47,30 @@ func TestIdleConnectionSurvivesPings(t *testing.T) {
 		}
 	case <-time.After(waitLimit):
 		t.Fatal("a: no message after the idle period")
+	}
+}
+
+// TestPongAfterTheWriteTimeout: the write deadline is kept between bursts
+// rather than cleared, so a write made long after the last burst, here the
+// pong the library answers a client's ping with, must renew it first.
+func TestPongAfterTheWriteTimeout(t *testing.T) {
+	s := startServer(t, serverConfig{transport: transport.Options{
+		WriteTimeout: 50 * time.Millisecond,
+		PingInterval: time.Hour,
+	}})
+	p := dialRaw(t, s.host())
+	write(t, p, frame(true, wsframe.OpText, []byte(`{"type":"ListRooms","ref":"l1"}`)))
+	rawReply(t, p, "l1") // a burst: the deadline is set
+	time.Sleep(300 * time.Millisecond)
+	write(t, p, frame(true, wsframe.OpPing, []byte("still there?")))
+	for {
+		b0, payload := readFrame(t, p.br)
+		if b0&0x0f == wsframe.OpText {
+			continue
+		}
+		if b0 != 0x80|wsframe.OpPong || string(payload) != "still there?" {
+			t.Fatalf("got frame %#x %q, want the pong to the ping", b0, payload)
+		}
+		return
 	}
 }

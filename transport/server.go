@@ -42,7 +42,7 @@ type Options struct {
 	MessageTimeout time.Duration // for a message (or a control frame) begun to be completed [10s]
 	PingInterval   time.Duration // between pings of one connection [25s]
 	PingTimeout    time.Duration // to answer a ping [10s]
-	WriteTimeout   time.Duration // for one batch of writes [10s]
+	WriteTimeout   time.Duration // a write blocked this long (half of it at least) fails [10s]
 	MaxConns       int           // connections at once [from the descriptor limit, at most 19000; edge.go]
 	MaxConnsPerIP  int           // connections at once from one IP address [1000]
 	MaxBatchBytes  int           // bytes of one batched frame [64 KiB]
@@ -333,6 +333,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.connWG.Add(1)
 	s.mu.Unlock()
 	c := &conn{srv: s, ip: ip} // made now: the hijack hands its corkWriter the socket
+	c.cork.timeout = s.opts.WriteTimeout
 	hw := &hijackWriter{ResponseWriter: w, parking: s.poller() != nil, cork: &c.cork}
 	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // originAllowed above is stricter than the library's check

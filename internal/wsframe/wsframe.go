@@ -1,8 +1,10 @@
 // Package wsframe writes the frames of an RFC 6455 client and reads a
 // server's, byte for byte, for code that has to speak WebSocket below a
 // library: tests that send what no well-behaved client sends (half a frame,
-// a frame glued to the upgrade request, fragments split by a pause) and the
-// load generator, which coalesces many frames into one write.
+// a frame glued to the upgrade request, fragments split by a pause), the
+// load generator, which coalesces many frames into one write, and the
+// server's writer, which frames a burst of messages into one buffer itself
+// (AppendServerHeader) rather than make a library call per message.
 //
 // It only builds and parses; it holds no connection and no state.
 package wsframe
@@ -33,6 +35,20 @@ var Key = [4]byte{9, 8, 7, 6}
 // payload follows: AppendMasked, or fewer bytes than announced to leave a
 // frame unfinished.
 func AppendHeader(dst []byte, fin bool, opcode byte, length uint64, key [4]byte) []byte {
+	dst = appendHeader(dst, fin, opcode, length, 0x80)
+	return append(dst, key[:]...)
+}
+
+// AppendServerHeader appends the header of an unmasked server frame whose
+// payload is length bytes, in the shortest length form. The payload follows
+// as it is.
+func AppendServerHeader(dst []byte, fin bool, opcode byte, length uint64) []byte {
+	return appendHeader(dst, fin, opcode, length, 0)
+}
+
+// appendHeader appends a frame's first byte and its length; mask is the
+// mask bit (0x80 for a client's frame).
+func appendHeader(dst []byte, fin bool, opcode byte, length uint64, mask byte) []byte {
 	b0 := opcode & 0x0F
 	if fin {
 		b0 |= 0x80
@@ -40,15 +56,15 @@ func AppendHeader(dst []byte, fin bool, opcode byte, length uint64, key [4]byte)
 	dst = append(dst, b0)
 	switch {
 	case length < 126:
-		dst = append(dst, 0x80|byte(length))
+		dst = append(dst, mask|byte(length))
 	case length <= 0xFFFF:
-		dst = append(dst, 0x80|126)
+		dst = append(dst, mask|126)
 		dst = binary.BigEndian.AppendUint16(dst, uint16(length))
 	default:
-		dst = append(dst, 0x80|127)
+		dst = append(dst, mask|127)
 		dst = binary.BigEndian.AppendUint64(dst, length)
 	}
-	return append(dst, key[:]...)
+	return dst
 }
 
 // AppendMasked appends payload masked with key, as the payload of a frame

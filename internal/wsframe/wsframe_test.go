@@ -53,3 +53,32 @@ func TestReadServer(t *testing.T) {
 		t.Fatal("a masked frame: got no error")
 	}
 }
+
+// TestServerFrameRoundTrip reads back, with ReadServer, every length form
+// AppendServerHeader writes, unmasked.
+func TestServerFrameRoundTrip(t *testing.T) {
+	for _, n := range []int{0, 1, 125, 126, 0xFFFF, 0x10000} {
+		payload := bytes.Repeat([]byte("ab"), n)[:n]
+		f := append(AppendServerHeader([]byte("prefix"), true, OpText, uint64(n)), payload...)
+		h, got, err := ReadServer(bytes.NewReader(f[len("prefix"):]), 1<<20)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		if want := (Header{Fin: true, Opcode: OpText, Length: uint64(n)}); h != want {
+			t.Fatalf("%d bytes: got header %+v, want %+v", n, h, want)
+		}
+		if !bytes.Equal(got, payload) {
+			t.Fatalf("%d bytes: payload differs", n)
+		}
+		wantHeader := 2
+		switch {
+		case n > 0xFFFF:
+			wantHeader += 8
+		case n >= 126:
+			wantHeader += 2
+		}
+		if got := len(f) - len("prefix") - n; got != wantHeader {
+			t.Fatalf("%d bytes: got a %d-byte header, want %d", n, got, wantHeader)
+		}
+	}
+}

@@ -43,4 +43,3 @@ func (c *conn) Close(code protocol.CloseCode, reason string, last [][]byte) {
 
 // Drop closes the socket at once: a write failed (outbound.Sink).
 func (c *conn) Drop() { c.ws.CloseNow() }
-

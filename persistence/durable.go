@@ -165,6 +165,15 @@ func (s *Store) acknowledge(b *batchBuf, syncErr error) {
 	}
 }
 
+// While fewer than quietRowsPerSecond messages a second are committed, the
+// checkpointer rests quietCheckpointPause between checkpoints instead of
+// Options.CheckpointInterval: the WAL then grows by a few hundred rows at
+// most between two.
+const (
+	quietRowsPerSecond   = 5000
+	quietCheckpointPause = 100 * time.Millisecond
+)
+
 // kickCheckpointer asks for a checkpoint soon, without blocking: one pending
 // request is as good as many.
 func (s *Store) kickCheckpointer() {
@@ -178,13 +187,15 @@ func (s *Store) kickCheckpointer() {
 // checkpoint connection (s.cconn, closed by Close once it has exited). It
 // waits for a commit (or a failed sync) to ask for a checkpoint, runs one,
 // then rests Options.CheckpointInterval so that one checkpoint covers many
-// commits; an idle writer costs it no wake-ups. It stops when Close closes
-// s.ckptStop, which happens only after run and the acker have exited.
+// commits, or quietCheckpointPause while the writer is quiet; an idle writer
+// costs it no wake-ups. It stops when Close closes s.ckptStop, which happens
+// only after run and the acker have exited.
 func (s *Store) checkpointLoop() {
 	defer close(s.ckptExited)
 	rest := time.NewTimer(time.Hour)
 	rest.Stop()
 	var backoff time.Duration
+	lastRows, lastAt := s.stats.rows.Load(), time.Now()
 	for {
 		select {
 		case <-s.ckptStop:
@@ -192,6 +203,15 @@ func (s *Store) checkpointLoop() {
 		case <-s.ckptKick:
 		}
 		pause := s.opts.CheckpointInterval
+		// A checkpoint costs two syncs however little it copies: at an
+		// everyday load, one every CheckpointInterval was a tenth of
+		// the server's CPU (docs/performance.md). Quiet means fewer
+		// rows since the last one than quietRowsPerSecond for the time.
+		rows, now := s.stats.rows.Load(), time.Now()
+		if float64(rows-lastRows) < quietRowsPerSecond*now.Sub(lastAt).Seconds() {
+			pause = max(pause, quietCheckpointPause)
+		}
+		lastRows, lastAt = rows, now
 		if err := s.checkpoint(); err != nil {
 			// A persistent fault (full disk, lost lock) must not become a
 			// busy loop, nor a log line per commit.

@@ -50,7 +50,8 @@ type Queue struct {
 	start     func() // starts a writer goroutine; set by Attach
 
 	// wake has capacity 1: written (without blocking) by Send when the queue
-	// goes from empty to non-empty; read by the writer. Never closed.
+	// goes from empty to non-empty, by Close and by the writer's idle timer;
+	// read by the writer. Never closed.
 	wake chan struct{}
 	// done is closed by Close (once); read by the writer and by the
 	// connection's reader, which stops reading.
@@ -168,11 +169,7 @@ func (q *Queue) refuseLocked(n, size int) (actors.Verdict, bool) {
 	}
 	if len(q.frames)+n > q.limits.Frames || q.bytes+size > q.limits.Bytes {
 		q.closeLocked(protocol.ClosePolicy, "slow consumer: outbound queue full")
-		start := q.claimWriterLocked() // someone must close the connection
-		q.mu.Unlock()
-		if start != nil {
-			start()
-		}
+		q.startOrSignalAndUnlock() // someone must close the connection
 		return actors.Overflow, true
 	}
 	return actors.Queued, false
@@ -248,8 +245,9 @@ func (q *Queue) Take(prev [][]byte) [][]byte {
 	return out
 }
 
-// Wake is signalled when frames are waiting. Only the writer reads it (or,
-// for a queue with no Sink, its owner).
+// Wake is signalled when frames are waiting (and, once a Sink is attached,
+// when the queue closes or the writer's idle timer fires). Only the writer
+// reads it (or, for a queue with no Sink, its owner).
 func (q *Queue) Wake() <-chan struct{} { return q.wake }
 
 // Done is closed when the queue is closed.
@@ -262,10 +260,20 @@ func (q *Queue) Done() <-chan struct{} { return q.done }
 func (q *Queue) Close(code protocol.CloseCode, reason string) {
 	q.mu.Lock()
 	q.closeLocked(code, reason)
-	start := q.claimWriterLocked() // someone must close the connection
+	q.startOrSignalAndUnlock() // someone must close the connection
+}
+
+// startOrSignalAndUnlock starts a writer if none runs, or wakes the one
+// that does, to find the queue closed. Called with q.mu held; it unlocks it.
+func (q *Queue) startOrSignalAndUnlock() {
+	attached := q.start != nil
+	start := q.claimWriterLocked()
 	q.mu.Unlock()
-	if start != nil {
+	switch {
+	case start != nil:
 		start()
+	case attached:
+		q.signal()
 	}
 }
 

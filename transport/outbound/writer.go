@@ -1,6 +1,7 @@
 package outbound
 
 import (
+	"sync/atomic"
 	"time"
 
 	"parley/internal/protocol"
@@ -26,6 +27,10 @@ type Sink interface {
 // (claimWriterLocked: at most one runs); it exits when park reports the
 // queue idle, one to two q.linger after its last burst, or after closing
 // the connection once the queue is closed.
+//
+// It waits on q.wake alone, which Send, Close and the idle timer all
+// signal, and then looks at what happened: a receive from one channel costs
+// a third of a select over three, once per burst.
 func (q *Queue) write() {
 	var frames [][]byte
 	// The idle timer is not reset per burst (a timer operation per burst
@@ -33,27 +38,16 @@ func (q *Queue) write() {
 	// every linger, and the writer parks at a firing that follows a whole
 	// linger without a burst, so between one and two lingers after its
 	// last one.
-	idle := time.NewTimer(q.linger)
+	var ticked atomic.Bool // set by the timer, cleared by the writer
+	idle := time.AfterFunc(q.linger, func() {
+		ticked.Store(true)
+		q.signal()
+	})
 	defer idle.Stop()
 	active := false // a burst since the timer last fired
 	for {
+		<-q.wake
 		select {
-		case <-q.wake:
-			frames = q.Take(frames)
-			if len(frames) > 0 {
-				if err := q.sink.Write(frames); err != nil {
-					q.Close(protocol.CloseGoingAway, "write failed")
-					q.sink.Drop()
-					// The queue is closed; go on to close the connection.
-				}
-			}
-			active = true
-		case <-idle.C:
-			if !active && q.park() {
-				return
-			}
-			active = false
-			idle.Reset(q.linger)
 		case <-q.done:
 			code, reason := q.CloseStatus()
 			var last [][]byte
@@ -62,6 +56,23 @@ func (q *Queue) write() {
 			}
 			q.sink.Close(code, reason, last)
 			return
+		default:
+		}
+		frames = q.Take(frames)
+		if len(frames) > 0 {
+			if err := q.sink.Write(frames); err != nil {
+				q.Close(protocol.CloseGoingAway, "write failed")
+				q.sink.Drop()
+				continue // the queue is closed and signalled: close the connection
+			}
+			active = true
+		}
+		if ticked.Swap(false) {
+			if !active && q.park() {
+				return
+			}
+			active = false
+			idle.Reset(q.linger)
 		}
 	}
 }

@@ -9,6 +9,7 @@
 package outbound
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -60,6 +61,10 @@ type Queue struct {
 
 var _ actors.Peer = (*Queue)(nil)
 
+// maxKeptBatch is the largest batch array (in frames) a queue and its writer
+// keep for reuse between bursts.
+const maxKeptBatch = 64
+
 // New returns an empty open queue bounded by l (zero fields take
 // actors.DefaultOutboxLimits).
 func New(l actors.OutboxLimits) *Queue {
@@ -97,6 +102,10 @@ func (q *Queue) SendAll(frames [][]byte) actors.Verdict {
 		return v
 	}
 	signal := len(q.frames) == 0
+	if q.frames == nil && q.spare != nil {
+		q.frames, q.spare = q.spare, nil
+	}
+	q.frames = slices.Grow(q.frames, len(frames)) // one allocation, not one per doubling
 	for _, f := range frames {
 		q.appendLocked(f)
 	}
@@ -238,7 +247,7 @@ func (q *Queue) Take(prev [][]byte) [][]byte {
 	q.bytes = 0
 	// Keep the old batch's array for the next pushes unless it grew large:
 	// a connection that once had a burst should not hold that memory idle.
-	if cap(prev) > 0 && cap(prev) <= 64 {
+	if cap(prev) > 0 && cap(prev) <= maxKeptBatch {
 		q.spare = prev
 	}
 	q.mu.Unlock()

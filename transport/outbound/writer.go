@@ -66,6 +66,13 @@ func (q *Queue) write() {
 				continue // the queue is closed and signalled: close the connection
 			}
 			active = true
+			if cap(frames) > maxKeptBatch {
+				// Not held through the linger: a presence flush fills
+				// every member's queue at once, and 19,000 writers each
+				// keeping a 100-frame array would hold some 50 MB.
+				clear(frames)
+				frames = nil
+			}
 		}
 		if ticked.Swap(false) {
 			if !active && q.park() {

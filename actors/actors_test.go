@@ -308,6 +308,69 @@ func TestPresenceIsThrottledDuringChurn(t *testing.T) {
 	}
 }
 
+// In a storm, a window that gathered 16 announcements or more makes the
+// next one twice as long; a stretched window ends early once 200 ms pass
+// without an announcement (the storm is over); a lone announcement after a
+// quiet window goes out at once.
+func TestPresenceWindowStretchesInAStorm(t *testing.T) {
+	const window = 500 * time.Millisecond
+	f := newFixture(t, actors.Config{PresenceWindow: window})
+	a := f.connect()
+	a.join("tech")
+	queued := func() int { n, _ := a.q.Len(); return n }
+	joinEvery := func(n int, gap time.Duration) []string {
+		var names []string
+		for range n {
+			c := f.connect()
+			c.join("tech")
+			names = append(names, c.s.Username())
+			f.clock.Advance(gap)
+		}
+		return names
+	}
+	expectJoins := func(when string, names []string) {
+		t.Helper()
+		for _, want := range names {
+			if got := a.expect("UserJoined").str("username"); got != want {
+				t.Fatalf("%s: got UserJoined %s, want %s", when, got, want)
+			}
+		}
+	}
+
+	f.clock.Advance(2 * window)
+	expectJoins("after a quiet window", joinEvery(1, 0)) // at once; a window starts
+	busy := joinEvery(16, 25*time.Millisecond)           // 400 ms of the first window
+	f.clock.Advance(100 * time.Millisecond)
+	expectJoins("at the end of the first window", busy)
+
+	busy = joinEvery(16, 50*time.Millisecond) // 800 ms: past a first window's length
+	if got := queued(); got != 0 {
+		t.Fatalf("800 ms into the stretched window: got %d frames queued for a, want 0", got)
+	}
+	f.clock.Advance(200 * time.Millisecond)
+	expectJoins("at the end of the stretched window", busy)
+
+	// The window is 2 s now; joins that stop go out 200 ms after the last.
+	last := joinEvery(3, 50*time.Millisecond)
+	if got := queued(); got != 0 {
+		t.Fatalf("during the last joins: got %d frames queued for a, want 0", got)
+	}
+	f.clock.Advance(150 * time.Millisecond)
+	expectJoins("200 ms after the last join", last)
+
+	// Quiet for longer than the window: the next join goes out at once,
+	// and the window after it is the first one again.
+	f.clock.Advance(8 * window)
+	expectJoins("after a quiet spell", joinEvery(1, 0))
+	two := joinEvery(2, 0)
+	f.clock.Advance(window / 2)
+	if got := queued(); got != 0 {
+		t.Fatalf("within the first window again: got %d frames queued for a, want 0", got)
+	}
+	f.clock.Advance(window / 2)
+	expectJoins("one window after", two)
+}
+
 func TestSlowConsumerIsCutOffOthersGetEverything(t *testing.T) {
 	f := newFixture(t, actors.Config{
 		Outbox: actors.OutboxLimits{Frames: 64, Bytes: 1 << 20},

@@ -1,5 +1,7 @@
 package actors
 
+import "time"
+
 // Presence gathering. Each UserJoined and UserLeft goes to every member of
 // the room; when a room fills up (a reconnect storm: everyone comes back
 // at once) that is one write per member per join, quadratic in the room's
@@ -10,29 +12,75 @@ package actors
 // order): one wake of each member's writer, and one write, per window.
 // They wait in the room, not in the members' queues, so that a storm
 // leaves nothing queued per connection.
+//
+// In a storm (a reconnect: everyone comes back at once) a window that
+// gathered busyPresence announcements or more makes the next one twice as
+// long, up to maxPresenceStretch times PresenceWindow, so that each member
+// is written to a few times in all rather than once a window. A stretched
+// window also ends once presenceQuiet passes without an announcement: the
+// end of the storm, whose last announcements then go out at once rather
+// than seconds later, when the memory the storm took has been returned
+// (transport/trim.go) and every member's writer would start again. The
+// first announcement after a quiet window goes out at once and sets the
+// window back to PresenceWindow. docs/performance.md has the figures.
 
-// maxPendingPresence bounds the announcements a room gathers: at this many
-// they go out before the window ends.
-const maxPendingPresence = 256
+const (
+	// maxPendingPresence bounds the announcements a room gathers: at this
+	// many they go out before the window ends.
+	maxPendingPresence = 256
+	busyPresence       = 16
+	maxPresenceStretch = 4
+	presenceQuiet      = 200 * time.Millisecond
+)
 
 // presence announces a UserJoined or UserLeft (see above).
 func (r *Room) presence(frame []byte) {
-	w := r.hub.cfg.PresenceWindow
+	base := r.hub.cfg.PresenceWindow
 	now := r.hub.cfg.Clock.Now()
 	since := now.Sub(r.presenceAt)
-	if w <= 0 || (r.presenceTimer == nil && (since >= w || since < 0)) {
+	if base <= 0 || (r.presenceTimer == nil && (since >= r.window() || since < 0)) {
 		r.presenceAt = now
+		r.presenceWindow = base
 		r.broadcast(frame)
 		return
 	}
 	r.pendingPresence = append(r.pendingPresence, frame)
+	r.presenceLast = now
 	if len(r.pendingPresence) >= maxPendingPresence {
 		r.flushPresence()
 		return
 	}
 	if r.presenceTimer == nil {
-		r.presenceTimer = r.hub.cfg.Clock.NewTimer(w - since)
+		r.presenceTimer = r.hub.cfg.Clock.NewTimer(r.presenceDue().Sub(now))
 	}
+}
+
+// window is the room's presence window now: PresenceWindow, or longer
+// after busy ones.
+func (r *Room) window() time.Duration { return max(r.presenceWindow, r.hub.cfg.PresenceWindow) }
+
+// presenceDue is when the gathered presence goes out: at the window's end,
+// or, in a stretched window, presenceQuiet after the last announcement if
+// that is sooner.
+func (r *Room) presenceDue() time.Time {
+	w := r.window()
+	end := r.presenceAt.Add(w)
+	if quiet := r.presenceLast.Add(presenceQuiet); w > r.hub.cfg.PresenceWindow && quiet.Before(end) {
+		return quiet
+	}
+	return end
+}
+
+// presenceTimerFired sends the gathered presence if it is due; otherwise
+// (announcements came after the timer was set, putting off the quiet end)
+// it sets the timer again.
+func (r *Room) presenceTimerFired() {
+	now := r.hub.cfg.Clock.Now()
+	if due := r.presenceDue(); now.Before(due) {
+		r.presenceTimer = r.hub.cfg.Clock.NewTimer(due.Sub(now))
+		return
+	}
+	r.flushPresence()
 }
 
 // flushPresence sends the gathered presence: to each member, what was
@@ -45,6 +93,9 @@ func (r *Room) flushPresence() {
 	r.presenceAt = r.hub.cfg.Clock.Now()
 	pending := r.pendingPresence
 	r.pendingPresence = nil
+	if base := r.hub.cfg.PresenceWindow; len(pending) >= busyPresence {
+		r.presenceWindow = min(2*r.window(), maxPresenceStretch*base)
+	}
 	n := 0
 	for s, mem := range r.members {
 		from := mem.presenceFrom

@@ -139,10 +139,13 @@ type Room struct {
 	idle    Timer      // running while the room is empty; nil otherwise
 	// Presence gathering (presence.go): when presence last went out, the
 	// announcements gathered since (encoded once, for every member; at most
-	// maxPendingPresence), and the timer that sends them.
+	// maxPendingPresence), the timer that sends them, when the last was
+	// gathered, and the window now.
 	presenceAt      time.Time
 	pendingPresence [][]byte
 	presenceTimer   Timer // running while gathered presence waits; nil otherwise
+	presenceLast    time.Time
+	presenceWindow  time.Duration // PresenceWindow, stretched after busy windows (0: not yet set)
 }
 
 func newRoom(h *Hub, name, lastID string, permanent bool) *Room {
@@ -195,7 +198,8 @@ func (r *Room) run(ctx context.Context) {
 				return
 			}
 		case <-presenceC:
-			r.flushPresence()
+			r.presenceTimer = nil
+			r.presenceTimerFired()
 		case <-idleC:
 			r.idle = nil
 			if r.forgettable() && r.hub.forgetRoom(r) {

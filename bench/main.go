@@ -356,7 +356,7 @@ func run() error {
 	}
 	if o.plotPath != "" {
 		title := fmt.Sprintf("%s %s", res.Target, res.Scenario)
-		if err := writePlot(o.plotPath, title, seriesOf(res, res.Target)); err != nil {
+		if err := writePlot(o.plotPath, title, seriesOf(res, res.Target), nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "bench: wrote %s\n", o.plotPath)
@@ -473,7 +473,11 @@ func runCompare(o *options) error {
 			count[r.Target]++
 			series = append(series, seriesOf(r, fmt.Sprintf("%s #%d", r.Target, count[r.Target]))...)
 		}
-		if err := writePlot(o.plotPath, rs[0].Scenario, series); err != nil {
+		bars, err := barsOf(rs)
+		if err != nil {
+			return err
+		}
+		if err := writePlot(o.plotPath, rs[0].Scenario, series, bars); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "bench: wrote %s\n", o.plotPath)

@@ -49,11 +49,49 @@ func seriesOf(r *result, label string) []plotSeries {
 // that 90, 99, 99.9 are equally spaced on a log axis.
 func percentileX(p float64) float64 { return 1 / (1 - math.Min(p, 99.9999)/100) }
 
-func writePlot(path, title string, series []plotSeries) error {
-	if len(series) == 0 {
-		return fmt.Errorf("-plot: nothing to draw for this scenario (fanout and ramp draw; idle and persist do not)")
+// writePlot draws the latency curves and deliveries per second of series,
+// if any, and below them the charts of bars (barsOf), into one SVG.
+func writePlot(path, title string, series []plotSeries, bars []*plot.Plot) error {
+	if len(series) == 0 && len(bars) == 0 {
+		return fmt.Errorf("-plot: nothing to draw for this scenario (fanout, ramp and, compared, idle draw; persist does not)")
 	}
-	lat := plot.New()
+	var plots [][]*plot.Plot
+	if len(series) > 0 {
+		lat, dps, err := curvePlots(title, series)
+		if err != nil {
+			return err
+		}
+		plots = append(plots, []*plot.Plot{lat}, []*plot.Plot{dps})
+	}
+	for _, b := range bars {
+		plots = append(plots, []*plot.Plot{b})
+	}
+
+	w, h := 10*vg.Inch, vg.Length(len(plots))*5*vg.Inch
+	// Embedded fonts: the text measures in the browser as it did here.
+	c := vgsvg.NewWith(vgsvg.UseWH(w, h), vgsvg.EmbedFonts(true))
+	dc := draw.New(c)
+	tiles := draw.Tiles{Rows: len(plots), Cols: 1, PadTop: vg.Points(10), PadBottom: vg.Points(10),
+		PadLeft: vg.Points(10), PadRight: vg.Points(20), PadY: vg.Points(30)}
+	canvases := plot.Align(plots, tiles, dc)
+	for i := range plots {
+		plots[i][0].Draw(canvases[i][0])
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := c.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// curvePlots draws series: the latency percentile curves and the
+// deliveries per second over time.
+func curvePlots(title string, series []plotSeries) (lat, dps *plot.Plot, err error) {
+	lat = plot.New()
 	lat.Title.Text = title + ": end-to-end latency by percentile"
 	lat.X.Label.Text = "percentile"
 	lat.Y.Label.Text = "latency (ms)"
@@ -69,7 +107,7 @@ func writePlot(path, title string, series []plotSeries) error {
 	lat.Legend.XOffs, lat.Legend.YOffs = -vg.Points(25), vg.Points(10)
 	lat.Add(plotter.NewGrid())
 
-	dps := plot.New()
+	dps = plot.New()
 	dps.Title.Text = "deliveries per second"
 	dps.X.Label.Text = "time (s)"
 	dps.Y.Label.Text = "deliveries/s"
@@ -96,38 +134,19 @@ func writePlot(path, title string, series []plotSeries) error {
 		}
 	}
 	if len(latArgs) == 0 && len(dpsArgs) == 0 {
-		return fmt.Errorf("-plot: no latency sample and no delivery to draw")
+		return nil, nil, fmt.Errorf("-plot: no latency sample and no delivery to draw")
 	}
 	if len(latArgs) == 0 { // keep the log axes drawable
 		lat.X.Min, lat.X.Max, lat.Y.Min, lat.Y.Max = 1, 100, 0.1, 1
 	}
 	if err := plotutil.AddLines(lat, latArgs...); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := plotutil.AddLines(dps, dpsArgs...); err != nil {
-		return err
+		return nil, nil, err
 	}
 	dps.Y.Min = 0
-
-	const w, h = 10 * vg.Inch, 10 * vg.Inch
-	// Embedded fonts: the text measures in the browser as it did here.
-	c := vgsvg.NewWith(vgsvg.UseWH(w, h), vgsvg.EmbedFonts(true))
-	dc := draw.New(c)
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Points(10), PadBottom: vg.Points(10),
-		PadLeft: vg.Points(10), PadRight: vg.Points(20), PadY: vg.Points(30)}
-	plots := [][]*plot.Plot{{lat}, {dps}}
-	canvases := plot.Align(plots, tiles, dc)
-	lat.Draw(canvases[0][0])
-	dps.Draw(canvases[1][0])
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := c.WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return lat, dps, nil
 }
 
 // humanTicks are the default ticks labelled 400k, 1.2M...

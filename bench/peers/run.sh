@@ -152,7 +152,7 @@ for sc in $SCENARIOS; do
 		fi
 	done
 	plot=()
-	case "$sc" in fanout* | ramp*) plot=(-plot "$OUT/$sc.svg") ;; esac
+	case "$sc" in fanout* | ramp* | idle) plot=(-plot "$OUT/$sc.svg") ;; esac
 	(IFS=,; "$work/bench" -compare "${files[*]}" "${plot[@]}") | tee "$OUT/$sc-compare.txt"
 done
 

@@ -13,16 +13,16 @@ import "time"
 // They wait in the room, not in the members' queues, so that a storm
 // leaves nothing queued per connection.
 //
-// In a storm (a reconnect: everyone comes back at once) a window that
-// gathered busyPresence announcements or more makes the next one twice as
-// long, up to maxPresenceStretch times PresenceWindow, so that each member
-// is written to a few times in all rather than once a window. A stretched
-// window also ends once presenceQuiet passes without an announcement: the
-// end of the storm, whose last announcements then go out at once rather
-// than seconds later, when the memory the storm took has been returned
-// (transport/trim.go) and every member's writer would start again. The
-// first announcement after a quiet window goes out at once and sets the
-// window back to PresenceWindow. docs/performance.md has the figures.
+// In a storm a window that gathered busyPresence announcements or more
+// makes the next one twice as long, up to maxPresenceStretch times
+// PresenceWindow, so that each member is written to a few times in all
+// rather than once a window. A stretched window also ends once
+// presenceQuiet passes without an announcement: the end of the storm, whose
+// last announcements then go out at once rather than seconds later, when
+// the memory the storm took has been returned (transport/trim.go) and every
+// member's writer would start again. The first announcement after a quiet
+// window goes out at once and sets the window back to PresenceWindow.
+// docs/performance.md has the figures.
 
 const (
 	// maxPendingPresence bounds the announcements a room gathers: at this

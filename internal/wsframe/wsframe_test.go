@@ -25,16 +25,7 @@ func TestClientFrameRoundTrip(t *testing.T) {
 		if unmasked := AppendMasked(nil, got, h.Key); !bytes.Equal(unmasked, payload) {
 			t.Fatalf("%d bytes: payload differs after unmasking", n)
 		}
-		wantHeader := 2 + 4 // the two first bytes and the key
-		switch {
-		case n > 0xFFFF:
-			wantHeader += 8
-		case n >= 126:
-			wantHeader += 2
-		}
-		if got := len(f) - len("prefix") - n; got != wantHeader {
-			t.Fatalf("%d bytes: got a %d-byte header, want %d", n, got, wantHeader)
-		}
+		checkHeaderLen(t, n, len(f)-len("prefix")-n, 4) // and the key
 	}
 }
 
@@ -70,15 +61,23 @@ func TestServerFrameRoundTrip(t *testing.T) {
 		if !bytes.Equal(got, payload) {
 			t.Fatalf("%d bytes: payload differs", n)
 		}
-		wantHeader := 2
-		switch {
-		case n > 0xFFFF:
-			wantHeader += 8
-		case n >= 126:
-			wantHeader += 2
-		}
-		if got := len(f) - len("prefix") - n; got != wantHeader {
-			t.Fatalf("%d bytes: got a %d-byte header, want %d", n, got, wantHeader)
-		}
+		checkHeaderLen(t, n, len(f)-len("prefix")-n, 0)
+	}
+}
+
+// checkHeaderLen checks that a frame of an n-byte payload had a header of
+// got bytes: the two first bytes, the shortest extended length, and extra
+// (the masking key of a client's frame).
+func checkHeaderLen(t *testing.T, n, got, extra int) {
+	t.Helper()
+	want := 2 + extra
+	switch {
+	case n > 0xFFFF:
+		want += 8
+	case n >= 126:
+		want += 2
+	}
+	if got != want {
+		t.Fatalf("%d bytes: got a %d-byte header, want %d", n, got, want)
 	}
 }

@@ -39,6 +39,10 @@ func (q *Queue) write() {
 	// linger without a burst, so between one and two lingers after its
 	// last one.
 	var ticked atomic.Bool // set by the timer, cleared by the writer
+	// Each firing runs this on a goroutine of its own (the runtime's), which
+	// stores, signals without blocking and returns. One that fires as the
+	// writer exits leaves a token in wake: the next writer's first wake-up
+	// then finds nothing to do.
 	idle := time.AfterFunc(q.linger, func() {
 		ticked.Store(true)
 		q.signal()

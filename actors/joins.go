@@ -111,6 +111,9 @@ func (s *Session) enter(ctx, conn context.Context, name string, e entry) bool {
 		}
 	}
 	s.out.Send(protocol.EncodeMembers(name, rep.members))
+	if rep.joined != nil {
+		s.out.Send(rep.joined)
+	}
 	// The room holds the member's frames until ready, so ready is not given
 	// up for the deadline: only if the connection ends (its leave on close
 	// then removes the member) or the room stops.

@@ -44,6 +44,7 @@ type Presence struct {
 // nodes; it reports whether the name is new to the room (announce it).
 func (r *Room) arrive(name string) bool {
 	if r.roster == nil {
+		r.memberNames.add(name)
 		return true
 	}
 	r.hub.broker.Presence(r.name, Presence{Op: PresenceOn, Name: name})
@@ -53,6 +54,7 @@ func (r *Room) arrive(name string) bool {
 // depart is arrive's reverse: whether the name left the room (announce it).
 func (r *Room) depart(name string) bool {
 	if r.roster == nil {
+		r.memberNames.remove(name)
 		return true
 	}
 	r.hub.broker.Presence(r.name, Presence{Op: PresenceOff, Name: name})
@@ -62,6 +64,8 @@ func (r *Room) depart(name string) bool {
 // renamed records a local guest's rename (the caller announces it).
 func (r *Room) renamed(old, name string) {
 	if r.roster == nil {
+		r.memberNames.remove(old)
+		r.memberNames.add(name)
 		return
 	}
 	r.hub.broker.Presence(r.name, Presence{Op: PresenceRename, Old: old, Name: name})
@@ -70,8 +74,11 @@ func (r *Room) renamed(old, name string) {
 }
 
 func (r *Room) place(name string) bool {
-	r.roster[name]++
-	return r.roster[name] == 1
+	if r.roster[name]++; r.roster[name] > 1 {
+		return false
+	}
+	r.memberNames.add(name)
+	return true
 }
 
 func (r *Room) unplace(name string) bool {
@@ -79,6 +86,7 @@ func (r *Room) unplace(name string) bool {
 		return false
 	}
 	delete(r.roster, name)
+	r.memberNames.remove(name)
 	return true
 }
 

@@ -3,8 +3,6 @@ package actors
 import (
 	"context"
 	"errors"
-	"maps"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +69,11 @@ const (
 type roomReply struct {
 	lastID  string   // msgJoin: the id of the last message the member will not get live
 	members []string // msgJoin: member names, sorted
+	// joined is msgJoin's UserJoined of the joiner, for the joiner itself,
+	// sent by its session after Members (in the same write as its join
+	// reply, where the room's held frames would cost one more); nil on a
+	// re-join.
+	joined []byte
 }
 
 // member is a room's view of one session (one connection) in it. Frames
@@ -132,11 +135,15 @@ type Room struct {
 	// Cluster mode (presence_cluster.go): the people on other nodes, by
 	// node, and every name present on any node with how many places
 	// (this node, other nodes) it is present in. nil on a single node.
-	remote  map[string]map[string]struct{}
-	roster  map[string]int
-	dropped []*Session // members whose peer overflowed during a fan-out
-	nonces  nonceCache // recent messages sent with a nonce, by sender and nonce
-	idle    Timer      // running while the room is empty; nil otherwise
+	remote map[string]map[string]struct{}
+	roster map[string]int
+	// memberNames: the people's names (the roster's, in cluster mode),
+	// sorted, for Members; changed by arrive, depart, renamed, place and
+	// unplace.
+	memberNames memberList
+	dropped     []*Session // members whose peer overflowed during a fan-out
+	nonces      nonceCache // recent messages sent with a nonce, by sender and nonce
+	idle        Timer      // running while the room is empty; nil otherwise
 	// Presence gathering (presence.go): when presence last went out, the
 	// announcements gathered since (encoded once, for every member; at most
 	// maxPendingPresence), the timer that sends them, when the last was
@@ -352,28 +359,28 @@ func (r *Room) handlePost(m *roomMsg) {
 
 // handleJoin adds a connection. The others see UserJoined only when it is
 // its person's first connection in the room; the joining connection always
-// gets its own, after its History and Members, as every joiner does.
+// gets its own (roomReply.joined), after its History and Members, as every
+// joiner does.
 func (r *Room) handleJoin(m *roomMsg) roomReply {
 	mem := r.members[m.from]
-	if mem == nil {
-		r.stopIdle()
-		joined := protocol.EncodeUserJoined(m.name, r.name)
-		p := r.people[m.from.person]
-		if p == nil {
-			p = &person{name: m.name}
-			r.people[m.from.person] = p
-			if r.arrive(m.name) {
-				r.presence(joined)
-			}
-		}
-		p.conns++
-		mem = &member{who: p, out: m.from.out, syncing: true, presenceFrom: len(r.pendingPresence)}
-		r.members[m.from] = mem
-		r.deliver(m.from, mem, joined) // held until the joiner's History is out
-	} else {
+	if mem != nil {
 		mem.syncing = true // a re-join resends History: hold live frames again
+		return roomReply{lastID: r.lastID, members: r.names()}
 	}
-	return roomReply{lastID: r.lastID, members: r.names()}
+	r.stopIdle()
+	joined := protocol.EncodeUserJoined(m.name, r.name)
+	p := r.people[m.from.person]
+	if p == nil {
+		p = &person{name: m.name}
+		r.people[m.from.person] = p
+		if r.arrive(m.name) {
+			r.presence(joined)
+		}
+	}
+	p.conns++
+	// presenceFrom: what was gathered before the join is in Members already.
+	r.members[m.from] = &member{who: p, out: m.from.out, syncing: true, presenceFrom: len(r.pendingPresence)}
+	return roomReply{lastID: r.lastID, members: r.names(), joined: joined}
 }
 
 func (r *Room) handleReady(m *roomMsg) {
@@ -482,18 +489,9 @@ func (r *Room) reap() {
 	}
 }
 
-// names lists the people in the room, sorted.
-func (r *Room) names() []string {
-	if r.roster != nil {
-		return slices.Sorted(maps.Keys(r.roster))
-	}
-	names := make([]string, 0, len(r.people))
-	for _, p := range r.people {
-		names = append(names, p.name)
-	}
-	slices.Sort(names)
-	return names
-}
+// names lists the people in the room (on every node), sorted. The slice is
+// shared: read it, do not change it.
+func (r *Room) names() []string { return r.memberNames.list() }
 
 // post enqueues a chat message without blocking. It reports false when the
 // inbox is full (in messages or bytes) or the room has stopped.

@@ -313,7 +313,10 @@ func TestPresenceIsThrottledDuringChurn(t *testing.T) {
 // without an announcement (the storm is over); a lone announcement after a
 // quiet window goes out at once.
 func TestPresenceWindowStretchesInAStorm(t *testing.T) {
-	const window = 500 * time.Millisecond
+	const (
+		window = 500 * time.Millisecond
+		busy   = 16 // actors' busyPresence
+	)
 	f := newFixture(t, actors.Config{PresenceWindow: window})
 	a := f.connect()
 	a.join("tech")
@@ -339,24 +342,31 @@ func TestPresenceWindowStretchesInAStorm(t *testing.T) {
 
 	f.clock.Advance(2 * window)
 	expectJoins("after a quiet window", joinEvery(1, 0)) // at once; a window starts
-	busy := joinEvery(16, 25*time.Millisecond)           // 400 ms of the first window
+	few := joinEvery(busy-1, 25*time.Millisecond)        // 375 ms of the first window
+	f.clock.Advance(window - time.Duration(busy-1)*25*time.Millisecond)
+	expectJoins("at the end of a window with fewer than a storm's", few)
+
+	// The window that gathers a storm's worth stretches at once, and ends
+	// 500 ms after the last announcement.
+	storm := joinEvery(busy, 25*time.Millisecond) // the last at 375 ms
+	f.clock.Advance(100 * time.Millisecond)       // the first window's end
+	if got := queued(); got != 0 {
+		t.Fatalf("at the end of a storm's first window: got %d frames queued for a, want 0", got)
+	}
+	f.clock.Advance(375 * time.Millisecond)
+	expectJoins("500 ms after the storm's last join", storm)
+
+	// A storm that does not stop goes out when the stretched window (8
+	// windows: 4 s) ends.
+	long := joinEvery(40, 100*time.Millisecond)
+	expectJoins("at the end of the stretched window", long)
+	if got := queued(); got != 0 {
+		t.Fatalf("after the stretched window: got %d frames queued for a, want 0", got)
+	}
 	f.clock.Advance(100 * time.Millisecond)
-	expectJoins("at the end of the first window", busy)
-
-	busy = joinEvery(16, 50*time.Millisecond) // 800 ms: past a first window's length
 	if got := queued(); got != 0 {
-		t.Fatalf("800 ms into the stretched window: got %d frames queued for a, want 0", got)
+		t.Fatalf("gathering again: got %d frames queued for a, want 0", got)
 	}
-	f.clock.Advance(200 * time.Millisecond)
-	expectJoins("at the end of the stretched window", busy)
-
-	// The window is 2 s now; joins that stop go out 200 ms after the last.
-	last := joinEvery(3, 50*time.Millisecond)
-	if got := queued(); got != 0 {
-		t.Fatalf("during the last joins: got %d frames queued for a, want 0", got)
-	}
-	f.clock.Advance(150 * time.Millisecond)
-	expectJoins("200 ms after the last join", last)
 
 	// Quiet for longer than the window: the next join goes out at once,
 	// and the window after it is the first one again.

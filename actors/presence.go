@@ -13,15 +13,18 @@ import "time"
 // They wait in the room, not in the members' queues, so that a storm
 // leaves nothing queued per connection.
 //
-// In a storm a window that gathered busyPresence announcements or more
-// makes the next one twice as long, up to maxPresenceStretch times
-// PresenceWindow, so that each member is written to a few times in all
-// rather than once a window. A stretched window also ends once
-// presenceQuiet passes without an announcement: the end of the storm, whose
-// last announcements then go out at once rather than seconds later, when
-// the memory the storm took has been returned (transport/trim.go) and every
-// member's writer would start again. The first announcement after a quiet
-// window goes out at once and sets the window back to PresenceWindow.
+// A window that gathers busyPresence announcements is a storm: it
+// stretches at once to maxPresenceStretch times PresenceWindow, so that
+// each member is written the storm's presence about once in all rather
+// than once a window (a write per member each time, and in a reconnect
+// storm, a mass of them in the middle of the joins: presence is what can
+// wait, the joins are what people are waiting for). A stretched window
+// also ends once presenceQuiet passes without an announcement: the end of
+// the storm, whose announcements then go out at once rather than seconds
+// later, when the memory the storm took has been returned
+// (transport/trim.go, a second or two after the storm) and every member's
+// writer would start again. The first announcement after a quiet window
+// goes out at once and sets the window back to PresenceWindow.
 // docs/performance.md has the figures.
 
 const (
@@ -29,8 +32,11 @@ const (
 	// many they go out before the window ends.
 	maxPendingPresence = 256
 	busyPresence       = 16
-	maxPresenceStretch = 4
-	presenceQuiet      = 200 * time.Millisecond
+	maxPresenceStretch = 8
+	// presenceQuiet is long enough that a server saturated by the storm,
+	// which can go 200 ms without taking a join in some room, does not end
+	// windows in the middle of it (each false end is a write per member).
+	presenceQuiet = 500 * time.Millisecond
 )
 
 // presence announces a UserJoined or UserLeft (see above).
@@ -46,6 +52,9 @@ func (r *Room) presence(frame []byte) {
 	}
 	r.pendingPresence = append(r.pendingPresence, frame)
 	r.presenceLast = now
+	if len(r.pendingPresence) >= busyPresence {
+		r.presenceWindow = maxPresenceStretch * base // a storm; the timer set below, or already, finds the new due time when it fires
+	}
 	if len(r.pendingPresence) >= maxPendingPresence {
 		r.flushPresence()
 		return
@@ -93,9 +102,6 @@ func (r *Room) flushPresence() {
 	r.presenceAt = r.hub.cfg.Clock.Now()
 	pending := r.pendingPresence
 	r.pendingPresence = nil
-	if base := r.hub.cfg.PresenceWindow; len(pending) >= busyPresence {
-		r.presenceWindow = min(2*r.window(), maxPresenceStretch*base)
-	}
 	n := 0
 	for s, mem := range r.members {
 		from := mem.presenceFrom

@@ -33,6 +33,10 @@ const corkLimit = 256 << 10
 type corkWriter struct {
 	conn    net.Conn      // the socket; set by hijackWriter.Hijack before the first write
 	timeout time.Duration // how long one write may block (Options.WriteTimeout); set with conn
+	// head is the handshake's 101 response, set by hijackWriter.Hijack and
+	// sent ahead of the first write (the Welcome, in the same system call),
+	// then nil. Guarded by mu once the connection starts.
+	head []byte
 
 	mu        sync.Mutex // guards the fields below; held across the network write, like coder's own write lock
 	renew     time.Time  // the deadline is renewed by the first write after this
@@ -56,6 +60,14 @@ func (c *corkWriter) Write(p []byte) (int, error) {
 		c.closeSent = true
 	}
 	c.keepDeadlineLocked()
+	if c.head != nil { // a control frame first: rare, a copy is fine
+		n := len(p)
+		p, c.head = append(c.head, p...), nil
+		if _, c.err = c.conn.Write(p); c.err != nil {
+			return 0, c.err
+		}
+		return n, nil
+	}
 	n, err := c.conn.Write(p)
 	c.err = err
 	return n, err
@@ -84,6 +96,10 @@ func (c *corkWriter) writeText(msgs [][]byte, joinLimit int) error {
 			corkBufs.Put(buf)
 		}
 	}()
+	if c.head != nil {
+		buf.Write(c.head)
+		c.head = nil
+	}
 	for len(msgs) > 0 {
 		n, size := 1, len(msgs[0])
 		if joinLimit > 0 {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -77,5 +78,64 @@ func TestNoMessageAfterTheCloseFrame(t *testing.T) {
 	rest.ReadFrom(r)
 	if want := string(closeFrame); rest.String() != want {
 		t.Fatalf("on the wire: got %q, want only the close frame %q", rest.String(), want)
+	}
+}
+
+// countingConn counts the writes that reach the socket.
+type countingConn struct {
+	net.Conn
+	writes int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes++
+	return c.Conn.Write(p)
+}
+
+// TestTheHandshakeResponseGoesWithTheFirstWrite: the 101 response
+// (hijack.go) leaves in the same write as the first frame, a message or a
+// control frame, and never again.
+func TestTheHandshakeResponseGoesWithTheFirstWrite(t *testing.T) {
+	const head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+	ping := wsframe.AppendServerHeader(nil, true, wsframe.OpPing, 0)
+	for _, first := range []string{"message", "control frame"} {
+		t.Run(first, func(t *testing.T) {
+			server, r := socketPair(t)
+			conn := &countingConn{Conn: server}
+			c := &corkWriter{conn: conn, timeout: time.Minute, head: []byte(head)}
+			var err error
+			if first == "message" {
+				err = c.writeText([][]byte{[]byte("welcome")}, 0)
+			} else {
+				_, err = c.Write(ping)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if conn.writes != 1 {
+				t.Fatalf("got %d writes for the response and the first frame, want 1", conn.writes)
+			}
+			if err := c.writeText([][]byte{[]byte("next")}, 0); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len(head))
+			if _, err := io.ReadFull(r, got); err != nil || string(got) != head {
+				t.Fatalf("got %q (%v), want the response %q first", got, err, head)
+			}
+			var want []string
+			if first == "message" {
+				want = []string{"welcome", "next"}
+			} else {
+				if h, _, err := wsframe.ReadServer(r, 1<<20); err != nil || h.Opcode != wsframe.OpPing {
+					t.Fatalf("after the response: got %+v (%v), want the ping", h, err)
+				}
+				want = []string{"next"}
+			}
+			for _, w := range want {
+				if h, p, err := wsframe.ReadServer(r, 1<<20); err != nil || h.Opcode != wsframe.OpText || string(p) != w {
+					t.Fatalf("got %+v %q (%v), want the text frame %q (the response only once)", h, p, err, w)
+				}
+			}
+		})
 	}
 }

@@ -231,7 +231,11 @@ func runIdle(ctx context.Context, target Target, cfg idleConfig, tag string, mon
 }
 
 // settleRSS waits at least min, then until two readings a second apart
-// differ by less than 0.5% (at most 15 s more), and returns the last.
+// differ by less than 0.5% while the server used less than settledCPU of a
+// core in between (at most 15 s more), and returns the last. RSS alone
+// holds still for a second or two after a storm while the server is still
+// finishing it (a server that returns the storm's memory does so then), so
+// a reading taken there is not the idle server's.
 func settleRSS(mon *monitor, minWait time.Duration, prog *progress, what string) (int64, string, error) {
 	prog.set(func() (float64, string) { return -1, what })
 	time.Sleep(minWait)
@@ -239,19 +243,27 @@ func settleRSS(mon *monitor, minWait time.Duration, prog *progress, what string)
 	if err != nil {
 		return 0, "", err
 	}
+	at := mon.sample()
 	for range 15 {
 		time.Sleep(time.Second)
 		cur, _, err := mon.serverRSS()
 		if err != nil {
 			return 0, "", err
 		}
-		if math.Abs(float64(cur-prev)) < 0.005*float64(prev) {
+		now := mon.sample()
+		cpu, _ := cpuPercent(at, now) // -1 when the server's CPU is not known: RSS alone decides
+		at = now
+		if math.Abs(float64(cur-prev)) < 0.005*float64(prev) && cpu < settledCPU {
 			return cur, src, nil
 		}
 		prev = cur
 	}
 	return prev, src, nil
 }
+
+// settledCPU is the share of a core (%) under which a server holding idle
+// connections counts as idle: 19,000 connections' pings take a few percent.
+const settledCPU = 20
 
 // commas formats 19994 as "19,994".
 func commas(n int) string {

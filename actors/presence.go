@@ -41,19 +41,18 @@ const (
 
 // presence announces a UserJoined or UserLeft (see above).
 func (r *Room) presence(frame []byte) {
-	base := r.hub.cfg.PresenceWindow
 	now := r.hub.cfg.Clock.Now()
 	since := now.Sub(r.presenceAt)
-	if base <= 0 || (r.presenceTimer == nil && (since >= r.window() || since < 0)) {
+	if r.hub.cfg.PresenceWindow <= 0 || (r.presenceTimer == nil && (since >= r.window() || since < 0)) {
 		r.presenceAt = now
-		r.presenceWindow = base
+		r.presenceStorm = false
 		r.broadcast(frame)
 		return
 	}
 	r.pendingPresence = append(r.pendingPresence, frame)
 	r.presenceLast = now
 	if len(r.pendingPresence) >= busyPresence {
-		r.presenceWindow = maxPresenceStretch * base // a storm; the timer set below, or already, finds the new due time when it fires
+		r.presenceStorm = true // the timer set below, or already, finds the new due time when it fires
 	}
 	if len(r.pendingPresence) >= maxPendingPresence {
 		r.flushPresence()
@@ -64,17 +63,21 @@ func (r *Room) presence(frame []byte) {
 	}
 }
 
-// window is the room's presence window now: PresenceWindow, or longer
-// after busy ones.
-func (r *Room) window() time.Duration { return max(r.presenceWindow, r.hub.cfg.PresenceWindow) }
+// window is the room's presence window now: PresenceWindow, or
+// maxPresenceStretch times it in a storm.
+func (r *Room) window() time.Duration {
+	if r.presenceStorm {
+		return maxPresenceStretch * r.hub.cfg.PresenceWindow
+	}
+	return r.hub.cfg.PresenceWindow
+}
 
 // presenceDue is when the gathered presence goes out: at the window's end,
 // or, in a stretched window, presenceQuiet after the last announcement if
 // that is sooner.
 func (r *Room) presenceDue() time.Time {
-	w := r.window()
-	end := r.presenceAt.Add(w)
-	if quiet := r.presenceLast.Add(presenceQuiet); w > r.hub.cfg.PresenceWindow && quiet.Before(end) {
+	end := r.presenceAt.Add(r.window())
+	if quiet := r.presenceLast.Add(presenceQuiet); r.presenceStorm && quiet.Before(end) {
 		return quiet
 	}
 	return end

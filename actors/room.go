@@ -147,12 +147,12 @@ type Room struct {
 	// Presence gathering (presence.go): when presence last went out, the
 	// announcements gathered since (encoded once, for every member; at most
 	// maxPendingPresence), the timer that sends them, when the last was
-	// gathered, and the window now.
+	// gathered, and whether the window is a storm's (stretched).
 	presenceAt      time.Time
 	pendingPresence [][]byte
 	presenceTimer   Timer // running while gathered presence waits; nil otherwise
 	presenceLast    time.Time
-	presenceWindow  time.Duration // PresenceWindow, stretched after busy windows (0: not yet set)
+	presenceStorm   bool // the window gathered busyPresence: it is stretched (window)
 }
 
 func newRoom(h *Hub, name, lastID string, permanent bool) *Room {

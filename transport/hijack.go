@@ -13,8 +13,8 @@ import (
 // hijacked connection 4 KiB for each; an idle chat connection needs neither.
 // Where connections park, reads go through park.Conn's pooled read-ahead, so
 // the bufio.Reader can be bufio's 16-byte minimum; without a poller a
-// connection's reader waits in its reads with a buffer of its own. With
-// The library writes only control frames (the writer's messages are framed
+// connection's reader waits in its reads with a buffer of its own. The
+// library writes only control frames (the writer's messages are framed
 // by corkWriter), and its write buffer holds a whole one, 2 header bytes and
 // at most 125 of payload, so that each reaches corkWriter in one Write and
 // cannot interleave with a burst.

@@ -73,7 +73,9 @@ func TestBrowserOfflineShell(t *testing.T) {
 
 	startServer(t, addr, db)
 	for _, p := range []*page{alice, ann} {
-		p.click("#conn-retry")
+		// Retry now, unless the page's own retry got there first (then the
+		// button is hidden, and a click would wait for it in vain).
+		p.wait(`(() => { const b = document.querySelector('#conn-retry'); if (b && b.checkVisibility()) b.click(); return true; })()`)
 		p.wait(`parley.state().connected && parley.state().screen === 'chat' && document.querySelector('#conn-banner').hidden &&
 			document.querySelector('#offline-screen').hidden && ` + shows("before going offline"))
 		p.setServerDown(false)
